@@ -1,0 +1,168 @@
+"""Tasks and comments. Both appear on the timeline of the record they belong to."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from voronka.core import entity_types, history, outbox, policies
+from voronka.core.actor import Actor
+from voronka.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, from_django_validation
+
+from .models import Task
+
+TASK_FIELDS = ("title", "description", "deadline", "responsible", "observers", "entity_type_id", "entity_id")
+MAX_COMMENT = 20000
+
+
+def _record(actor: Actor, entity_type_id, entity_id, perm: str = policies.READ):
+    """The record a task or comment is attached to, checked for the actor's right to see it."""
+    try:
+        info = entity_types.get(int(entity_type_id))
+    except (LookupError, TypeError, ValueError):
+        raise ValidationFailed(_("Unknown kind of record."), fields={"entity_type_id": [_("unknown")]}) from None
+    obj = info.model.objects.filter(pk=entity_id, deleted_at__isnull=True).first() if str(entity_id).isdigit() else None
+    if obj is None:
+        raise ValidationFailed(_("The record does not exist."), fields={"entity_id": [_("not found")]})
+    policies.require(actor, perm, info.id, obj)
+    return info, obj
+
+
+def _users(ids) -> list:
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ValidationFailed(_("Observers must be a list of user ids."), fields={"observers": [_("list of ids")]})
+    users = list(get_user_model().objects.filter(pk__in=ids, is_active=True))
+    if len(users) != len(set(ids)):
+        raise ValidationFailed(_("Some observers are not active users."), fields={"observers": [_("unknown user")]})
+    return users
+
+
+def _deadline(value):
+    if value in (None, ""):
+        return None
+    parsed = value if hasattr(value, "tzinfo") else (parse_datetime(value) if isinstance(value, str) else None)
+    if parsed is None:
+        raise ValidationFailed(_("The deadline must be a date and time."), fields={"deadline": [_("not a date and time")]})
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+def create_task(actor: Actor, **data) -> Task:
+    unknown = set(data) - set(TASK_FIELDS)
+    if unknown:
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
+    with transaction.atomic():
+        info = obj = None
+        if data.get("entity_type_id") is not None or data.get("entity_id") is not None:
+            info, obj = _record(actor, data.get("entity_type_id"), data.get("entity_id"))
+        responsible = data.get("responsible") or actor.user_id
+        task = Task(title=(data.get("title") or "").strip() if isinstance(data.get("title"), str) else data.get("title"),
+                    description=data.get("description") or "", deadline=_deadline(data.get("deadline")),
+                    responsible_id=responsible, created_by_id=actor.user_id, cause=actor.cause[:100],
+                    entity_type_id=info.id if info else None, entity_id=obj.pk if obj else None)
+        try:
+            task.full_clean(exclude=["observers"])
+        except ValidationError as exc:
+            raise from_django_validation(exc) from None
+        observers = _users(data.get("observers") or [])
+        task.save()
+        if observers:
+            task.observers.set(observers)
+        if obj is not None:
+            history.entry(actor, info.id, obj.pk, "task", text=task.title,
+                          data={"task": task.pk, "event": "created", "deadline": task.deadline})
+        outbox.emit(actor, "task.created", info.id if info else None, obj.pk if obj else None, {"task": task.pk})
+        return task
+
+
+def _lock_task(actor: Actor, task_id: int) -> Task:
+    task = Task.objects.select_for_update().filter(pk=task_id).first()
+    if task is None or not can_see_task(actor, task):
+        raise NotFound(_("Task #%(id)s does not exist.") % {"id": task_id})
+    return task
+
+
+def can_see_task(actor: Actor, task: Task) -> bool:
+    if actor.is_system or (actor.user and actor.user.is_superuser):
+        return True
+    uid = actor.user_id
+    if uid in (task.responsible_id, task.created_by_id) or task.observers.filter(pk=uid).exists():
+        return True
+    if task.entity_type_id:
+        info = entity_types.get(task.entity_type_id)
+        obj = info.model.objects.filter(pk=task.entity_id).first()
+        return obj is not None and policies.can(actor, policies.READ, info.id, obj)
+    return False
+
+
+def update_task(actor: Actor, task_id: int, **data) -> Task:
+    allowed = {"title", "description", "deadline", "responsible", "observers"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
+    with transaction.atomic():
+        task = _lock_task(actor, task_id)
+        if task.status != Task.Status.OPEN:
+            raise Conflict(_("A finished task cannot be changed."))
+        before = {"title": task.title, "description": task.description, "deadline": task.deadline,
+                  "responsible": task.responsible_id}
+        if "deadline" in data:
+            task.deadline = _deadline(data["deadline"])
+        for key in ("title", "description"):
+            if key in data:
+                setattr(task, key, data[key] or "")
+        if "responsible" in data:
+            task.responsible_id = data["responsible"]
+        try:
+            task.full_clean(exclude=["observers"])
+        except ValidationError as exc:
+            raise from_django_validation(exc) from None
+        if "observers" in data:
+            task.observers.set(_users(data["observers"]))
+        task.updated_at = timezone.now()
+        task.save()
+        changes = history.diff(before, {"title": task.title, "description": task.description, "deadline": task.deadline,
+                                        "responsible": task.responsible_id})
+        if changes and task.entity_type_id:
+            history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
+                          changes=changes, data={"task": task.pk, "event": "updated"})
+        outbox.emit(actor, "task.updated", task.entity_type_id, task.entity_id, {"task": task.pk, "changed": sorted(changes)})
+        return task
+
+
+def complete_task(actor: Actor, task_id: int, *, result: str = "") -> Task:
+    with transaction.atomic():
+        task = _lock_task(actor, task_id)
+        if task.status != Task.Status.OPEN:
+            raise Conflict(_("Task #%(id)s is already finished.") % {"id": task.pk})
+        if not actor.is_system and actor.user_id not in (task.responsible_id, task.created_by_id) \
+                and not actor.user.is_superuser:
+            raise PermissionDenied(_("Only the responsible or the author can complete a task."))
+        if not isinstance(result, str) or len(result) > MAX_COMMENT:
+            raise ValidationFailed(_("The result is too long."), fields={"result": [_("too long")]})
+        task.status, task.result, task.completed_at = Task.Status.DONE, result, timezone.now()
+        task.updated_at = task.completed_at
+        task.save(update_fields=["status", "result", "completed_at", "updated_at"])
+        if task.entity_type_id:
+            history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
+                          data={"task": task.pk, "event": "completed", "result": result})
+        outbox.emit(actor, "task.completed", task.entity_type_id, task.entity_id, {"task": task.pk, "result": result})
+        return task
+
+
+def add_comment(actor: Actor, *, entity_type_id: int, entity_id: int, text: str):
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationFailed(_("A comment cannot be empty."), fields={"text": [_("empty")]})
+    if len(text) > MAX_COMMENT:
+        raise ValidationFailed(_("A comment is at most %(n)s characters.") % {"n": MAX_COMMENT},
+                               fields={"text": [_("too long")]})
+    with transaction.atomic():
+        info, obj = _record(actor, entity_type_id, entity_id, policies.UPDATE)
+        entry = history.entry(actor, info.id, obj.pk, "comment", text=text.strip())
+        outbox.emit(actor, f"{info.code}.commented", info.id, obj.pk, {"entry": entry.pk})
+        return entry

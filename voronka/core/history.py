@@ -1,0 +1,64 @@
+"""Writing a record's history: one helper used by every action."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections.abc import Iterable
+from typing import Any
+
+from .actor import Actor
+from .models import TimelineBinding, TimelineEntry
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if hasattr(value, "pk"):
+        return value.pk
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
+def entry(actor: Actor, entity_type_id: int, entity_id: int, kind: str, *, text: str = "",
+          changes: dict | None = None, data: dict | None = None, also: Iterable[tuple[int, int]] = (),
+          save: bool = True) -> TimelineEntry:
+    """Build (and by default save) a timeline entry on a record, optionally bound to others."""
+    obj = TimelineEntry(
+        entity_type_id=entity_type_id, entity_id=entity_id, kind=kind,
+        actor_kind=actor.kind, actor_user_id=actor.user_id, actor_label=actor.label[:200],
+        entry_point=actor.entry_point[:20], cause=actor.cause[:100], text=text,
+        changes=jsonable(changes or {}), data=jsonable(data or {}),
+    )
+    if save:
+        obj.save()
+        bind(obj, also)
+    return obj
+
+
+def bind(obj: TimelineEntry, targets: Iterable[tuple[int, int]]) -> None:
+    rows = [TimelineBinding(entry=obj, entity_type_id=t, entity_id=i) for t, i in targets]
+    if rows:
+        TimelineBinding.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def bind_history(source: tuple[int, int], targets: Iterable[tuple[int, int]]) -> int:
+    """Show every entry of ``source`` (its own and those bound to it) on ``targets`` too."""
+    from django.db.models import Q
+
+    stype, sid = source
+    ids = list(TimelineEntry.objects.filter(
+        Q(entity_type_id=stype, entity_id=sid) | Q(bindings__entity_type_id=stype, bindings__entity_id=sid)
+    ).values_list("id", flat=True).distinct())
+    rows = [TimelineBinding(entry_id=e, entity_type_id=t, entity_id=i) for e in ids for t, i in targets]
+    TimelineBinding.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    return len(ids)
+
+
+def diff(before: dict, after: dict) -> dict:
+    return {k: [jsonable(before.get(k)), jsonable(v)] for k, v in after.items() if jsonable(before.get(k)) != jsonable(v)}

@@ -1,0 +1,92 @@
+"""The event outbox: actions write events in their transaction; consumers get them after commit.
+
+Consumers register with ``subscribe(name_or_prefix, fn)`` from an ``AppConfig.ready``.
+Dispatch claims each event with a conditional UPDATE, so two dispatchers (the web
+process right after commit and the worker sweeping leftovers) never deliver it twice.
+A process that dies between commit and dispatch leaves the event pending; the worker's
+sweep (``voronka outbox``) delivers it later, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import defaultdict
+from collections.abc import Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from .actor import Actor
+from .history import jsonable
+from .models import OutboxEvent
+
+log = logging.getLogger(__name__)
+
+Consumer = Callable[[OutboxEvent], None]
+_consumers: dict[str, list[Consumer]] = defaultdict(list)
+_local = {"scheduled": False}
+
+
+def subscribe(pattern: str, consumer: Consumer) -> None:
+    """``pattern`` is an exact event name, a prefix ending in '.' (``"deal."``) or ``"*"``."""
+    if consumer not in _consumers[pattern]:
+        _consumers[pattern].append(consumer)
+
+
+def unsubscribe(pattern: str, consumer: Consumer) -> None:
+    if consumer in _consumers.get(pattern, []):
+        _consumers[pattern].remove(consumer)
+
+
+def consumers_for(name: str) -> list[Consumer]:
+    found = list(_consumers.get(name, []))
+    for pattern, fns in _consumers.items():
+        if pattern == "*" or (pattern.endswith(".") and name.startswith(pattern)):
+            found.extend(fns)
+    return found
+
+
+def build(actor: Actor, name: str, entity_type_id: int | None, entity_id: int | None, payload: dict | None = None) -> OutboxEvent:
+    return OutboxEvent(name=name, entity_type_id=entity_type_id, entity_id=entity_id, payload=jsonable(payload or {}),
+                       actor_kind=actor.kind, actor_user_id=actor.user_id, cause=actor.cause[:100], depth=actor.depth)
+
+
+def emit(actor: Actor, name: str, entity_type_id: int | None = None, entity_id: int | None = None,
+         payload: dict | None = None) -> OutboxEvent:
+    event = build(actor, name, entity_type_id, entity_id, payload)
+    event.save()
+    _schedule_dispatch()
+    return event
+
+
+def emit_many(events: list[OutboxEvent]) -> None:
+    OutboxEvent.objects.bulk_create(events, batch_size=500)
+    _schedule_dispatch()
+
+
+def _schedule_dispatch() -> None:
+    if not _consumers:
+        return  # nothing listens in this process; the worker sweep marks events later
+    transaction.on_commit(dispatch_pending)
+
+
+def dispatch_pending(limit: int = 1000) -> int:
+    """Deliver pending events to consumers; returns how many were delivered."""
+    delivered = 0
+    pending = list(OutboxEvent.objects.filter(dispatched_at__isnull=True).order_by("id")[:limit])
+    for event in pending:
+        claimed = OutboxEvent.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+        if not claimed:
+            continue
+        errors = []
+        for consumer in consumers_for(event.name):
+            try:
+                consumer(event)
+            except Exception:  # a consumer's failure is recorded, never swallowed silently
+                log.exception("outbox consumer %r failed on %s", consumer, event)
+                errors.append(traceback.format_exc(limit=5))
+        if errors:
+            OutboxEvent.objects.filter(pk=event.pk).update(error="\n".join(errors)[:10000])
+        delivered += 1
+    return delivered

@@ -1,0 +1,51 @@
+"""The permission engine's entry points.
+
+Every action asks ``require(actor, perm, entity_type_id, obj)`` and every selector narrows
+its queryset with ``visible(actor, entity_type_id, qs)``. The rules behind them live in
+``voronka.identity.permissions`` (roles, scopes, pipelines), plugged in at start-up, so
+core stays free of domain knowledge.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .actor import Actor
+from .errors import PermissionDenied
+
+READ, ADD, UPDATE, DELETE, EXPORT, IMPORT = "read", "add", "update", "delete", "export", "import"
+
+
+class Engine(Protocol):
+    def can(self, actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id: int | None = None) -> bool: ...
+
+    def visible(self, actor: Actor, entity_type_id: int, qs): ...
+
+
+class _AllowAll:
+    def can(self, actor, perm, entity_type_id, obj=None, pipeline_id=None):
+        return True
+
+    def visible(self, actor, entity_type_id, qs):
+        return qs
+
+
+_engine: Engine = _AllowAll()
+
+
+def install(engine: Engine) -> None:
+    global _engine
+    _engine = engine
+
+
+def can(actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id: int | None = None) -> bool:
+    return _engine.can(actor, perm, entity_type_id, obj, pipeline_id)
+
+
+def require(actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id: int | None = None) -> None:
+    if not _engine.can(actor, perm, entity_type_id, obj, pipeline_id):
+        raise PermissionDenied("You do not have the right to do this.", code=f"forbidden_{perm}")
+
+
+def visible(actor: Actor, entity_type_id: int, qs):
+    return _engine.visible(actor, entity_type_id, qs)

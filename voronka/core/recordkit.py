@@ -1,0 +1,309 @@
+"""The shared write path for every CRM record: create (one or many), update, delete, restore.
+
+Domain apps describe a record type with a ``RecordSpec`` (its model, the fields a caller may
+write, hooks for phones/e-mails and stages) and expose thin actions on top. One code path serves
+the UI, the REST API (single and bulk), the Bitrix24 facade, intake, robots and the CLI:
+
+- every item is validated completely before anything is written; a bulk call reports a result
+  per item and writes all valid items in one transaction;
+- a write records a timeline entry (who, through which entry point, what changed) and puts a
+  domain event into the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import history, outbox, policies
+from .actor import Actor
+from .errors import ActionError, NotFound, ValidationFailed, from_django_validation
+
+
+class Hook:
+    """Extends the write path (phones and e-mails, stages …). Every method is optional."""
+
+    #: payload keys this hook consumes (they are not model fields)
+    keys: tuple[str, ...] = ()
+
+    def prepare(self, ctx: WriteContext) -> None:
+        """Validate and stage the hook's part of one item; add errors to ``ctx.errors``."""
+
+    def finish(self, ctx: WriteContext) -> None:
+        """Checks that need every field assigned (custom fields included), e.g. a stage's required fields."""
+
+    def after_create(self, actor: Actor, contexts: Sequence[WriteContext]) -> None:
+        """Write the hook's rows for freshly created objects (pk set)."""
+
+    def after_update(self, actor: Actor, ctx: WriteContext) -> None:
+        """Write the hook's rows after an update."""
+
+
+@dataclass
+class RecordSpec:
+    model: type[models.Model]
+    entity_type_id: int
+    code: str  # event prefix: "lead", "deal" …
+    writable: tuple[str, ...]  # model fields a caller may write (FKs by field name, given as ids)
+    hooks: tuple[Hook, ...] = ()
+    defaults: Callable[[Actor, dict], dict] | None = None  # extra defaults on create
+    has_custom: bool = True
+
+    def __post_init__(self) -> None:
+        self._fk = {f.name for f in self.model._meta.get_fields() if isinstance(f, models.ForeignKey)}
+        self.allowed = set(self.writable) | {k for h in self.hooks for k in h.keys} | ({"custom"} if self.has_custom else set())
+
+
+@dataclass
+class WriteContext:
+    spec: RecordSpec
+    actor: Actor
+    obj: Any
+    data: dict
+    creating: bool
+    before: dict = field(default_factory=dict)
+    changes: dict = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    state: dict = field(default_factory=dict)  # hooks keep their staged values here
+    batch: dict = field(default_factory=dict)  # shared by all items of one call (lookup caches)
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(str(message))
+
+
+@dataclass
+class ItemResult:
+    index: int
+    ok: bool
+    obj: Any = None
+    error: ActionError | None = None
+
+    def as_dict(self) -> dict:
+        if self.ok:
+            return {"index": self.index, "ok": True, "id": self.obj.pk}
+        return {"index": self.index, "ok": False, "error": self.error.as_dict()}
+
+
+def _field_value(obj, name: str, fk: set[str]) -> Any:
+    return getattr(obj, f"{name}_id") if name in fk else getattr(obj, name)
+
+
+def _assign(ctx: WriteContext) -> None:
+    spec, obj = ctx.spec, ctx.obj
+    if not isinstance(ctx.data, dict):
+        raise ValidationFailed(_("The record must be a JSON object."))
+    unknown = [k for k in ctx.data if k not in spec.allowed]
+    for key in unknown:
+        ctx.error(key, _("Unknown field."))
+    for name in spec.writable:
+        if name not in ctx.data:
+            continue
+        value = ctx.data[name]
+        model_field = obj._meta.get_field(name)
+        if name in spec._fk:
+            if value in ("", 0):
+                value = None
+            if value is not None:
+                try:
+                    value = int(value)
+                except (TypeError, ValueError):
+                    ctx.error(name, _("Must be the id of a record."))
+                    continue
+            attr = f"{name}_id"
+        else:
+            attr = name
+            if value is None and not model_field.null:
+                if isinstance(model_field, models.CharField | models.TextField):
+                    value = ""
+                else:
+                    ctx.error(name, _("This field cannot be empty."))
+                    continue
+            if isinstance(value, str) and isinstance(model_field, models.CharField | models.TextField):
+                value = value.strip()
+            elif value is not None and not isinstance(value, str | int | float | bool | decimal.Decimal):
+                if not isinstance(model_field, models.JSONField):
+                    ctx.error(name, _("Has a wrong type."))
+                    continue
+            elif isinstance(value, bool | int | float) and isinstance(model_field, models.CharField | models.TextField):
+                ctx.error(name, _("Must be text."))
+                continue
+        old = ctx.before.get(name) if not ctx.creating else None
+        setattr(obj, attr, value)
+        try:
+            # to_python for a clear early error (dates, decimals); full_clean repeats the checks
+            if value is not None and attr == name:
+                setattr(obj, attr, model_field.to_python(value))
+        except ValidationError as exc:
+            ctx.error(name, "; ".join(exc.messages))
+            continue
+        if not ctx.creating and history.jsonable(old) != history.jsonable(_field_value(obj, name, spec._fk)):
+            ctx.changes[name] = [old, _field_value(obj, name, spec._fk)]
+
+
+def _validate_model(ctx: WriteContext) -> None:
+    exclude = [f.name for f in ctx.obj._meta.fields if f.name in ctx.errors]
+    try:
+        ctx.obj.full_clean(exclude=exclude or None, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            for message in messages:
+                ctx.error("_" if name == "__all__" else name, message)
+
+
+def _custom(ctx: WriteContext) -> None:
+    if not ctx.spec.has_custom:
+        return
+    from voronka.customfields.validation import clean_custom  # customfields knows only core
+
+    pipeline_id = getattr(ctx.obj, "pipeline_id", None)
+    try:
+        merged = clean_custom(ctx.spec.entity_type_id, pipeline_id, ctx.data.get("custom"),
+                              existing=ctx.obj.custom if not ctx.creating else None, partial=not ctx.creating)
+    except ValidationFailed as exc:
+        for name, messages in exc.fields.items():
+            for m in messages:
+                ctx.error(name, m)
+        return
+    if not ctx.creating and merged != (ctx.before.get("custom") or {}):
+        ctx.changes["custom"] = [ctx.before.get("custom") or {}, merged]
+    ctx.obj.custom = merged
+
+
+def _prepare(ctx: WriteContext) -> None:
+    _assign(ctx)
+    for hook in ctx.spec.hooks:
+        hook.prepare(ctx)
+    _custom(ctx)
+    for hook in ctx.spec.hooks:
+        hook.finish(ctx)
+    _validate_model(ctx)
+
+
+def _failure(ctx: WriteContext) -> ValidationFailed:
+    return ValidationFailed(_("Some fields are not valid."), fields=ctx.errors)
+
+
+def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic_all: bool = False) -> list[ItemResult]:
+    """Validate every item, then write the valid ones together. With ``atomic_all`` any error writes nothing."""
+    results: list[ItemResult] = []
+    contexts: list[WriteContext] = []
+    now = timezone.now()
+    batch: dict = {}
+    for index, data in enumerate(items):
+        if not isinstance(data, dict):
+            results.append(ItemResult(index, False, error=ValidationFailed(_("The record must be a JSON object."))))
+            continue
+        values = dict(spec.defaults(actor, data)) if spec.defaults else {}
+        obj = spec.model(created_at=now, updated_at=now, created_by_id=actor.user_id)
+        if "responsible" in spec.writable and "responsible" not in data:
+            obj.responsible_id = actor.user_id
+        for k, v in values.items():
+            setattr(obj, k, v)
+        ctx = WriteContext(spec, actor, obj, data, creating=True, batch=batch)
+        try:
+            _prepare(ctx)
+            if not ctx.errors:
+                policies.require(actor, policies.ADD, spec.entity_type_id, obj,
+                                 pipeline_id=getattr(obj, "pipeline_id", None))
+        except ActionError as exc:
+            results.append(ItemResult(index, False, error=exc))
+            continue
+        if ctx.errors:
+            results.append(ItemResult(index, False, error=_failure(ctx)))
+            continue
+        contexts.append(ctx)
+        results.append(ItemResult(index, True, obj=obj))
+    if atomic_all and any(not r.ok for r in results):
+        return results
+    if contexts:
+        with transaction.atomic():
+            objs = spec.model.objects.bulk_create([c.obj for c in contexts], batch_size=500)
+            for c, o in zip(contexts, objs, strict=True):
+                c.obj = o
+            for hook in spec.hooks:
+                hook.after_create(actor, contexts)
+            entries = [history.entry(actor, spec.entity_type_id, c.obj.pk, "created", save=False) for c in contexts]
+            history.TimelineEntry.objects.bulk_create(entries, batch_size=500)
+            outbox.emit_many([outbox.build(actor, f"{spec.code}.created", spec.entity_type_id, c.obj.pk,
+                                           {"fields": sorted(c.data.keys())}) for c in contexts])
+    return results
+
+
+def create_one(actor: Actor, spec: RecordSpec, data: dict):
+    [result] = create_many(actor, spec, [data])
+    if not result.ok:
+        raise result.error
+    return result.obj
+
+
+def snapshot(spec: RecordSpec, obj) -> dict:
+    snap = {name: _field_value(obj, name, spec._fk) for name in spec.writable}
+    if spec.has_custom:
+        snap["custom"] = dict(obj.custom or {})
+    return snap
+
+
+def lock(spec: RecordSpec, pk: int, *, include_deleted: bool = False):
+    qs = spec.model.objects.select_for_update()
+    if not include_deleted:
+        qs = qs.filter(deleted_at__isnull=True)
+    try:
+        return qs.get(pk=pk)
+    except (ObjectDoesNotExist, ValueError, TypeError):
+        raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": spec.model._meta.verbose_name.capitalize(),
+                                                               "id": pk}) from None
+
+
+def update_one(actor: Actor, spec: RecordSpec, pk: int, data: dict, *, event_payload: dict | None = None):
+    with transaction.atomic():
+        obj = lock(spec, pk)
+        policies.require(actor, policies.READ, spec.entity_type_id, obj)
+        policies.require(actor, policies.UPDATE, spec.entity_type_id, obj)
+        ctx = WriteContext(spec, actor, obj, data, creating=False, before=snapshot(spec, obj))
+        _prepare(ctx)
+        if ctx.errors:
+            raise _failure(ctx)
+        if ctx.changes or ctx.state.get("dirty"):
+            obj.updated_at = timezone.now()
+            obj.save()
+            for hook in spec.hooks:
+                hook.after_update(actor, ctx)
+            plain = {k: v for k, v in ctx.changes.items() if k not in ctx.state.get("own_history", ())}
+            if plain:
+                history.entry(actor, spec.entity_type_id, obj.pk, "updated", changes=plain)
+                outbox.emit(actor, f"{spec.code}.updated", spec.entity_type_id, obj.pk,
+                            {"changed": sorted(plain), **(event_payload or {})})
+        return obj
+
+
+def delete_one(actor: Actor, spec: RecordSpec, pk: int):
+    """Soft delete: the record goes to the recycle bin and can be restored."""
+    with transaction.atomic():
+        obj = lock(spec, pk)
+        policies.require(actor, policies.READ, spec.entity_type_id, obj)
+        policies.require(actor, policies.DELETE, spec.entity_type_id, obj)
+        obj.deleted_at = timezone.now()
+        obj.save(update_fields=["deleted_at"])
+        history.entry(actor, spec.entity_type_id, obj.pk, "deleted")
+        outbox.emit(actor, f"{spec.code}.deleted", spec.entity_type_id, obj.pk)
+        return obj
+
+
+def restore_one(actor: Actor, spec: RecordSpec, pk: int):
+    with transaction.atomic():
+        obj = lock(spec, pk, include_deleted=True)
+        policies.require(actor, policies.DELETE, spec.entity_type_id, obj)
+        if obj.deleted_at is None:
+            return obj
+        obj.deleted_at = None
+        obj.save(update_fields=["deleted_at"])
+        history.entry(actor, spec.entity_type_id, obj.pk, "restored")
+        outbox.emit(actor, f"{spec.code}.restored", spec.entity_type_id, obj.pk)
+        return obj

@@ -1,0 +1,99 @@
+"""Reads of any record kind, already narrowed to what the actor may see."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+
+from . import entity_types, policies
+from .actor import Actor
+from .errors import NotFound, ValidationFailed
+from .models import TimelineEntry
+
+
+def records_visible_to(actor: Actor, entity_type_id: int, *, deleted: bool = False) -> QuerySet:
+    model = entity_types.get(entity_type_id).model
+    qs = model.objects.filter(deleted_at__isnull=not deleted)
+    return policies.visible(actor, entity_type_id, qs)
+
+
+def get_record_for(actor: Actor, entity_type_id: int, pk: Any):
+    info = entity_types.get(entity_type_id)
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        pk = None
+    obj = records_visible_to(actor, entity_type_id).filter(pk=pk).first() if pk is not None else None
+    if obj is None:
+        # the same answer whether it does not exist or the actor may not see it: nothing leaks
+        raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": str(info.model._meta.verbose_name).capitalize(),
+                                                               "id": pk})
+    return obj
+
+
+def timeline_for(actor: Actor, entity_type_id: int, pk: int, *, limit: int = 50, before_id: int | None = None):
+    get_record_for(actor, entity_type_id, pk)  # raises if not visible
+    qs = TimelineEntry.objects.filter(
+        Q(entity_type_id=entity_type_id, entity_id=pk) | Q(bindings__entity_type_id=entity_type_id, bindings__entity_id=pk)
+    ).distinct().order_by("-id")
+    if before_id:
+        qs = qs.filter(id__lt=before_id)
+    return list(qs[:limit])
+
+
+# --- keyset pagination -------------------------------------------------------------------------
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+
+
+def _encode(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> list:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValidationFailed(_("The cursor is not valid; start from the first page."),
+                               fields={"cursor": [_("not valid")]}) from None
+    if not isinstance(values, list) or len(values) != 2:
+        raise ValidationFailed(_("The cursor is not valid; start from the first page."), fields={"cursor": [_("not valid")]})
+    return values
+
+
+def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, limit: int = 50) -> Page:
+    """One page ordered by ``order`` (a field, optionally with '-') with id as the tie-breaker.
+
+    No OFFSET and no COUNT: the cost of page N is the cost of page 1.
+    """
+    desc = order.startswith("-")
+    name = order.lstrip("-")
+    if cursor:
+        value, last_id = _decode(cursor)
+        if name == "id":
+            qs = qs.filter(id__lt=last_id) if desc else qs.filter(id__gt=last_id)
+        else:
+            op = "lt" if desc else "gt"
+            if value is None:
+                qs = qs.filter(**{f"{name}__isnull": True, f"id__{op}": last_id})
+            else:
+                qs = qs.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"id__{op}": last_id}))
+    ordering = [order, "-id" if desc else "id"] if name != "id" else [order]
+    rows = list(qs.order_by(*ordering)[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = _encode([None if name == "id" else getattr(last, name), last.pk])
+    return Page(rows, next_cursor)

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Department(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children",
+                               verbose_name=_("parent department"))
+    head = models.ForeignKey("identity.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="heads",
+                             verbose_name=_("head"))
+    sort = models.IntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort", "name"]
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def ancestors(self) -> list[Department]:
+        chain, node, seen = [], self.parent, set()
+        while node is not None and node.pk not in seen:
+            seen.add(node.pk)
+            chain.append(node)
+            node = node.parent
+        return chain
+
+    def descendant_ids(self) -> set[int]:
+        ids, frontier = {self.pk}, [self.pk]
+        while frontier:
+            children = list(Department.objects.filter(parent_id__in=frontier).values_list("id", flat=True))
+            frontier = [c for c in children if c not in ids]
+            ids.update(frontier)
+        return ids
+
+
+class User(AbstractUser):
+    middle_name = models.CharField(_("middle name"), max_length=150, blank=True)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="members",
+                                   verbose_name=_("department"))
+    position = models.CharField(_("position"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=60, blank=True)
+    language = models.CharField(_("language"), max_length=10, blank=True)
+    is_present = models.BooleanField(_("present at work"), default=True)
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def get_full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p).strip()
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    def head(self) -> User | None:
+        """The head of this user's department (or of the nearest parent that has one)."""
+        dept = self.department
+        while dept is not None:
+            if dept.head_id and dept.head_id != self.pk:
+                return dept.head
+            dept = dept.parent
+        return None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its hash is stored; it acts with its user's rights, never more."""
+
+    PREFIX_LEN = 10
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    prefix = models.CharField(max_length=PREFIX_LEN, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list, blank=True)  # [] = all rights of the user; or ["read"], ["read","write"]
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @classmethod
+    def issue(cls, user: User, *, name: str = "", scopes: list[str] | None = None, expires_at=None) -> tuple[ApiToken, str]:
+        prefix = secrets.token_hex(cls.PREFIX_LEN // 2)
+        secret = secrets.token_urlsafe(32)
+        raw = f"vk_{prefix}_{secret}"
+        token = cls.objects.create(user=user, name=name, prefix=prefix, secret_hash=_hash(raw), scopes=scopes or [],
+                                   expires_at=expires_at)
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw: str) -> ApiToken | None:
+        parts = (raw or "").split("_")
+        if len(parts) < 3 or parts[0] != "vk":
+            return None
+        token = cls.objects.select_related("user").filter(prefix=parts[1]).first()
+        if token is None or not hmac.compare_digest(token.secret_hash, _hash(raw)):
+            return None
+        now = timezone.now()
+        if token.revoked_at or (token.expires_at and token.expires_at <= now) or not token.user.is_active:
+            return None
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)  # throttled: not a write per request
+        return token

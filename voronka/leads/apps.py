@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class LeadsConfig(AppConfig):
+    name = "voronka.leads"
+    label = "leads"
+    verbose_name = "Leads"
+
+    def ready(self):
+        from voronka.core import entity_types
+
+        from .models import Lead
+
+        entity_types.register(entity_types.LEAD, "lead", Lead, staged=True, title="Lead")

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from voronka.core import entity_types
+from voronka.pipelines.models import PipelineItem
+
+
+class Source(models.Model):
+    """Where a first contact came from: one value per web form, channel or campaign (F1, F31, F36)."""
+
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    sort = models.IntegerField(default=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sort", "name"]
+        verbose_name = _("source")
+        verbose_name_plural = _("sources")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lead(PipelineItem):
+    ENTITY_TYPE_ID = entity_types.LEAD
+
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    middle_name = models.CharField(_("middle name"), max_length=100, blank=True)
+    company_name = models.CharField(_("company name"), max_length=255, blank=True)
+    position = models.CharField(_("position"), max_length=200, blank=True)
+    inquiry = models.TextField(_("what was asked"), blank=True)
+    address = models.CharField(_("address"), max_length=500, blank=True)
+    utm_source = models.CharField("utm_source", max_length=255, blank=True)
+    utm_medium = models.CharField("utm_medium", max_length=255, blank=True)
+    utm_campaign = models.CharField("utm_campaign", max_length=255, blank=True)
+    utm_content = models.CharField("utm_content", max_length=255, blank=True)
+    utm_term = models.CharField("utm_term", max_length=255, blank=True)
+    contact = models.ForeignKey("parties.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
+                                verbose_name=_("contact"))
+    company = models.ForeignKey("parties.Company", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
+                                verbose_name=_("company"))
+    converted_at = models.DateTimeField(_("converted"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        indexes = [
+            models.Index(fields=["pipeline", "stage", "id"], name="lead_stage_idx"),
+            models.Index(fields=["responsible", "id"], name="lead_resp_idx"),
+            models.Index(fields=["created_at", "id"], name="lead_created_idx"),
+            models.Index(fields=["source", "id"], name="lead_source_idx"),
+        ]
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.last_name, self.first_name, self.middle_name) if p)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from voronka.core.records import Record
+
+
+class Pipeline(models.Model):
+    """A pipeline ("direction") of one staged entity type: leads, deals or a smart process."""
+
+    entity_type_id = models.PositiveIntegerField(_("entity type"))
+    name = models.CharField(_("name"), max_length=200)
+    code = models.SlugField(_("code"), max_length=60)
+    sort = models.IntegerField(_("order"), default=100)
+    is_default = models.BooleanField(_("default"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["entity_type_id", "sort", "id"]
+        constraints = [models.UniqueConstraint(fields=["entity_type_id", "code"], name="pipeline_code_uniq")]
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stage(models.Model):
+    class Semantics(models.TextChoices):
+        PROCESS = "process", _("In progress")
+        SUCCESS = "success", _("Success")
+        FAILURE = "failure", _("Failure")
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages", verbose_name=_("pipeline"))
+    name = models.CharField(_("name"), max_length=200)
+    code = models.SlugField(_("code"), max_length=60)
+    sort = models.IntegerField(_("order"), default=100)
+    color = models.CharField(_("colour"), max_length=7, default="#3b82f6")
+    semantics = models.CharField(_("meaning"), max_length=10, choices=Semantics.choices, default=Semantics.PROCESS)
+    required_fields = models.JSONField(_("fields required to enter"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["pipeline_id", "sort", "id"]
+        constraints = [models.UniqueConstraint(fields=["pipeline", "code"], name="stage_code_uniq")]
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_final(self) -> bool:
+        return self.semantics != self.Semantics.PROCESS
+
+
+class StageHistory(models.Model):
+    """One move of one item between stages: the source of truth for analytics."""
+
+    entity_type_id = models.PositiveIntegerField()
+    entity_id = models.BigIntegerField()
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="+")
+    from_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
+    semantics = models.CharField(max_length=10)  # of to_stage at the time of the move
+    moved_at = models.DateTimeField(default=timezone.now)
+    seconds_in_previous = models.BigIntegerField(null=True, blank=True)
+    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    responsible_id = models.BigIntegerField(null=True, blank=True)  # the item's responsible at the time
+    entry_point = models.CharField(max_length=20, blank=True)
+    cause = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["entity_type_id", "entity_id", "id"], name="stagehist_item_idx"),
+            models.Index(fields=["to_stage", "moved_at"], name="stagehist_stage_idx"),
+            models.Index(fields=["entity_type_id", "moved_at"], name="stagehist_time_idx"),
+        ]
+        ordering = ["id"]
+
+
+class PipelineItem(Record):
+    """The abstract staged record: leads, deals and smart-process items all derive from it."""
+
+    title = models.CharField(_("title"), max_length=255)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="+", verbose_name=_("pipeline"))
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage"))
+    stage_semantics = models.CharField(max_length=10, default="process", editable=False)
+    stage_changed_at = models.DateTimeField(_("in stage since"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    opportunity = models.DecimalField(_("amount"), max_digits=18, decimal_places=2, default=0)
+    currency = models.CharField(_("currency"), max_length=3, default="RUB")
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.title

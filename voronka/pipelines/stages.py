@@ -1,0 +1,152 @@
+"""Stages as part of the record write path, shared by leads, deals and smart-process items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from voronka.core import history, outbox
+from voronka.core.actor import Actor
+from voronka.core.recordkit import Hook, WriteContext
+
+from .models import Pipeline, Stage, StageHistory
+
+
+def _stages(batch: dict, entity_type_id: int) -> dict:
+    """All pipelines and stages of an entity type, loaded once per call."""
+    key = ("stages", entity_type_id)
+    if key not in batch:
+        pipelines = {p.pk: p for p in Pipeline.objects.filter(entity_type_id=entity_type_id)}
+        stages = list(Stage.objects.filter(pipeline_id__in=list(pipelines)).order_by("pipeline_id", "sort", "id"))
+        batch[key] = {"pipelines": pipelines, "stages": {s.pk: s for s in stages},
+                      "by_pipeline": {pid: [s for s in stages if s.pipeline_id == pid] for pid in pipelines}}
+    return batch[key]
+
+
+def default_pipeline(info: dict) -> Pipeline | None:
+    active = [p for p in info["pipelines"].values() if p.is_active]
+    for p in sorted(active, key=lambda p: (p.sort, p.pk)):
+        if p.is_default:
+            return p
+    return min(active, key=lambda p: (p.sort, p.pk), default=None)
+
+
+def resolve_stage(info: dict, pipeline: Pipeline, ref) -> Stage | None:
+    for stage in info["by_pipeline"].get(pipeline.pk, []):
+        if (isinstance(ref, int) and not isinstance(ref, bool) and stage.pk == ref) or \
+                (isinstance(ref, str) and (stage.code == ref or (ref.isdigit() and stage.pk == int(ref)))):
+            return stage
+    return None
+
+
+def missing_required(obj, stage: Stage, comms: dict | None = None) -> list[str]:
+    """Names of the fields ``stage`` requires that ``obj`` has empty."""
+    missing = []
+    for name in stage.required_fields or []:
+        if name in ("phones", "emails"):
+            if comms is not None and name in comms:
+                empty = not comms[name]
+            else:
+                from voronka.parties.models import Communication
+
+                empty = not obj.pk or not Communication.objects.filter(
+                    entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk, kind=name[:-1]).exists()
+        elif name.startswith("uf_") or name.startswith("custom."):
+            code = name.removeprefix("custom.")
+            empty = (obj.custom or {}).get(code) in (None, "", [])
+        else:
+            value = getattr(obj, f"{name}_id", None) if hasattr(obj, f"{name}_id") else getattr(obj, name, None)
+            empty = value in (None, "", []) or (name == "opportunity" and not value)
+        if empty:
+            missing.append(name)
+    return missing
+
+
+class StageHook(Hook):
+    keys = ("pipeline", "stage")
+
+    def prepare(self, ctx: WriteContext) -> None:
+        obj, data = ctx.obj, ctx.data
+        if not ctx.creating and "pipeline" not in data and "stage" not in data:
+            return
+        info = _stages(ctx.batch, ctx.spec.entity_type_id)
+        pipeline = None
+        if "pipeline" in data and data["pipeline"] not in (None, ""):
+            ref = data["pipeline"]
+            pipeline = next((p for p in info["pipelines"].values() if (str(p.pk) == str(ref) or p.code == ref)), None)
+            if pipeline is None or not pipeline.is_active:
+                ctx.error("pipeline", _("No such pipeline."))
+                return
+        elif ctx.creating:
+            pipeline = default_pipeline(info)
+            if pipeline is None:
+                ctx.error("pipeline", _("There is no pipeline for this kind of record yet."))
+                return
+        else:
+            pipeline = info["pipelines"][obj.pipeline_id]
+        if data.get("stage") not in (None, ""):
+            stage = resolve_stage(info, pipeline, data["stage"])
+            if stage is None:
+                ctx.error("stage", _("No stage «%(s)s» in pipeline «%(p)s».") % {"s": data["stage"], "p": pipeline.name})
+                return
+        elif ctx.creating or pipeline.pk != obj.pipeline_id:
+            stages = info["by_pipeline"].get(pipeline.pk) or []
+            if not stages:
+                ctx.error("stage", _("Pipeline «%(p)s» has no stages.") % {"p": pipeline.name})
+                return
+            stage = stages[0]
+        else:
+            return
+        if not ctx.creating and stage.pk == obj.stage_id:
+            return
+        ctx.state["from_pipeline"] = None if ctx.creating else obj.pipeline_id
+        ctx.state["move"] = (obj.stage_id if not ctx.creating else None, stage)
+        ctx.state["own_history"] = ("pipeline", "stage")
+        ctx.state["dirty"] = True
+        now = timezone.now()
+        ctx.state["seconds"] = None if ctx.creating else int((now - obj.stage_changed_at).total_seconds())
+        obj.pipeline_id, obj.stage_id, obj.stage_semantics, obj.stage_changed_at = pipeline.pk, stage.pk, stage.semantics, now
+        obj.closed_at = now if stage.is_final else None
+
+    def finish(self, ctx: WriteContext) -> None:
+        move = ctx.state.get("move")
+        if not move:
+            return
+        stage = move[1]
+        comms = {k: ctx.state[k] for k in ("phones", "emails") if k in ctx.state}
+        for name in missing_required(ctx.obj, stage, comms):
+            ctx.error(name, _("Required to enter stage «%(s)s».") % {"s": stage.name})
+
+    def after_create(self, actor: Actor, contexts: Sequence[WriteContext]) -> None:
+        rows = [StageHistory(entity_type_id=c.spec.entity_type_id, entity_id=c.obj.pk, pipeline_id=c.obj.pipeline_id,
+                             from_stage=None, to_stage_id=c.obj.stage_id, semantics=c.obj.stage_semantics,
+                             moved_at=c.obj.stage_changed_at, actor_user_id=actor.user_id,
+                             responsible_id=c.obj.responsible_id, entry_point=actor.entry_point[:20],
+                             cause=actor.cause[:100]) for c in contexts]
+        StageHistory.objects.bulk_create(rows, batch_size=500)
+
+    def after_update(self, actor: Actor, ctx: WriteContext) -> None:
+        move = ctx.state.get("move")
+        if not move:
+            return
+        record_move(actor, ctx.spec.entity_type_id, ctx.spec.code, ctx.obj, move[0], move[1], ctx.state["seconds"],
+                    ctx.state["from_pipeline"])
+
+
+def record_move(actor: Actor, entity_type_id: int, code: str, obj, from_stage_id: int | None, stage: Stage,
+                seconds: int | None, from_pipeline_id: int | None) -> None:
+    StageHistory.objects.create(
+        entity_type_id=entity_type_id, entity_id=obj.pk, pipeline_id=obj.pipeline_id, from_stage_id=from_stage_id,
+        to_stage=stage, semantics=stage.semantics, moved_at=obj.stage_changed_at, seconds_in_previous=seconds,
+        actor_user_id=actor.user_id, responsible_id=obj.responsible_id, entry_point=actor.entry_point[:20],
+        cause=actor.cause[:100])
+    from_name = Stage.objects.filter(pk=from_stage_id).values_list("name", flat=True).first() if from_stage_id else None
+    history.entry(actor, entity_type_id, obj.pk, "stage", text=f"{from_name or '—'} → {stage.name}",
+                  changes={"stage": [from_stage_id, stage.pk]},
+                  data={"from_stage": from_stage_id, "to_stage": stage.pk, "seconds_in_previous": seconds,
+                        "semantics": stage.semantics, "pipeline": obj.pipeline_id})
+    outbox.emit(actor, f"{code}.stage_changed", entity_type_id, obj.pk,
+                {"from_stage": from_stage_id, "to_stage": stage.pk, "pipeline": obj.pipeline_id,
+                 "from_pipeline": from_pipeline_id, "semantics": stage.semantics})
