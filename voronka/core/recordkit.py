@@ -139,7 +139,10 @@ def _assign(ctx: WriteContext) -> None:
         try:
             # to_python for a clear early error (dates, decimals); full_clean repeats the checks
             if value is not None and attr == name:
-                setattr(obj, attr, model_field.to_python(value))
+                value = model_field.to_python(value)
+                if isinstance(model_field, models.DecimalField) and value.is_finite():
+                    value = value.quantize(decimal.Decimal(1).scaleb(-model_field.decimal_places))
+                setattr(obj, attr, value)
         except ValidationError as exc:
             ctx.error(name, "; ".join(exc.messages))
             continue
