@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from . import history, outbox, policies
 from .actor import Actor
-from .errors import ActionError, NotFound, ValidationFailed, from_django_validation
+from .errors import ActionError, NotFound, ValidationFailed
 
 
 class Hook:
@@ -145,6 +145,9 @@ def _assign(ctx: WriteContext) -> None:
                 setattr(obj, attr, value)
         except ValidationError as exc:
             ctx.error(name, "; ".join(exc.messages))
+            continue
+        except (decimal.InvalidOperation, OverflowError, ValueError, TypeError):
+            ctx.error(name, _("The value is not valid."))
             continue
         if not ctx.creating and history.jsonable(old) != history.jsonable(_field_value(obj, name, spec._fk)):
             ctx.changes[name] = [old, _field_value(obj, name, spec._fk)]

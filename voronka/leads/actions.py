@@ -9,7 +9,15 @@ from django.utils.translation import gettext as _
 from voronka.core import entity_types, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, ValidationFailed
-from voronka.core.recordkit import RecordSpec, create_many, create_one, delete_one, lock, restore_one, update_one
+from voronka.core.recordkit import (
+    RecordSpec,
+    create_many,
+    create_one,
+    delete_one,
+    lock,
+    restore_one,
+    update_one,
+)
 from voronka.parties.communications import CommunicationsHook
 from voronka.parties.models import Communication, Company, Contact
 from voronka.pipelines.stages import StageHook

@@ -81,6 +81,9 @@ class StageHistory(models.Model):
         ]
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.entity_type_id}:{self.entity_id} → {self.to_stage_id}"
+
 
 class PipelineItem(Record):
     """The abstract staged record: leads, deals and smart-process items all derive from it."""
