@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
@@ -71,6 +72,15 @@ def _decode(cursor: str) -> list:
     return values
 
 
+def _after(qs: QuerySet, name: str, desc: bool, value, last_id: int) -> QuerySet:
+    op = "lt" if desc else "gt"
+    if name == "id":
+        return qs.filter(**{f"id__{op}": last_id})
+    if value is None:
+        return qs.filter(**{f"{name}__isnull": True, f"id__{op}": last_id})
+    return qs.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"id__{op}": last_id}))
+
+
 def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, limit: int = 50) -> Page:
     """One page ordered by ``order`` (a field, optionally with '-') with id as the tie-breaker.
 
@@ -80,14 +90,14 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
     name = order.lstrip("-")
     if cursor:
         value, last_id = _decode(cursor)
-        if name == "id":
-            qs = qs.filter(id__lt=last_id) if desc else qs.filter(id__gt=last_id)
-        else:
-            op = "lt" if desc else "gt"
-            if value is None:
-                qs = qs.filter(**{f"{name}__isnull": True, f"id__{op}": last_id})
-            else:
-                qs = qs.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"id__{op}": last_id}))
+        if not isinstance(last_id, int) or isinstance(last_id, bool):
+            raise ValidationFailed(_("The cursor is not valid; start from the first page."),
+                                   fields={"cursor": [_("not valid")]})
+        try:
+            qs = _after(qs, name, desc, value, last_id)
+        except (ValidationError, ValueError, TypeError):
+            raise ValidationFailed(_("The cursor is not valid; start from the first page."),
+                                   fields={"cursor": [_("not valid")]}) from None
     ordering = [order, "-id" if desc else "id"] if name != "id" else [order]
     rows = list(qs.order_by(*ordering)[: limit + 1])
     more = len(rows) > limit
