@@ -1,0 +1,165 @@
+"""``voronka worker``: the background process that runs next to the web server.
+
+It does two jobs:
+
+- **outbox sweep** (in this process): every ``--interval`` seconds it delivers outbox events
+  that nobody dispatched yet (the web process dispatches right after commit; events whose
+  process died before that, or that were written where no consumer listened, are delivered
+  here). Claiming is a conditional UPDATE, so a sweep and a web process never deliver an
+  event twice.
+- **background tasks** (a child process): Django Tasks' ``db_worker`` from django-tasks-db,
+  started with the same settings, processing every queue by default.
+
+SIGTERM or SIGINT stops both gracefully: the sweep finishes the event in hand and the task
+worker the task in hand. A second signal makes the task worker stop at once. If the task
+worker dies, this command stops too and exits non-zero, so a process manager restarts it.
+
+Run several of these against PostgreSQL to scale out (tasks are claimed with SKIP LOCKED).
+``--once`` runs one sweep and exits (tests, cron); ``--no-tasks`` runs only the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+
+from voronka.core import outbox
+
+log = logging.getLogger("voronka.worker")
+
+BATCH = 1000
+
+
+def sweep() -> int:
+    """Deliver every pending outbox event; returns how many were delivered."""
+    total = 0
+    while True:
+        delivered = outbox.dispatch_pending(limit=BATCH)
+        total += delivered
+        if delivered < BATCH:
+            return total
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the task worker gets SIGTERM if this process dies without stopping it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except Exception:
+        pass
+
+
+class Command(BaseCommand):
+    help = "Run the background worker: the outbox sweep and the Django Tasks db_worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true",
+                            help="Deliver the pending outbox events once and exit (no task worker).")
+        parser.add_argument("--interval", type=float, default=1.0,
+                            help="Seconds between outbox sweeps (default: 1).")
+        parser.add_argument("--no-tasks", action="store_true",
+                            help="Do not start the background task worker; only sweep the outbox.")
+        parser.add_argument("--queue-name", default="*",
+                            help="Task queues for db_worker, comma-separated; '*' = all (default).")
+        parser.add_argument("--task-interval", type=float, default=1.0,
+                            help="Seconds db_worker waits when its queues are empty (default: 1).")
+
+    def handle(self, *args, **options):
+        if options["interval"] <= 0:
+            raise CommandError("--interval must be greater than zero.")
+        if options["once"]:
+            delivered = sweep()
+            if options["verbosity"] >= 1:
+                self.stdout.write(f"outbox: {delivered} event(s) delivered")
+            return
+
+        self._stop = threading.Event()
+        self._signals = 0
+        self._child: subprocess.Popen | None = None
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+        if not options["no_tasks"]:
+            self._child = self._start_task_worker(options)
+        self.stdout.write(
+            f"worker: outbox sweep every {options['interval']:g} s"
+            + ("" if self._child is None else f"; task worker pid {self._child.pid} (queues {options['queue_name']})")
+        )
+        self.stdout.flush()
+
+        rc = 0
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                close_old_connections()
+                delivered = sweep()
+                failures = 0
+                if delivered and options["verbosity"] >= 2:
+                    self.stdout.write(f"outbox: {delivered} event(s) delivered")
+            except Exception:  # the database may be away for a moment: log, back off, go on
+                failures += 1
+                log.exception("outbox sweep failed (%d in a row)", failures)
+                close_old_connections()
+            if self._child is not None and self._child.poll() is not None:
+                if not self._stop.is_set():
+                    self.stderr.write(f"worker: the task worker exited with code {self._child.returncode}; stopping")
+                    rc = self._child.returncode or 1
+                break
+            self._stop.wait(min(options["interval"] * (2 ** min(failures, 5)), 60.0))
+
+        self._stop_child()
+        self.stdout.write("worker: stopped")
+        if rc:
+            sys.exit(rc)
+
+    # --- the task worker child -----------------------------------------------------------------
+
+    def _start_task_worker(self, options) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "django", "db_worker",
+               "--queue-name", options["queue_name"],
+               "--interval", str(options["task_interval"]),
+               "--no-reload",
+               "-v", str(options["verbosity"])]
+        settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "voronka.settings")
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module}
+        # Its own session: a terminal's Ctrl-C reaches only us, and we pass on exactly one SIGTERM
+        # (db_worker treats a second signal as "abort the task in hand").
+        return subprocess.Popen(cmd, env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def _on_signal(self, signum, frame) -> None:
+        self._signals += 1
+        self._stop.set()
+        child = self._child
+        if child is not None and child.poll() is None:
+            if self._signals == 1:
+                self.stderr.write(f"worker: {signal.strsignal(signum)}: stopping gracefully (again to force)")
+            try:
+                child.send_signal(signal.SIGTERM)  # the second one forces db_worker to stop now
+            except ProcessLookupError:
+                pass
+
+    def _stop_child(self, timeout: float = 30.0) -> None:
+        child = self._child
+        if child is None:
+            return
+        if child.poll() is None and self._signals == 0:
+            child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if child.poll() is None:
+            self.stderr.write("worker: the task worker did not stop in time; killing it")
+            child.kill()
+            child.wait()
