@@ -13,7 +13,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.voronka-installed
 ARGS   ?=
 
-.PHONY: help install run test test-sqlite test-postgres lint bench screenshots clean
+.PHONY: help install run test test-sqlite test-postgres lint ruff imports migrations bench screenshots clean
 
 help:
 	@echo "make run          install, migrate, demo data, web server + worker on http://127.0.0.1:8000"
@@ -38,10 +38,19 @@ $(STAMP): pyproject.toml
 run: install
 	@scripts/run.sh
 
-lint: install
-	$(BIN)/ruff check .
-	$(BIN)/lint-imports --no-cache
-	env -u VORONKA_DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run
+lint: ruff imports migrations
+
+ruff: install
+	@echo "== ruff"
+	@$(BIN)/ruff check .
+
+imports: install
+	@echo "== import-linter (layer contracts)"
+	@$(BIN)/lint-imports --no-cache
+
+migrations: install
+	@echo "== migrations up to date"
+	@env -u VORONKA_DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run
 
 test-sqlite: install
 	@echo "== pytest on SQLite"
@@ -51,10 +60,14 @@ test-postgres: install
 	@echo "== pytest on PostgreSQL (throwaway cluster)"
 	@scripts/with-postgres.sh scripts/pytest.sh PostgreSQL $(ARGS)
 
+# -k: every step runs even if an earlier one failed, so one run shows every problem;
+# the exit code is non-zero if any step failed.
 test: install
-	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint test-sqlite test-postgres; \
-	echo "== make test passed in $$(( $$(date +%s) - start )) s"
+	@start=$$(date +%s); rc=0; \
+	$(MAKE) --no-print-directory -k ruff imports migrations test-sqlite test-postgres || rc=$$?; \
+	if [ $$rc -eq 0 ]; then echo "== make test passed in $$(( $$(date +%s) - start )) s"; \
+	else echo "!! make test FAILED (see the errors above) after $$(( $$(date +%s) - start )) s" >&2; fi; \
+	exit $$rc
 
 bench: install
 	@scripts/bench.sh
