@@ -20,6 +20,7 @@ class Actor:
     cause: str = ""  # e.g. "robot:12", "process:7"
     scopes: frozenset[str] = field(default_factory=frozenset)
     depth: int = 0  # how many rule-caused hops led here
+    ip: str = ""
 
     @classmethod
     def for_user(cls, user, entry_point: str = "ui") -> Actor:

@@ -82,3 +82,38 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} #{self.pk}"
+
+
+class Observer(models.Model):
+    """A user who follows a record (F30) and may read it whatever the role says."""
+
+    entity_type_id = models.PositiveIntegerField()
+    entity_id = models.BigIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "entity_type_id", "entity_id"], name="observer_uniq")]
+        indexes = [models.Index(fields=["entity_type_id", "entity_id"], name="observer_record_idx")]
+
+
+class AuditEvent(models.Model):
+    """Sensitive operations: exports, deletions, restores, purges, rights changes, logins."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=40)
+    actor_kind = models.CharField(max_length=10)
+    actor_user_id = models.BigIntegerField(null=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    entry_point = models.CharField(max_length=20, blank=True)
+    ip = models.CharField(max_length=45, blank=True)
+    entity_type_id = models.PositiveIntegerField(null=True)
+    entity_id = models.BigIntegerField(null=True)
+    count = models.PositiveIntegerField(default=0)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_label}"

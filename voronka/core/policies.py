@@ -19,14 +19,14 @@ READ, ADD, UPDATE, DELETE, EXPORT, IMPORT = "read", "add", "update", "delete", "
 class Engine(Protocol):
     def can(self, actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id: int | None = None) -> bool: ...
 
-    def visible(self, actor: Actor, entity_type_id: int, qs): ...
+    def visible(self, actor: Actor, entity_type_id: int, qs, perm: str = "read"): ...
 
 
 class _AllowAll:
     def can(self, actor, perm, entity_type_id, obj=None, pipeline_id=None):
         return True
 
-    def visible(self, actor, entity_type_id, qs):
+    def visible(self, actor, entity_type_id, qs, perm="read"):
         return qs
 
 
@@ -47,5 +47,6 @@ def require(actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id:
         raise PermissionDenied("You do not have the right to do this.", code=f"forbidden_{perm}")
 
 
-def visible(actor: Actor, entity_type_id: int, qs):
-    return _engine.visible(actor, entity_type_id, qs)
+def visible(actor: Actor, entity_type_id: int, qs, perm: str = READ):
+    """Narrow ``qs`` to the records the actor may ``perm`` (read by default; export for exports)."""
+    return _engine.visible(actor, entity_type_id, qs, perm)

@@ -22,9 +22,9 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import history, outbox, policies
+from . import audit, history, outbox, policies
 from .actor import Actor
-from .errors import ActionError, NotFound, ValidationFailed
+from .errors import ActionError, Conflict, NotFound, ValidationFailed
 
 
 class Hook:
@@ -44,6 +44,9 @@ class Hook:
 
     def after_update(self, actor: Actor, ctx: WriteContext) -> None:
         """Write the hook's rows after an update."""
+
+    def purge(self, obj, spec: RecordSpec) -> None:
+        """Remove the hook's rows of a record that is purged for good."""
 
 
 @dataclass
@@ -290,7 +293,7 @@ def update_one(actor: Actor, spec: RecordSpec, pk: int, data: dict, *, event_pay
 
 
 def delete_one(actor: Actor, spec: RecordSpec, pk: int):
-    """Soft delete: the record goes to the recycle bin and can be restored."""
+    """Soft delete: the record goes to the recycle bin, from which an administrator can restore it."""
     with transaction.atomic():
         obj = lock(spec, pk)
         policies.require(actor, policies.READ, spec.entity_type_id, obj)
@@ -298,18 +301,76 @@ def delete_one(actor: Actor, spec: RecordSpec, pk: int):
         obj.deleted_at = timezone.now()
         obj.save(update_fields=["deleted_at"])
         history.entry(actor, spec.entity_type_id, obj.pk, "deleted")
+        audit.record(actor, "record.deleted", entity_type_id=spec.entity_type_id, entity_id=obj.pk, count=1,
+                     title=str(obj)[:200])
         outbox.emit(actor, f"{spec.code}.deleted", spec.entity_type_id, obj.pk)
         return obj
+
+
+RECYCLE_BIN = "settings:recycle_bin"
 
 
 def restore_one(actor: Actor, spec: RecordSpec, pk: int):
     with transaction.atomic():
         obj = lock(spec, pk, include_deleted=True)
-        policies.require(actor, policies.DELETE, spec.entity_type_id, obj)
+        policies.require(actor, RECYCLE_BIN, spec.entity_type_id, obj)
         if obj.deleted_at is None:
             return obj
         obj.deleted_at = None
         obj.save(update_fields=["deleted_at"])
         history.entry(actor, spec.entity_type_id, obj.pk, "restored")
+        audit.record(actor, "record.restored", entity_type_id=spec.entity_type_id, entity_id=obj.pk, count=1,
+                     title=str(obj)[:200])
         outbox.emit(actor, f"{spec.code}.restored", spec.entity_type_id, obj.pk)
         return obj
+
+
+def purge_one(actor: Actor, spec: RecordSpec, pk: int) -> None:
+    """Remove a record from the recycle bin for good (an administrator's audited action).
+
+    Its phones, e-mails and observers go with it; the timeline and stage history stay as history.
+    """
+    from .models import Observer
+
+    with transaction.atomic():
+        obj = lock(spec, pk, include_deleted=True)
+        policies.require(actor, RECYCLE_BIN, spec.entity_type_id, obj)
+        if obj.deleted_at is None:
+            raise Conflict(_("Only a record in the recycle bin can be purged; delete it first."))
+        for hook in spec.hooks:
+            hook.purge(obj, spec)
+        Observer.objects.filter(entity_type_id=spec.entity_type_id, entity_id=obj.pk).delete()
+        title = str(obj)[:200]
+        obj.delete()
+        audit.record(actor, "record.purged", entity_type_id=spec.entity_type_id, entity_id=pk, count=1, title=title)
+        outbox.emit(actor, f"{spec.code}.purged", spec.entity_type_id, pk)
+
+
+def set_observers(actor: Actor, spec: RecordSpec, pk: int, user_ids: list[int]) -> list[int]:
+    """Replace the observers of a record (F30). Observers may read the record."""
+    from django.contrib.auth import get_user_model
+
+    from .models import Observer
+
+    if not isinstance(user_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in user_ids):
+        raise ValidationFailed(_("Observers must be a list of user ids."), fields={"observers": [_("list of ids")]})
+    with transaction.atomic():
+        obj = lock(spec, pk)
+        policies.require(actor, policies.READ, spec.entity_type_id, obj)
+        policies.require(actor, policies.UPDATE, spec.entity_type_id, obj)
+        wanted = set(user_ids)
+        found = set(get_user_model().objects.filter(pk__in=wanted, is_active=True).values_list("id", flat=True))
+        if found != wanted:
+            raise ValidationFailed(_("Some observers are not active users."),
+                                   fields={"observers": [str(i) for i in sorted(wanted - found)]})
+        current = set(Observer.objects.filter(entity_type_id=spec.entity_type_id, entity_id=obj.pk)
+                      .values_list("user_id", flat=True))
+        if current == wanted:
+            return sorted(wanted)
+        Observer.objects.filter(entity_type_id=spec.entity_type_id, entity_id=obj.pk,
+                                user_id__in=current - wanted).delete()
+        Observer.objects.bulk_create([Observer(entity_type_id=spec.entity_type_id, entity_id=obj.pk, user_id=u)
+                                      for u in wanted - current])
+        history.entry(actor, spec.entity_type_id, obj.pk, "updated", changes={"observers": [sorted(current), sorted(wanted)]})
+        outbox.emit(actor, f"{spec.code}.updated", spec.entity_type_id, obj.pk, {"changed": ["observers"]})
+        return sorted(wanted)

@@ -19,6 +19,7 @@ class Record(models.Model):
     updated_at = models.DateTimeField(_("changed"), default=timezone.now)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
+    is_open = models.BooleanField(_("available to everyone"), default=True)
 
     class Meta:
         abstract = True

@@ -122,3 +122,79 @@ class ApiToken(models.Model):
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             cls.objects.filter(pk=token.pk).update(last_used_at=now)  # throttled: not a write per request
         return token
+
+
+class Scope(models.IntegerChoices):
+    """How far a right reaches. Each scope includes the ones before it."""
+
+    NONE = 0, _("None")
+    OWN = 10, _("Own")
+    DEPARTMENT = 20, _("Own and department")
+    SUBDEPARTMENTS = 30, _("Own, department and sub-departments")
+    OPEN = 40, _("All open")
+    ALL = 50, _("All")
+
+
+class Role(models.Model):
+    """A named set of rights. Users get roles directly or through their department."""
+
+    SETTINGS_AREAS = ("pipelines", "fields", "robots", "forms", "users", "roles", "integrations", "recycle_bin")
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    settings_rights = models.JSONField(_("settings rights"), default=list, blank=True)  # subset of SETTINGS_AREAS
+    is_preset = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("role")
+        verbose_name_plural = _("roles")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RolePermission(models.Model):
+    class Perm(models.TextChoices):
+        READ = "read", _("Read")
+        ADD = "add", _("Add")
+        UPDATE = "update", _("Change")
+        DELETE = "delete", _("Delete")
+        EXPORT = "export", _("Export")
+        IMPORT = "import", _("Import")
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="permissions")
+    entity_type_id = models.PositiveIntegerField(_("entity type"))
+    pipeline = models.ForeignKey("pipelines.Pipeline", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                                 verbose_name=_("pipeline (empty: every pipeline)"))
+    perm = models.CharField(_("right"), max_length=10, choices=Perm.choices)
+    scope = models.PositiveSmallIntegerField(_("scope"), choices=Scope.choices, default=Scope.NONE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["role", "entity_type_id", "pipeline", "perm"],
+                                               name="role_perm_uniq")]
+        verbose_name = _("role right")
+        verbose_name_plural = _("role rights")
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.entity_type_id}/{self.pipeline_id or '*'} {self.perm}={self.scope}"
+
+
+class RoleAssignment(models.Model):
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="role_assignments")
+    with_subdepartments = models.BooleanField(_("also sub-departments"), default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(user__isnull=False) | models.Q(department__isnull=False),
+                                   name="role_assignment_target"),
+        ]
+        verbose_name = _("role assignment")
+        verbose_name_plural = _("role assignments")
+
+    def __str__(self) -> str:
+        return f"{self.role} → {self.user or self.department}"

@@ -1,37 +1,223 @@
-"""Foundation permission rules (issue 3 replaces them with roles per pipeline and scope).
+"""Role-based rights per entity type and pipeline, with own / department / sub-departments / open / all scopes.
 
-- the system actor may do everything (it acts for rules an administrator configured);
-- inactive users nothing; superusers everything;
-- other users read, add, update and import; deleting and exporting need a superuser;
-- a token limited to scopes may only do what its scopes name ("read" or "write").
+The engine answers two questions for ``voronka.core.policies``:
+
+- ``can(actor, perm, entity_type_id, obj, pipeline_id)`` — may the actor do ``perm`` (on ``obj``)?
+- ``visible(actor, entity_type_id, qs)`` — narrow a queryset to what the actor may read.
+
+Both are computed from the same grants, so a list never shows what a card would refuse.
+Rules:
+- the system actor may do everything (it acts for rules an administrator configured; notifications
+  it sends are still filtered by the recipients' rights);
+- inactive users and unknown actors nothing; superusers everything;
+- a user's rights are the union of the roles given to them directly and through their department
+  (and its parents, for assignments made "with sub-departments");
+- the widest scope wins; a right given for every pipeline (``pipeline=None``) applies to each pipeline;
+- observers of a record may read it;
+- a token limited to scopes may do only what its scopes name ("read", "write", "export").
 """
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
 from voronka.core.actor import Actor
 
+from .models import Department, RoleAssignment, RolePermission, Scope, User
+
 WRITE_PERMS = {"add", "update", "delete", "import"}
+SETTINGS_PREFIX = "settings"
+
+_version = {"n": 0}
+_lock = threading.Lock()
 
 
-class BasicEngine:
+def rights_changed() -> None:
+    """Called by every action that changes roles, assignments or departments."""
+    with _lock:
+        _version["n"] += 1
+
+
+@dataclass
+class Grants:
+    user_id: int
+    superuser: bool = False
+    # (entity_type_id, perm) -> {pipeline_id or None: scope}
+    rights: dict[tuple[int, str], dict[int | None, int]] = field(default_factory=dict)
+    settings: set[str] = field(default_factory=set)
+    department_users: frozenset[int] = frozenset()
+    subdepartment_users: frozenset[int] = frozenset()
+
+    def scope(self, entity_type_id: int, perm: str, pipeline_id: int | None) -> int:
+        by_pipeline = self.rights.get((entity_type_id, perm), {})
+        return max(by_pipeline.get(None, Scope.NONE), by_pipeline.get(pipeline_id, Scope.NONE) if pipeline_id else 0)
+
+    def responsible_ids(self, scope: int) -> frozenset[int] | None:
+        """Whose records the scope covers; None means everyone's."""
+        if scope >= Scope.ALL:
+            return None
+        if scope >= Scope.SUBDEPARTMENTS:
+            return self.subdepartment_users | {self.user_id}
+        if scope >= Scope.DEPARTMENT:
+            return self.department_users | {self.user_id}
+        if scope >= Scope.OWN:
+            return frozenset({self.user_id})
+        return frozenset()
+
+
+def _department_ids(user: User) -> tuple[set[int], set[int]]:
+    """(the user's department, it and every sub-department)."""
+    if not user.department_id:
+        return set(), set()
+    dept = Department.objects.get(pk=user.department_id)
+    return {dept.pk}, dept.descendant_ids()
+
+
+def compute_grants(user: User) -> Grants:
+    grants = Grants(user_id=user.pk, superuser=user.is_superuser)
+    if user.is_superuser:
+        return grants
+    own_depts, sub_depts = _department_ids(user)
+    ancestors = {d.pk for d in Department.objects.get(pk=user.department_id).ancestors()} if user.department_id else set()
+    assignment_q = Q(user_id=user.pk)
+    if own_depts:
+        assignment_q |= Q(department_id__in=own_depts) | Q(department_id__in=ancestors, with_subdepartments=True)
+    role_ids = set(RoleAssignment.objects.filter(assignment_q).values_list("role_id", flat=True))
+    if not role_ids:
+        return grants
+    for perm in RolePermission.objects.filter(role_id__in=role_ids):
+        slot = grants.rights.setdefault((perm.entity_type_id, perm.perm), {})
+        slot[perm.pipeline_id] = max(slot.get(perm.pipeline_id, Scope.NONE), perm.scope)
+    from .models import Role
+
+    for areas in Role.objects.filter(pk__in=role_ids).values_list("settings_rights", flat=True):
+        grants.settings.update(areas or [])
+    if own_depts:
+        grants.department_users = frozenset(User.objects.filter(department_id__in=own_depts).values_list("id", flat=True))
+        grants.subdepartment_users = frozenset(User.objects.filter(department_id__in=sub_depts).values_list("id", flat=True))
+    return grants
+
+
+def grants_for(user: User) -> Grants:
+    cached = getattr(user, "_voronka_grants", None)
+    if cached is not None and cached[0] == _version["n"]:
+        return cached[1]
+    grants = compute_grants(user)
+    user._voronka_grants = (_version["n"], grants)
+    return grants
+
+
+def _scope_allows(grants: Grants, scope: int, obj) -> bool:
+    if scope >= Scope.ALL:
+        return True
+    if scope >= Scope.OPEN and getattr(obj, "is_open", False):
+        return True
+    ids = grants.responsible_ids(scope)
+    return ids is None or getattr(obj, "responsible_id", None) in ids
+
+
+def _token_allows(actor: Actor, perm: str) -> bool:
+    if not actor.scopes:
+        return True
+    needed = "write" if perm in WRITE_PERMS else ("settings" if perm.startswith(SETTINGS_PREFIX) else perm)
+    return needed in actor.scopes
+
+
+def _is_observer(user_id: int, entity_type_id: int, obj) -> bool:
+    from voronka.core.models import Observer
+
+    return Observer.objects.filter(user_id=user_id, entity_type_id=entity_type_id, entity_id=obj.pk).exists()
+
+
+class RoleEngine:
     def can(self, actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id=None) -> bool:
         if actor.is_system:
             return True
         user = actor.user
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or not _token_allows(actor, perm):
             return False
-        if actor.scopes:
-            needed = "write" if perm in WRITE_PERMS else perm
-            if needed not in actor.scopes:
-                return False
-        if user.is_superuser:
+        grants = grants_for(user)
+        if grants.superuser:
             return True
-        return perm in {"read", "add", "update", "import"}
+        if perm.startswith(SETTINGS_PREFIX):
+            area = perm.partition(":")[2] or "pipelines"
+            return area in grants.settings
+        if pipeline_id is None and obj is not None:
+            pipeline_id = getattr(obj, "pipeline_id", None)
+        scope = grants.scope(entity_type_id, perm, pipeline_id)
+        if obj is None:
+            return scope > Scope.NONE
+        if obj.pk is None:  # being created: the scope limits whom it may be given to
+            if scope <= Scope.NONE:
+                return False
+            ids = grants.responsible_ids(scope)
+            return ids is None or scope >= Scope.OPEN or obj.responsible_id in (ids | {None})
+        if _scope_allows(grants, scope, obj):
+            return True
+        return perm == "read" and _is_observer(user.pk, entity_type_id, obj)
 
-    def visible(self, actor: Actor, entity_type_id: int, qs):
+    def visible(self, actor: Actor, entity_type_id: int, qs, perm: str = "read"):
         if actor.is_system:
             return qs
         user = actor.user
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or not _token_allows(actor, perm):
             return qs.none()
-        return qs
+        grants = grants_for(user)
+        if grants.superuser:
+            return qs
+        from voronka.core.models import Observer
+
+        observed = Q(pk__in=Observer.objects.filter(user_id=user.pk, entity_type_id=entity_type_id).values("entity_id")) \
+            if perm == "read" else Q(pk__in=[])
+        by_pipeline = grants.rights.get((entity_type_id, perm), {})
+        staged = hasattr(qs.model, "pipeline_id")
+        if not staged:
+            return qs.filter(self._scope_q(grants, by_pipeline.get(None, Scope.NONE)) | observed)
+        default = by_pipeline.get(None, Scope.NONE)
+        specific = {p: s for p, s in by_pipeline.items() if p is not None and s > default}
+        clauses = Q(pk__in=[])  # matches nothing
+        if default > Scope.NONE:
+            clauses |= ~Q(pipeline_id__in=list(specific)) & self._scope_q(grants, default) if specific \
+                else self._scope_q(grants, default)
+        groups: dict[int, list[int]] = {}
+        for pipeline_id, scope in specific.items():
+            groups.setdefault(scope, []).append(pipeline_id)
+        for scope, pipelines in groups.items():
+            clauses |= Q(pipeline_id__in=pipelines) & self._scope_q(grants, scope)
+        return qs.filter(clauses | observed)
+
+    @staticmethod
+    def _scope_q(grants: Grants, scope: int) -> Q:
+        if scope >= Scope.ALL:
+            return Q()
+        if scope <= Scope.NONE:
+            return Q(pk__in=[])
+        ids = grants.responsible_ids(scope)
+        q = Q(responsible_id=grants.user_id) if len(ids) == 1 else Q(responsible_id__in=sorted(ids))
+        if scope >= Scope.OPEN:
+            q |= Q(is_open=True)
+        return q
+
+
+class BasicEngine:
+    """The foundation's rules, in force until roles are switched on: staff read, add, update and import;
+    deleting, exporting and settings need a superuser."""
+
+    def can(self, actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id=None) -> bool:
+        if actor.is_system:
+            return True
+        user = actor.user
+        if user is None or not user.is_active or not _token_allows(actor, perm):
+            return False
+        return user.is_superuser or perm in {"read", "add", "update", "import"}
+
+    def visible(self, actor: Actor, entity_type_id: int, qs, perm: str = "read"):
+        if actor.is_system:
+            return qs
+        user = actor.user
+        if user is None or not user.is_active or not _token_allows(actor, perm):
+            return qs.none()
+        return qs if (perm in {"read", "update", "import", "add"} or user.is_superuser) else qs.none()

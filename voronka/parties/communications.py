@@ -75,6 +75,9 @@ class CommunicationsHook(Hook):
         if rows:
             Communication.objects.bulk_create(rows, batch_size=500)
 
+    def purge(self, obj, spec) -> None:
+        Communication.objects.filter(entity_type_id=spec.entity_type_id, entity_id=obj.pk).delete()
+
     def after_update(self, actor: Actor, ctx: WriteContext) -> None:
         type_id, pk = ctx.spec.entity_type_id, ctx.obj.pk
         changes = {}

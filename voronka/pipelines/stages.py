@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.core import history, outbox
+from voronka.core import history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.recordkit import Hook, WriteContext
 
@@ -101,6 +101,9 @@ class StageHook(Hook):
             return
         if not ctx.creating and stage.pk == obj.stage_id:
             return
+        if not ctx.creating and pipeline.pk != obj.pipeline_id:
+            # moving into another pipeline needs the right to add records there
+            policies.require(ctx.actor, policies.ADD, ctx.spec.entity_type_id, obj, pipeline_id=pipeline.pk)
         ctx.state["from_pipeline"] = None if ctx.creating else obj.pipeline_id
         ctx.state["move"] = (obj.stage_id if not ctx.creating else None, stage)
         ctx.state["own_history"] = ("pipeline", "stage")
