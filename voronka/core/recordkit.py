@@ -60,6 +60,8 @@ class RecordSpec:
     has_custom: bool = True
 
     def __post_init__(self) -> None:
+        if "is_open" not in self.writable and any(f.name == "is_open" for f in self.model._meta.fields):
+            self.writable = (*self.writable, "is_open")
         self._fk = {f.name for f in self.model._meta.get_fields() if isinstance(f, models.ForeignKey)}
         self.allowed = set(self.writable) | {k for h in self.hooks for k in h.keys} | ({"custom"} if self.has_custom else set())
 

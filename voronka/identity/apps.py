@@ -7,8 +7,16 @@ class IdentityConfig(AppConfig):
     verbose_name = "Users and departments"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from voronka.core import policies
 
         from .permissions import BasicEngine
-
         policies.install(BasicEngine())
+        post_migrate.connect(_presets_after_migrate, sender=self)
+
+
+def _presets_after_migrate(sender, **kwargs):
+    from .presets import install_presets
+
+    install_presets()

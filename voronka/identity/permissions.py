@@ -168,33 +168,38 @@ class RoleEngine:
         grants = grants_for(user)
         if grants.superuser:
             return qs
-        from voronka.core.models import Observer
-
-        observed = Q(pk__in=Observer.objects.filter(user_id=user.pk, entity_type_id=entity_type_id).values("entity_id")) \
-            if perm == "read" else Q(pk__in=[])
         by_pipeline = grants.rights.get((entity_type_id, perm), {})
         staged = hasattr(qs.model, "pipeline_id")
-        if not staged:
-            return qs.filter(self._scope_q(grants, by_pipeline.get(None, Scope.NONE)) | observed)
         default = by_pipeline.get(None, Scope.NONE)
-        specific = {p: s for p, s in by_pipeline.items() if p is not None and s > default}
-        clauses = Q(pk__in=[])  # matches nothing
+        specific = {p: s for p, s in by_pipeline.items() if p is not None and s > default} if staged else {}
+        if default >= Scope.ALL:
+            return qs
+        clauses: list[Q] = []
         if default > Scope.NONE:
-            clauses |= ~Q(pipeline_id__in=list(specific)) & self._scope_q(grants, default) if specific \
-                else self._scope_q(grants, default)
+            scope_q = self._scope_q(grants, default)
+            clauses.append(scope_q & ~Q(pipeline_id__in=list(specific)) if specific else scope_q)
         groups: dict[int, list[int]] = {}
         for pipeline_id, scope in specific.items():
             groups.setdefault(scope, []).append(pipeline_id)
         for scope, pipelines in groups.items():
-            clauses |= Q(pipeline_id__in=pipelines) & self._scope_q(grants, scope)
-        return qs.filter(clauses | observed)
+            clauses.append(Q(pipeline_id__in=pipelines) & self._scope_q(grants, scope))
+        if perm == "read":
+            from voronka.core.models import Observer
+
+            clauses.append(Q(pk__in=Observer.objects.filter(user_id=user.pk, entity_type_id=entity_type_id)
+                             .values("entity_id")))
+        if not clauses:
+            return qs.none()
+        combined = clauses[0]
+        for clause in clauses[1:]:
+            combined |= clause
+        return qs.filter(combined)
 
     @staticmethod
     def _scope_q(grants: Grants, scope: int) -> Q:
+        """The records a scope covers. ALL is a filter that matches everything (pk is never null)."""
         if scope >= Scope.ALL:
-            return Q()
-        if scope <= Scope.NONE:
-            return Q(pk__in=[])
+            return Q(pk__isnull=False)
         ids = grants.responsible_ids(scope)
         q = Q(responsible_id=grants.user_id) if len(ids) == 1 else Q(responsible_id__in=sorted(ids))
         if scope >= Scope.OPEN:

@@ -1,0 +1,151 @@
+"""Writes to users' rights: roles, their rights per entity type and pipeline, and assignments.
+
+Every change is audited and needs the «roles» settings right.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from voronka.core import audit, entity_types, policies
+from voronka.core.actor import Actor
+from voronka.core.errors import Conflict, NotFound, ValidationFailed
+
+from .models import Department, Role, RoleAssignment, RolePermission, Scope, User
+from .permissions import rights_changed
+
+ROLES = "settings:roles"
+
+
+def _clean_rights(rights) -> list[tuple[int, int | None, str, int]]:
+    """Validate [{"entity_type_id": 1, "pipeline": null, "perm": "read", "scope": "department"}, …]."""
+    from voronka.pipelines.models import Pipeline
+
+    if not isinstance(rights, list):
+        raise ValidationFailed(_("Rights must be a list."), fields={"rights": [_("must be a list")]})
+    names = {label.lower(): value for value, label in Scope.choices} | {
+        "none": 0, "own": 10, "department": 20, "subdepartments": 30, "open": 40, "all": 50}
+    cleaned, errors = [], {}
+    for index, item in enumerate(rights):
+        key = f"rights.{index}"
+        if not isinstance(item, dict):
+            errors[key] = [_("must be an object")]
+            continue
+        try:
+            info = entity_types.get(int(item.get("entity_type_id")))
+        except (LookupError, TypeError, ValueError):
+            errors[key] = [_("unknown entity type")]
+            continue
+        perm = item.get("perm")
+        if perm not in RolePermission.Perm.values:
+            errors[key] = [_("unknown right «%(p)s»") % {"p": perm}]
+            continue
+        scope = item.get("scope")
+        scope = names.get(scope.lower()) if isinstance(scope, str) else scope
+        if scope not in Scope.values:
+            errors[key] = [_("unknown scope")]
+            continue
+        pipeline = item.get("pipeline")
+        if pipeline is not None:
+            if not Pipeline.objects.filter(pk=pipeline, entity_type_id=info.id).exists():
+                errors[key] = [_("no such pipeline for this kind of record")]
+                continue
+        cleaned.append((info.id, pipeline, perm, scope))
+    if errors:
+        raise ValidationFailed(_("Some rights are not valid."), fields=errors)
+    return cleaned
+
+
+def create_role(actor: Actor, *, code: str, name: str, description: str = "", settings_rights=None,
+                rights=None) -> Role:
+    policies.require(actor, ROLES, 0)
+    areas = list(settings_rights or [])
+    bad = [a for a in areas if a not in Role.SETTINGS_AREAS]
+    if bad:
+        raise ValidationFailed(_("Unknown settings areas."), fields={"settings_rights": bad})
+    cleaned = _clean_rights(rights or [])
+    with transaction.atomic():
+        if Role.objects.filter(code=code).exists():
+            raise Conflict(_("A role with code «%(c)s» exists.") % {"c": code}, fields={"code": [_("taken")]})
+        role = Role(code=code, name=name, description=description, settings_rights=areas)
+        from django.core.exceptions import ValidationError
+
+        from voronka.core.errors import from_django_validation
+
+        try:
+            role.full_clean()
+        except ValidationError as exc:
+            raise from_django_validation(exc) from None
+        role.save()
+        _write_rights(role, cleaned)
+        audit.record(actor, "role.created", role=role.code, rights=len(cleaned))
+        transaction.on_commit(rights_changed)
+        rights_changed()
+        return role
+
+
+def _write_rights(role: Role, cleaned) -> None:
+    RolePermission.objects.filter(role=role).delete()
+    merged: dict[tuple, int] = {}
+    for et, pipeline, perm, scope in cleaned:
+        merged[(et, pipeline, perm)] = max(merged.get((et, pipeline, perm), 0), scope)
+    RolePermission.objects.bulk_create([RolePermission(role=role, entity_type_id=et, pipeline_id=p, perm=perm, scope=s)
+                                        for (et, p, perm), s in merged.items()])
+
+
+def set_role_rights(actor: Actor, role_id: int, *, rights, settings_rights=None) -> Role:
+    policies.require(actor, ROLES, 0)
+    cleaned = _clean_rights(rights)
+    with transaction.atomic():
+        role = Role.objects.select_for_update().filter(pk=role_id).first()
+        if role is None:
+            raise NotFound(_("Role #%(id)s does not exist.") % {"id": role_id})
+        before = sorted(RolePermission.objects.filter(role=role).values_list("entity_type_id", "pipeline_id", "perm", "scope"))
+        _write_rights(role, cleaned)
+        if settings_rights is not None:
+            bad = [a for a in settings_rights if a not in Role.SETTINGS_AREAS]
+            if bad:
+                raise ValidationFailed(_("Unknown settings areas."), fields={"settings_rights": bad})
+            role.settings_rights = list(settings_rights)
+            role.save(update_fields=["settings_rights"])
+        after = sorted(RolePermission.objects.filter(role=role).values_list("entity_type_id", "pipeline_id", "perm", "scope"))
+        audit.record(actor, "role.rights_changed", role=role.code, before=before, after=after)
+        transaction.on_commit(rights_changed)
+        rights_changed()
+        return role
+
+
+def assign_role(actor: Actor, role_id: int, *, user_id: int | None = None, department_id: int | None = None,
+                with_subdepartments: bool = True) -> RoleAssignment:
+    policies.require(actor, ROLES, 0)
+    if (user_id is None) == (department_id is None):
+        raise ValidationFailed(_("Give either a user or a department."), fields={"user_id": [_("one of the two")]})
+    with transaction.atomic():
+        role = Role.objects.filter(pk=role_id).first()
+        if role is None:
+            raise NotFound(_("Role #%(id)s does not exist.") % {"id": role_id})
+        if user_id is not None and not User.objects.filter(pk=user_id).exists():
+            raise ValidationFailed(_("No such user."), fields={"user_id": [_("not found")]})
+        if department_id is not None and not Department.objects.filter(pk=department_id).exists():
+            raise ValidationFailed(_("No such department."), fields={"department_id": [_("not found")]})
+        assignment, _created = RoleAssignment.objects.get_or_create(
+            role=role, user_id=user_id, department_id=department_id,
+            defaults={"with_subdepartments": with_subdepartments})
+        audit.record(actor, "role.assigned", role=role.code, user=user_id, department=department_id)
+        transaction.on_commit(rights_changed)
+        rights_changed()
+        return assignment
+
+
+def unassign_role(actor: Actor, assignment_id: int) -> None:
+    policies.require(actor, ROLES, 0)
+    with transaction.atomic():
+        assignment = RoleAssignment.objects.select_related("role").filter(pk=assignment_id).first()
+        if assignment is None:
+            raise NotFound(_("Assignment #%(id)s does not exist.") % {"id": assignment_id})
+        audit.record(actor, "role.unassigned", role=assignment.role.code, user=assignment.user_id,
+                     department=assignment.department_id)
+        assignment.delete()
+        transaction.on_commit(rights_changed)
+        rights_changed()
