@@ -58,8 +58,8 @@ stop_all() {
     kill "$killer" 2>/dev/null || true
     wait 2>/dev/null || true
 }
-trap 'stop_all; exit 130' INT
-trap 'stop_all; exit 143' TERM
+# Ctrl-C or SIGTERM is a requested stop: exit 0 once both have stopped.
+trap 'echo; say "stopping the web server and the worker"; stop_all; say "stopped"; exit 0' INT TERM
 trap 'stop_all' EXIT
 # Each server runs in its own session (setsid), so Ctrl-C reaches only this script,
 # which then sends each of them one SIGTERM: a graceful stop, not a double signal.
@@ -70,7 +70,7 @@ if is_debug; then
 else
     say "starting gunicorn ($WEB_WORKERS workers) on http://$BIND"
     setsid "$BIN/gunicorn" voronka.wsgi:application --bind "$BIND" --workers "$WEB_WORKERS" \
-        --access-logfile - --graceful-timeout 10 &
+        --access-logfile - --graceful-timeout 10 --no-control-socket &
 fi
 pids+=($!)
 
