@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "voronka.activities",
     "voronka.api",
     "voronka.ui",
+    "voronka.benchsupport",
 ]
 
 MIDDLEWARE = [

@@ -1,3 +1,5 @@
+import os
+
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,3 +8,6 @@ urlpatterns = [
     path("api/v1/", include("voronka.api.urls")),
     path("", include("voronka.ui.urls")),
 ]
+
+if os.environ.get("VORONKA_BENCH") == "1":  # the bare baseline of `make bench` (scripts/bench.sh)
+    urlpatterns.insert(0, path("bench/", include("voronka.benchsupport.urls")))
