@@ -95,7 +95,7 @@ AUTH_USER_MODEL = "identity.User"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "voronka" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -140,6 +140,8 @@ TASKS = {
         "QUEUES": [],
     }
 }
+
+AUTHENTICATION_BACKENDS = ["voronka.identity.auth.RateLimitedBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

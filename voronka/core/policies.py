@@ -50,3 +50,10 @@ def require(actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id:
 def visible(actor: Actor, entity_type_id: int, qs, perm: str = READ):
     """Narrow ``qs`` to the records the actor may ``perm`` (read by default; export for exports)."""
     return _engine.visible(actor, entity_type_id, qs, perm)
+
+
+def readers(users, entity_type_id: int, obj) -> list:
+    """The users among ``users`` who may read ``obj``: notifications about a record go only to them."""
+    from .actor import Actor
+
+    return [u for u in users if u is not None and can(Actor.for_user(u, "system"), READ, entity_type_id, obj)]

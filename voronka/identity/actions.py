@@ -149,3 +149,32 @@ def unassign_role(actor: Actor, assignment_id: int) -> None:
         assignment.delete()
         transaction.on_commit(rights_changed)
         rights_changed()
+
+
+def enable_second_factor(actor: Actor, user_id: int) -> tuple[str, str]:
+    """Give a user a new TOTP secret; returns (secret, otpauth URI for an authenticator app).
+
+    A user does this for themselves; an administrator with the «users» settings right for anyone.
+    """
+    from .totp import new_secret, provisioning_uri
+
+    if actor.user_id != user_id:
+        policies.require(actor, "settings:users", 0)
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None:
+            raise NotFound(_("User #%(id)s does not exist.") % {"id": user_id})
+        user.totp_secret = new_secret()
+        user.save(update_fields=["totp_secret"])
+        audit.record(actor, "user.second_factor_enabled", user=user.pk)
+        return user.totp_secret, provisioning_uri(user.totp_secret, user.username)
+
+
+def disable_second_factor(actor: Actor, user_id: int) -> None:
+    if actor.user_id != user_id:
+        policies.require(actor, "settings:users", 0)
+    with transaction.atomic():
+        updated = User.objects.filter(pk=user_id).update(totp_secret="")
+        if not updated:
+            raise NotFound(_("User #%(id)s does not exist.") % {"id": user_id})
+        audit.record(actor, "user.second_factor_disabled", user=user_id)

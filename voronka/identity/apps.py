@@ -13,6 +13,12 @@ class IdentityConfig(AppConfig):
 
         from .permissions import BasicEngine
         policies.install(BasicEngine())
+
+        from django.contrib import admin
+
+        from .forms import LoginForm
+
+        admin.site.login_form = LoginForm
         post_migrate.connect(_presets_after_migrate, sender=self)
 
 

@@ -52,6 +52,7 @@ class User(AbstractUser):
     time_zone = models.CharField(_("time zone"), max_length=60, blank=True)
     language = models.CharField(_("language"), max_length=10, blank=True)
     is_present = models.BooleanField(_("present at work"), default=True)
+    totp_secret = models.CharField(_("second factor secret"), max_length=64, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("user")
@@ -198,3 +199,15 @@ class RoleAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} → {self.user or self.department}"
+
+
+class LoginAttempt(models.Model):
+    """Every login attempt, for rate limiting and the audit of sign-ins."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip = models.CharField(max_length=45, blank=True, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    success = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.ip} {'ok' if self.success else 'failed'}"

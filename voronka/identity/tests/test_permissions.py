@@ -215,3 +215,34 @@ def test_recycle_bin_is_for_administrators(world, admin):
     assert list(AuditEvent.objects.filter(entity_id=lead.pk, entity_type_id=1).order_by("id")
                 .values_list("action", flat=True)) == ["record.deleted", "record.restored", "record.deleted",
                                                        "record.purged"]
+
+
+def test_export_needs_the_right_and_exports_only_the_scope(world, admin):
+    from voronka.core.export import export_records
+    from voronka.leads.models import Lead
+
+    people, records = world
+    with pytest.raises(PermissionDenied):
+        export_records(actor(people, "manager_a"), 1, Lead.objects.all(), columns=["id", "title"])
+    content, content_type, name = export_records(actor(people, "head"), 1, Lead.objects.all(),
+                                                 columns=["id", "title", "created_at"])
+    text = content.decode("utf-8-sig")
+    # head of sales exports the department and below, not the call centre's leads
+    assert "Лид manager_a" in text and "Лид manager_b" in text and "Лид operator" not in text
+    assert name.endswith(".csv") and content_type.startswith("text/csv")
+    event = AuditEvent.objects.get(action="records.exported")
+    assert event.count == 3 and event.actor_user_id == people["head"].pk
+    content, _ct, _n = export_records(admin, 1, Lead.objects.all(), columns=["id", "title"], fmt="xlsx")
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(BytesIO(content)).active
+    assert sheet.max_row == 5  # header + 4 leads
+
+
+def test_notifications_go_only_to_readers(world):
+    people, records = world
+    lead = records["lead_manager_a"]
+    got = policies.readers([people["manager_a"], people["manager_b"], people["head"], people["operator"]], 1, lead)
+    assert got == [people["manager_a"], people["head"]]
