@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("voronka.api.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("voronka.ui.urls")),
 ]
 

@@ -94,6 +94,11 @@ def _write_rights(role: Role, cleaned) -> None:
                                         for (et, p, perm), s in merged.items()])
 
 
+def _rights_snapshot(role: Role) -> list:
+    rows = RolePermission.objects.filter(role=role).values_list("entity_type_id", "pipeline_id", "perm", "scope")
+    return sorted(rows, key=lambda r: (r[0], r[1] or 0, r[2]))
+
+
 def set_role_rights(actor: Actor, role_id: int, *, rights, settings_rights=None) -> Role:
     policies.require(actor, ROLES, 0)
     cleaned = _clean_rights(rights)
@@ -101,7 +106,7 @@ def set_role_rights(actor: Actor, role_id: int, *, rights, settings_rights=None)
         role = Role.objects.select_for_update().filter(pk=role_id).first()
         if role is None:
             raise NotFound(_("Role #%(id)s does not exist.") % {"id": role_id})
-        before = sorted(RolePermission.objects.filter(role=role).values_list("entity_type_id", "pipeline_id", "perm", "scope"))
+        before = _rights_snapshot(role)
         _write_rights(role, cleaned)
         if settings_rights is not None:
             bad = [a for a in settings_rights if a not in Role.SETTINGS_AREAS]
@@ -109,7 +114,7 @@ def set_role_rights(actor: Actor, role_id: int, *, rights, settings_rights=None)
                 raise ValidationFailed(_("Unknown settings areas."), fields={"settings_rights": bad})
             role.settings_rights = list(settings_rights)
             role.save(update_fields=["settings_rights"])
-        after = sorted(RolePermission.objects.filter(role=role).values_list("entity_type_id", "pipeline_id", "perm", "scope"))
+        after = _rights_snapshot(role)
         audit.record(actor, "role.rights_changed", role=role.code, before=before, after=after)
         transaction.on_commit(rights_changed)
         rights_changed()

@@ -1,4 +1,18 @@
 from django.urls import path
-from django.views.generic import RedirectView
 
-urlpatterns = [path("", RedirectView.as_view(url="/admin/", permanent=False))]
+from . import settings_views, views
+
+app_name = "ui"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("settings/roles/", settings_views.roles, name="roles"),
+    path("settings/roles/new/", settings_views.role_edit, name="role_new"),
+    path("settings/roles/<int:role_id>/", settings_views.role_edit, name="role_edit"),
+    path("settings/roles/<int:role_id>/assign/", settings_views.role_assign, name="role_assign"),
+    path("settings/roles/<int:role_id>/unassign/<int:assignment_id>/", settings_views.role_unassign, name="role_unassign"),
+    path("settings/view-as/", settings_views.view_as, name="view_as"),
+    path("settings/audit/", settings_views.audit_log, name="audit"),
+]

@@ -1,0 +1,83 @@
+"""Web UI views. Every read goes through selectors, every write through actions, with the session user as actor."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from voronka.core import entity_types, policies
+from voronka.core.actor import Actor
+from voronka.core.errors import ActionError
+from voronka.identity.forms import LoginForm
+
+COUNT_LIMIT = 1000  # lists show "1000+" instead of counting a whole table
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    ip = (request.META.get("REMOTE_ADDR") or "")[:45]
+    base = Actor.for_user(request.user, "ui")
+    return Actor(kind=base.kind, user=base.user, entry_point="ui", ip=ip)
+
+
+def menu_for(actor: Actor) -> dict:
+    return {"settings": policies.can(actor, "settings:roles", 0)}
+
+
+def page(request, template: str, context: dict, *, nav: str = "", status: int = 200) -> HttpResponse:
+    actor = actor_of(request)
+    return render(request, template, {"nav": nav, "menu": menu_for(actor), **context}, status=status)
+
+
+def login_view(request):
+    if request.user.is_authenticated:
+        return redirect("ui:home")
+    form = LoginForm(request, data=request.POST or None)
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if request.method == "POST" and form.is_valid():
+        auth_login(request, form.get_user())
+        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+            next_url = ""
+        return redirect(next_url or "ui:home")
+    return render(request, "ui/login.html", {"form": form, "next": next_url}, status=200)
+
+
+@require_POST
+def logout_view(request):
+    auth_logout(request)
+    return redirect("ui:login")
+
+
+def bounded_count(qs, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+    n = qs[: limit + 1].count()
+    return min(n, limit), n > limit
+
+
+@login_required
+def home(request):
+    from voronka.activities.models import Task
+    from voronka.core.selectors import records_visible_to
+
+    actor = actor_of(request)
+    counts = []
+    for info in entity_types.all_types():
+        if not policies.can(actor, policies.READ, info.id):
+            continue
+        count, more = bounded_count(records_visible_to(actor, info.id))
+        counts.append({"title": info.model._meta.verbose_name_plural.capitalize(), "count": count, "more": more})
+    tasks = Task.objects.filter(responsible=request.user, status=Task.Status.OPEN)
+    return page(request, "ui/home.html", {
+        "counts": counts, "tasks_open": tasks.count(),
+        "tasks_overdue": tasks.filter(deadline__lt=timezone.now()).count()}, nav="home")
+
+
+def action_error(request, exc: ActionError) -> None:
+    detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.fields.items())
+    messages.error(request, f"{exc.message} {detail}".strip())
