@@ -44,7 +44,7 @@ def test_staff_without_the_right_is_refused(client, manager_user):
 def test_edit_rights_and_assign(admin_client, manager_user, lead_pipeline):
     role = Role.objects.get(code="call_centre_operator")
     row = f"1-{lead_pipeline.pk}"
-    response = admin_client.post(f"/settings/roles/{role.pk}/", {f"scope-1-all-read": "10", f"scope-{row}-read": "50",
+    response = admin_client.post(f"/settings/roles/{role.pk}/", {"scope-1-all-read": "10", f"scope-{row}-read": "50",
                                                                  "area-forms": "on"})
     assert response.status_code == 302
     rights = set(RolePermission.objects.filter(role=role).values_list("entity_type_id", "pipeline_id", "perm", "scope"))
