@@ -72,6 +72,8 @@ class OutboxEvent(models.Model):
     cause = models.CharField(max_length=100, blank=True)
     depth = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)  # a dispatcher's lease; expired = claim again
+    attempts = models.PositiveSmallIntegerField(default=0)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

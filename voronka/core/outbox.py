@@ -1,20 +1,25 @@
 """The event outbox: actions write events in their transaction; consumers get them after commit.
 
 Consumers register with ``subscribe(name_or_prefix, fn)`` from an ``AppConfig.ready``.
-Dispatch claims each event with a conditional UPDATE, so two dispatchers (the web
-process right after commit and the worker sweeping leftovers) never deliver it twice.
-A process that dies between commit and dispatch leaves the event pending; the worker's
-sweep (``voronka outbox``) delivers it later, so nothing is lost.
+Dispatch claims each event with a conditional UPDATE that takes a lease, so two dispatchers
+(the web process right after commit and the worker sweeping leftovers) do not deliver it at
+the same time. Only after every consumer ran is the event marked dispatched. A process that
+dies between commit and dispatch, or in the middle of delivering, leaves the event pending or
+its lease expiring; the worker's sweep (``voronka worker``) delivers it again later. Delivery
+is therefore at least once: consumers must be idempotent (automation keys its runs by event
+and rule), and nothing is lost.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import traceback
 from collections import defaultdict
 from collections.abc import Callable
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .actor import Actor
@@ -71,12 +76,20 @@ def _schedule_dispatch() -> None:
     transaction.on_commit(dispatch_pending)
 
 
+LEASE = datetime.timedelta(minutes=5)
+
+
 def dispatch_pending(limit: int = 1000) -> int:
     """Deliver pending events to consumers; returns how many were delivered."""
     delivered = 0
-    pending = list(OutboxEvent.objects.filter(dispatched_at__isnull=True).order_by("id")[:limit])
+    now = timezone.now()
+    pending = list(OutboxEvent.objects.filter(dispatched_at__isnull=True)
+                   .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).order_by("id")[:limit])
     for event in pending:
-        claimed = OutboxEvent.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+        now = timezone.now()
+        claimed = OutboxEvent.objects.filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), pk=event.pk, dispatched_at__isnull=True,
+        ).update(claimed_until=now + LEASE, attempts=F("attempts") + 1)
         if not claimed:
             continue
         errors = []
@@ -86,7 +99,7 @@ def dispatch_pending(limit: int = 1000) -> int:
             except Exception:  # a consumer's failure is recorded, never swallowed silently
                 log.exception("outbox consumer %r failed on %s", consumer, event)
                 errors.append(traceback.format_exc(limit=5))
-        if errors:
-            OutboxEvent.objects.filter(pk=event.pk).update(error="\n".join(errors)[:10000])
+        OutboxEvent.objects.filter(pk=event.pk).update(dispatched_at=timezone.now(),
+                                                       error="\n".join(errors)[:10000])
         delivered += 1
     return delivered

@@ -190,3 +190,22 @@ def test_worker_process_starts_and_stops_gracefully_on_sigterm(tmp_path: Path):
     assert "worker: stopped" in out
     with pytest.raises(ProcessLookupError):
         os.kill(child_pid, 0)
+
+
+def test_an_event_whose_dispatcher_died_is_delivered_again_after_the_lease(subscribed):
+    """At least once: a claim that never completed (the process died) expires and the sweep delivers again."""
+    import datetime
+
+    from django.utils import timezone
+
+    got = Recorder()
+    subscribed("test.", got)
+    event = outbox.emit(ACTOR, "test.crash")
+    # a dispatcher claimed it and died before finishing
+    OutboxEvent.objects.filter(pk=event.pk).update(claimed_until=timezone.now() + outbox.LEASE, attempts=1)
+    assert outbox.dispatch_pending() == 0  # the lease still holds
+    OutboxEvent.objects.filter(pk=event.pk).update(claimed_until=timezone.now() - datetime.timedelta(seconds=1))
+    assert outbox.dispatch_pending() == 1
+    event.refresh_from_db()
+    assert event.dispatched_at is not None and event.attempts == 2
+    assert got.seen == [(event.pk, "test.crash")]
