@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 from django.views.decorators.http import require_POST
@@ -174,3 +175,47 @@ def audit_log(request):
     actions = sorted(set(AuditEvent.objects.values_list("action", flat=True).distinct()))
     return page(request, "ui/settings/audit.html", {"events": events[:200], "actions": actions, "action": action},
                 nav="audit")
+
+
+def _spec_for(entity_type_id: int):
+    """The write-path spec of a record kind (the recycle bin restores and purges through it)."""
+    from voronka.deals.actions import DEAL
+    from voronka.leads.actions import LEAD
+    from voronka.parties.actions import COMPANY, CONTACT
+
+    return {s.entity_type_id: s for s in (LEAD, DEAL, CONTACT, COMPANY)}.get(entity_type_id)
+
+
+@login_required
+def recycle_bin(request):
+    """Deleted records, newest first, with restore and purge for administrators."""
+    actor = actor_of(request)
+    if not policies.can(actor, "settings:recycle_bin", 0):
+        raise DjangoPermissionDenied
+    type_id = int(request.GET.get("type") or 1) if (request.GET.get("type") or "1").isdigit() else 1
+    kinds = [{"id": i.id, "label": i.model._meta.verbose_name_plural.capitalize()}
+             for i in entity_types.all_types() if _spec_for(i.id)]
+    info = next((k for k in kinds if k["id"] == type_id), kinds[0])
+    rows = list(records_visible_to(actor, info["id"], deleted=True).order_by("-deleted_at", "-id")[:100])
+    return page(request, "ui/settings/recycle_bin.html", {"kinds": kinds, "info": info, "rows": rows}, nav="recycle")
+
+
+@login_required
+@require_POST
+def recycle_bin_action(request, entity_type_id: int, pk: int, op: str):
+    from voronka.core.recordkit import purge_one, restore_one
+
+    actor = actor_of(request)
+    spec = _spec_for(entity_type_id)
+    if spec is None or op not in ("restore", "purge"):
+        raise DjangoPermissionDenied
+    try:
+        if op == "restore":
+            restore_one(actor, spec, pk)
+            messages.success(request, _("Restored."))
+        else:
+            purge_one(actor, spec, pk)
+            messages.success(request, _("Deleted for good."))
+    except ActionError as exc:
+        action_error(request, exc)
+    return redirect(f"{reverse('ui:recycle_bin')}?type={entity_type_id}")

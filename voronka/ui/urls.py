@@ -15,4 +15,7 @@ urlpatterns = [
     path("settings/roles/<int:role_id>/unassign/<int:assignment_id>/", settings_views.role_unassign, name="role_unassign"),
     path("settings/view-as/", settings_views.view_as, name="view_as"),
     path("settings/audit/", settings_views.audit_log, name="audit"),
+    path("settings/recycle-bin/", settings_views.recycle_bin, name="recycle_bin"),
+    path("settings/recycle-bin/<int:entity_type_id>/<int:pk>/<str:op>/", settings_views.recycle_bin_action,
+         name="recycle_action"),
 ]

@@ -27,7 +27,8 @@ def actor_of(request: HttpRequest) -> Actor:
 
 
 def menu_for(actor: Actor) -> dict:
-    return {"settings": policies.can(actor, "settings:roles", 0)}
+    return {"settings": policies.can(actor, "settings:roles", 0),
+            "recycle_bin": policies.can(actor, "settings:recycle_bin", 0)}
 
 
 def page(request, template: str, context: dict, *, nav: str = "", status: int = 200) -> HttpResponse:

@@ -61,3 +61,25 @@ def test_bad_rights_show_a_message_not_a_500(admin_client):
     response = admin_client.post("/settings/roles/new/", {"name": "", "code": "bad code!"}, follow=True)
     assert response.status_code == 200
     assert not Role.objects.filter(code="bad code!").exists()
+
+
+def test_recycle_bin_restore_and_purge(admin_client, admin, lead_pipeline, manager_user, client):
+    from voronka.core.models import AuditEvent
+    from voronka.leads.actions import create_lead, delete_lead
+    from voronka.leads.models import Lead
+
+    keep = create_lead(admin, title="Вернуть")
+    drop = create_lead(admin, title="Удалить навсегда")
+    delete_lead(admin, keep.pk)
+    delete_lead(admin, drop.pk)
+    page = admin_client.get("/settings/recycle-bin/?type=1").content.decode()
+    assert "Вернуть" in page and "Удалить навсегда" in page
+    admin_client.post(f"/settings/recycle-bin/1/{keep.pk}/restore/")
+    admin_client.post(f"/settings/recycle-bin/1/{drop.pk}/purge/")
+    keep.refresh_from_db()
+    assert keep.deleted_at is None and not Lead.objects.filter(pk=drop.pk).exists()
+    assert AuditEvent.objects.filter(action="record.purged", entity_id=drop.pk).exists()
+    client.force_login(manager_user)
+    assert client.get("/settings/recycle-bin/").status_code == 403
+    assert client.post(f"/settings/recycle-bin/1/{keep.pk}/purge/").status_code in (302, 403)
+    assert Lead.objects.filter(pk=keep.pk).exists()
