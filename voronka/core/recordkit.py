@@ -48,6 +48,12 @@ class Hook:
     def purge(self, obj, spec: RecordSpec) -> None:
         """Remove the hook's rows of a record that is purged for good."""
 
+    def after_delete(self, obj, spec: RecordSpec) -> None:
+        """A record went to the recycle bin."""
+
+    def after_restore(self, obj, spec: RecordSpec) -> None:
+        """A record came back from the recycle bin."""
+
 
 @dataclass
 class RecordSpec:
@@ -302,6 +308,8 @@ def delete_one(actor: Actor, spec: RecordSpec, pk: int):
         policies.require(actor, policies.DELETE, spec.entity_type_id, obj)
         obj.deleted_at = timezone.now()
         obj.save(update_fields=["deleted_at"])
+        for hook in spec.hooks:
+            hook.after_delete(obj, spec)
         history.entry(actor, spec.entity_type_id, obj.pk, "deleted")
         audit.record(actor, "record.deleted", entity_type_id=spec.entity_type_id, entity_id=obj.pk, count=1,
                      title=str(obj)[:200])
@@ -320,6 +328,8 @@ def restore_one(actor: Actor, spec: RecordSpec, pk: int):
             return obj
         obj.deleted_at = None
         obj.save(update_fields=["deleted_at"])
+        for hook in spec.hooks:
+            hook.after_restore(obj, spec)
         history.entry(actor, spec.entity_type_id, obj.pk, "restored")
         audit.record(actor, "record.restored", entity_type_id=spec.entity_type_id, entity_id=obj.pk, count=1,
                      title=str(obj)[:200])

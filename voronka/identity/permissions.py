@@ -183,7 +183,7 @@ class RoleEngine:
             groups.setdefault(scope, []).append(pipeline_id)
         for scope, pipelines in groups.items():
             clauses.append(Q(pipeline_id__in=pipelines) & self._scope_q(grants, scope))
-        if perm == "read":
+        if perm == "read" and getattr(qs.model, "ENTITY_TYPE_ID", None) == entity_type_id:
             from voronka.core.models import Observer
 
             clauses.append(Q(pk__in=Observer.objects.filter(user_id=user.pk, entity_type_id=entity_type_id)

@@ -104,3 +104,29 @@ class PipelineItem(Record):
 
     def __str__(self) -> str:
         return self.title
+
+
+class StageTotal(models.Model):
+    """A read model: how many live records and how much money sit in each stage, per responsible.
+
+    Kept in the same transaction as every write (create, move, change, delete, restore), so a board's
+    column counts and sums cost one small query whatever the number of records, and a user's totals are
+    the sum over the responsibles their rights cover. ``responsible_id`` 0 means nobody.
+    """
+
+    entity_type_id = models.PositiveIntegerField()
+    pipeline_id = models.BigIntegerField()
+    stage_id = models.BigIntegerField()
+    responsible_id = models.BigIntegerField()
+    is_open = models.BooleanField()
+    currency = models.CharField(max_length=3)
+    count = models.BigIntegerField(default=0)
+    amount = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["entity_type_id", "stage_id", "responsible_id", "is_open", "currency"], name="stage_total_key")]
+        indexes = [models.Index(fields=["entity_type_id", "pipeline_id"], name="stage_total_pipeline_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.stage_id}/{self.responsible_id}: {self.count}"

@@ -11,6 +11,7 @@ from voronka.core import history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.recordkit import Hook, WriteContext
 
+from . import totals
 from .models import Pipeline, Stage, StageHistory
 
 
@@ -129,9 +130,23 @@ class StageHook(Hook):
                              responsible_id=c.obj.responsible_id, entry_point=actor.entry_point[:20],
                              cause=actor.cause[:100]) for c in contexts]
         StageHistory.objects.bulk_create(rows, batch_size=500)
+        totals.apply((totals.key_of(c.spec.entity_type_id, c.obj), 1, c.obj.opportunity) for c in contexts)
+
+    def after_delete(self, obj, spec) -> None:
+        totals.apply([(totals.key_of(spec.entity_type_id, obj), -1, -obj.opportunity)])
+
+    def after_restore(self, obj, spec) -> None:
+        totals.apply([(totals.key_of(spec.entity_type_id, obj), 1, obj.opportunity)])
 
     def after_update(self, actor: Actor, ctx: WriteContext) -> None:
         move = ctx.state.get("move")
+        obj, before, type_id = ctx.obj, ctx.before, ctx.spec.entity_type_id
+        old_key = totals.key_of(type_id, obj, stage_id=move[0] if move else obj.stage_id,
+                                pipeline_id=ctx.state["from_pipeline"] if move else obj.pipeline_id,
+                                responsible_id=before.get("responsible", obj.responsible_id) or 0,
+                                is_open=before.get("is_open", obj.is_open),
+                                currency=before.get("currency", obj.currency))
+        totals.move(old_key, totals.key_of(type_id, obj), before.get("opportunity", obj.opportunity), obj.opportunity)
         if not move:
             return
         record_move(actor, ctx.spec.entity_type_id, ctx.spec.code, ctx.obj, move[0], move[1], ctx.state["seconds"],
