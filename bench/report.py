@@ -43,14 +43,19 @@ def size_label(size: int) -> str:
 
 
 def ok_rate(m: dict) -> float:
-    """Successful requests (2xx/3xx) per second times the items per request."""
+    """Items per second: successful requests (2xx/3xx) per second times the items per request; for bulk,
+    rows that reached the table per second (see bench/run.py, Inner.measure)."""
+    if "items_per_s" in m:
+        return m["items_per_s"]
     secs = m["duration_us"] / 1e6
     return (m.get("ok_requests", m["requests"]) * m.get("batch", 1)) / secs if secs else 0.0
 
 
 def measured(level: dict, kind: str) -> dict:
     block = level.get(kind)
-    return block if isinstance(block, dict) and "error" not in block else {}
+    if not isinstance(block, dict) or "error" in block:
+        return {}
+    return {c: m for c, m in block.items() if isinstance(m, dict) and "error" not in m}
 
 
 def verdict(ok: bool | None) -> str:
@@ -197,6 +202,10 @@ def machine_table(info: dict, runs: list[dict]) -> list[str]:
             extra = ""
             if r.get("db_settings"):
                 extra = " (" + ", ".join(f"{k}={v}" for k, v in r["db_settings"].items()) + ")"
+            cma = r.get("conn_max_age")
+            if cma is not None:
+                extra += ("; Django CONN_MAX_AGE=0: a new database connection per request" if not cma
+                          else f"; Django CONN_MAX_AGE={cma}: persistent connections")
             rows.append((DB_NAMES.get(r["db"], r["db"]), r["db_version"] + extra))
     rows.append(("Load average at start", info.get("load_at_start")))
     rows.append(("Wall time of the run", f"{info.get('wall_s', '?')} s"))
@@ -266,8 +275,12 @@ def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quic
           "- **Single**: `POST /api/v1/leads` with `{\"title\", \"phones\": [\"+79…\"]}`, a unique title and phone per "
           "request (wrk Lua counters, `bench/wrk/`).",
           f"- **Bulk**: `POST /api/v1/leads/bulk` with {runs[0].get('bulk_batch', 500)} such items per request; leads/s = "
-          "successful requests/s × items.",
-          "- Figures count only 2xx answers, and the harness checks that the table grew by as many rows.",
+          "rows that reached the table from the start of the run until the requests still in flight at wrk's deadline "
+          "had committed (wrk alone would miss those: about latency/duration of the work).",
+          "- Figures count only 2xx answers, and the harness checks that the table grew by as many rows. After every run "
+          "it waits until the server has finished the requests in flight, so they do not spill into the next figure.",
+          f"- Every figure is run {runs[0].get('repeat', 1)}× per size and client count, interleaved with the other kinds "
+          "(baseline, single, bulk, baseline, …); the best run counts (all are in `bench/results/*.json`).",
           "- **List**: `GET /api/v1/leads?stage=…&order=-created_at&limit=50` for the most and the least populated "
           "stage: 200 sequential requests on one keep-alive connection from a Python client after 20 warm-up "
           "requests (percentiles of the time from sending the request to the last byte: server time plus well under "
