@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import settings_views, views
+from . import record_views as records
+from . import settings_views, task_views, views
 
 app_name = "ui"
 
@@ -8,6 +9,22 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("search/", records.search, name="search"),
+    path("tasks/", task_views.my_tasks, name="tasks"),
+    path("tasks/<int:pk>/", task_views.task_card, name="task"),
+    path("tasks/<int:pk>/complete/", task_views.task_complete, name="task_complete"),
+    path("crm/<str:kind>/", records.record_list, name="records"),
+    path("crm/<str:kind>/board/", records.board, name="board"),
+    path("crm/<str:kind>/board/<int:stage_id>/more/", records.board_more, name="board_more"),
+    path("crm/<str:kind>/new/", records.create, name="create"),
+    path("crm/<str:kind>/<int:pk>/", records.card, name="card"),
+    path("crm/<str:kind>/<int:pk>/move/", records.move, name="move"),
+    path("crm/<str:kind>/<int:pk>/comment/", records.comment, name="comment"),
+    path("crm/<str:kind>/<int:pk>/task/", records.add_task, name="add_task"),
+    path("crm/<str:kind>/<int:pk>/hand-off/", records.hand_off, name="hand_off"),
+    path("crm/<str:kind>/<int:pk>/take/", records.take, name="take"),
+    path("crm/<str:kind>/<int:pk>/convert/", records.convert, name="convert"),
+    path("crm/<str:kind>/<int:pk>/repeat/", records.repeat_deal, name="repeat"),
     path("settings/roles/", settings_views.roles, name="roles"),
     path("settings/roles/new/", settings_views.role_edit, name="role_new"),
     path("settings/roles/<int:role_id>/", settings_views.role_edit, name="role_edit"),

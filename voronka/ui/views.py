@@ -27,7 +27,16 @@ def actor_of(request: HttpRequest) -> Actor:
 
 
 def menu_for(actor: Actor) -> dict:
-    return {"settings": policies.can(actor, "settings:roles", 0),
+    from django.urls import reverse
+
+    from .entities import ALL
+
+    records = []
+    for ui in ALL:
+        if actor.user is not None and policies.can(actor, policies.READ, ui.type_id):
+            name = "ui:board" if ui.staged else "ui:records"
+            records.append({"code": ui.url, "title": ui.title, "url": reverse(name, kwargs={"kind": ui.url})})
+    return {"records": records,"settings": policies.can(actor, "settings:roles", 0),
             "recycle_bin": policies.can(actor, "settings:recycle_bin", 0)}
 
 

@@ -1,0 +1,93 @@
+"""What the UI shows for each kind of record: list columns, card fields, the write-path spec behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
+from voronka.core import entity_types
+
+
+@dataclass(frozen=True)
+class EntityUI:
+    code: str  # entity code: "lead"
+    url: str  # plural used in URLs: "leads"
+    type_id: int
+    title: str
+    columns: tuple[str, ...]
+    card_fields: tuple[str, ...]
+    create_fields: tuple[str, ...]
+    search: tuple[str, ...] = ("title",)
+    has_communications: bool = True
+    orders: tuple[str, ...] = ("-id", "id", "-created_at", "created_at")
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def info(self):
+        return entity_types.get(self.type_id)
+
+    @property
+    def model(self):
+        return self.info.model
+
+    @property
+    def staged(self) -> bool:
+        return self.info.staged
+
+    @property
+    def spec(self):
+        from voronka.deals.actions import DEAL
+        from voronka.leads.actions import LEAD
+        from voronka.parties.actions import COMPANY, CONTACT
+
+        return {1: LEAD, 2: DEAL, 3: CONTACT, 4: COMPANY}[self.type_id]
+
+
+LEADS = EntityUI(
+    "lead", "leads", entity_types.LEAD, _("Leads"),
+    columns=("title", "stage", "responsible", "opportunity", "source", "created_at"),
+    card_fields=("title", "last_name", "first_name", "middle_name", "company_name", "position", "inquiry", "opportunity",
+                 "currency", "source", "responsible", "address", "comment", "utm_source", "utm_medium", "utm_campaign",
+                 "is_open"),
+    create_fields=("title", "last_name", "first_name", "company_name", "inquiry", "opportunity", "source", "responsible"),
+    search=("title", "last_name", "company_name"),
+    orders=("-id", "id", "-created_at", "created_at", "-opportunity", "opportunity", "-stage_changed_at"),
+)
+DEALS = EntityUI(
+    "deal", "deals", entity_types.DEAL, _("Deals"),
+    columns=("title", "stage", "responsible", "opportunity", "contact", "company", "created_at"),
+    card_fields=("title", "opportunity", "currency", "probability", "begin_date", "close_date", "source", "responsible",
+                 "contact", "company", "comment", "is_open"),
+    create_fields=("title", "opportunity", "currency", "contact", "company", "responsible", "close_date"),
+    has_communications=False,
+    orders=("-id", "id", "-created_at", "created_at", "-opportunity", "opportunity", "-stage_changed_at"),
+)
+CONTACTS = EntityUI(
+    "contact", "contacts", entity_types.CONTACT, _("Contacts"),
+    columns=("last_name", "first_name", "company", "city", "responsible", "created_at"),
+    card_fields=("last_name", "first_name", "middle_name", "company", "position", "birthday", "gender", "city", "address",
+                 "solvency", "behaviour_notes", "comment", "source", "responsible", "is_open"),
+    create_fields=("last_name", "first_name", "middle_name", "company", "position", "city", "responsible"),
+    search=("last_name", "first_name"),
+)
+COMPANIES = EntityUI(
+    "company", "companies", entity_types.COMPANY, _("Companies"),
+    columns=("name", "company_type", "industry", "responsible", "created_at"),
+    card_fields=("name", "company_type", "industry", "legal_address", "actual_address", "site", "employees", "revenue",
+                 "currency", "comment", "source", "responsible", "is_open"),
+    create_fields=("name", "company_type", "industry", "site", "responsible"),
+    search=("name",),
+)
+
+ALL = (LEADS, DEALS, CONTACTS, COMPANIES)
+BY_URL = {e.url: e for e in ALL}
+BY_TYPE = {e.type_id: e for e in ALL}
+
+
+def by_url(url: str) -> EntityUI:
+    try:
+        return BY_URL[url]
+    except KeyError:
+        raise Http404 from None

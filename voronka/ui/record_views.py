@@ -1,0 +1,672 @@
+"""Lists, Kanban boards and record cards for leads, deals, contacts and companies (one code for all kinds)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+from django.views.decorators.http import require_POST
+
+from voronka.activities.models import Task
+from voronka.core import entity_types, policies
+from voronka.core.errors import ActionError, NotFound, ValidationFailed
+from voronka.core.normalize import normalize_email, normalize_phone
+from voronka.core.recordkit import create_one, update_one
+from voronka.core.selectors import get_record_for, keyset_page, records_visible_to, timeline_for
+from voronka.parties.communications import values_of
+from voronka.pipelines.models import Pipeline, Stage
+from voronka.pipelines.totals import for_actor as totals_for
+
+from .entities import BY_TYPE, EntityUI, by_url
+from .views import action_error, actor_of, page
+
+BOARD_PAGE = 20
+LIST_PAGE = 50
+FK_AS_ID = {"contact", "company", "lead"}  # too many rows for a drop-down: typed as an id, shown by name
+
+
+# --- forms ---------------------------------------------------------------------------------------
+
+def record_form(ui: EntityUI, fields, *, instance=None, data=None, prefix=None) -> forms.ModelForm:
+    """A form used to render and parse fields; the action validates and writes."""
+    User = get_user_model()
+
+    def callback(model_field, **kwargs):
+        if model_field.name == "responsible":
+            return forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("last_name", "username"),
+                                          required=False, label=model_field.verbose_name.capitalize())
+        if model_field.name in FK_AS_ID:
+            return forms.IntegerField(required=False, min_value=1, label=f"{model_field.verbose_name.capitalize()} (ID)")
+        field = model_field.formfield(**kwargs)
+        if field is not None:
+            field.label = str(model_field.verbose_name).capitalize()
+            if isinstance(field.widget, forms.DateInput):
+                field.widget = forms.DateInput(attrs={"type": "date"})
+            if isinstance(field.widget, forms.Textarea):
+                field.widget.attrs["rows"] = 3
+        return field
+
+    form_class = forms.modelform_factory(ui.model, fields=list(fields), formfield_callback=callback)
+    initial = {}
+    if instance is not None:
+        for name in fields:
+            if name in FK_AS_ID:
+                initial[name] = getattr(instance, f"{name}_id")
+    form = form_class(data=data, instance=instance, initial=initial, prefix=prefix)
+    form.instance_before = instance
+    return form
+
+
+def form_payload(form, fields) -> dict:
+    """Only the fields a person changed, as the action expects them (ids for links)."""
+    data = {}
+    for name in form.changed_data:
+        if name not in fields:
+            continue
+        value = form.cleaned_data.get(name)
+        if hasattr(value, "pk"):
+            value = value.pk
+        data[name] = value
+    return data
+
+
+def errors_to_form(form, exc: ActionError) -> None:
+    for name, msgs in exc.fields.items():
+        target = name if name in form.fields else None
+        for m in msgs:
+            form.add_error(target, m if target else f"{name}: {m}")
+    if not exc.fields:
+        form.add_error(None, exc.message)
+
+
+# --- lists ---------------------------------------------------------------------------------------
+
+def _filtered(request, ui: EntityUI, actor):
+    qs = records_visible_to(actor, ui.type_id)
+    f = request.GET
+    q = (f.get("q") or "").strip()
+    if q:
+        cond = Q()
+        for name in ui.search:
+            cond |= Q(**{f"{name}__icontains": q})
+        ids = _ids_by_contact(ui, q)
+        if ids is not None:
+            cond |= Q(pk__in=ids)
+        qs = qs.filter(cond)
+    if ui.staged:
+        if (f.get("pipeline") or "").isdigit():
+            qs = qs.filter(pipeline_id=int(f["pipeline"]))
+        if (f.get("stage") or "").isdigit():
+            qs = qs.filter(stage_id=int(f["stage"]))
+        semantics = f.get("semantics")
+        if semantics in ("process", "success", "failure"):
+            qs = qs.filter(stage_semantics=semantics)
+    if (f.get("responsible") or "").isdigit():
+        qs = qs.filter(responsible_id=int(f["responsible"]))
+    if f.get("responsible") == "none":
+        qs = qs.filter(responsible__isnull=True)
+    if f.get("source"):
+        qs = qs.filter(source=f["source"])
+    for key, lookup in (("created_from", "created_at__date__gte"), ("created_to", "created_at__date__lte")):
+        value = f.get(key)
+        if value:
+            try:
+                qs = qs.filter(**{lookup: datetime.date.fromisoformat(value)})
+            except ValueError:
+                messages.error(request, _("«%(v)s» is not a date.") % {"v": value})
+    return qs
+
+
+def _ids_by_contact(ui: EntityUI, q: str):
+    """Records whose phone or e-mail matches, typed in any format."""
+    if not ui.has_communications:
+        return None
+    from voronka.parties.models import Communication
+
+    values = []
+    try:
+        values.append(("phone", normalize_phone(q)))
+    except Exception:  # noqa: BLE001 - not a phone: fine
+        pass
+    if "@" in q:
+        try:
+            values.append(("email", normalize_email(q)))
+        except Exception:  # noqa: BLE001
+            pass
+    if not values:
+        return None
+    cond = Q()
+    for kind, value in values:
+        cond |= Q(kind=kind, normalized=value)
+    return Communication.objects.filter(cond, entity_type_id=ui.type_id).values("entity_id")
+
+
+def _columns(ui: EntityUI):
+    meta = ui.model._meta
+    return [{"name": c, "label": str(meta.get_field(c).verbose_name).capitalize()} for c in ui.columns]
+
+
+def _select_related(ui: EntityUI):
+    return [c for c in ("stage", "responsible", "contact", "company", "pipeline") if c in ui.columns or
+            (c == "pipeline" and ui.staged)]
+
+
+@login_required
+def record_list(request, kind: str):
+    ui = by_url(kind)
+    actor = actor_of(request)
+    if not policies.can(actor, policies.READ, ui.type_id):
+        return page(request, "ui/records/denied.html", {"ui": ui}, nav=ui.url, status=403)
+    qs = _filtered(request, ui, actor).select_related(*_select_related(ui))
+    order = request.GET.get("order") or "-id"
+    if order not in ui.orders:
+        order = "-id"
+    try:
+        result = keyset_page(qs, order=order, cursor=request.GET.get("cursor") or None, limit=LIST_PAGE)
+    except ValidationFailed as exc:
+        messages.error(request, exc.message)
+        result = keyset_page(qs, order=order, limit=LIST_PAGE)
+    comms = values_of(ui.type_id, [r.pk for r in result.items]) if ui.has_communications else {}
+    rows = [{"obj": r, "cells": [_cell(r, c) for c in ui.columns], "comms": comms.get(r.pk)} for r in result.items]
+    if "source" in ui.columns:
+        from voronka.leads.models import Source
+
+        names = dict(Source.objects.values_list("code", "name"))
+        index = ui.columns.index("source")
+        for row in rows:
+            row["cells"][index]["text"] = names.get(row["cells"][index]["text"], row["cells"][index]["text"])
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    context = {"ui": ui, "columns": _columns(ui), "rows": rows, "next_cursor": result.next_cursor,
+               "query": params.urlencode(), "filters": _filter_options(ui, actor, request), "order": order}
+    if request.htmx and request.GET.get("cursor"):
+        return HttpResponse(render_to_string("ui/records/_rows.html", context, request))
+    return page(request, "ui/records/list.html", context, nav=ui.url)
+
+
+def _cell(obj, name: str):
+    value = getattr(obj, name)
+    if name == "title" or name in ("name", "last_name"):
+        return {"link": True, "text": value or "—"}
+    if name == "opportunity":
+        return {"money": value if value else None, "currency": obj.currency}
+    if name == "stage":
+        return {"stage": value}
+    if hasattr(value, "isoformat"):
+        return {"date": value}
+    if name in ("company_type", "gender"):
+        return {"text": getattr(obj, f"get_{name}_display")()}
+    return {"text": "" if value is None else str(value)}
+
+
+def _filter_options(ui: EntityUI, actor, request) -> dict:
+    options = {"users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username"),
+               "values": request.GET}
+    if ui.staged:
+        pipelines = list(Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).prefetch_related("stages"))
+        options["pipelines"] = pipelines
+    if ui.type_id == entity_types.LEAD:
+        from voronka.leads.models import Source
+
+        options["sources"] = Source.objects.filter(is_active=True)
+    return options
+
+
+# --- boards --------------------------------------------------------------------------------------
+
+def _pipeline_for(request, ui: EntityUI) -> Pipeline | None:
+    pipelines = Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).order_by("sort", "id")
+    ref = request.GET.get("pipeline") or ""
+    chosen = pipelines.filter(pk=int(ref)).first() if ref.isdigit() else None
+    return chosen or pipelines.filter(is_default=True).first() or pipelines.first()
+
+
+def _cards(ui: EntityUI, objs) -> list[dict]:
+    ids = [o.pk for o in objs]
+    overdue = set(Task.objects.filter(entity_type_id=ui.type_id, entity_id__in=ids, status=Task.Status.OPEN,
+                                      deadline__lt=timezone.now()).values_list("entity_id", flat=True)) if ids else set()
+    now = timezone.now()
+    return [{"obj": o, "overdue": o.pk in overdue, "in_stage": now - o.stage_changed_at} for o in objs]
+
+
+@login_required
+def board(request, kind: str):
+    ui = by_url(kind)
+    actor = actor_of(request)
+    if not ui.staged:
+        return redirect("ui:records", kind=kind)
+    if not policies.can(actor, policies.READ, ui.type_id):
+        return page(request, "ui/records/denied.html", {"ui": ui}, nav=ui.url, status=403)
+    pipeline = _pipeline_for(request, ui)
+    if pipeline is None:
+        return page(request, "ui/records/board.html", {"ui": ui, "pipeline": None, "columns": []}, nav=ui.url)
+    stages = list(pipeline.stages.order_by("sort", "id"))
+    sums = totals_for(actor, ui.type_id, pipeline.pk)
+    base = records_visible_to(actor, ui.type_id).filter(pipeline=pipeline).select_related("responsible")
+    columns = []
+    for stage in stages:
+        result = keyset_page(base.filter(stage=stage), order="-id", limit=BOARD_PAGE)
+        total = sums.get(stage.pk, {"count": 0, "amounts": {}})
+        columns.append({"stage": stage, "cards": _cards(ui, result.items), "next_cursor": result.next_cursor,
+                        "count": total["count"], "amounts": sorted(total["amounts"].items())})
+    return page(request, "ui/records/board.html", {
+        "ui": ui, "pipeline": pipeline, "columns": columns,
+        "pipelines": Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).order_by("sort", "id"),
+        "can_add": policies.can(actor, policies.ADD, ui.type_id, pipeline_id=pipeline.pk),
+    }, nav=ui.url)
+
+
+@login_required
+def board_more(request, kind: str, stage_id: int):
+    ui = by_url(kind)
+    actor = actor_of(request)
+    stage = Stage.objects.filter(pk=stage_id, pipeline__entity_type_id=ui.type_id).first()
+    if stage is None:
+        return HttpResponse(status=404)
+    base = records_visible_to(actor, ui.type_id).filter(stage=stage).select_related("responsible")
+    try:
+        result = keyset_page(base, order="-id", cursor=request.GET.get("cursor"), limit=BOARD_PAGE)
+    except ValidationFailed as exc:
+        return HttpResponse(exc.message, status=400)
+    return HttpResponse(render_to_string("ui/records/_cards.html", {
+        "ui": ui, "column": {"stage": stage, "cards": _cards(ui, result.items), "next_cursor": result.next_cursor}},
+        request))
+
+
+@login_required
+@require_POST
+def move(request, kind: str, pk: int):
+    """Drag and drop or the stage bar: move, or say why not (with a small form for required fields)."""
+    ui = by_url(kind)
+    actor = actor_of(request)
+    stage_ref = request.POST.get("stage", "")
+    stage = Stage.objects.filter(pk=int(stage_ref)).select_related("pipeline").first() if stage_ref.isdigit() else None
+    if stage is None or stage.pipeline.entity_type_id != ui.type_id:
+        return JsonResponse({"ok": False, "message": _("No such stage.")}, status=400)
+    fields = {}
+    missing_form = None
+    if request.POST.get("with_fields"):
+        missing_form = record_form(ui, [n for n in stage.required_fields if n in _model_fields(ui)],
+                                   data=request.POST, prefix="req")
+        if missing_form.is_valid():
+            fields = form_payload(missing_form, missing_form.fields)
+            for name in missing_form.fields:
+                fields.setdefault(name, form_payload_value(missing_form, name))
+        custom = {k.removeprefix("req-custom-"): v for k, v in request.POST.items() if k.startswith("req-custom-") and v}
+        if custom:
+            fields["custom"] = custom
+        for key in ("phones", "emails"):
+            if request.POST.get(f"req-{key}"):
+                fields[key] = [request.POST[f"req-{key}"]]
+    try:
+        obj = update_one(actor, ui.spec, pk, {"stage": stage.pk, "pipeline": stage.pipeline_id, **fields})
+    except ValidationFailed as exc:
+        required = [n for n in exc.fields if n in (stage.required_fields or [])]
+        if required:
+            html = render_to_string("ui/records/_required_form.html", {
+                "ui": ui, "stage": stage, "pk": pk, "message": exc.message,
+                "fields": _required_inputs(ui, required, exc)}, request)
+            return JsonResponse({"ok": False, "needs_fields": True, "html": html, "message": exc.message}, status=422)
+        return JsonResponse({"ok": False, "message": _message(exc)}, status=422)
+    except ActionError as exc:
+        return JsonResponse({"ok": False, "message": _message(exc)}, status=exc.status)
+    if request.headers.get("Accept", "").startswith("text/html"):
+        return redirect("ui:card", kind=kind, pk=pk)
+    return JsonResponse({"ok": True, "stage": obj.stage_id, "message": _("Moved to «%(s)s».") % {"s": stage.name}})
+
+
+def form_payload_value(form, name):
+    value = form.cleaned_data.get(name)
+    return value.pk if hasattr(value, "pk") else value
+
+
+def _model_fields(ui: EntityUI) -> set[str]:
+    return {f.name for f in ui.model._meta.fields}
+
+
+def _required_inputs(ui: EntityUI, names, exc) -> list[dict]:
+    from voronka.customfields.models import FieldDefinition
+
+    inputs = []
+    model_names = _model_fields(ui)
+    plain = [n for n in names if n in model_names]
+    form = record_form(ui, plain, prefix="req") if plain else None
+    for name in names:
+        if form is not None and name in form.fields:
+            inputs.append({"bound": form[name], "error": "; ".join(exc.fields.get(name, []))})
+        elif name in ("phones", "emails"):
+            inputs.append({"name": f"req-{name}", "label": _("Phone") if name == "phones" else _("E-mail"),
+                           "error": "; ".join(exc.fields.get(name, []))})
+        else:
+            code = name.removeprefix("custom.")
+            defn = FieldDefinition.objects.filter(entity_type_id=ui.type_id, code=code).first()
+            inputs.append({"name": f"req-custom-{code}", "label": defn.label if defn else code,
+                           "error": "; ".join(exc.fields.get(name, []))})
+    return inputs
+
+
+def _message(exc: ActionError) -> str:
+    detail = "; ".join(f"{', '.join(v)}" for v in exc.fields.values())
+    return f"{exc.message} {detail}".strip()
+
+
+# --- cards ---------------------------------------------------------------------------------------
+
+@login_required
+def card(request, kind: str, pk: int):
+    ui = by_url(kind)
+    actor = actor_of(request)
+    try:
+        obj = get_record_for(actor, ui.type_id, pk)
+    except NotFound:
+        return page(request, "ui/records/not_found.html", {"ui": ui}, nav=ui.url, status=404)
+    can_update = policies.can(actor, policies.UPDATE, ui.type_id, obj)
+    form = record_form(ui, ui.card_fields, instance=obj, data=request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if not can_update:
+            messages.error(request, _("You may not change this record."))
+        elif form.is_valid():
+            payload = form_payload(form, ui.card_fields)
+            for key in ("phones", "emails"):
+                if ui.has_communications and f"{key}_text" in request.POST:
+                    payload[key] = [v.strip() for v in request.POST[f"{key}_text"].splitlines() if v.strip()]
+            try:
+                update_one(actor, ui.spec, pk, payload)
+            except ActionError as exc:
+                errors_to_form(form, exc)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("ui:card", kind=kind, pk=pk)
+        obj = get_record_for(actor, ui.type_id, pk)
+    return page(request, "ui/records/card.html", _card_context(request, ui, actor, obj, form, can_update), nav=ui.url)
+
+
+def _card_context(request, ui, actor, obj, form, can_update) -> dict:
+    comms = values_of(ui.type_id, [obj.pk]).get(obj.pk) if ui.has_communications else None
+    context = {"ui": ui, "obj": obj, "form": form, "can_update": can_update, "comms": comms,
+               "timeline": _timeline_rows(actor, ui, obj),
+               "tasks": Task.objects.filter(entity_type_id=ui.type_id, entity_id=obj.pk).select_related("responsible")
+               .order_by("status", "deadline")[:50],
+               "related": _related(actor, ui, obj),
+               "users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username")}
+    if ui.staged:
+        context["stages"] = list(obj.pipeline.stages.order_by("sort", "id"))
+        context["pipelines"] = Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True)
+        context["can_convert"] = ui.type_id == entity_types.LEAD and not obj.converted_at and can_update
+        context["can_take"] = ui.type_id == entity_types.LEAD and obj.responsible_id is None
+    return context
+
+
+def _timeline_rows(actor, ui, obj):
+    from voronka.core.models import TimelineEntry
+
+    entries = timeline_for(actor, ui.type_id, obj.pk, limit=100)
+    stage_ids = {e.data.get(k) for e in entries if e.kind == "stage" for k in ("from_stage", "to_stage")}
+    stage_names = dict(Stage.objects.filter(pk__in=[s for s in stage_ids if s]).values_list("id", "name"))
+    labels = dict(TimelineEntry.Kind.choices)
+    user_ids = {v for e in entries for name, pair in (e.changes or {}).items() if name == "responsible"
+                for v in pair if isinstance(v, int)}
+    users = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=user_ids)}
+    field_labels = {f.name: str(f.verbose_name).capitalize() for f in ui.model._meta.fields}
+    field_labels.update({"phones": _("Phones"), "emails": _("E-mails"), "observers": _("Observers")})
+
+    def show(name, value):
+        if name == "responsible" and isinstance(value, int):
+            return users.get(value, f"#{value}")
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        if isinstance(value, bool):
+            return _("yes") if value else _("no")
+        return value
+
+    rows = []
+    for e in entries:
+        other = (e.entity_type_id, e.entity_id) != (ui.type_id, obj.pk)
+        changes = [{"label": field_labels.get(name, name), "old": show(name, pair[0]), "new": show(name, pair[1])}
+                   for name, pair in (e.changes or {}).items() if isinstance(pair, list) and len(pair) == 2] \
+            if e.kind != "stage" else []
+        rows.append({"e": e, "label": labels.get(e.kind, e.kind), "from_other": other, "changes": changes,
+                     "other_label": BY_TYPE[e.entity_type_id].model._meta.verbose_name if other and
+                     e.entity_type_id in BY_TYPE else "",
+                     "from_stage": stage_names.get(e.data.get("from_stage")), "to_stage": stage_names.get(e.data.get("to_stage"))})
+    return rows
+
+
+def _related(actor, ui: EntityUI, obj) -> list[dict]:
+    """Linked records both ways, only those the actor may read (others show as hidden)."""
+    groups = []
+
+    def add(title, type_id, qs_or_obj, many=True):
+        visible = records_visible_to(actor, type_id)
+        if many:
+            items = list(visible.filter(pk__in=qs_or_obj.values("pk"))[:20])
+        else:
+            items = list(visible.filter(pk=qs_or_obj)) if qs_or_obj else []
+            if qs_or_obj and not items:
+                groups.append({"title": title, "items": [], "hidden": True, "url": BY_TYPE[type_id].url})
+                return
+        if items:
+            groups.append({"title": title, "items": items, "url": BY_TYPE[type_id].url})
+
+    if ui.type_id in (entity_types.LEAD, entity_types.DEAL):
+        add(_("Contact"), entity_types.CONTACT, obj.contact_id, many=False)
+        add(_("Company"), entity_types.COMPANY, obj.company_id, many=False)
+    if ui.type_id == entity_types.DEAL:
+        add(_("Lead"), entity_types.LEAD, obj.lead_id, many=False)
+    if ui.type_id == entity_types.LEAD:
+        add(_("Deals"), entity_types.DEAL, obj.deals.all())
+    if ui.type_id == entity_types.CONTACT:
+        add(_("Company"), entity_types.COMPANY, obj.company_id, many=False)
+        add(_("Deals"), entity_types.DEAL, obj.deals.all())
+        add(_("Leads"), entity_types.LEAD, obj.leads.all())
+    if ui.type_id == entity_types.COMPANY:
+        add(_("Contacts"), entity_types.CONTACT, obj.contacts.all())
+        add(_("Deals"), entity_types.DEAL, obj.deals.all())
+        add(_("Leads"), entity_types.LEAD, obj.leads.all())
+    return groups
+
+
+@login_required
+def create(request, kind: str):
+    ui = by_url(kind)
+    actor = actor_of(request)
+    fields = list(ui.create_fields)
+    form = record_form(ui, fields, data=request.POST if request.method == "POST" else None)
+    pipelines = Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True) if ui.staged else []
+    if request.method == "POST" and form.is_valid():
+        payload = {k: form_payload_value(form, k) for k in fields if form.cleaned_data.get(k) not in (None, "")}
+        if ui.staged and (request.POST.get("pipeline") or "").isdigit():
+            payload["pipeline"] = int(request.POST["pipeline"])
+        if ui.staged and (request.POST.get("stage") or "").isdigit():
+            payload["stage"] = int(request.POST["stage"])
+        if ui.has_communications:
+            for key in ("phones", "emails"):
+                if request.POST.get(key):
+                    payload[key] = [v.strip() for v in request.POST[key].replace(",", "\n").splitlines() if v.strip()]
+        try:
+            obj = create_one(actor, ui.spec, payload)
+        except ActionError as exc:
+            errors_to_form(form, exc)
+        else:
+            messages.success(request, _("Created."))
+            if request.POST.get("back") == "board":
+                return redirect(f"{reverse('ui:board', kwargs={'kind': kind})}?pipeline={obj.pipeline_id}")
+            return redirect("ui:card", kind=kind, pk=obj.pk)
+    return page(request, "ui/records/create.html", {"ui": ui, "form": form, "pipelines": pipelines,
+                                                     "values": request.POST or request.GET}, nav=ui.url)
+
+
+# --- card actions --------------------------------------------------------------------------------
+
+def _back(kind, pk):
+    return redirect("ui:card", kind=kind, pk=pk)
+
+
+@login_required
+@require_POST
+def comment(request, kind: str, pk: int):
+    from voronka.activities.actions import add_comment
+
+    ui = by_url(kind)
+    try:
+        add_comment(actor_of(request), entity_type_id=ui.type_id, entity_id=pk, text=request.POST.get("text", ""))
+    except ActionError as exc:
+        action_error(request, exc)
+    return _back(kind, pk)
+
+
+@login_required
+@require_POST
+def add_task(request, kind: str, pk: int):
+    from voronka.activities.actions import create_task
+
+    ui = by_url(kind)
+    deadline = request.POST.get("deadline") or None
+    if deadline:
+        try:
+            deadline = timezone.make_aware(datetime.datetime.fromisoformat(deadline))
+        except ValueError:
+            messages.error(request, _("The deadline must be a date and time."))
+            return _back(kind, pk)
+    responsible = request.POST.get("responsible")
+    try:
+        create_task(actor_of(request), title=request.POST.get("title", ""), deadline=deadline,
+                    description=request.POST.get("description", ""),
+                    responsible=int(responsible) if (responsible or "").isdigit() else None,
+                    entity_type_id=ui.type_id, entity_id=pk)
+    except ActionError as exc:
+        action_error(request, exc)
+    else:
+        messages.success(request, _("Task created."))
+    return _back(kind, pk)
+
+
+@login_required
+@require_POST
+def hand_off(request, kind: str, pk: int):
+    """Pass the record to another user (F17); the transfer and its note go to the timeline."""
+    from voronka.activities.actions import add_comment
+
+    ui = by_url(kind)
+    actor = actor_of(request)
+    target = request.POST.get("responsible") or ""
+    if not target.isdigit():
+        messages.error(request, _("Choose who takes the record."))
+        return _back(kind, pk)
+    try:
+        update_one(actor, ui.spec, pk, {"responsible": int(target)})
+        note = (request.POST.get("note") or "").strip()
+        if note and policies.can(actor, policies.READ, ui.type_id, ui.model.objects.get(pk=pk)):
+            add_comment(actor, entity_type_id=ui.type_id, entity_id=pk, text=note)
+    except ActionError as exc:
+        action_error(request, exc)
+        return _back(kind, pk)
+    messages.success(request, _("Handed off."))
+    try:
+        get_record_for(actor, ui.type_id, pk)
+    except NotFound:
+        return redirect("ui:records", kind=kind)  # no longer visible to the one who handed it off
+    return _back(kind, pk)
+
+
+@login_required
+@require_POST
+def take(request, kind: str, pk: int):
+    """Take a free lead (no responsible yet) for oneself (F14)."""
+    ui = by_url(kind)
+    actor = actor_of(request)
+    try:
+        obj = get_record_for(actor, ui.type_id, pk)
+        if obj.responsible_id is not None:
+            messages.error(request, _("Someone has already taken it."))
+        else:
+            update_one(actor, ui.spec, pk, {"responsible": actor.user_id})
+            messages.success(request, _("It is yours now."))
+    except ActionError as exc:
+        action_error(request, exc)
+    return _back(kind, pk)
+
+
+@login_required
+@require_POST
+def convert(request, kind: str, pk: int):
+    from voronka.leads.actions import convert_lead
+
+    if kind != "leads":
+        return _back(kind, pk)
+    actor = actor_of(request)
+    try:
+        result = convert_lead(actor, pk, create_company=bool(request.POST.get("company")) or None)
+    except ActionError as exc:
+        action_error(request, exc)
+        return _back(kind, pk)
+    messages.success(request, _("Converted."))
+    if result.get("deal") is not None:
+        return redirect("ui:card", kind="deals", pk=result["deal"].pk)
+    return _back(kind, pk)
+
+
+@login_required
+@require_POST
+def repeat_deal(request, kind: str, pk: int):
+    from voronka.deals.actions import create_repeat_deal
+
+    ui = by_url(kind)
+    actor = actor_of(request)
+    try:
+        obj = get_record_for(actor, ui.type_id, pk)
+        contact = obj.pk if ui.type_id == entity_types.CONTACT else getattr(obj, "contact_id", None)
+        company = obj.pk if ui.type_id == entity_types.COMPANY else getattr(obj, "company_id", None)
+        deal = create_repeat_deal(actor, contact=contact, company=company)
+    except ActionError as exc:
+        action_error(request, exc)
+        return _back(kind, pk)
+    messages.success(request, _("Repeat deal created."))
+    return redirect("ui:card", kind="deals", pk=deal.pk)
+
+
+def json_dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+DENIED = _l("You do not have access to these records.")
+
+
+@login_required
+def search(request):
+    """One box for everything: names, companies, e-mails and phones typed in any format."""
+    from .entities import ALL
+
+    actor = actor_of(request)
+    q = (request.GET.get("q") or "").strip()
+    groups = []
+    if q:
+        for ui in ALL:
+            if not policies.can(actor, policies.READ, ui.type_id):
+                continue
+            cond = Q()
+            for name in ui.search + (("company_name",) if ui.type_id == entity_types.LEAD else ()):
+                cond |= Q(**{f"{name}__icontains": q})
+            if ui.type_id in (entity_types.DEAL,):
+                cond |= Q(company__name__icontains=q) | Q(contact__last_name__icontains=q)
+            if ui.type_id == entity_types.CONTACT:
+                cond |= Q(company__name__icontains=q)
+            ids = _ids_by_contact(ui, q)
+            if ids is not None:
+                cond |= Q(pk__in=ids)
+            items = list(records_visible_to(actor, ui.type_id).filter(cond).order_by("-id")[:10])
+            if items:
+                groups.append({"ui": ui, "items": items})
+    return page(request, "ui/records/search.html", {"q": q, "groups": groups})

@@ -1,0 +1,61 @@
+"""My tasks (overdue first) and the task card."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from voronka.activities.actions import can_see_task, complete_task
+from voronka.activities.models import Task
+from voronka.core.errors import ActionError
+
+from .entities import BY_TYPE
+from .views import action_error, actor_of, page
+
+
+@login_required
+def my_tasks(request):
+    now = timezone.now()
+    show = request.GET.get("show", "open")
+    qs = Task.objects.filter(Q(responsible=request.user) | Q(created_by=request.user) | Q(observers=request.user)).distinct()
+    if show == "open":
+        qs = qs.filter(status=Task.Status.OPEN)
+    elif show == "done":
+        qs = qs.exclude(status=Task.Status.OPEN)
+    qs = qs.annotate(overdue_first=Case(When(status="open", deadline__lt=now, then=Value(0)),
+                                        When(status="open", deadline__isnull=False, then=Value(1)),
+                                        default=Value(2), output_field=IntegerField()))
+    tasks = list(qs.select_related("responsible").order_by("overdue_first", "deadline", "-id")[:200])
+    for t in tasks:
+        ui = BY_TYPE.get(t.entity_type_id)
+        t.record_url = f"/crm/{ui.url}/{t.entity_id}/" if ui else ""
+    return page(request, "ui/tasks/list.html", {"tasks": tasks, "show": show, "now": now}, nav="tasks")
+
+
+@login_required
+def task_card(request, pk: int):
+    actor = actor_of(request)
+    task = Task.objects.filter(pk=pk).select_related("responsible", "created_by").first()
+    if task is None or not can_see_task(actor, task):
+        return page(request, "ui/tasks/not_found.html", {}, nav="tasks", status=404)
+    ui = BY_TYPE.get(task.entity_type_id)
+    record_url = f"/crm/{ui.url}/{task.entity_id}/" if ui else ""
+    return page(request, "ui/tasks/card.html", {"task": task, "record_url": record_url,
+                                                "observers": task.observers.all()}, nav="tasks")
+
+
+@login_required
+@require_POST
+def task_complete(request, pk: int):
+    try:
+        complete_task(actor_of(request), pk, result=request.POST.get("result", ""))
+    except ActionError as exc:
+        action_error(request, exc)
+    else:
+        messages.success(request, _("Task completed."))
+    return redirect("ui:task", pk=pk)
