@@ -44,7 +44,7 @@ def define_field(actor: Actor, *, entity_type_id: int, **data) -> FieldDefinitio
         entity_types.get(int(entity_type_id))
     except (LookupError, TypeError, ValueError):
         raise ValidationFailed(_("Unknown kind of record."), fields={"entity_type_id": [_("unknown")]}) from None
-    policies.require(actor, "settings", entity_type_id)
+    policies.require(actor, "settings:fields", entity_type_id)
     with transaction.atomic():
         if FieldDefinition.objects.filter(entity_type_id=entity_type_id, code=data.get("code")).exists():
             raise Conflict(_("A field with code «%(c)s» exists.") % {"c": data.get("code")}, fields={"code": [_("taken")]})
@@ -70,7 +70,7 @@ def update_field(actor: Actor, field_id: int, **data) -> FieldDefinition:
         defn = FieldDefinition.objects.select_for_update().filter(pk=field_id).first()
         if defn is None:
             raise NotFound(_("Field #%(id)s does not exist.") % {"id": field_id})
-        policies.require(actor, "settings", defn.entity_type_id)
+        policies.require(actor, "settings:fields", defn.entity_type_id)
         for key, value in data.items():
             setattr(defn, key, value)
         try:
@@ -89,6 +89,6 @@ def delete_field(actor: Actor, field_id: int) -> None:
         defn = FieldDefinition.objects.select_for_update().filter(pk=field_id).first()
         if defn is None:
             raise NotFound(_("Field #%(id)s does not exist.") % {"id": field_id})
-        policies.require(actor, "settings", defn.entity_type_id)
+        policies.require(actor, "settings:fields", defn.entity_type_id)
         defn.delete()
         outbox.emit(actor, "field.deleted", None, field_id, {"code": defn.code})

@@ -183,3 +183,160 @@ def disable_second_factor(actor: Actor, user_id: int) -> None:
         if not updated:
             raise NotFound(_("User #%(id)s does not exist.") % {"id": user_id})
         audit.record(actor, "user.second_factor_disabled", user=user_id)
+
+
+USERS = "settings:users"
+USER_FIELDS = ("username", "first_name", "last_name", "middle_name", "email", "department", "position", "phone",
+               "is_active", "time_zone", "language")
+
+
+def _user_values(data: dict) -> dict:
+    unknown = set(data) - set(USER_FIELDS) - {"password"}
+    if unknown:
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
+    values = dict(data)
+    if "department" in values:
+        dept = values.pop("department")
+        if dept not in (None, "") and not Department.objects.filter(pk=dept).exists():
+            raise ValidationFailed(_("No such department."), fields={"department": [_("not found")]})
+        values["department_id"] = dept or None
+    return values
+
+
+def create_user(actor: Actor, *, password: str, **data) -> User:
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from voronka.core.errors import from_django_validation
+
+    policies.require(actor, USERS, 0)
+    values = _user_values(data)
+    with transaction.atomic():
+        if User.objects.filter(username=values.get("username")).exists():
+            raise Conflict(_("This login is taken."), fields={"username": [_("taken")]})
+        user = User(**values)
+        try:
+            validate_password(password, user)
+            user.full_clean(exclude=["password"])
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                raise from_django_validation(exc) from None
+            raise ValidationFailed(_("The password is too weak."), fields={"password": exc.messages}) from None
+        user.set_password(password)
+        user.save()
+        audit.record(actor, "user.created", user=user.pk, username=user.username)
+        rights_changed()
+        return user
+
+
+def update_user(actor: Actor, user_id: int, **data) -> User:
+    from django.core.exceptions import ValidationError
+
+    from voronka.core.errors import from_django_validation
+
+    policies.require(actor, USERS, 0)
+    values = _user_values(data)
+    password = values.pop("password", None)
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None:
+            raise NotFound(_("User #%(id)s does not exist.") % {"id": user_id})
+        before = {k: getattr(user, k) for k in values}
+        for key, value in values.items():
+            setattr(user, key, value)
+        try:
+            user.full_clean(exclude=["password"])
+        except ValidationError as exc:
+            raise from_django_validation(exc) from None
+        if password:
+            from django.contrib.auth.password_validation import validate_password
+
+            try:
+                validate_password(password, user)
+            except ValidationError as exc:
+                raise ValidationFailed(_("The password is too weak."), fields={"password": exc.messages}) from None
+            user.set_password(password)
+        user.save()
+        changed = sorted(k for k in values if before.get(k) != getattr(user, k)) + (["password"] if password else [])
+        audit.record(actor, "user.changed", user=user.pk, changed=changed)
+        rights_changed()
+        return user
+
+
+def create_department(actor: Actor, *, name: str, parent: int | None = None, head: int | None = None) -> Department:
+    policies.require(actor, USERS, 0)
+    if not (name or "").strip():
+        raise ValidationFailed(_("A department needs a name."), fields={"name": [_("empty")]})
+    with transaction.atomic():
+        if parent is not None and not Department.objects.filter(pk=parent).exists():
+            raise ValidationFailed(_("No such department."), fields={"parent": [_("not found")]})
+        if head is not None and not User.objects.filter(pk=head).exists():
+            raise ValidationFailed(_("No such user."), fields={"head": [_("not found")]})
+        dept = Department.objects.create(name=name.strip()[:200], parent_id=parent, head_id=head)
+        audit.record(actor, "department.created", department=dept.pk, name=dept.name)
+        rights_changed()
+        return dept
+
+
+def update_department(actor: Actor, department_id: int, **data) -> Department:
+    policies.require(actor, USERS, 0)
+    unknown = set(data) - {"name", "parent", "head"}
+    if unknown:
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
+    with transaction.atomic():
+        dept = Department.objects.select_for_update().filter(pk=department_id).first()
+        if dept is None:
+            raise NotFound(_("Department #%(id)s does not exist.") % {"id": department_id})
+        if "parent" in data:
+            parent = data["parent"]
+            if parent is not None:
+                if parent == dept.pk or parent in dept.descendant_ids():
+                    raise ValidationFailed(_("A department cannot be inside itself."), fields={"parent": [_("cycle")]})
+                if not Department.objects.filter(pk=parent).exists():
+                    raise ValidationFailed(_("No such department."), fields={"parent": [_("not found")]})
+            dept.parent_id = parent
+        if "head" in data:
+            if data["head"] is not None and not User.objects.filter(pk=data["head"]).exists():
+                raise ValidationFailed(_("No such user."), fields={"head": [_("not found")]})
+            dept.head_id = data["head"]
+        if "name" in data:
+            if not (data["name"] or "").strip():
+                raise ValidationFailed(_("A department needs a name."), fields={"name": [_("empty")]})
+            dept.name = data["name"].strip()[:200]
+        dept.save()
+        audit.record(actor, "department.changed", department=dept.pk, changed=sorted(data))
+        rights_changed()
+        return dept
+
+
+def issue_token(actor: Actor, *, user_id: int, name: str = "", scopes=None, expires_at=None):
+    """A new API token for a user (oneself, or anyone with the «integrations» right). Returns (token, raw)."""
+    from .models import ApiToken
+
+    if actor.user_id != user_id:
+        policies.require(actor, "settings:integrations", 0)
+    scopes = list(scopes or [])
+    bad = [s for s in scopes if s not in ("read", "write", "export", "settings")]
+    if bad:
+        raise ValidationFailed(_("Unknown scopes."), fields={"scopes": bad})
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise ValidationFailed(_("No such active user."), fields={"user_id": [_("not found")]})
+    token, raw = ApiToken.issue(user, name=(name or "")[:100], scopes=scopes, expires_at=expires_at)
+    audit.record(actor, "token.issued", user=user.pk, token=token.prefix, scopes=scopes)
+    return token, raw
+
+
+def revoke_token(actor: Actor, token_id: int) -> None:
+    from django.utils import timezone
+
+    from .models import ApiToken
+
+    token = ApiToken.objects.filter(pk=token_id).first()
+    if token is None:
+        raise NotFound(_("Token #%(id)s does not exist.") % {"id": token_id})
+    if actor.user_id != token.user_id:
+        policies.require(actor, "settings:integrations", 0)
+    if token.revoked_at is None:
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+        audit.record(actor, "token.revoked", user=token.user_id, token=token.prefix)

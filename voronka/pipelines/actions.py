@@ -15,7 +15,7 @@ from voronka.core.recordkit import RecordSpec, update_one
 
 from .models import Pipeline, Stage, StageHistory
 
-SETTINGS = "settings"
+SETTINGS = "settings:pipelines"
 STAGE_FIELDS = ("name", "code", "sort", "color", "semantics", "required_fields")
 
 

@@ -1,7 +1,7 @@
 from django.urls import path
 
+from . import config_views, settings_views, task_views, views
 from . import record_views as records
-from . import settings_views, task_views, views
 
 app_name = "ui"
 
@@ -25,6 +25,12 @@ urlpatterns = [
     path("crm/<str:kind>/<int:pk>/take/", records.take, name="take"),
     path("crm/<str:kind>/<int:pk>/convert/", records.convert, name="convert"),
     path("crm/<str:kind>/<int:pk>/repeat/", records.repeat_deal, name="repeat"),
+    path("settings/pipelines/", config_views.pipelines, name="pipelines"),
+    path("settings/pipelines/<int:pk>/", config_views.pipeline, name="pipeline"),
+    path("settings/fields/", config_views.fields, name="fields"),
+    path("settings/fields/<int:pk>/delete/", config_views.field_delete, name="field_delete"),
+    path("settings/users/", config_views.users, name="users"),
+    path("settings/tokens/", config_views.tokens, name="tokens"),
     path("settings/roles/", settings_views.roles, name="roles"),
     path("settings/roles/new/", settings_views.role_edit, name="role_new"),
     path("settings/roles/<int:role_id>/", settings_views.role_edit, name="role_edit"),

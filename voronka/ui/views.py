@@ -37,7 +37,10 @@ def menu_for(actor: Actor) -> dict:
             name = "ui:board" if ui.staged else "ui:records"
             records.append({"code": ui.url, "title": ui.title, "url": reverse(name, kwargs={"kind": ui.url})})
     return {"records": records,"settings": policies.can(actor, "settings:roles", 0),
-            "recycle_bin": policies.can(actor, "settings:recycle_bin", 0)}
+            "recycle_bin": policies.can(actor, "settings:recycle_bin", 0),
+            "pipelines": policies.can(actor, "settings:pipelines", 0),
+            "fields": policies.can(actor, "settings:fields", 0),
+            "users": policies.can(actor, "settings:users", 0)}
 
 
 def page(request, template: str, context: dict, *, nav: str = "", status: int = 200) -> HttpResponse:
