@@ -183,11 +183,20 @@ def diagnostics_section(run: dict) -> list[str]:
     for name, d in diag.items():
         top = "; ".join(f"{s['n']}× `{s['sql'][:90]}`" for s in d["statements"][:3])
         out.append(f"| {name} | {d['status']} | {d['queries']} | {d['count_queries']} | {top.replace('|', '/')} |")
+    for name, d in diag.items():
+        if d.get("plan"):
+            out += ["", f"Query plan of the leads query, {name}:", "", "```", d["lead_query"][:1500], "", d["plan"], "```"]
     prof = run.get("profile")
-    if prof:
-        out += ["", f"cProfile of {prof['requests']} single creates through the Django test client (no HTTP server): "
-                f"{prof['per_request_ms']} ms per request including profiler overhead; "
-                f"the listing is in `{prof['file']}` (not committed)."]
+    if prof and "single" in prof:
+        for kind, what in (("single", "single creates"), ("bulk", "bulk creates")):
+            p = prof.get(kind)
+            if not p:
+                continue
+            out += ["", f"#### cProfile: {p['requests']} {what} through the Django test client (no HTTP server)", "",
+                    f"{p['per_request_ms']} ms per request with the profiler's overhead; full listing in `{p['file']}` "
+                    "(not committed). Cumulative time of Voronka's functions and of Django's SQL layer:", "",
+                    "| function | share of the request | ms per request |", "|---|---:|---:|"]
+            out += [f"| `{t['fn']}` | {t['share'] * 100:.0f}% | {t['ms_per_request']} |" for t in p["top"]]
     return out
 
 

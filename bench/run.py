@@ -615,6 +615,11 @@ class Inner:
                 "count_queries": sum(1 for s in sqls if re.search(r"COUNT\(", s, re.I)),
                 "statements": sorted(({"sql": k, "n": v} for k, v in groups.items()), key=lambda d: -d["n"]),
             }
+            if name.startswith("GET list"):
+                main = next((s for s in sqls if re.search(r'FROM "leads_lead"', s)), None)
+                if main:
+                    diag[name]["lead_query"] = main
+                    diag[name]["plan"] = self.explain(main)
 
         n0 = 980_000_000
 
@@ -638,24 +643,54 @@ class Inner:
         # EXPLAIN of the slowest list query, for the record
         self.out["diagnostics"] = diag
 
-        # cProfile of 300 single creates through the full Django stack (no HTTP server)
-        for _ in range(20):
-            one()
+        # cProfile of single and bulk creates through the full Django stack (no HTTP server)
+        self.out["profile"] = {
+            "single": self.profile("single-create", one, 300),
+            "bulk": self.profile(f"bulk-create-{BULK_BATCH}", bulk, 4),
+        }
+        self.close_db()
+
+    def explain(self, sql: str) -> str:
+        """The query plan of a captured statement (its parameters are already inlined by Django)."""
+        from django.db import connection
+
+        try:
+            if connection.vendor == "sqlite":
+                rows = self.sql("EXPLAIN QUERY PLAN " + sql)
+                return "\n".join(str(r[-1]) for r in rows)
+            rows = self.sql("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            return "\n".join(r[0] for r in rows)
+        except Exception as exc:  # the inlined SQL is not always valid to re-run
+            return f"(no plan: {exc})"
+
+    def profile(self, name: str, fn, n: int) -> dict:
+        for _ in range(max(1, n // 10)):
+            fn()
         prof = cProfile.Profile()
         t = time.perf_counter()
         prof.enable()
-        for _ in range(300):
-            one()
+        for _ in range(n):
+            fn()
         prof.disable()
         secs = time.perf_counter() - t
         text = io.StringIO()
         stats = pstats.Stats(prof, stream=text)
-        stats.sort_stats("cumulative").print_stats(45)
-        stats.sort_stats("tottime").print_stats(25)
-        (self.logdir / "profile-single-create.txt").write_text(text.getvalue())
-        self.out["profile"] = {"requests": 300, "seconds": round(secs, 2), "per_request_ms": round(secs / 300 * 1000, 2),
-                               "file": str((self.logdir / "profile-single-create.txt").relative_to(ROOT))}
-        self.close_db()
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(30)
+        path = self.logdir / f"profile-{name}.txt"
+        path.write_text(text.getvalue())
+        # a summary for the report: where the time goes, by function (cumulative), ours and Django's SQL layer
+        total = sum(v[3] for k, v in stats.stats.items() if k[2] == "generic" and "test/client.py" in k[0]) or secs
+        rows = []
+        for (file, line, func), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
+            short = file.replace(str(ROOT) + "/", "").split("site-packages/")[-1]
+            if short.startswith("voronka/") or func in ("full_clean", "_execute", "execute_sql", "commit"):
+                rows.append((ct, f"{short}:{line}({func})"))
+        rows.sort(reverse=True)
+        return {"requests": n, "seconds": round(secs, 2), "per_request_ms": round(secs / n * 1000, 2),
+                "file": str(path.relative_to(ROOT)),
+                "top": [{"fn": f, "share": round(ct / total, 3), "ms_per_request": round(ct / n * 1000, 2)}
+                        for ct, f in rows[:18]]}
 
     # ---- main
 
