@@ -48,6 +48,7 @@ class Grants:
     # (entity_type_id, perm) -> {pipeline_id or None: scope}
     rights: dict[tuple[int, str], dict[int | None, int]] = field(default_factory=dict)
     settings: set[str] = field(default_factory=set)
+    role_ids: frozenset[int] = frozenset()
     department_users: frozenset[int] = frozenset()
     subdepartment_users: frozenset[int] = frozenset()
 
@@ -86,6 +87,7 @@ def compute_grants(user: User) -> Grants:
     if own_depts:
         assignment_q |= Q(department_id__in=own_depts) | Q(department_id__in=ancestors, with_subdepartments=True)
     role_ids = set(RoleAssignment.objects.filter(assignment_q).values_list("role_id", flat=True))
+    grants.role_ids = frozenset(role_ids)
     if not role_ids:
         return grants
     for perm in RolePermission.objects.filter(role_id__in=role_ids):

@@ -25,6 +25,14 @@ class EntityUI:
     extra: dict = field(default_factory=dict)
 
     @property
+    def all_columns(self) -> tuple[str, ...]:
+        """Columns a person may choose for the list."""
+        skip = {"id", "custom", "deleted_at", "created_by", "pipeline", "stage_semantics", "is_open", "comment",
+                "inquiry", "behaviour_notes"}
+        names = [f.name for f in self.model._meta.fields if f.name not in skip]
+        return tuple(dict.fromkeys([*self.columns, *names]))
+
+    @property
     def info(self):
         return entity_types.get(self.type_id)
 

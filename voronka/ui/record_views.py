@@ -93,9 +93,33 @@ def errors_to_form(form, exc: ActionError) -> None:
 
 # --- lists ---------------------------------------------------------------------------------------
 
-def _filtered(request, ui: EntityUI, actor):
+def effective_params(request, ui: EntityUI, actor):
+    """The request's filters, on top of a saved view (?view=ID, or the user's default view)."""
+    from django.http import QueryDict
+
+    from .selectors import views_for
+
+    views = list(views_for(actor, ui.type_id))
+    chosen = None
+    ref = request.GET.get("view") or ""
+    if ref.isdigit():
+        chosen = next((v for v in views if v.pk == int(ref)), None)
+    elif not any(k in request.GET for k in ("q", "stage", "responsible", "source", "semantics", "order", "cursor",
+                                            "created_from", "created_to", "columns", "pipeline", "all")):
+        chosen = next((v for v in views if v.is_default), None)
+    params = QueryDict(mutable=True)
+    if chosen is not None:
+        for key, value in chosen.params.items():
+            params.setlist(key, value if isinstance(value, list) else [value])
+    for key in request.GET:
+        if key != "view":
+            params.setlist(key, request.GET.getlist(key))
+    return params, views, chosen
+
+
+def _filtered(request, ui: EntityUI, actor, f=None):
     qs = records_visible_to(actor, ui.type_id)
-    f = request.GET
+    f = f if f is not None else request.GET
     q = (f.get("q") or "").strip()
     if q:
         cond = Q()
@@ -108,13 +132,16 @@ def _filtered(request, ui: EntityUI, actor):
     if ui.staged:
         if (f.get("pipeline") or "").isdigit():
             qs = qs.filter(pipeline_id=int(f["pipeline"]))
-        if (f.get("stage") or "").isdigit():
-            qs = qs.filter(stage_id=int(f["stage"]))
+        stages = [int(v) for v in f.getlist("stage") if v.isdigit()]
+        if stages:
+            qs = qs.filter(stage_id__in=stages)
         semantics = f.get("semantics")
         if semantics in ("process", "success", "failure"):
             qs = qs.filter(stage_semantics=semantics)
     if (f.get("responsible") or "").isdigit():
         qs = qs.filter(responsible_id=int(f["responsible"]))
+    if f.get("responsible") == "me":
+        qs = qs.filter(responsible_id=actor.user_id)
     if f.get("responsible") == "none":
         qs = qs.filter(responsible__isnull=True)
     if f.get("source"):
@@ -153,14 +180,26 @@ def _ids_by_contact(ui: EntityUI, q: str):
     return Communication.objects.filter(cond, entity_type_id=ui.type_id).values("entity_id")
 
 
-def _columns(ui: EntityUI):
+def _columns(ui: EntityUI, names):
     meta = ui.model._meta
-    return [{"name": c, "label": str(meta.get_field(c).verbose_name).capitalize()} for c in ui.columns]
+    return [{"name": c, "label": str(meta.get_field(c).verbose_name).capitalize()} for c in names]
 
 
-def _select_related(ui: EntityUI):
-    return [c for c in ("stage", "responsible", "contact", "company", "pipeline") if c in ui.columns or
-            (c == "pipeline" and ui.staged)]
+def _select_related(ui: EntityUI, columns):
+    return [c for c in ("stage", "responsible", "contact", "company", "lead") if c in columns]
+
+
+def _roles():
+    from voronka.identity.models import Role
+
+    return Role.objects.order_by("name")
+
+
+def _bulk_stages(ui: EntityUI):
+    if not ui.staged:
+        return []
+    return list(Stage.objects.filter(pipeline__entity_type_id=ui.type_id, pipeline__is_active=True)
+                .select_related("pipeline").order_by("pipeline__sort", "pipeline_id", "sort"))
 
 
 @login_required
@@ -169,8 +208,10 @@ def record_list(request, kind: str):
     actor = actor_of(request)
     if not policies.can(actor, policies.READ, ui.type_id):
         return page(request, "ui/records/denied.html", {"ui": ui}, nav=ui.url, status=403)
-    qs = _filtered(request, ui, actor).select_related(*_select_related(ui))
-    order = request.GET.get("order") or "-id"
+    params, views, current_view = effective_params(request, ui, actor)
+    columns = [c for c in params.getlist("columns") if c in ui.all_columns] or list(ui.columns)
+    qs = _filtered(request, ui, actor, params).select_related(*_select_related(ui, columns))
+    order = params.get("order") or "-id"
     if order not in ui.orders:
         order = "-id"
     try:
@@ -179,18 +220,23 @@ def record_list(request, kind: str):
         messages.error(request, exc.message)
         result = keyset_page(qs, order=order, limit=LIST_PAGE)
     comms = values_of(ui.type_id, [r.pk for r in result.items]) if ui.has_communications else {}
-    rows = [{"obj": r, "cells": [_cell(r, c) for c in ui.columns], "comms": comms.get(r.pk)} for r in result.items]
-    if "source" in ui.columns:
+    rows = [{"obj": r, "cells": [_cell(r, c) for c in columns], "comms": comms.get(r.pk)} for r in result.items]
+    if "source" in columns:
         from voronka.leads.models import Source
 
         names = dict(Source.objects.values_list("code", "name"))
-        index = ui.columns.index("source")
+        index = columns.index("source")
         for row in rows:
             row["cells"][index]["text"] = names.get(row["cells"][index]["text"], row["cells"][index]["text"])
-    params = request.GET.copy()
-    params.pop("cursor", None)
-    context = {"ui": ui, "columns": _columns(ui), "rows": rows, "next_cursor": result.next_cursor,
-               "query": params.urlencode(), "filters": _filter_options(ui, actor, request), "order": order}
+    query = params.copy()
+    query.pop("cursor", None)
+    context = {"ui": ui, "columns": _columns(ui, columns), "rows": rows, "next_cursor": result.next_cursor,
+               "query": query.urlencode(), "filters": _filter_options(ui, actor, params), "order": order,
+               "views": views, "current_view": current_view, "chosen_columns": columns,
+               "all_columns": _columns(ui, ui.all_columns), "can_share": policies.can(actor, "settings:roles", 0),
+               "roles": _roles() if policies.can(actor, "settings:roles", 0) else [],
+               "bulk_stages": _bulk_stages(ui), "users": get_user_model().objects.filter(is_active=True)
+               .order_by("last_name", "username")}
     if request.htmx and request.GET.get("cursor"):
         return HttpResponse(render_to_string("ui/records/_rows.html", context, request))
     return page(request, "ui/records/list.html", context, nav=ui.url)
@@ -211,9 +257,9 @@ def _cell(obj, name: str):
     return {"text": "" if value is None else str(value)}
 
 
-def _filter_options(ui: EntityUI, actor, request) -> dict:
+def _filter_options(ui: EntityUI, actor, params) -> dict:
     options = {"users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username"),
-               "values": request.GET}
+               "values": params, "stages": params.getlist("stage")}
     if ui.staged:
         pipelines = list(Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).prefetch_related("stages"))
         options["pipelines"] = pipelines
@@ -252,9 +298,13 @@ def board(request, kind: str):
     pipeline = _pipeline_for(request, ui)
     if pipeline is None:
         return page(request, "ui/records/board.html", {"ui": ui, "pipeline": None, "columns": []}, nav=ui.url)
-    stages = list(pipeline.stages.order_by("sort", "id"))
+    params, views, current_view = effective_params(request, ui, actor)
+    only = {int(v) for v in params.getlist("stage") if v.isdigit()}
+    stages = [s for s in pipeline.stages.order_by("sort", "id") if not only or s.pk in only]
     sums = totals_for(actor, ui.type_id, pipeline.pk)
     base = records_visible_to(actor, ui.type_id).filter(pipeline=pipeline).select_related("responsible")
+    if params.get("responsible") == "me":
+        base = base.filter(responsible_id=actor.user_id)
     columns = []
     for stage in stages:
         result = keyset_page(base.filter(stage=stage), order="-id", limit=BOARD_PAGE)
@@ -265,6 +315,7 @@ def board(request, kind: str):
         "ui": ui, "pipeline": pipeline, "columns": columns,
         "pipelines": Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).order_by("sort", "id"),
         "can_add": policies.can(actor, policies.ADD, ui.type_id, pipeline_id=pipeline.pk),
+        "views": views, "current_view": current_view,
     }, nav=ui.url)
 
 
@@ -670,3 +721,76 @@ def search(request):
             if items:
                 groups.append({"ui": ui, "items": items})
     return page(request, "ui/records/search.html", {"q": q, "groups": groups})
+
+
+@login_required
+@require_POST
+def save_view(request, kind: str):
+    from django.http import QueryDict
+
+    from .actions import save_view as save
+
+    ui = by_url(kind)
+    actor = actor_of(request)
+    query = QueryDict(request.POST.get("query", ""))
+    params = {k: (query.getlist(k) if k in ("stage", "columns") else query.get(k)) for k in query}
+    try:
+        view = save(actor, entity_type_id=ui.type_id, name=request.POST.get("name", ""), params=params,
+                    role_id=int(request.POST["role"]) if (request.POST.get("role") or "").isdigit() else None,
+                    is_default=bool(request.POST.get("is_default")))
+    except ActionError as exc:
+        action_error(request, exc)
+        return redirect("ui:records", kind=kind)
+    messages.success(request, _("View saved."))
+    return redirect(f"{reverse('ui:records', kwargs={'kind': kind})}?view={view.pk}")
+
+
+@login_required
+@require_POST
+def delete_view(request, kind: str, view_id: int):
+    from .actions import delete_view as delete
+
+    try:
+        delete(actor_of(request), view_id)
+    except ActionError as exc:
+        action_error(request, exc)
+    return redirect(f"{reverse('ui:records', kwargs={'kind': kind})}?all=1")
+
+
+@login_required
+@require_POST
+def bulk(request, kind: str):
+    """Assign or move several records at once; each within the user's rights, each in its own transaction."""
+    ui = by_url(kind)
+    actor = actor_of(request)
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:500]
+    op = request.POST.get("op")
+    back = request.POST.get("back") or reverse("ui:records", kwargs={"kind": kind})
+    if not back.startswith("/"):
+        back = reverse("ui:records", kwargs={"kind": kind})
+    if not ids:
+        messages.error(request, _("Select at least one row."))
+        return redirect(back)
+    if op == "assign" and (request.POST.get("responsible") or "").isdigit():
+        data = {"responsible": int(request.POST["responsible"])}
+    elif op == "move" and ui.staged and (request.POST.get("stage") or "").isdigit():
+        stage = Stage.objects.filter(pk=int(request.POST["stage"]), pipeline__entity_type_id=ui.type_id).first()
+        if stage is None:
+            messages.error(request, _("No such stage."))
+            return redirect(back)
+        data = {"stage": stage.pk, "pipeline": stage.pipeline_id}
+    else:
+        messages.error(request, _("Choose what to do with the selected rows."))
+        return redirect(back)
+    done, failed = 0, []
+    for pk in ids:
+        try:
+            update_one(actor, ui.spec, pk, dict(data))
+            done += 1
+        except ActionError as exc:
+            failed.append(f"#{pk}: {_message(exc)}")
+    if done:
+        messages.success(request, _("Done for %(n)s records.") % {"n": done})
+    if failed:
+        messages.error(request, _("Not done for %(n)s: %(why)s") % {"n": len(failed), "why": "; ".join(failed[:5])})
+    return redirect(back)

@@ -1,0 +1,98 @@
+"""Lists and boards: filters, saved views (the operator's three stages), bulk actions, query counts."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from voronka.identity.models import Role
+from voronka.leads.actions import create_leads
+from voronka.leads.models import Lead
+from voronka.ui.actions import save_view
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def _queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("url", ["/crm/leads/", "/crm/leads/board/", "/crm/deals/", "/crm/deals/board/",
+                                 "/crm/contacts/", "/crm/companies/"])
+def test_query_count_does_not_grow_with_records(admin_client, admin, lead_pipeline, deal_pipelines, url):
+    from voronka.deals.actions import create_deals
+    from voronka.parties.actions import create_companies, create_contacts
+
+    def add(n):
+        create_leads(admin, [{"title": f"L{i}", "phones": [f"+7916000{i:04d}"], "source": "site"} for i in range(n)])
+        create_deals(admin, [{"title": f"D{i}", "opportunity": i} for i in range(n)])
+        create_contacts(admin, [{"first_name": f"C{i}"} for i in range(n)])
+        create_companies(admin, [{"name": f"Co{i}"} for i in range(n)])
+
+    add(3)
+    few = _queries(admin_client, url)
+    add(40)
+    many = _queries(admin_client, url)
+    assert many == few, (url, few, many)
+
+
+def test_filters_phone_in_any_format(admin_client, admin, lead_pipeline):
+    create_leads(admin, [{"title": "Нужный", "phones": ["+79161234567"]}, {"title": "Другой", "phones": ["+79160000000"]}])
+    page = admin_client.get("/crm/leads/", {"q": "8 (916) 123-45-67"}).content.decode()
+    assert "Нужный" in page and "Другой" not in page
+    page = admin_client.get("/search/", {"q": "+7 916 123 45 67"}).content.decode()
+    assert "Нужный" in page and "Другой" not in page
+
+
+def test_operator_view_shows_exactly_its_stages(client, admin, lead_pipeline):
+    from voronka.core.actor import Actor
+    from voronka.identity.actions import assign_role
+    from voronka.identity.models import User
+
+    operator = User.objects.create_user("op", password="x")
+    role = Role.objects.get(code="call_centre_operator")
+    assign_role(admin, role.pk, user_id=operator.pk)
+    stages = {s.code: s.pk for s in lead_pipeline.stages.all()}
+    three = [stages["new"], stages["assigned"], stages["qualified"]]
+    save_view(admin, entity_type_id=1, name="Мои стадии", role_id=role.pk, is_default=True,
+              params={"stage": [str(s) for s in three]})
+    create_leads(Actor.for_user(operator, "test"), [{"title": f"Лид {code}", "stage": code, "phones": ["+79160000001"]}
+                                                    for code in stages])
+    client.force_login(operator)
+    board = client.get("/crm/leads/board/").content.decode()
+    shown = {code for code in stages if f'data-stage="{stages[code]}"' in board}
+    assert shown == {"new", "assigned", "qualified"}
+    listing = client.get("/crm/leads/").content.decode()
+    assert "Лид new" in listing and "Лид junk" not in listing
+
+
+def test_bulk_assign_and_move_within_rights(admin_client, admin, manager_user, lead_pipeline):
+    results = create_leads(admin, [{"title": f"B{i}"} for i in range(3)])
+    ids = [r.obj.pk for r in results]
+    response = admin_client.post("/crm/leads/bulk/", {"ids": ids, "op": "assign", "responsible": manager_user.pk})
+    assert response.status_code == 302
+    assert set(Lead.objects.filter(pk__in=ids).values_list("responsible_id", flat=True)) == {manager_user.pk}
+    junk = lead_pipeline.stages.get(code="junk").pk
+    admin_client.post("/crm/leads/bulk/", {"ids": ids, "op": "move", "stage": junk})
+    assert set(Lead.objects.filter(pk__in=ids).values_list("stage__code", flat=True)) == {"junk"}
+    # a refused move is reported, the others go through
+    qualified = lead_pipeline.stages.get(code="qualified").pk
+    page = admin_client.post("/crm/leads/bulk/", {"ids": ids, "op": "move", "stage": qualified}, follow=True)
+    assert "Not done for 3" in page.content.decode() or "Не выполнено" in page.content.decode()
+
+
+def test_saved_view_for_oneself(admin_client, admin, lead_pipeline):
+    create_leads(admin, [{"title": "Сайт", "source": "site"}, {"title": "Звонок", "source": "call"}])
+    response = admin_client.post("/crm/leads/views/", {"name": "С сайта", "query": "source=site&columns=title"})
+    assert response.status_code == 302
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Сайт" in page and "Звонок" not in page
