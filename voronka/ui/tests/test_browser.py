@@ -60,7 +60,7 @@ def test_lead_journey(page):
     # drag it from «Не обработан» to «Назначен менеджер»
     page.goto(base + "/crm/leads/board/")
     card = page.locator(f'.kcard[data-id="{lead.pk}"]')
-    target = page.locator('.column[data-stage="%d"] [data-drop]' % lead_stage(lead, "assigned"))
+    target = page.locator(f'.column[data-stage="{lead_stage(lead, "assigned")}"] [data-drop]')
     card.drag_to(target)
     page.wait_for_selector(f'.column[data-stage="{lead_stage(lead, "assigned")}"] .kcard[data-id="{lead.pk}"]')
     page.wait_for_function("document.getElementById('toast').textContent.length > 0")
