@@ -120,9 +120,10 @@ def test_convert_and_language(page, admin):
     # the lead's history is on the deal's timeline
     assert page.locator(".tl").count() >= 3
     # switch to Russian
-    page.select_option("#lang", "ru")
-    page.wait_for_load_state("load")
-    assert "Сделки" in page.inner_text(".sidebar")
+    with page.expect_navigation():
+        page.select_option("#lang", "ru")
+    assert page.get_attribute("html", "lang") == "ru"
+    assert "Сделки" in page.inner_text(".sidebar") and "Мои задачи" in page.inner_text(".sidebar")
 
 
 def lead_stage(lead, code: str) -> int:
