@@ -18,10 +18,14 @@ def admin_user(db):
 def manager_user(db):
     from voronka.identity.models import Department, User
 
+    from voronka.identity.models import RoleAssignment, Role
+    from voronka.identity.permissions import rights_changed
+
     dept = Department.objects.create(name="Отдел продаж")
     user = User.objects.create_user("manager", "m@example.ru", "manager-pass", first_name="Пётр", last_name="Менеджеров",
                                     department=dept)
-    dept.head = None
+    RoleAssignment.objects.create(role=Role.objects.get(code="sales_manager"), user=user)
+    rights_changed()
     return user
 
 

@@ -120,7 +120,7 @@ def test_invisible_record_is_not_found_not_forbidden(world):
     people, records = world
     with pytest.raises(NotFound) as err:
         get_record_for(actor(people, "manager_b"), 1, records["lead_manager_a"].pk)
-    assert "Лид" not in err.value.message  # the title does not leak
+    assert "manager_a" not in err.value.message  # the title does not leak
 
 
 def test_create_respects_scope_for_the_responsible(world):
