@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Placeholder: screenshots of the web interface (Playwright driving Debian's /usr/bin/chromium)
-# are not written yet.
-echo "make screenshots: not written yet (scripts/screenshots.sh is a placeholder)." >&2
-exit 2
+# Regenerates docs/screenshots/ with Playwright driving Debian's Chromium (see scripts/screenshots.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec .venv/bin/python scripts/screenshots.py "$@"

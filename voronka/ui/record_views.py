@@ -47,6 +47,14 @@ def record_form(ui: EntityUI, fields, *, instance=None, data=None, prefix=None) 
         if model_field.name == "responsible":
             return forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("last_name", "username"),
                                           required=False, label=model_field.verbose_name.capitalize())
+        if model_field.name == "source":
+            from voronka.leads.models import Source
+
+            choices = [("", "—")] + list(Source.objects.filter(is_active=True).values_list("code", "name"))
+            current = getattr(instance, "source", "") if instance is not None else ""
+            if current and current not in dict(choices):
+                choices.append((current, current))
+            return forms.ChoiceField(choices=choices, required=False, label=model_field.verbose_name.capitalize())
         if model_field.name in FK_AS_ID:
             return forms.IntegerField(required=False, min_value=1, label=f"{model_field.verbose_name.capitalize()} (ID)")
         field = model_field.formfield(**kwargs)
