@@ -1,0 +1,67 @@
+"""Records, timeline entries and bulk results as plain data for the response schemas.
+
+A page of records costs one query for the rows and one for all their phones and e-mails.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Sequence
+
+from django.db import models
+
+from voronka.core.recordkit import ItemResult, RecordSpec
+from voronka.parties.communications import values_of
+
+from .schemas import has_communications, output_fields
+
+
+def _comms(items) -> list[dict]:
+    return [{"value": c.value, "type": c.value_type, "normalized": c.normalized} for c in items]
+
+
+def _quantizers(spec: RecordSpec) -> dict[str, decimal.Decimal]:
+    """Decimal fields in their stored precision: a fresh object's default 0 reads as "0.00" like a stored one."""
+    return {f.name: decimal.Decimal(1).scaleb(-f.decimal_places) for f in output_fields(spec)
+            if isinstance(f, models.DecimalField)}
+
+
+def records(spec: RecordSpec, objs: Sequence) -> list[dict]:
+    attrs = [(f.name, f.attname) for f in output_fields(spec)]
+    quantize = _quantizers(spec)
+    comms = values_of(spec.entity_type_id, [o.pk for o in objs]) if has_communications(spec) and objs else None
+    result = []
+    for obj in objs:
+        row = {name: getattr(obj, attname) for name, attname in attrs}
+        for name, exp in quantize.items():
+            value = row[name]
+            if value is not None and not isinstance(value, decimal.Decimal):
+                value = decimal.Decimal(str(value))
+            if value is not None and value.is_finite():
+                row[name] = value.quantize(exp)
+        if comms is not None:
+            mine = comms.get(obj.pk) or {"phone": [], "email": []}
+            row["phones"] = _comms(mine["phone"])
+            row["emails"] = _comms(mine["email"])
+        elif has_communications(spec):
+            row["phones"], row["emails"] = [], []
+        result.append(row)
+    return result
+
+
+def record(spec: RecordSpec, obj) -> dict:
+    return records(spec, [obj])[0]
+
+
+def timeline_entry(entry) -> dict:
+    return {"id": entry.pk, "kind": entry.kind, "entity_type_id": entry.entity_type_id, "entity_id": entry.entity_id,
+            "created_at": entry.created_at, "actor_kind": entry.actor_kind, "actor_user": entry.actor_user_id,
+            "actor_label": entry.actor_label, "entry_point": entry.entry_point, "cause": entry.cause,
+            "text": entry.text, "changes": entry.changes or {}, "data": entry.data or {}}
+
+
+def item_result(result: ItemResult) -> dict:
+    data = result.as_dict()
+    if not result.ok:
+        data["error"].setdefault("fields", {})
+    return data

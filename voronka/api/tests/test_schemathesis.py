@@ -1,0 +1,75 @@
+"""Property-based run of schemathesis over our own OpenAPI: no request, valid or not, may end in a 5xx.
+
+Bounded in time: a fixed seed, few examples per operation in the fuzzing phase, the coverage phase in
+negative mode only (boundaries, wrong types, unexpected methods), no stateful phase. The schema is read
+from the app in process (WSGI) when the module is collected. Every operation runs against a database
+with one record of each kind, and a generated id that is well-formed is pointed at the existing record,
+so bodies are fuzzed against real records rather than only answered with 404.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from voronka.wsgi import application
+
+MAX_EXAMPLES = 6
+
+config = schemathesis.Config.from_dict({
+    "seed": 20260101,
+    "generation": {"max-examples": MAX_EXAMPLES},
+    "phases": {"stateful": {"enabled": False}, "coverage": {"generation": {"mode": "negative"}}},
+})
+schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application, config=config)
+
+
+@pytest.fixture
+def existing(admin, admin_user, lead_pipeline, deal_pipelines) -> dict[str, int]:
+    from voronka.activities.actions import create_task
+    from voronka.deals.actions import create_deal
+    from voronka.leads.actions import create_lead
+    from voronka.parties.actions import create_company, create_contact
+    from voronka.pipelines.actions import create_stage
+
+    lead = create_lead(admin, title="Заявка", phones=["+79161234567"])
+    return {
+        "leads": lead.pk,
+        "deals": create_deal(admin, title="Сделка").pk,
+        "contacts": create_contact(admin, first_name="Иван", emails=["ivan@example.ru"]).pk,
+        "companies": create_company(admin, name="ООО Ромашка").pk,
+        "tasks": create_task(admin, title="Позвонить", entity_type_id=1, entity_id=lead.pk).pk,
+        "pipelines": lead_pipeline.pk,
+        "stages": create_stage(admin, lead_pipeline.pk, name="Пустой этап").pk,
+        "users": admin_user.pk,
+    }
+
+
+@pytest.fixture
+def keep_connection():
+    """Requests go straight to the WSGI app, not through Django's test client: like the client, keep Django
+    from closing the database connection after each request, which would end the test's transaction."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def _steer(case, existing: dict[str, int]) -> None:
+    value = case.path_parameters.get("id") if isinstance(case.path_parameters, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        case.path_parameters["id"] = existing[case.operation.path.split("/")[3]]
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_no_server_errors(case, admin_token, existing, keep_connection):
+    _steer(case, existing)
+    case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"}, checks=[not_a_server_error])
