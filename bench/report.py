@@ -126,7 +126,7 @@ def evaluate(run: dict) -> list[tuple[str, bool | None, str]]:
 
 def creates_table(run: dict) -> list[str]:
     out = ["| leads stored | conn. | baseline rows/s | single leads/s | ratio | single p50 / p95 ms | "
-           "bulk leads/s | bulk p50 / p95 ms per request | load avg |",
+           "bulk leads/s | bulk p50 / p95 ms per request | others, cores² |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for lv in run.get("levels", []):
         if "skipped" in lv:
@@ -138,7 +138,7 @@ def creates_table(run: dict) -> list[str]:
             b, s, k = base.get(c), single.get(c), bulk.get(c)
             ratio = ok_rate(s) / ok_rate(b) if s and b and ok_rate(b) else None
             stored = f"{size_label(lv['size'])} ({fmt(lv.get('leads_at_start'))})" if c == "1" else ""
-            loads = [m["load_before"] for m in (b, s, k) if m]
+            loads = [m.get("other_cpu", m["load_before"]) for m in (b, s, k) if m]
             out.append(
                 f"| {stored} | {c} | {fmt(ok_rate(b)) if b else err(lv, 'baseline')} | "
                 f"{fmt(ok_rate(s)) if s else err(lv, 'single')} | {fmt(ratio, 2)} | "
@@ -296,8 +296,7 @@ def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quic
           "1 ms of loopback and client), plus a wrk run with one connection.",
           "- Between sizes the table is filled with `voronka generate --leads N` (not timed in the figures; fill time "
           "below), then SQLite's WAL is checkpointed / PostgreSQL is `ANALYZE`d.",
-          "- The machine is shared: other work may run at the same time; the load average before each figure is in "
-          "the tables.", "",
+          "- The machine may be shared: the tables show how much CPU other processes took during each figure.", "",
           "## Machine", ""]
     L += machine_table(info, runs)
     L += ["", "## Targets (issue 2)", "",
@@ -325,6 +324,10 @@ def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quic
                      "this run did not include this database.*")
             L.append("")
         L += ["### Creates per second", ""] + creates_table(r)
+        L += ["", "² CPU used by processes other than this benchmark's own (this script, wrk, gunicorn, the "
+              "PostgreSQL cluster of the run) during the runs shown, the largest of the row: 0 means the figures had "
+              "the machine to themselves. Before every run the harness waits up to "
+              f"{r.get('quiet_wait', 60):.0f} s for others to drop below {r.get('quiet_cores', 0.3)} cores."]
         L += ["", "### Leads list, page 1 (filter + sort)", ""] + list_table(r)
         if r.get("fills"):
             L += ["", "### Fill (`voronka generate --leads N`)", "",

@@ -90,6 +90,67 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# CPU accounting: how much of the machine did something other than this benchmark?
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _children_of(pids: set[int]) -> set[int]:
+    """Every live process whose ancestry includes one of `pids` (the pids themselves included)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found = set(p for p in pids if p in parent)
+    changed = True
+    while changed:
+        changed = False
+        for pid, pp in parent.items():
+            if pp in found and pid not in found:
+                found.add(pid)
+                changed = True
+    return found
+
+
+class CpuMeter:
+    """Busy CPU of the whole machine minus that of the benchmark's own processes (this script, wrk,
+    gunicorn and its workers, the PostgreSQL cluster of the run): what others took meanwhile."""
+
+    def __init__(self, roots):
+        self.roots = roots  # callable -> set of root pids (gunicorn master, postmaster)
+
+    @staticmethod
+    def _machine_busy() -> int:
+        f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(f[:8]) - f[3] - f[4]  # everything but idle and iowait (guest time is inside user)
+
+    def snapshot(self) -> dict:
+        pids = _children_of(set(self.roots()))
+        me = os.times()
+        return {"t": time.monotonic(), "busy": self._machine_busy(), "procs": {p: _proc_ticks(p) for p in pids},
+                "self": (me.user + me.system + me.children_user + me.children_system) * CLK_TCK}
+
+    def others(self, a: dict, b: dict) -> float:
+        """Cores used by other processes between two snapshots."""
+        secs = b["t"] - a["t"]
+        if secs <= 0:
+            return 0.0
+        ours = sum(b["procs"][p] - a["procs"].get(p, 0) for p in b["procs"]) + (b["self"] - a["self"])
+        return max(0.0, (b["busy"] - a["busy"] - ours) / CLK_TCK / secs)
+
+
+# --------------------------------------------------------------------------------------------
 # The server
 
 
@@ -217,11 +278,14 @@ class Inner:
         os.environ.clear()
         os.environ.update(self.env)
         self.server = Server(self.env, self.logdir, workers=opts.workers, threads=opts.threads)
+        self.pg_pid: int | None = None
+        self.meter = CpuMeter(lambda: {p for p in (self.server.proc and self.server.proc.pid, self.pg_pid) if p})
         self.token = ""
         self.seq = 0  # wrk runs so far: gives each run its own range of numbers (unique phones/titles)
         self.out: dict = {
             "db": self.db, "quick": opts.quick, "sizes": self.sizes, "duration_s": self.duration,
-            "conns": self.conns, "bulk_batch": BULK_BATCH, "settings": opts.settings, "repeat": opts.repeat, "levels": [], "fills": [], "problems": [],
+            "conns": self.conns, "bulk_batch": BULK_BATCH, "settings": opts.settings, "repeat": opts.repeat,
+            "quiet_cores": opts.quiet_cores, "quiet_wait": opts.quiet_wait, "levels": [], "fills": [], "problems": [],
             "server": None, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         }
 
@@ -285,6 +349,9 @@ class Inner:
             self.out["db_version"] = f"PostgreSQL {self.out['db_version']}"
             self.out["db_settings"] = {k: self.sql(f"SHOW {k}")[0][0] for k in (
                 "shared_buffers", "fsync", "synchronous_commit", "work_mem")}
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                data_dir = self.sql("SHOW data_directory")[0][0]
+                self.pg_pid = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
         from django.conf import settings
 
         self.out["conn_max_age"] = settings.DATABASES["default"].get("CONN_MAX_AGE", 0)
@@ -401,18 +468,22 @@ class Inner:
         self.seq += 1
         base = self.seq * 2_000_000
         before = self.count(model)
+        waited = self.wait_quiet()
         load = loadavg()
+        snap = self.meter.snapshot()
         t0 = time.monotonic()
         res = run_wrk(self.server.port, path, script, conns, self.duration, [str(base), token, str(batch)],
                       self.logdir, f"{label} {kind} c={conns}")
         # wrk stops at its deadline but the server finishes the requests in flight: wait for them, so that
         # they neither pollute the next figure nor the row count
+        others = self.meter.others(snap, self.meter.snapshot())
         t_last = self.wait_idle(model, res["latency_ms"]["max"] / 1000)
         after = self.count(model)
         ok_requests = res["requests"] - res["errors"]["status"]
         rows_per_s = (after - before) / (t_last - t0) if t_last > t0 else 0.0
         res.update({
             "kind": kind, "conns": conns, "batch": batch, "load_before": load, "load_after": loadavg(),
+            "other_cpu": round(others, 2), "waited_for_quiet_s": waited,
             "rows_before": before, "rows_added": after - before, "rows_per_s": rows_per_s,
             "wrk_items_per_s": ok_requests * batch / (res["duration_us"] / 1e6), "ok_requests": ok_requests,
         })
@@ -435,8 +506,24 @@ class Inner:
                          f"from {ok_requests} successful requests")
         log(f"  {label:>10} {kind:8} c={conns}: {res['rps']:8.1f} req/s  {res['items_per_s']:9.1f} items/s  "
             f"p50 {res['latency_ms']['p50']:.1f} ms  p95 {res['latency_ms']['p95']:.1f} ms  "
-            f"errors {errs}  load {load:.2f}")
+            f"errors {errs}  others {others:.2f} cores")
         return res
+
+    def wait_quiet(self) -> float:
+        """Before a figure: wait (up to --quiet-wait s) until other processes use less than
+        --quiet-cores over a 2-second sample. Returns the seconds waited."""
+        if self.opts.quiet_wait <= 0:
+            return 0.0
+        t0 = time.monotonic()
+        while True:
+            a = self.meter.snapshot()
+            time.sleep(2)
+            others = self.meter.others(a, self.meter.snapshot())
+            waited = time.monotonic() - t0
+            if others < self.opts.quiet_cores or waited >= self.opts.quiet_wait:
+                if others >= self.opts.quiet_cores:
+                    log(f"  machine still busy ({others:.2f} cores used by others) after {waited:.0f} s: measuring anyway")
+                return round(waited - 2, 1)
 
     def max_id(self, model) -> int:
         n = self.sql(f"SELECT MAX(id) FROM {model._meta.db_table}")[0][0] or 0
@@ -463,10 +550,17 @@ class Inner:
         path = {"baseline": BASELINE_PATH, "single": LEADS_PATH, "bulk": BULK_PATH}[kind]
         script = "post_bulk.lua" if kind == "bulk" else "post_one.lua"
         self.seq += 1
-        with contextlib.suppress(RuntimeError):
-            run_wrk(self.server.port, path, script, 2, 1, [str(self.seq * 2_000_000),
-                    self.token if kind != "baseline" else "", str(BULK_BATCH if kind == "bulk" else 1)],
-                    self.logdir, f"warm-up {kind}")
+        from voronka.benchsupport.models import BenchRow
+        from voronka.leads.models import Lead
+
+        try:
+            res = run_wrk(self.server.port, path, script, 2, 1, [str(self.seq * 2_000_000),
+                          self.token if kind != "baseline" else "", str(BULK_BATCH if kind == "bulk" else 1)],
+                          self.logdir, f"warm-up {kind}")
+            slowest = res["latency_ms"]["max"] / 1000
+        except RuntimeError:
+            slowest = 5.0
+        self.wait_idle(BenchRow if kind == "baseline" else Lead, slowest)
 
     def list_queries(self) -> list[dict]:
         """The list requests to time: the most and the least populated stage of the default lead pipeline."""
@@ -841,6 +935,10 @@ def main() -> int:
     p.add_argument("--sizes", help="comma-separated lead counts (default 0,100000,1000000; quick 0,10000,100000)")
     p.add_argument("--conns", default="1,8", help="concurrent connections (default 1,8)")
     p.add_argument("--repeat", type=int, help="runs of each figure, interleaved; the best counts (default 3, quick 1)")
+    p.add_argument("--quiet-cores", type=float, default=0.3,
+                   help="before each figure wait until other processes use less than this many cores (default 0.3)")
+    p.add_argument("--quiet-wait", type=float, default=60,
+                   help="but at most this many seconds per figure (default 60; 0 = never wait)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="gthread threads per worker (default 1)")
     p.add_argument("--stage-ref", choices=["code", "id"], default="code", help="how the list filter names the stage")
