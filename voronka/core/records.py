@@ -11,10 +11,11 @@ from django.utils.translation import gettext_lazy as _
 class Record(models.Model):
     ENTITY_TYPE_ID: int = 0
 
+    # Indexes: each concrete model declares (responsible, id); single-column FK indexes would only slow writes.
     responsible = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+", verbose_name=_("responsible"))
+                                    related_name="+", verbose_name=_("responsible"), db_index=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+", verbose_name=_("created by"))
+                                   related_name="+", verbose_name=_("created by"), db_index=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("changed"), default=timezone.now)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)

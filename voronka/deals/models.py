@@ -30,7 +30,10 @@ class Deal(PipelineItem):
         verbose_name = _("deal")
         verbose_name_plural = _("deals")
         indexes = [
-            models.Index(fields=["pipeline", "stage", "id"], name="deal_stage_idx"),
+            models.Index(fields=["stage", "id"], name="deal_stage_idx"),
+            models.Index(fields=["stage", "created_at", "id"], name="deal_stage_created_idx"),
+            models.Index(fields=["pipeline", "id"], name="deal_pipeline_idx"),
+            models.Index(fields=["opportunity", "id"], name="deal_amount_idx"),
             models.Index(fields=["responsible", "id"], name="deal_resp_idx"),
             models.Index(fields=["created_at", "id"], name="deal_created_idx"),
         ]

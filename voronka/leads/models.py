@@ -49,7 +49,9 @@ class Lead(PipelineItem):
         verbose_name = _("lead")
         verbose_name_plural = _("leads")
         indexes = [
-            models.Index(fields=["pipeline", "stage", "id"], name="lead_stage_idx"),
+            models.Index(fields=["stage", "id"], name="lead_stage_idx"),
+            models.Index(fields=["stage", "created_at", "id"], name="lead_stage_created_idx"),
+            models.Index(fields=["pipeline", "id"], name="lead_pipeline_idx"),
             models.Index(fields=["responsible", "id"], name="lead_resp_idx"),
             models.Index(fields=["created_at", "id"], name="lead_created_idx"),
             models.Index(fields=["source", "id"], name="lead_source_idx"),

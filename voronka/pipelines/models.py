@@ -89,8 +89,10 @@ class PipelineItem(Record):
     """The abstract staged record: leads, deals and smart-process items all derive from it."""
 
     title = models.CharField(_("title"), max_length=255)
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="+", verbose_name=_("pipeline"))
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage"))
+    # Indexes on (stage, id), (stage, created_at, id) and (pipeline, id) are declared by each concrete model.
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="+", verbose_name=_("pipeline"),
+                                 db_index=False)
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage"), db_index=False)
     stage_semantics = models.CharField(max_length=10, default="process", editable=False)
     stage_changed_at = models.DateTimeField(_("in stage since"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)

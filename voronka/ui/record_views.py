@@ -33,6 +33,8 @@ from .entities import BY_TYPE, EntityUI, by_url
 from .views import action_error, actor_of, page
 
 BOARD_PAGE = 20
+CARD_FIELDS = ("id", "title", "opportunity", "currency", "stage_changed_at", "stage_id", "pipeline_id", "responsible_id",
+               "responsible__first_name", "responsible__last_name", "responsible__username")
 LIST_PAGE = 50
 FK_AS_ID = {"contact", "company", "lead"}  # too many rows for a drop-down: typed as an id, shown by name
 
@@ -238,13 +240,17 @@ def record_list(request, kind: str):
             row["cells"][index]["text"] = names.get(row["cells"][index]["text"], row["cells"][index]["text"])
     query = params.copy()
     query.pop("cursor", None)
-    context = {"ui": ui, "columns": _columns(ui, columns), "rows": rows, "next_cursor": result.next_cursor,
-               "query": query.urlencode(), "filters": _filter_options(ui, actor, params), "order": order,
+    from .rows import render_rows
+
+    rows_html = render_rows(rows, reverse("ui:card", kwargs={"kind": ui.url, "pk": 0})[:-2], ui.has_communications)
+    users = list(get_user_model().objects.filter(is_active=True).order_by("last_name", "username"))
+    context = {"ui": ui, "columns": _columns(ui, columns), "rows": rows, "rows_html": rows_html,
+               "next_cursor": result.next_cursor,
+               "query": query.urlencode(), "filters": _filter_options(ui, actor, params, users), "order": order,
                "views": views, "current_view": current_view, "chosen_columns": columns,
                "all_columns": _columns(ui, ui.all_columns), "can_share": policies.can(actor, "settings:roles", 0),
                "roles": _roles() if policies.can(actor, "settings:roles", 0) else [],
-               "bulk_stages": _bulk_stages(ui), "users": get_user_model().objects.filter(is_active=True)
-               .order_by("last_name", "username")}
+               "bulk_stages": _bulk_stages(ui), "users": users}
     if request.htmx and request.GET.get("cursor"):
         return HttpResponse(render_to_string("ui/records/_rows.html", context, request))
     return page(request, "ui/records/list.html", context, nav=ui.url)
@@ -265,8 +271,9 @@ def _cell(obj, name: str):
     return {"text": "" if value is None else str(value)}
 
 
-def _filter_options(ui: EntityUI, actor, params) -> dict:
-    options = {"users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username"),
+def _filter_options(ui: EntityUI, actor, params, users=None) -> dict:
+    options = {"users": users if users is not None else
+               list(get_user_model().objects.filter(is_active=True).order_by("last_name", "username")),
                "values": params, "stages": params.getlist("stage")}
     if ui.staged:
         pipelines = list(Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).prefetch_related("stages"))
@@ -287,12 +294,22 @@ def _pipeline_for(request, ui: EntityUI) -> Pipeline | None:
     return chosen or pipelines.filter(is_default=True).first() or pipelines.first()
 
 
-def _cards(ui: EntityUI, objs) -> list[dict]:
-    ids = [o.pk for o in objs]
-    overdue = set(Task.objects.filter(entity_type_id=ui.type_id, entity_id__in=ids, status=Task.Status.OPEN,
-                                      deadline__lt=timezone.now()).values_list("entity_id", flat=True)) if ids else set()
+def _cards(ui: EntityUI, objs, overdue: set | None = None) -> list[dict]:
+    if overdue is None:
+        overdue = _overdue(ui, [o.pk for o in objs])
     now = timezone.now()
     return [{"obj": o, "overdue": o.pk in overdue, "in_stage": now - o.stage_changed_at} for o in objs]
+
+
+def _overdue(ui: EntityUI, ids) -> set:
+    if not ids:
+        return set()
+    return set(Task.objects.filter(entity_type_id=ui.type_id, entity_id__in=ids, status=Task.Status.OPEN,
+                                   deadline__lt=timezone.now()).values_list("entity_id", flat=True))
+
+
+def _card_base(ui: EntityUI) -> str:
+    return reverse("ui:card", kwargs={"kind": ui.url, "pk": 0})[:-2]
 
 
 @login_required
@@ -310,15 +327,21 @@ def board(request, kind: str):
     only = {int(v) for v in params.getlist("stage") if v.isdigit()}
     stages = [s for s in pipeline.stages.order_by("sort", "id") if not only or s.pk in only]
     sums = totals_for(actor, ui.type_id, pipeline.pk)
-    base = records_visible_to(actor, ui.type_id).filter(pipeline=pipeline).select_related("responsible")
+    base = records_visible_to(actor, ui.type_id).filter(pipeline=pipeline).select_related("responsible").only(
+        *CARD_FIELDS)
     if params.get("responsible") == "me":
         base = base.filter(responsible_id=actor.user_id)
+    from .rows import render_cards
+
+    pages = [(stage, keyset_page(base.filter(stage=stage), order="-id", limit=BOARD_PAGE)) for stage in stages]
+    overdue = _overdue(ui, [o.pk for _stage, result in pages for o in result.items])  # one query for the board
+    card_base = _card_base(ui)
     columns = []
-    for stage in stages:
-        result = keyset_page(base.filter(stage=stage), order="-id", limit=BOARD_PAGE)
+    for stage, result in pages:
         total = sums.get(stage.pk, {"count": 0, "amounts": {}})
-        columns.append({"stage": stage, "cards": _cards(ui, result.items), "next_cursor": result.next_cursor,
-                        "count": total["count"], "amounts": sorted(total["amounts"].items())})
+        columns.append({"stage": stage, "cards_html": render_cards(_cards(ui, result.items, overdue), stage.pk, card_base),
+                        "next_cursor": result.next_cursor, "count": total["count"],
+                        "amounts": sorted(total["amounts"].items())})
     return page(request, "ui/records/board.html", {
         "ui": ui, "pipeline": pipeline, "columns": columns,
         "pipelines": Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).order_by("sort", "id"),
@@ -334,14 +357,16 @@ def board_more(request, kind: str, stage_id: int):
     stage = Stage.objects.filter(pk=stage_id, pipeline__entity_type_id=ui.type_id).first()
     if stage is None:
         return HttpResponse(status=404)
-    base = records_visible_to(actor, ui.type_id).filter(stage=stage).select_related("responsible")
+    base = records_visible_to(actor, ui.type_id).filter(stage=stage).select_related("responsible").only(*CARD_FIELDS)
     try:
         result = keyset_page(base, order="-id", cursor=request.GET.get("cursor"), limit=BOARD_PAGE)
     except ValidationFailed as exc:
         return HttpResponse(exc.message, status=400)
+    from .rows import render_cards
+
+    html = render_cards(_cards(ui, result.items), stage.pk, _card_base(ui))
     return HttpResponse(render_to_string("ui/records/_cards.html", {
-        "ui": ui, "column": {"stage": stage, "cards": _cards(ui, result.items), "next_cursor": result.next_cursor}},
-        request))
+        "ui": ui, "column": {"stage": stage, "cards_html": html, "next_cursor": result.next_cursor}}, request))
 
 
 @login_required
