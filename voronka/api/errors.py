@@ -90,6 +90,8 @@ def _message(error: dict) -> str:
         "list_type": _("Must be a list."),
         "json_invalid": _("Is not valid JSON."),
     }
+    if kind == "value_error" and ctx.get("error"):
+        return str(ctx["error"])  # raised by our own validators, already in the user's language
     return str(messages.get(kind) or error.get("msg") or _("The value is not valid."))
 
 

@@ -145,8 +145,9 @@ def build_router(rt: RecordType) -> Router:
     @router.post("", response=responses({201: Out}), operation_id=f"create_{rt.singular}",
                  summary=f"Create a {rt.singular}")
     def create_record(request, payload: In):  # type: ignore[valid-type]
-        obj = rt.actions.create(request.auth, **payload_data(payload))
-        return Status(201, serialize.record(spec, obj))
+        data = payload_data(payload)
+        obj = rt.actions.create(request.auth, **data)
+        return Status(201, serialize.record(spec, obj, without_communications=not ({"phones", "emails"} & set(data))))
 
     @router.post("/bulk", response=responses({200: BulkResultOut}), operation_id=f"bulk_create_{rt.plural}",
                  summary=f"Create many {rt.plural}",

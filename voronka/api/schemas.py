@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext as _
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from voronka.core.recordkit import RecordSpec
@@ -25,7 +26,7 @@ def _utc(value: datetime.datetime) -> datetime.datetime:
     try:
         return utc(value)
     except OverflowError:
-        raise ValueError("out of range") from None
+        raise ValueError(_("Is out of the range of dates.")) from None
 
 
 # A date and time, kept as the same instant in UTC: PostgreSQL refuses offsets beyond ±16 hours.

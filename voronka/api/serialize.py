@@ -26,10 +26,13 @@ def _quantizers(spec: RecordSpec) -> dict[str, decimal.Decimal]:
             if isinstance(f, models.DecimalField)}
 
 
-def records(spec: RecordSpec, objs: Sequence) -> list[dict]:
+def records(spec: RecordSpec, objs: Sequence, *, without_communications: bool = False) -> list[dict]:
+    """``without_communications``: the caller knows the records have no phones or e-mails (just created
+    without any), so they are not looked up."""
     attrs = [(f.name, f.attname) for f in output_fields(spec)]
     quantize = _quantizers(spec)
-    comms = values_of(spec.entity_type_id, [o.pk for o in objs]) if has_communications(spec) and objs else None
+    comms = values_of(spec.entity_type_id, [o.pk for o in objs]) \
+        if has_communications(spec) and objs and not without_communications else None
     result = []
     for obj in objs:
         row = {name: getattr(obj, attname) for name, attname in attrs}
@@ -49,8 +52,8 @@ def records(spec: RecordSpec, objs: Sequence) -> list[dict]:
     return result
 
 
-def record(spec: RecordSpec, obj) -> dict:
-    return records(spec, [obj])[0]
+def record(spec: RecordSpec, obj, *, without_communications: bool = False) -> dict:
+    return records(spec, [obj], without_communications=without_communications)[0]
 
 
 def timeline_entry(entry) -> dict:

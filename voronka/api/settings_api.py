@@ -15,7 +15,7 @@ from voronka.pipelines import actions as pipeline_actions
 from voronka.pipelines.models import Pipeline, Stage
 
 from . import pagination
-from .errors import BadRequest, check_text
+from .errors import BadRequest, check_text, text_errors
 from .records import RecordId, payload_data
 from .schemas import MAX_ID, Id, Strict, responses
 
@@ -249,7 +249,8 @@ def list_users(request, filters: Query[UserFilters]):
     qs = get_user_model().objects.filter(is_active=filters.active)
     if filters.search:
         text = filters.search.strip()
-        check_text({"search": text})
+        if text_errors({"search": text}):
+            raise BadRequest(_("Some parameters of the request are not valid."), fields=text_errors({"search": text}))
         qs = qs.filter(Q(username__icontains=text) | Q(first_name__icontains=text) | Q(last_name__icontains=text))
     if filters.department is not None:
         qs = qs.filter(department_id=filters.department)

@@ -141,3 +141,53 @@ def test_the_last_bad_item_of_a_bulk_keeps_the_others(api, lead_pipeline):
     response = api.post("/leads/bulk", raw=json.dumps({"items": [{"title": "ok"}, {"title": "x" * 300}]}))
     assert [r["ok"] for r in response.json()["items"]] == [True, False]
     assert _state()[0] == before[0] + 1
+
+
+@pytest.mark.parametrize("deadline, status", [
+    ("2026-02-01T10:00:00-23:00", 201),  # ISO allows it, PostgreSQL does not: stored as the same instant in UTC
+    ("9999-12-31T23:59:59-10:00", 422),  # beyond year 9999 in UTC
+    ("2026-02-30T10:00:00", 422),
+])
+def test_task_deadlines_at_the_edges(api, deadline, status):
+    from voronka.activities.models import Task
+
+    response = api.post("/tasks", {"title": "Срок", "deadline": deadline})
+    assert response.status_code == status, response.content
+    if status == 201:
+        assert Task.objects.get().deadline.isoformat() == "2026-02-02T09:00:00+00:00"
+    else:
+        assert "deadline" in response.json()["fields"] and Task.objects.count() == 0
+
+
+def _cursor(value) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("order, cursor", [
+    ("created_at", ["вчера", 1]),
+    ("created_at", [12, 1]),
+    ("opportunity", ["1e999999", 1]),
+    ("opportunity", ["NaN", 1]),
+    ("title", [["a"], 1]),
+    ("title", ["a\u0000", 1]),
+    ("-id", [None, 2**80]),
+    ("-id", [None, True]),
+    ("-id", [None]),
+])
+def test_forged_cursors_are_400(api, lead_pipeline, order, cursor):
+    api.post("/leads/bulk", {"items": [{"title": "a"}, {"title": "b"}]})
+    response = api.get("/leads", order=order, cursor=_cursor(cursor), limit=1)
+    assert response.status_code == 400, response.content
+    assert "cursor" in response.json()["fields"]
+    assert api.get("/leads").status_code == 200  # the connection is still usable (PostgreSQL)
+
+
+def test_filter_dates_with_any_offset(api, lead_pipeline):
+    api.post("/leads", {"title": "a"})
+    assert len(api.get("/leads", created_at_from="2000-01-01T00:00:00-23:00").json()["items"]) == 1
+    odd = api.get("/leads", order="created_at", cursor=_cursor(["0841-02-02 03:12:45-23:00", 1]))
+    assert odd.status_code == 200 and len(odd.json()["items"]) == 1  # read as the same instant in UTC
+    response = api.get("/leads", created_at_to="9999-12-31T23:59:59-23:00")
+    assert response.status_code == 400 and "created_at_to" in response.json()["fields"]

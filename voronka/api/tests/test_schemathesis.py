@@ -1,4 +1,8 @@
-"""Property-based run of schemathesis over our own OpenAPI: no request, valid or not, may end in a 5xx.
+"""Property-based run of schemathesis over our own OpenAPI: no request, valid or not, may end in a 5xx,
+and every answer conforms to the schema (status codes, content types, response bodies, auth).
+Two checks stay off because they test business rules no schema can state: a well-formed request may
+name a stage that does not exist (a 422 is right), and a bulk call answers malformed items one by one
+with 200 rather than failing the whole call.
 
 Bounded in time: a fixed seed, few examples per operation in the fuzzing phase, the coverage phase in
 negative mode only (boundaries, wrong types, unexpected methods), no stateful phase. The schema is read
@@ -12,7 +16,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis import checks
 
 from voronka.wsgi import application
 
@@ -72,4 +76,5 @@ def _steer(case, existing: dict[str, int]) -> None:
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_no_server_errors(case, admin_token, existing, keep_connection):
     _steer(case, existing)
-    case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"}, checks=[not_a_server_error])
+    case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"},
+                           excluded_checks=[checks.positive_data_acceptance, checks.negative_data_rejection])
