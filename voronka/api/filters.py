@@ -7,7 +7,7 @@ definitions, because their names are not known when the schema is built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.conf import settings
@@ -33,10 +33,11 @@ class ListConfig:
     orders: tuple[str, ...]
     search: tuple[str, ...]
     links: tuple[str, ...] = ()  # foreign keys filterable by id (contact, company …)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _orders(names: tuple[str, ...]) -> tuple[str, ...]:
+def both_ways(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Both directions of each field. Only non-null fields: keyset pages over NULLs skip rows (and NULLs sort
+    first on SQLite, last on PostgreSQL)."""
     return tuple(o for n in names for o in (n, f"-{n}"))
 
 
@@ -64,7 +65,7 @@ def filter_schema(spec: RecordSpec, name: str, config: ListConfig) -> type[BaseM
     return create_model(f"{name}Filters", **fields)
 
 
-def _by_ref(qs: QuerySet, model, name: str, ref: str, scope: dict) -> list[int]:
+def _by_ref(model, name: str, ref: str, scope: dict) -> list[int]:
     ref = ref.strip()
     if ref.isdigit() and int(ref) <= MAX_ID:
         return [int(ref)]
@@ -115,11 +116,11 @@ def apply(spec: RecordSpec, config: ListConfig, qs: QuerySet, f: BaseModel, para
         from voronka.pipelines.models import Pipeline, Stage
 
         if "pipeline" in data:
-            qs = qs.filter(pipeline_id__in=_by_ref(qs, Pipeline, "pipeline", data["pipeline"],
+            qs = qs.filter(pipeline_id__in=_by_ref(Pipeline, "pipeline", data["pipeline"],
                                                    {"entity_type_id": spec.entity_type_id}))
         if "stage" in data:
             scope = {"pipeline__entity_type_id": spec.entity_type_id}
-            qs = qs.filter(stage_id__in=_by_ref(qs, Stage, "stage", data["stage"], scope))
+            qs = qs.filter(stage_id__in=_by_ref(Stage, "stage", data["stage"], scope))
     if "responsible" in data:
         qs = qs.filter(responsible_id=data["responsible"])
     for link in config.links:

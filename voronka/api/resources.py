@@ -14,7 +14,7 @@ from voronka.parties import actions as parties
 
 from . import serialize
 from .errors import check_text
-from .filters import ListConfig, _orders
+from .filters import ListConfig, both_ways
 from .records import Actions, RecordId, RecordType, build_router, payload_data
 from .schemas import MAX_ID, Strict, input_fields, responses
 
@@ -92,7 +92,7 @@ LEADS = RecordType(
     name="Lead", plural="leads", singular="lead", spec=leads.LEAD,
     actions=Actions(create=leads.create_lead, create_many=leads.create_leads, update=leads.update_lead,
                     delete=leads.delete_lead, restore=leads.restore_lead),
-    listing=ListConfig(orders=_orders(("id", "created_at", "updated_at", "opportunity", "title")),
+    listing=ListConfig(orders=both_ways(("id", "created_at", "updated_at", "opportunity", "title")),
                        search=("title", "last_name", "first_name", "company_name"), links=("contact", "company")),
     extra_item=[_move(leads.move_lead), _convert],
 )
@@ -101,7 +101,7 @@ DEALS = RecordType(
     name="Deal", plural="deals", singular="deal", spec=deals.DEAL,
     actions=Actions(create=deals.create_deal, create_many=deals.create_deals, update=deals.update_deal,
                     delete=deals.delete_deal, restore=deals.restore_deal),
-    listing=ListConfig(orders=_orders(("id", "created_at", "updated_at", "opportunity", "title", "close_date")),
+    listing=ListConfig(orders=both_ways(("id", "created_at", "updated_at", "opportunity", "title")),
                        search=("title",), links=("contact", "company", "lead")),
     extra_static=[_repeat],
     extra_item=[_move(deals.move_deal)],
@@ -111,7 +111,7 @@ CONTACTS = RecordType(
     name="Contact", plural="contacts", singular="contact", spec=parties.CONTACT,
     actions=Actions(create=parties.create_contact, create_many=parties.create_contacts, update=parties.update_contact,
                     delete=parties.delete_contact, restore=parties.restore_contact),
-    listing=ListConfig(orders=_orders(("id", "created_at", "updated_at", "last_name")),
+    listing=ListConfig(orders=both_ways(("id", "created_at", "updated_at", "last_name")),
                        search=("last_name", "first_name", "middle_name"), links=("company",)),
 )
 
@@ -119,7 +119,7 @@ COMPANIES = RecordType(
     name="Company", plural="companies", singular="company", spec=parties.COMPANY,
     actions=Actions(create=parties.create_company, create_many=parties.create_companies, update=parties.update_company,
                     delete=parties.delete_company, restore=parties.restore_company),
-    listing=ListConfig(orders=_orders(("id", "created_at", "updated_at", "name")), search=("name",)),
+    listing=ListConfig(orders=both_ways(("id", "created_at", "updated_at", "name")), search=("name",)),
 )
 
 ConversionOut = create_model(
