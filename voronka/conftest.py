@@ -16,9 +16,7 @@ def admin_user(db):
 
 @pytest.fixture
 def manager_user(db):
-    from voronka.identity.models import Department, User
-
-    from voronka.identity.models import RoleAssignment, Role
+    from voronka.identity.models import Department, Role, RoleAssignment, User
     from voronka.identity.permissions import rights_changed
 
     dept = Department.objects.create(name="Отдел продаж")

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # serves Swagger UI's files itself, so /api/v1/docs works offline
     "django_tasks",
     "django_tasks_db",
     "voronka.core",

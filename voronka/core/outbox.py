@@ -73,6 +73,9 @@ def emit_many(events: list[OutboxEvent]) -> None:
 def _schedule_dispatch() -> None:
     if not _consumers:
         return  # nothing listens in this process; the worker sweep marks events later
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(entry[1] is dispatch_pending for entry in connection.run_on_commit):
+        return  # one dispatch after the commit covers every event of the transaction
     transaction.on_commit(dispatch_pending)
 
 

@@ -44,7 +44,9 @@ def can(actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id: int
 
 def require(actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id: int | None = None) -> None:
     if not _engine.can(actor, perm, entity_type_id, obj, pipeline_id):
-        raise PermissionDenied("You do not have the right to do this.", code=f"forbidden_{perm}")
+        from django.utils.translation import gettext as _
+
+        raise PermissionDenied(_("You do not have the right to do this."), code=f"forbidden_{perm}")
 
 
 def visible(actor: Actor, entity_type_id: int, qs, perm: str = READ):

@@ -164,14 +164,35 @@ def _assign(ctx: WriteContext) -> None:
             ctx.changes[name] = [old, _field_value(obj, name, spec._fk)]
 
 
+# Set by the write path itself (created_by) or checked by hooks and _check_responsible with cached lookups:
+# full_clean would spend a query per foreign key per record on them.
+_CHECKED_ELSEWHERE = {"created_by", "pipeline", "stage", "responsible"}
+
+
 def _validate_model(ctx: WriteContext) -> None:
-    exclude = [f.name for f in ctx.obj._meta.fields if f.name in ctx.errors]
+    exclude = {f.name for f in ctx.obj._meta.fields if f.name in ctx.errors} | _CHECKED_ELSEWHERE
     try:
-        ctx.obj.full_clean(exclude=exclude or None, validate_unique=False, validate_constraints=False)
+        ctx.obj.full_clean(exclude=sorted(exclude), validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         for name, messages in exc.message_dict.items():
             for message in messages:
                 ctx.error("_" if name == "__all__" else name, message)
+
+
+def _check_responsible(ctx: WriteContext) -> None:
+    """The responsible must be an active user; lookups are cached for the whole call (bulk imports)."""
+    pk = getattr(ctx.obj, "responsible_id", None)
+    if pk is None or "responsible" in ctx.errors:
+        return
+    if not ctx.creating and ctx.before.get("responsible") == pk:
+        return
+    known = ctx.batch.setdefault("active_users", {})
+    if pk not in known:
+        from django.contrib.auth import get_user_model
+
+        known[pk] = get_user_model().objects.filter(pk=pk, is_active=True).exists()
+    if not known[pk]:
+        ctx.error("responsible", _("No active user with id %(id)s.") % {"id": pk})
 
 
 def _custom(ctx: WriteContext) -> None:
@@ -200,6 +221,7 @@ def _prepare(ctx: WriteContext) -> None:
     _custom(ctx)
     for hook in ctx.spec.hooks:
         hook.finish(ctx)
+    _check_responsible(ctx)
     _validate_model(ctx)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
+import decimal
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +58,17 @@ class Page:
     next_cursor: str | None
 
 
+MAX_ID = 2**63 - 1
+
+
+def encode_cursor(values: list) -> str:
+    return _encode(values)
+
+
+def decode_cursor(cursor: str) -> list:
+    return _decode(cursor)
+
+
 def _encode(values: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
 
@@ -78,6 +91,11 @@ def _after(qs: QuerySet, name: str, desc: bool, value, last_id: int) -> QuerySet
         return qs.filter(**{f"id__{op}": last_id})
     if value is None:
         return qs.filter(**{f"{name}__isnull": True, f"id__{op}": last_id})
+    value = qs.model._meta.get_field(name).to_python(value)  # a forged value fails here, not in the database
+    if isinstance(value, datetime.datetime):
+        value = value.astimezone(datetime.UTC) if value.tzinfo else value
+    elif isinstance(value, decimal.Decimal) and not value.is_finite():
+        raise ValueError("not a finite number")
     return qs.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"id__{op}": last_id}))
 
 
@@ -90,12 +108,13 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
     name = order.lstrip("-")
     if cursor:
         value, last_id = _decode(cursor)
-        if not isinstance(last_id, int) or isinstance(last_id, bool):
+        if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 <= last_id <= MAX_ID or \
+                isinstance(value, float | dict | list | bool):
             raise ValidationFailed(_("The cursor is not valid; start from the first page."),
                                    fields={"cursor": [_("not valid")]})
         try:
             qs = _after(qs, name, desc, value, last_id)
-        except (ValidationError, ValueError, TypeError):
+        except (ValidationError, ValueError, TypeError, OverflowError):
             raise ValidationFailed(_("The cursor is not valid; start from the first page."),
                                    fields={"cursor": [_("not valid")]}) from None
     ordering = [order, "-id" if desc else "id"] if name != "id" else [order]

@@ -56,9 +56,12 @@ def create_repeat_deal(actor: Actor, *, contact: int | None = None, company: int
     if not contact and not company:
         raise ValidationFailed(_("A repeat sale needs an existing contact or company."),
                                fields={"contact": [_("give a contact or a company")]})
-    if contact and not Contact.objects.filter(pk=contact, deleted_at__isnull=True).exists():
+    from voronka.core.selectors import records_visible_to
+
+    # the client must exist and be visible to the actor: nobody links a deal to a client they cannot see
+    if contact and not records_visible_to(actor, entity_types.CONTACT).filter(pk=contact).exists():
         raise ValidationFailed(_("No such contact."), fields={"contact": [_("not found")]})
-    if company and not Company.objects.filter(pk=company, deleted_at__isnull=True).exists():
+    if company and not records_visible_to(actor, entity_types.COMPANY).filter(pk=company).exists():
         raise ValidationFailed(_("No such company."), fields={"company": [_("not found")]})
     if pipeline is None:
         repeat = Pipeline.objects.filter(entity_type_id=entity_types.DEAL, code="repeat", is_active=True).first()

@@ -11,8 +11,8 @@ class IdentityConfig(AppConfig):
 
         from voronka.core import policies
 
-        from .permissions import BasicEngine
-        policies.install(BasicEngine())
+        from .permissions import RoleEngine
+        policies.install(RoleEngine())
 
         from django.contrib import admin
 

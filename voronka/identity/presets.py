@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from .models import Role, RolePermission, Scope
 
@@ -17,42 +17,42 @@ def _grid(types, **perms) -> list[tuple[int, str, int]]:
 
 PRESETS: dict[str, dict] = {
     "administrator": {
-        "name": N_("Administrator"),
-        "description": N_("Everything, including settings, the recycle bin and rights."),
+        "name": gettext_noop("Administrator"),
+        "description": gettext_noop("Everything, including settings, the recycle bin and rights."),
         "settings": list(Role.SETTINGS_AREAS),
         "rights": _grid(CRM, **{p: Scope.ALL for p in ALL_PERMS}),
     },
     "head_of_sales": {
-        "name": N_("Head of sales"),
-        "description": N_("Sees every client and deal; changes and exports those of the department and below."),
+        "name": gettext_noop("Head of sales"),
+        "description": gettext_noop("Sees every client and deal; changes and exports those of the department and below."),
         "settings": ["robots", "forms"],
         "rights": _grid(CRM, read=Scope.ALL, add=Scope.SUBDEPARTMENTS, update=Scope.SUBDEPARTMENTS,
                         export=Scope.SUBDEPARTMENTS, import_=Scope.SUBDEPARTMENTS),
     },
     "sales_manager": {
-        "name": N_("Sales manager"),
-        "description": N_("Works with own leads and deals; sees the department's."),
+        "name": gettext_noop("Sales manager"),
+        "description": gettext_noop("Works with own leads and deals; sees the department's."),
         "settings": [],
         "rights": _grid((LEAD, DEAL), read=Scope.DEPARTMENT, add=Scope.OWN, update=Scope.OWN)
         + _grid((CONTACT, COMPANY), read=Scope.OPEN, add=Scope.OWN, update=Scope.OWN),
     },
     "call_centre_operator": {
-        "name": N_("Call-centre operator"),
-        "description": N_("Takes and qualifies own leads; no deals."),
+        "name": gettext_noop("Call-centre operator"),
+        "description": gettext_noop("Takes and qualifies own leads; no deals."),
         "settings": [],
         "rights": _grid((LEAD,), read=Scope.OWN, add=Scope.OWN, update=Scope.OWN)
         + _grid((CONTACT, COMPANY), read=Scope.OWN, add=Scope.OWN),
     },
     "production_master": {
-        "name": N_("Production master"),
-        "description": N_("Works with the department's deals (give the Production pipeline only, per pipeline)."),
+        "name": gettext_noop("Production master"),
+        "description": gettext_noop("Works with the department's deals (give the Production pipeline only, per pipeline)."),
         "settings": [],
         "rights": _grid((DEAL,), read=Scope.DEPARTMENT, update=Scope.DEPARTMENT)
         + _grid((CONTACT, COMPANY), read=Scope.OPEN),
     },
     "support": {
-        "name": N_("Support"),
-        "description": N_("Reads every client; handles the department's complaint deals."),
+        "name": gettext_noop("Support"),
+        "description": gettext_noop("Reads every client; handles the department's complaint deals."),
         "settings": [],
         "rights": _grid((DEAL,), read=Scope.DEPARTMENT, add=Scope.DEPARTMENT, update=Scope.DEPARTMENT)
         + _grid((CONTACT, COMPANY), read=Scope.ALL, update=Scope.OWN),

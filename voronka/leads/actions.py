@@ -19,7 +19,7 @@ from voronka.core.recordkit import (
     update_one,
 )
 from voronka.parties.communications import CommunicationsHook
-from voronka.parties.models import Communication, Company, Contact
+from voronka.parties.models import Communication
 from voronka.pipelines.stages import StageHook
 
 from .models import Lead
@@ -85,6 +85,7 @@ def convert_lead(actor: Actor, lead_id: int, *, create_contact: bool = True, cre
     Existing contact/company can be given instead of creating new ones. The lead's timeline is shown on
     every created record, the records are linked both ways, and the lead moves to its success stage.
     """
+    from voronka.core.selectors import records_visible_to
     from voronka.deals.actions import DEAL
     from voronka.parties.actions import COMPANY, CONTACT
     from voronka.pipelines.models import Stage
@@ -101,7 +102,7 @@ def convert_lead(actor: Actor, lead_id: int, *, create_contact: bool = True, cre
         responsible = lead.responsible_id or actor.user_id
         result: dict = {"lead": lead, "contact": None, "company": None, "deal": None}
         if company_id:
-            result["company"] = Company.objects.filter(pk=company_id, deleted_at__isnull=True).first()
+            result["company"] = records_visible_to(actor, entity_types.COMPANY).filter(pk=company_id).first()
             if result["company"] is None:
                 raise ValidationFailed(_("No such company."), fields={"company_id": [_("not found")]})
         elif (create_company is None and lead.company_name) or create_company:
@@ -113,7 +114,7 @@ def convert_lead(actor: Actor, lead_id: int, *, create_contact: bool = True, cre
                 result["company"] = create_one(actor, COMPANY, {"name": lead.company_name, "responsible": responsible,
                                                                 "source": lead.source})
         if contact_id:
-            result["contact"] = Contact.objects.filter(pk=contact_id, deleted_at__isnull=True).first()
+            result["contact"] = records_visible_to(actor, entity_types.CONTACT).filter(pk=contact_id).first()
             if result["contact"] is None:
                 raise ValidationFailed(_("No such contact."), fields={"contact_id": [_("not found")]})
         elif lead.contact_id:
@@ -144,7 +145,7 @@ def convert_lead(actor: Actor, lead_id: int, *, create_contact: bool = True, cre
         lead.contact = result["contact"] or lead.contact
         lead.company = result["company"] or lead.company
         lead.save(update_fields=["converted_at", "contact", "company"])
-        entry = history.entry(actor, entity_types.LEAD, lead.pk, "converted", text=_("Lead converted"),
+        entry = history.entry(actor, entity_types.LEAD, lead.pk, "converted",
                               data={"contact": getattr(result["contact"], "pk", None),
                                     "company": getattr(result["company"], "pk", None),
                                     "deal": getattr(result["deal"], "pk", None)}, also=targets)

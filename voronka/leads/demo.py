@@ -588,8 +588,18 @@ class Demo:
             self.report("Даты истории", 0, 1)
             self._apply_stamps()
             self.finish_timestamps()
+            self.settle_outbox()
             self.report("Даты истории", 1, 1)
         return Result(self.password, [s[0] for s in STAFF], dict(self.counts), admin_created=self.admin_created)
+
+    def settle_outbox(self) -> None:
+        """The demo replays six months of history: its events are history too, not work for robots today.
+
+        They are marked delivered so that automation consumers never act on a demo move from last spring.
+        """
+        from voronka.core.models import OutboxEvent
+
+        OutboxEvent.objects.filter(dispatched_at__isnull=True).update(dispatched_at=timezone.now())
 
     # ---- settings data ----
 

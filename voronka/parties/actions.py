@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from voronka.core import entity_types, history, outbox, policies
 from voronka.core.actor import Actor
@@ -77,11 +78,11 @@ def add_bank_requisite(actor: Actor, company_id: int, **data) -> BankRequisite:
 
     unknown = set(data) - set(REQUISITE_FIELDS)
     if unknown:
-        raise ValidationFailed("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
     with transaction.atomic():
         company = Company.objects.select_for_update().filter(pk=company_id, deleted_at__isnull=True).first()
         if company is None:
-            raise NotFound(f"Company #{company_id} does not exist.")
+            raise NotFound(_("Company #%(id)s does not exist.") % {"id": company_id})
         policies.require(actor, policies.UPDATE, entity_types.COMPANY, company)
         req = BankRequisite(company=company, **{k: (v or "") for k, v in data.items()})
         try:

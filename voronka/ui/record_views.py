@@ -16,7 +16,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
 from django.views.decorators.http import require_POST
 
 from voronka.activities.models import Task
@@ -724,8 +723,6 @@ def repeat_deal(request, kind: str, pk: int):
 def json_dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
-
-DENIED = _l("You do not have access to these records.")
 
 
 @login_required

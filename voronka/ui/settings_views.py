@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from voronka.core import entity_types, policies
@@ -25,9 +25,9 @@ from .views import action_error, actor_of, bounded_count, page
 
 PERMS = RolePermission.Perm.choices
 AREA_LABELS = {
-    "pipelines": _l("Pipelines and stages"), "fields": _l("Custom fields"), "robots": _l("Robots and triggers"),
-    "forms": _l("Web forms"), "users": _l("Users"), "roles": _l("Roles and rights"),
-    "integrations": _l("Integrations"), "recycle_bin": _l("Recycle bin"),
+    "pipelines": gettext_lazy("Pipelines and stages"), "fields": gettext_lazy("Custom fields"), "robots": gettext_lazy("Robots and triggers"),
+    "forms": gettext_lazy("Web forms"), "users": gettext_lazy("Users"), "roles": gettext_lazy("Roles and rights"),
+    "integrations": gettext_lazy("Integrations"), "recycle_bin": gettext_lazy("Recycle bin"),
 }
 
 

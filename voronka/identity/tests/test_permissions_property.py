@@ -51,10 +51,20 @@ world = st.fixed_dictionaries({
 })
 
 
+def unique_assignments(assignments):
+    """One assignment per (role, user) or (role, department): the first one given wins, as in the database."""
+    seen, result = set(), []
+    for role_index, kind, target, with_sub in assignments:
+        if (role_index, kind, target) not in seen:
+            seen.add((role_index, kind, target))
+            result.append((role_index, kind, target, with_sub))
+    return result
+
+
 def expected(spec, user_index: int, deal_rows) -> set[int]:
     dept = spec["user_depts"][user_index]
     scopes = {0: 0, 1: 0}
-    for role_index, kind, target, with_sub in spec["assignments"]:
+    for role_index, kind, target, with_sub in unique_assignments(spec["assignments"]):
         if role_index >= len(spec["roles"]):
             continue
         applies = (kind == "user" and target == user_index) or (

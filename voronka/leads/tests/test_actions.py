@@ -177,3 +177,13 @@ def test_system_actor_carries_its_cause(system, lead_pipeline):
     lead = actions.create_lead(system, title="из формы")
     entry = TimelineEntry.objects.get(entity_type_id=1, entity_id=lead.pk)
     assert entry.actor_kind == "system" and entry.cause == "test"
+
+
+def test_search_folds_case_of_russian_letters(admin, lead_pipeline):
+    from voronka.core.selectors import records_visible_to
+
+    actions.create_lead(admin, title="Запрос от Менеджерова", last_name="Менеджеров")
+    found = records_visible_to(admin, 1).filter(last_name__icontains="менедж")
+    assert [lead.last_name for lead in found] == ["Менеджеров"]
+    assert records_visible_to(admin, 1).filter(title__icontains="ЗАПРОС ОТ").count() == 1
+    assert records_visible_to(admin, 1).filter(title__icontains="50%").count() == 0  # % is literal

@@ -6,8 +6,7 @@ import decimal
 from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 
 register = template.Library()
 
@@ -48,9 +47,9 @@ def seconds(value):
 
 
 ORDER_LABELS = {
-    "-id": N_("Newest first"), "id": N_("Oldest first"), "-created_at": N_("Created, newest first"), "created_at": N_("Created, oldest first"),
-    "-opportunity": N_("Amount, largest first"), "opportunity": N_("Amount, smallest first"),
-    "-stage_changed_at": N_("Recently moved first"),
+    "-id": gettext_noop("Newest first"), "id": gettext_noop("Oldest first"), "-created_at": gettext_noop("Created, newest first"), "created_at": gettext_noop("Created, oldest first"),
+    "-opportunity": gettext_noop("Amount, largest first"), "opportunity": gettext_noop("Amount, smallest first"),
+    "-stage_changed_at": gettext_noop("Recently moved first"),
 }
 
 
