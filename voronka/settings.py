@@ -174,6 +174,8 @@ VORONKA_DEFAULT_REGION = env("PHONE_REGION", "RU") or "RU"
 VORONKA_DEFAULT_CURRENCY = env("CURRENCY", "RUB") or "RUB"
 VORONKA_API_PAGE_MAX = 500
 VORONKA_BULK_MAX = 500
+# Listing more rows than this through the API, page after page, counts as an export (needs the right).
+VORONKA_EXPORT_THRESHOLD = int(env("EXPORT_THRESHOLD", "2000") or 2000)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 

@@ -68,13 +68,16 @@ def _clean_value(model, name: str, value):
 
 def clean_cursor(model, order: str, cursor: str) -> str:
     try:
-        value, last_id = decode_cursor(cursor)
-    except ValidationFailed:
+        value, last_id, *rest = decode_cursor(cursor)
+    except (ValidationFailed, ValueError):
         raise _invalid() from None
+    seen = rest[0] if rest else 0
+    if not isinstance(seen, int) or isinstance(seen, bool) or not 0 <= seen <= MAX_ID:
+        raise _invalid()
     if not isinstance(last_id, int) or isinstance(last_id, bool) or not -MAX_ID <= last_id <= MAX_ID:
         raise _invalid()
     name = order.lstrip("-")
-    return encode_cursor([None if name == "id" else _clean_value(model, name, value), last_id])
+    return encode_cursor([None if name == "id" else _clean_value(model, name, value), last_id, seen])
 
 
 def page(qs: QuerySet, *, order: str, cursor: str | None, limit: int) -> Page:
@@ -84,3 +87,23 @@ def page(qs: QuerySet, *, order: str, cursor: str | None, limit: int) -> Page:
         return keyset_page(qs, order=order, cursor=cursor, limit=limit)
     except ValidationFailed as exc:
         raise BadRequest(exc.message, fields=exc.fields) from None
+
+
+def check_export_threshold(actor, entity_type_id: int, page: Page) -> None:
+    """Reading a list page by page is an export once it goes past VORONKA_EXPORT_THRESHOLD rows: beyond that
+    the caller needs the export right, and crossing the line is written to the audit log."""
+    from django.conf import settings
+
+    from voronka.core import audit, policies
+    from voronka.core.errors import PermissionDenied
+
+    threshold = settings.VORONKA_EXPORT_THRESHOLD
+    end = page.seen + len(page.items)
+    if end <= threshold:
+        return
+    if not policies.can(actor, policies.EXPORT, entity_type_id):
+        raise PermissionDenied(_("Reading more than %(n)s records of a list is an export and needs the export right.")
+                               % {"n": threshold}, code="forbidden_export")
+    if page.seen < threshold:
+        audit.record(actor, "records.listed_past_threshold", entity_type_id=entity_type_id, count=end,
+                     threshold=threshold)

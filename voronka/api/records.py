@@ -140,6 +140,7 @@ def build_router(rt: RecordType) -> Router:
     def list_records(request, filters: Query[Filters]):  # type: ignore[valid-type]
         qs = apply(spec, rt.listing, records_visible_to(request.auth, type_id), filters, request.GET)
         page = pagination.page(qs, order=filters.order, cursor=filters.cursor, limit=filters.limit)
+        pagination.check_export_threshold(request.auth, type_id, page)
         return {"items": serialize.records(spec, page.items), "next_cursor": page.next_cursor}
 
     @router.post("", response=responses({201: Out}), operation_id=f"create_{rt.singular}",

@@ -56,6 +56,7 @@ def timeline_for(actor: Actor, entity_type_id: int, pk: int, *, limit: int = 50,
 class Page:
     items: list
     next_cursor: str | None
+    seen: int = 0  # rows on the pages before this one (carried in the cursor)
 
 
 MAX_ID = 2**63 - 1
@@ -80,7 +81,7 @@ def _decode(cursor: str) -> list:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise ValidationFailed(_("The cursor is not valid; start from the first page."),
                                fields={"cursor": [_("not valid")]}) from None
-    if not isinstance(values, list) or len(values) != 2:
+    if not isinstance(values, list) or len(values) not in (2, 3):
         raise ValidationFailed(_("The cursor is not valid; start from the first page."), fields={"cursor": [_("not valid")]})
     return values
 
@@ -106,8 +107,13 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
     """
     desc = order.startswith("-")
     name = order.lstrip("-")
+    seen = 0
     if cursor:
-        value, last_id = _decode(cursor)
+        value, last_id, *rest = _decode(cursor)
+        seen = rest[0] if rest else 0
+        if not isinstance(seen, int) or isinstance(seen, bool) or not 0 <= seen <= MAX_ID:
+            raise ValidationFailed(_("The cursor is not valid; start from the first page."),
+                                   fields={"cursor": [_("not valid")]})
         if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 <= last_id <= MAX_ID or \
                 isinstance(value, float | dict | list | bool):
             raise ValidationFailed(_("The cursor is not valid; start from the first page."),
@@ -124,5 +130,5 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
     next_cursor = None
     if more and rows:
         last = rows[-1]
-        next_cursor = _encode([None if name == "id" else getattr(last, name), last.pk])
-    return Page(rows, next_cursor)
+        next_cursor = _encode([None if name == "id" else getattr(last, name), last.pk, seen + len(rows)])
+    return Page(rows, next_cursor, seen)

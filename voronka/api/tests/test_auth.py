@@ -155,3 +155,35 @@ def test_records_out_of_sight_are_404_and_missing_from_lists(role_engine, api, m
         _assert_error(response, 404, "not_found")
     assert manager_api.get(f"/leads/{own['id']}").status_code == 200
     assert Lead.objects.get(pk=theirs["id"]).title == "Чужой"
+
+
+def test_listing_past_the_threshold_needs_the_export_right(client, admin, manager_user, lead_pipeline, settings):
+    """Page after page is an export once it goes past VORONKA_EXPORT_THRESHOLD rows."""
+    from voronka.core.actor import Actor
+    from voronka.core.models import AuditEvent
+    from voronka.identity.models import ApiToken
+    from voronka.leads.actions import create_leads
+
+    settings.VORONKA_EXPORT_THRESHOLD = 5
+    create_leads(Actor.for_user(manager_user, "test"), [{"title": f"L{i}"} for i in range(12)])
+    _token, manager_raw = ApiToken.issue(manager_user)
+    _token, admin_raw = ApiToken.issue(admin.user)
+
+    def walk(raw):
+        statuses, cursor = [], None
+        for _ in range(5):
+            response = client.get("/api/v1/leads", {"limit": 4, **({"cursor": cursor} if cursor else {})},
+                                  HTTP_AUTHORIZATION=f"Bearer {raw}")
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                return statuses, response.json()
+            cursor = response.json()["next_cursor"]
+            if not cursor:
+                break
+        return statuses, None
+
+    statuses, error = walk(manager_raw)
+    assert statuses == [200, 403] and error["code"] == "forbidden_export"
+    statuses, error = walk(admin_raw)
+    assert statuses == [200, 200, 200] and error is None
+    assert AuditEvent.objects.filter(action="records.listed_past_threshold", actor_user_id=admin.user_id).count() == 1
