@@ -99,7 +99,7 @@ def _rights_snapshot(role: Role) -> list:
     return sorted(rows, key=lambda r: (r[0], r[1] or 0, r[2]))
 
 
-def set_role_rights(actor: Actor, role_id: int, *, rights, settings_rights=None) -> Role:
+def set_role_rights(actor: Actor, role_id: int, *, rights, settings_rights=None, menu_hidden=None) -> Role:
     policies.require(actor, ROLES, 0)
     cleaned = _clean_rights(rights)
     with transaction.atomic():
@@ -114,6 +114,9 @@ def set_role_rights(actor: Actor, role_id: int, *, rights, settings_rights=None)
                 raise ValidationFailed(_("Unknown settings areas."), fields={"settings_rights": bad})
             role.settings_rights = list(settings_rights)
             role.save(update_fields=["settings_rights"])
+        if menu_hidden is not None:
+            role.menu_hidden = sorted({str(m)[:30] for m in menu_hidden})
+            role.save(update_fields=["menu_hidden"])
         after = _rights_snapshot(role)
         audit.record(actor, "role.rights_changed", role=role.code, before=before, after=after)
         transaction.on_commit(rights_changed)

@@ -145,6 +145,7 @@ class Role(models.Model):
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     settings_rights = models.JSONField(_("settings rights"), default=list, blank=True)  # subset of SETTINGS_AREAS
+    menu_hidden = models.JSONField(_("menu items hidden"), default=list, blank=True)  # e.g. ["deals", "companies"]
     is_preset = models.BooleanField(default=False)
 
     class Meta:

@@ -49,6 +49,7 @@ class Grants:
     rights: dict[tuple[int, str], dict[int | None, int]] = field(default_factory=dict)
     settings: set[str] = field(default_factory=set)
     role_ids: frozenset[int] = frozenset()
+    menu_hidden: frozenset[str] = frozenset()  # hidden by every role the user has
     department_users: frozenset[int] = frozenset()
     subdepartment_users: frozenset[int] = frozenset()
 
@@ -95,8 +96,11 @@ def compute_grants(user: User) -> Grants:
         slot[perm.pipeline_id] = max(slot.get(perm.pipeline_id, Scope.NONE), perm.scope)
     from .models import Role
 
-    for areas in Role.objects.filter(pk__in=role_ids).values_list("settings_rights", flat=True):
+    hidden_sets = []
+    for areas, hidden in Role.objects.filter(pk__in=role_ids).values_list("settings_rights", "menu_hidden"):
         grants.settings.update(areas or [])
+        hidden_sets.append(set(hidden or []))
+    grants.menu_hidden = frozenset(set.intersection(*hidden_sets)) if hidden_sets else frozenset()
     if own_depts:
         grants.department_users = frozenset(User.objects.filter(department_id__in=own_depts).values_list("id", flat=True))
         grants.subdepartment_users = frozenset(User.objects.filter(department_id__in=sub_depts).values_list("id", flat=True))

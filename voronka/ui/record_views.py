@@ -155,6 +155,24 @@ def _filtered(request, ui: EntityUI, actor, f=None):
         qs = qs.filter(responsible__isnull=True)
     if f.get("source"):
         qs = qs.filter(source=f["source"])
+    if (f.get("department") or "").isdigit():
+        from voronka.identity.models import Department
+
+        dept = Department.objects.filter(pk=int(f["department"])).first()
+        ids = dept.descendant_ids() if dept else set()
+        qs = qs.filter(responsible__department_id__in=sorted(ids))
+    for key in f:
+        if key.startswith("cf_") and f.get(key):
+            code = key[3:]
+            defn = next((d for d in _filterable(ui) if d.code == code), None)
+            if defn is not None:
+                value = f.get(key)
+                if defn.kind == "boolean":
+                    value = value in ("1", "true", "yes", "on")
+                elif defn.kind == "integer" and value.lstrip("-").isdigit():
+                    value = int(value)
+                qs = qs.filter(**{f"custom__{code}__contains" if defn.multiple else f"custom__{code}":
+                                  [value] if defn.multiple else value})
     for key, lookup in (("created_from", "created_at__date__gte"), ("created_to", "created_at__date__lte")):
         value = f.get(key)
         if value:
@@ -163,6 +181,14 @@ def _filtered(request, ui: EntityUI, actor, f=None):
             except ValueError:
                 messages.error(request, _("«%(v)s» is not a date.") % {"v": value})
     return qs
+
+
+def _filterable(ui: EntityUI):
+    """Custom fields a list can filter on: lists, yes/no, numbers and short text."""
+    from voronka.customfields.models import FieldDefinition
+
+    return list(FieldDefinition.objects.filter(entity_type_id=ui.type_id,
+                                               kind__in=["enum", "boolean", "integer", "string"]))
 
 
 def _ids_by_contact(ui: EntityUI, q: str):
@@ -281,6 +307,11 @@ def _filter_options(ui: EntityUI, actor, params, users=None) -> dict:
         from voronka.leads.models import Source
 
         options["sources"] = Source.objects.filter(is_active=True)
+    from voronka.identity.models import Department
+
+    options["departments"] = list(Department.objects.order_by("name"))
+    options["custom"] = [{"d": d, "name": f"cf_{d.code}", "value": params.get(f"cf_{d.code}", ""),
+                          "choices": d.options.get("choices", [])} for d in _filterable(ui)]
     return options
 
 

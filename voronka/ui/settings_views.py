@@ -31,6 +31,10 @@ AREA_LABELS = {
 }
 
 
+MENU_ITEMS = [("leads", gettext_lazy("Leads")), ("deals", gettext_lazy("Deals")), ("contacts", gettext_lazy("Contacts")),
+              ("companies", gettext_lazy("Companies")), ("tasks", gettext_lazy("My tasks"))]
+
+
 def _require_roles_right(request) -> Actor:
     actor = actor_of(request)
     if not policies.can(actor, "settings:roles", 0):
@@ -83,6 +87,7 @@ def role_edit(request, role_id: int | None = None):
                     rights.append({"entity_type_id": row["entity_type_id"], "pipeline": row["pipeline"], "perm": perm,
                                    "scope": scope})
         areas = [a for a in Role.SETTINGS_AREAS if request.POST.get(f"area-{a}")]
+        hidden = [code for code, _label in MENU_ITEMS if request.POST.get(f"menu-{code}") != "on"]
         try:
             if role is None:
                 role = access.create_role(actor, code=request.POST.get("code", "").strip(),
@@ -90,7 +95,7 @@ def role_edit(request, role_id: int | None = None):
                                           description=request.POST.get("description", ""),
                                           settings_rights=areas, rights=rights)
             else:
-                access.set_role_rights(actor, role.pk, rights=rights, settings_rights=areas)
+                access.set_role_rights(actor, role.pk, rights=rights, settings_rights=areas, menu_hidden=hidden)
         except ActionError as exc:
             action_error(request, exc)
         else:
@@ -100,6 +105,7 @@ def role_edit(request, role_id: int | None = None):
     return page(request, "ui/settings/role_edit.html", {
         "role": role, "rows": _matrix_rows(role), "perms": PERMS, "scopes": Scope.choices,
         "areas": [(a, AREA_LABELS[a], role is not None and a in (role.settings_rights or [])) for a in Role.SETTINGS_AREAS],
+        "menu_items": [(c, label, role is None or c not in (role.menu_hidden or [])) for c, label in MENU_ITEMS],
         "assignments": assignments, "users": User.objects.filter(is_active=True).order_by("last_name", "username"),
         "departments": Department.objects.order_by("name"),
     }, nav="roles")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import config_views, settings_views, task_views, views
+from . import account_views, config_views, settings_views, task_views, views
 from . import record_views as records
 
 app_name = "ui"
@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("search/", records.search, name="search"),
+    path("account/", account_views.account, name="account"),
     path("tasks/", task_views.my_tasks, name="tasks"),
     path("tasks/<int:pk>/", task_views.task_card, name="task"),
     path("tasks/<int:pk>/complete/", task_views.task_complete, name="task_complete"),

@@ -29,14 +29,19 @@ def actor_of(request: HttpRequest) -> Actor:
 def menu_for(actor: Actor) -> dict:
     from django.urls import reverse
 
+    from voronka.identity.permissions import grants_for
+
     from .entities import ALL
 
+    hidden = grants_for(actor.user).menu_hidden if actor.user is not None and actor.user.is_authenticated else set()
     records = []
     for ui in ALL:
+        if ui.url in hidden:
+            continue
         if actor.user is not None and policies.can(actor, policies.READ, ui.type_id):
             name = "ui:board" if ui.staged else "ui:records"
             records.append({"code": ui.url, "title": ui.title, "url": reverse(name, kwargs={"kind": ui.url})})
-    return {"records": records,"settings": policies.can(actor, "settings:roles", 0),
+    return {"records": records, "tasks": "tasks" not in hidden,"settings": policies.can(actor, "settings:roles", 0),
             "recycle_bin": policies.can(actor, "settings:recycle_bin", 0),
             "pipelines": policies.can(actor, "settings:pipelines", 0),
             "fields": policies.can(actor, "settings:fields", 0),

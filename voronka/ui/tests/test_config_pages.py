@@ -69,3 +69,35 @@ def test_staff_cannot_open_settings(client, manager_user):
     for url in ["/settings/pipelines/", "/settings/fields/", "/settings/users/"]:
         assert client.get(url).status_code == 403
     assert client.get("/settings/tokens/").status_code == 200  # own tokens
+
+
+def test_account_time_zone_language_password(client, manager_user):
+    client.force_login(manager_user)
+    assert client.get("/account/").status_code == 200
+    response = client.post("/account/", {"op": "profile", "first_name": "Пётр", "last_name": "Иванов",
+                                         "time_zone": "Asia/Vladivostok", "language": "en"})
+    assert response.status_code == 302
+    manager_user.refresh_from_db()
+    assert manager_user.time_zone == "Asia/Vladivostok" and response.cookies["django_language"].value == "en"
+    bad = client.post("/account/", {"op": "password", "old_password": "wrong", "new_password1": "Xq-2026-pass",
+                                    "new_password2": "Xq-2026-pass"})
+    assert bad.status_code == 200
+    good = client.post("/account/", {"op": "password", "old_password": "manager-pass", "new_password1": "Xq-2026-pass",
+                                     "new_password2": "Xq-2026-pass"})
+    assert good.status_code == 302
+    manager_user.refresh_from_db()
+    assert manager_user.check_password("Xq-2026-pass")
+    assert client.get("/").status_code == 200  # still signed in
+
+
+def test_menu_trimmed_per_role(client, admin, manager_user):
+    from voronka.identity.actions import set_role_rights
+    from voronka.identity.models import Role, RolePermission
+
+    role = Role.objects.get(code="sales_manager")
+    rights = [{"entity_type_id": p.entity_type_id, "pipeline": p.pipeline_id, "perm": p.perm, "scope": p.scope}
+              for p in RolePermission.objects.filter(role=role)]
+    set_role_rights(admin, role.pk, rights=rights, menu_hidden=["companies"])
+    client.force_login(manager_user)
+    sidebar = client.get("/").content.decode().split("</nav>")[0]
+    assert "/crm/contacts/" in sidebar and "/crm/companies/" not in sidebar

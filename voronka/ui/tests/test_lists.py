@@ -96,3 +96,21 @@ def test_saved_view_for_oneself(admin_client, admin, lead_pipeline):
     assert response.status_code == 302
     page = admin_client.get(response["Location"]).content.decode()
     assert "Сайт" in page and "Звонок" not in page
+
+
+def test_department_and_custom_field_filters(admin_client, admin, manager_user, lead_pipeline):
+    from voronka.customfields.actions import define_field
+
+    define_field(admin, entity_type_id=1, code="uf_brand", label="Марка", kind="enum",
+                 options={"choices": [{"id": "kamaz", "label": "КАМАЗ"}, {"id": "maz", "label": "МАЗ"}]})
+    define_field(admin, entity_type_id=1, code="uf_vip", label="VIP", kind="boolean")
+    create_leads(admin, [
+        {"title": "Камаз отдела", "custom": {"uf_brand": "kamaz", "uf_vip": True}, "responsible": manager_user.pk},
+        {"title": "Маз админа", "custom": {"uf_brand": "maz"}},
+    ])
+    page = admin_client.get("/crm/leads/", {"cf_uf_brand": "kamaz", "all": 1}).content.decode()
+    assert "Камаз отдела" in page and "Маз админа" not in page
+    page = admin_client.get("/crm/leads/", {"cf_uf_vip": "1", "all": 1}).content.decode()
+    assert "Камаз отдела" in page and "Маз админа" not in page
+    page = admin_client.get("/crm/leads/", {"department": manager_user.department_id, "all": 1}).content.decode()
+    assert "Камаз отдела" in page and "Маз админа" not in page

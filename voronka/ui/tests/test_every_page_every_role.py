@@ -1,0 +1,44 @@
+"""No page errors for any role: every demo employee opens every screen (allowed ones answer 200, the rest 403/404)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from voronka.identity.models import User
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/account/", "/settings/tokens/",
+         "/settings/roles/", "/settings/view-as/", "/settings/audit/", "/settings/recycle-bin/", "/settings/pipelines/",
+         "/settings/fields/", "/settings/users/"]
+KINDS = ["leads", "deals", "contacts", "companies"]
+
+
+@pytest.fixture
+def demo(tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    call_command("demo", leads=60, deals=20, no_progress=True, stdout=open("/dev/null", "w"))
+
+
+def test_no_page_errors_for_any_role(client, demo):
+    from voronka.core.actor import Actor
+    from voronka.core.selectors import records_visible_to
+    from voronka.pipelines.models import Pipeline
+
+    pipelines = list(Pipeline.objects.values_list("id", flat=True))
+    for user in User.objects.filter(is_active=True).order_by("username"):
+        client.force_login(user)
+        actor = Actor.for_user(user, "test")
+        urls = list(PAGES)
+        for kind, type_id in zip(KINDS, (1, 2, 3, 4), strict=True):
+            urls += [f"/crm/{kind}/", f"/crm/{kind}/?all=1&order=-created_at", f"/crm/{kind}/new/"]
+            if type_id in (1, 2):
+                urls += [f"/crm/{kind}/board/"] + [f"/crm/{kind}/board/?pipeline={p}" for p in pipelines]
+            first = records_visible_to(actor, type_id).order_by("-id").first()
+            if first is not None:
+                urls.append(f"/crm/{kind}/{first.pk}/")
+        for url in urls:
+            status = client.get(url).status_code
+            assert status in (200, 302, 403, 404), (user.username, url, status)
+        assert client.get("/").status_code == 200, user.username
