@@ -129,6 +129,7 @@ def _database() -> dict:
                 "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456;"
             ),
         },
+        "CONN_MAX_AGE": int(env("CONN_MAX_AGE", "600") or 600),
         "TEST": {"NAME": env("TEST_SQLITE_NAME")},
     }
 

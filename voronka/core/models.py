@@ -119,3 +119,16 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label}"
+
+
+class ConfigVersion(models.Model):
+    """A counter bumped in the same transaction as every change of CRM settings (pipelines, stages, fields).
+
+    Processes cache settings keyed by this number: one tiny read per write instead of reloading them.
+    """
+
+    key = models.CharField(max_length=30, primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.version}"

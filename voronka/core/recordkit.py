@@ -186,6 +186,8 @@ def _check_responsible(ctx: WriteContext) -> None:
         return
     if not ctx.creating and ctx.before.get("responsible") == pk:
         return
+    if pk == ctx.actor.user_id and ctx.actor.user is not None and ctx.actor.user.is_active:
+        return  # oneself: already known to be an active user
     known = ctx.batch.setdefault("active_users", {})
     if pk not in known:
         from django.contrib.auth import get_user_model
@@ -201,9 +203,16 @@ def _custom(ctx: WriteContext) -> None:
     from voronka.customfields.validation import clean_custom  # customfields knows only core
 
     pipeline_id = getattr(ctx.obj, "pipeline_id", None)
+    if "custom" not in ctx.data and not ctx.creating:
+        return  # nothing to validate: stored values stay as they are
+    if "config_version" not in ctx.batch:
+        from . import config_cache
+
+        ctx.batch["config_version"] = config_cache.current_version()
     try:
         merged = clean_custom(ctx.spec.entity_type_id, pipeline_id, ctx.data.get("custom"),
-                              existing=ctx.obj.custom if not ctx.creating else None, partial=not ctx.creating)
+                              existing=ctx.obj.custom if not ctx.creating else None, partial=not ctx.creating,
+                              version=ctx.batch["config_version"])
     except ValidationFailed as exc:
         for name, messages in exc.fields.items():
             for m in messages:

@@ -15,9 +15,14 @@ from voronka.core.errors import ValidationFailed
 from .models import FieldDefinition
 
 
-def definitions(entity_type_id: int, pipeline_id: int | None = None) -> list[FieldDefinition]:
-    qs = FieldDefinition.objects.filter(entity_type_id=entity_type_id)
-    defs = list(qs)
+def definitions(entity_type_id: int, pipeline_id: int | None = None, version: int | None = None) -> list[FieldDefinition]:
+    """Field definitions of an entity type (and pipeline); cached per process when ``version`` is given."""
+    from voronka.core import config_cache
+
+    def load():
+        return list(FieldDefinition.objects.filter(entity_type_id=entity_type_id))
+
+    defs = config_cache.cached(("fields", entity_type_id), load, version) if version is not None else load()
     return [d for d in defs if d.pipeline_id is None or d.pipeline_id == pipeline_id]
 
 
@@ -116,7 +121,7 @@ def _one(defn: FieldDefinition, value: Any) -> Any:
 
 
 def clean_custom(entity_type_id: int, pipeline_id: int | None, values: dict | None, *, existing: dict | None = None,
-                 partial: bool = False) -> dict:
+                 partial: bool = False, version: int | None = None) -> dict:
     """Validate ``values`` against the definitions and return the merged custom dict.
 
     Unknown codes and wrong types raise ValidationFailed naming each field.
@@ -124,7 +129,7 @@ def clean_custom(entity_type_id: int, pipeline_id: int | None, values: dict | No
     values = values or {}
     if not isinstance(values, dict):
         raise ValidationFailed(_("Custom fields must be an object."), fields={"custom": [_("must be an object")]})
-    defs = {d.code: d for d in definitions(entity_type_id, pipeline_id)}
+    defs = {d.code: d for d in definitions(entity_type_id, pipeline_id, version)}
     errors: dict[str, list[str]] = {}
     result = dict(existing or {})
     for code, value in values.items():

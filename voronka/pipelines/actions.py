@@ -8,7 +8,7 @@ from django.db.models import Max
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from voronka.core import entity_types, history, outbox, policies
+from voronka.core import config_cache, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_django_validation
 from voronka.core.recordkit import RecordSpec, update_one
@@ -71,6 +71,7 @@ def create_pipeline(actor: Actor, *, entity_type_id: int, name: str, code: str =
         for index, stage in enumerate(stages or []):
             _create_stage(pipeline, {"sort": (index + 1) * 10, **stage})
         history.entry(actor, 0, pipeline.pk, "created", text=f"pipeline {pipeline.name}")
+        config_cache.bump()
         outbox.emit(actor, "pipeline.created", None, pipeline.pk, {"entity_type_id": entity_type_id})
         return pipeline
 
@@ -113,6 +114,7 @@ def create_stage(actor: Actor, pipeline_id: int, **data) -> Stage:
             raise NotFound(_("Pipeline #%(id)s does not exist.") % {"id": pipeline_id})
         policies.require(actor, SETTINGS, pipeline.entity_type_id)
         stage = _create_stage(pipeline, data)
+        config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, pipeline.pk, {"stage_created": stage.pk})
         return stage
 
@@ -134,6 +136,7 @@ def update_stage(actor: Actor, stage_id: int, **data) -> Stage:
         _clean(stage)
         _check_required_names(stage.pipeline.entity_type_id, stage.required_fields)
         stage.save()
+        config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, stage.pipeline_id, {"stage_updated": stage.pk})
         return stage
 
@@ -149,6 +152,7 @@ def reorder_stages(actor: Actor, pipeline_id: int, stage_ids: list[int]) -> None
             raise ValidationFailed(_("Give every stage of the pipeline exactly once."))
         for index, pk in enumerate(stage_ids):
             Stage.objects.filter(pk=pk).update(sort=(index + 1) * 10)
+        config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, pipeline.pk, {"reordered": True})
 
 
@@ -162,4 +166,5 @@ def delete_stage(actor: Actor, stage_id: int) -> None:
         if model.objects.filter(stage=stage).exists() or StageHistory.objects.filter(to_stage=stage).exists():
             raise Conflict(_("Stage «%(s)s» has records or history; move them first.") % {"s": stage.name})
         stage.delete()
+        config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, stage.pipeline_id, {"stage_deleted": stage_id})

@@ -16,13 +16,22 @@ from .models import Pipeline, Stage, StageHistory
 
 
 def _stages(batch: dict, entity_type_id: int) -> dict:
-    """All pipelines and stages of an entity type, loaded once per call."""
+    """All pipelines and stages of an entity type: cached per process, checked against the settings version
+    once per call."""
+    from voronka.core import config_cache
+
     key = ("stages", entity_type_id)
     if key not in batch:
-        pipelines = {p.pk: p for p in Pipeline.objects.filter(entity_type_id=entity_type_id)}
-        stages = list(Stage.objects.filter(pipeline_id__in=list(pipelines)).order_by("pipeline_id", "sort", "id"))
-        batch[key] = {"pipelines": pipelines, "stages": {s.pk: s for s in stages},
-                      "by_pipeline": {pid: [s for s in stages if s.pipeline_id == pid] for pid in pipelines}}
+        if "config_version" not in batch:
+            batch["config_version"] = config_cache.current_version()
+
+        def load():
+            pipelines = {p.pk: p for p in Pipeline.objects.filter(entity_type_id=entity_type_id)}
+            stages = list(Stage.objects.filter(pipeline_id__in=list(pipelines)).order_by("pipeline_id", "sort", "id"))
+            return {"pipelines": pipelines, "stages": {s.pk: s for s in stages},
+                    "by_pipeline": {pid: [s for s in stages if s.pipeline_id == pid] for pid in pipelines}}
+
+        batch[key] = config_cache.cached(key, load, batch["config_version"])
     return batch[key]
 
 
@@ -160,8 +169,7 @@ def record_move(actor: Actor, entity_type_id: int, code: str, obj, from_stage_id
         to_stage=stage, semantics=stage.semantics, moved_at=obj.stage_changed_at, seconds_in_previous=seconds,
         actor_user_id=actor.user_id, responsible_id=obj.responsible_id, entry_point=actor.entry_point[:20],
         cause=actor.cause[:100])
-    from_name = Stage.objects.filter(pk=from_stage_id).values_list("name", flat=True).first() if from_stage_id else None
-    history.entry(actor, entity_type_id, obj.pk, "stage", text=f"{from_name or '—'} → {stage.name}",
+    history.entry(actor, entity_type_id, obj.pk, "stage",
                   changes={"stage": [from_stage_id, stage.pk]},
                   data={"from_stage": from_stage_id, "to_stage": stage.pk, "seconds_in_previous": seconds,
                         "semantics": stage.semantics, "pipeline": obj.pipeline_id})
