@@ -28,3 +28,16 @@ class Record(models.Model):
     @property
     def entity_ref(self) -> tuple[int, int]:
         return (self.ENTITY_TYPE_ID, self.pk)
+
+
+class UtmFields(models.Model):
+    """Advertising attribution (F36): the UTM tags of the visit a record came from."""
+
+    utm_source = models.CharField("utm_source", max_length=255, blank=True)
+    utm_medium = models.CharField("utm_medium", max_length=255, blank=True)
+    utm_campaign = models.CharField("utm_campaign", max_length=255, blank=True)
+    utm_content = models.CharField("utm_content", max_length=255, blank=True)
+    utm_term = models.CharField("utm_term", max_length=255, blank=True)
+
+    class Meta:
+        abstract = True

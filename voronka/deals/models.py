@@ -4,10 +4,11 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from voronka.core import entity_types
+from voronka.core.records import UtmFields
 from voronka.pipelines.models import PipelineItem
 
 
-class Deal(PipelineItem):
+class Deal(PipelineItem, UtmFields):
     ENTITY_TYPE_ID = entity_types.DEAL
 
     contact = models.ForeignKey("parties.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="deals",
@@ -20,11 +21,6 @@ class Deal(PipelineItem):
     probability = models.PositiveSmallIntegerField(_("probability, %"), null=True, blank=True)
     begin_date = models.DateField(_("start date"), null=True, blank=True)
     close_date = models.DateField(_("expected close date"), null=True, blank=True)
-    utm_source = models.CharField("utm_source", max_length=255, blank=True)
-    utm_medium = models.CharField("utm_medium", max_length=255, blank=True)
-    utm_campaign = models.CharField("utm_campaign", max_length=255, blank=True)
-    utm_content = models.CharField("utm_content", max_length=255, blank=True)
-    utm_term = models.CharField("utm_term", max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("deal")

@@ -4,6 +4,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from voronka.core import entity_types
+from voronka.core.records import UtmFields
 from voronka.pipelines.models import PipelineItem
 
 
@@ -24,7 +25,7 @@ class Source(models.Model):
         return self.name
 
 
-class Lead(PipelineItem):
+class Lead(PipelineItem, UtmFields):
     ENTITY_TYPE_ID = entity_types.LEAD
 
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
@@ -34,11 +35,6 @@ class Lead(PipelineItem):
     position = models.CharField(_("position"), max_length=200, blank=True)
     inquiry = models.TextField(_("what was asked"), blank=True)
     address = models.CharField(_("address"), max_length=500, blank=True)
-    utm_source = models.CharField("utm_source", max_length=255, blank=True)
-    utm_medium = models.CharField("utm_medium", max_length=255, blank=True)
-    utm_campaign = models.CharField("utm_campaign", max_length=255, blank=True)
-    utm_content = models.CharField("utm_content", max_length=255, blank=True)
-    utm_term = models.CharField("utm_term", max_length=255, blank=True)
     contact = models.ForeignKey("parties.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
                                 verbose_name=_("contact"))
     company = models.ForeignKey("parties.Company", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
