@@ -31,8 +31,11 @@ def records(spec: RecordSpec, objs: Sequence, *, without_communications: bool = 
     without any), so they are not looked up."""
     attrs = [(f.name, f.attname) for f in output_fields(spec)]
     quantize = _quantizers(spec)
-    comms = values_of(spec.entity_type_id, [o.pk for o in objs]) \
-        if has_communications(spec) and objs and not without_communications else None
+    known = {o.pk: o.written_communications for o in objs if hasattr(o, "written_communications")}
+    missing = [o.pk for o in objs if o.pk not in known]
+    comms = None
+    if has_communications(spec) and objs and not without_communications:
+        comms = {**(values_of(spec.entity_type_id, missing) if missing else {}), **known}
     result = []
     for obj in objs:
         row = {name: getattr(obj, attname) for name, attname in attrs}

@@ -68,10 +68,13 @@ class CommunicationsHook(Hook):
     def after_create(self, actor: Actor, contexts: Sequence[WriteContext]) -> None:
         rows = []
         for ctx in contexts:
+            written = {"phone": [], "email": []}
             for key in ("phones", "emails"):
                 for comm in ctx.state.get(key, ()):
                     comm.entity_type_id, comm.entity_id = ctx.spec.entity_type_id, ctx.obj.pk
                     rows.append(comm)
+                    written[comm.kind].append(comm)
+            ctx.obj.written_communications = written  # what a caller may show without reading them back
         if rows:
             Communication.objects.bulk_create(rows, batch_size=500)
 
