@@ -178,7 +178,10 @@ def diagnostics_section(run: dict) -> list[str]:
     diag = run.get("diagnostics")
     if not diag:
         return []
-    out = ["", "#### Queries per request (in-process, `CaptureQueriesContext`, at the largest size)", "",
+    when = run.get("diagnostics_run")
+    where = (f"at {fmt(when.get('leads'))} leads, a separate `--diagnostics-only` run on {when.get('date')}, "
+             f"commit `{when.get('commit')}`" if when else "at the largest size")
+    out = ["", f"#### Queries per request (in-process, `CaptureQueriesContext`, {where})", "",
            "| request | status | queries | COUNT queries | most frequent statements |", "|---|---:|---:|---:|---|"]
     for name, d in diag.items():
         top = "; ".join(f"{s['n']}× `{s['sql'][:90]}`" for s in d["statements"][:3])
@@ -216,6 +219,8 @@ def machine_table(info: dict, runs: list[dict]) -> list[str]:
                 extra += ("; Django CONN_MAX_AGE=0: a new database connection per request" if not cma
                           else f"; Django CONN_MAX_AGE={cma}: persistent connections")
             rows.append((DB_NAMES.get(r["db"], r["db"]), r["db_version"] + extra))
+            if r.get("code") and r.get("code") != info.get("commit"):
+                rows.append((f"Code measured ({DB_NAMES.get(r['db'], r['db'])})", r["code"]))
     rows.append(("Load average at start", info.get("load_at_start")))
     rows.append(("Wall time of the run", f"{info.get('wall_s', '?')} s"))
     return ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows if v is not None]
@@ -253,9 +258,10 @@ def read_history(path: Path) -> list[str]:
     return [line for line in m.group(1).splitlines() if line.startswith("- ")] if m else []
 
 
-def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quick: bool, results_dir: Path) -> None:
+def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quick: bool, results_dir: Path,
+                 add_history: bool = True) -> None:
     history = read_history(path)
-    line = history_line(runs, info)
+    line = history_line(runs, info) if add_history else ""
     if line:
         history = [line, *history][:50]
     L: list[str] = []
@@ -276,8 +282,11 @@ def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quic
           "(fsync and synchronous_commit off, as that script sets them; persistent connections via `CONN_MAX_AGE`). "
           "`migrate`, a superuser and an API token (`voronka token create`).",
           f"- Server: `gunicorn {runs[0].get('server') or '…'}` — 2 worker processes, one request at a time each, "
-          "keep-alive (the sync worker closes every connection, so gthread is used). Load generator: `wrk -t1` "
-          "on the same 2 cores (it takes CPU from the server, equally for every figure).",
+          "keep-alive (the sync worker closes every connection, so gthread is used). A kept-alive connection stays "
+          "with the worker that accepted it, and which one accepts is a race: `--worker-connections` makes sure both "
+          "workers get some of the 8 connections. Even so the 8-connection figures of one setup vary by up to 2× "
+          "from run to run (both kinds alike), hence the repeats. Load generator: `wrk -t1` on the same 2 cores "
+          "(it takes CPU from the server, equally for every figure).",
           "- **Baseline**: `POST /bench/baseline/` (`voronka.benchsupport`, mounted only with `VORONKA_BENCH=1`) "
           "parses the JSON body and inserts one row: the cheapest write through the same server, middleware and database. "
           "It is measured again at every size, and each ratio divides by the baseline of the same size and client count.",
@@ -288,8 +297,9 @@ def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quic
           "had committed (wrk alone would miss those: about latency/duration of the work).",
           "- Figures count only 2xx answers, and the harness checks that the table grew by as many rows. After every run "
           "it waits until the server has finished the requests in flight, so they do not spill into the next figure.",
-          f"- Every figure is run {runs[0].get('repeat', 1)}× per size and client count, interleaved with the other kinds "
-          "(baseline, single, bulk, baseline, …); the best run counts (all are in `bench/results/*.json`).",
+          f"- Every figure is run {runs[0].get('repeat', 1)}× per size and client count, baseline and single creates "
+          "interleaved (baseline, single, baseline, single, …), bulk after them; the best run counts (all runs are in "
+          "`bench/results/*.json`).",
           "- **List**: `GET /api/v1/leads?stage=…&order=-created_at&limit=50` for the most and the least populated "
           "stage: 200 sequential requests on one keep-alive connection from a Python client after 20 warm-up "
           "requests (percentiles of the time from sending the request to the last byte: server time plus well under "

@@ -155,16 +155,29 @@ class CpuMeter:
 
 
 class Server:
-    def __init__(self, env: dict, logdir: Path, workers: int = 2, threads: int = 1):
+    """gunicorn with the gthread worker: the sync worker closes every connection, gthread keeps them alive.
+
+    A kept-alive connection stays with the worker that accepted it, and which worker accepts is a race: with
+    8 connections one worker may get all of them and the other idles (seen: the same figure at 1× or 2×
+    from one run to the next). ``--worker-connections`` caps each worker at ceil(conns/workers) + 1
+    connections, so that every worker gets some.
+    """
+
+    def __init__(self, env: dict, logdir: Path, workers: int = 2, threads: int = 1, max_conns: int = 1):
         self.env, self.logdir, self.workers, self.threads = env, logdir, workers, threads
         self.proc: subprocess.Popen | None = None
         self.port = 0
+        per_worker = -(-max_conns // workers) + 1
+        self.worker_connections = per_worker if max_conns >= 2 * workers else None
 
     @property
     def command(self) -> list[str]:
-        return [GUNICORN, "voronka.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
-                "--keep-alive", "75", "--timeout", "120", "--log-level", "warning"]
+        cmd = [GUNICORN, "voronka.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+               "--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
+               "--keep-alive", "75", "--timeout", "120", "--log-level", "warning"]
+        if self.worker_connections:
+            cmd += ["--worker-connections", str(self.worker_connections)]
+        return cmd
 
     def start(self) -> None:
         self.port = free_port()
@@ -277,7 +290,8 @@ class Inner:
         })
         os.environ.clear()
         os.environ.update(self.env)
-        self.server = Server(self.env, self.logdir, workers=opts.workers, threads=opts.threads)
+        self.server = Server(self.env, self.logdir, workers=opts.workers, threads=opts.threads,
+                             max_conns=max(opts.conns))
         self.pg_pid: int | None = None
         self.meter = CpuMeter(lambda: {p for p in (self.server.proc and self.server.proc.pid, self.pg_pid) if p})
         self.token = ""
@@ -658,23 +672,25 @@ class Inner:
             if not self.out.get(f"warm_{kind}"):
                 self.warmup(kind)
                 self.out[f"warm_{kind}"] = True
-        # interleaved and repeated: a burst of other load on the machine hits every kind alike, and the
-        # best of the repeats is kept (all of them are in the JSON)
-        for c in self.conns:
-            runs: dict[str, list[dict]] = {k: [] for k in kinds}
-            for _ in range(self.opts.repeat):
-                for kind in kinds:
-                    try:
-                        runs[kind].append(self.measure(kind, c, label))
-                    except RuntimeError as exc:
-                        self.problem(f"{label} {kind} c={c}: {exc}")
-            for kind in [k for k in kinds if not runs[k]]:
-                level[kind][str(c)] = {"error": "no successful run"}
-                kinds.remove(kind)
-            for kind in kinds:
-                best = max(runs[kind], key=lambda m: m["items_per_s"])
-                best = dict(best, all_items_per_s=[round(m["items_per_s"], 1) for m in runs[kind]])
-                level[kind][str(c)] = best
+        # Baseline and single creates interleaved and repeated (a burst of other load hits both alike; the
+        # best of the repeats is kept, all of them are in the JSON), bulk afterwards: it adds tens of
+        # thousands of rows, which would otherwise blur the table size the single creates are measured at.
+        for group in ([k for k in kinds if k != "bulk"], [k for k in kinds if k == "bulk"]):
+            for c in self.conns:
+                runs: dict[str, list[dict]] = {k: [] for k in group}
+                for _ in range(self.opts.repeat):
+                    for kind in group:
+                        try:
+                            runs[kind].append(self.measure(kind, c, label))
+                        except RuntimeError as exc:
+                            self.problem(f"{label} {kind} c={c}: {exc}")
+                for kind in group:
+                    if not runs[kind]:
+                        level[kind][str(c)] = {"error": "no successful run"}
+                        continue
+                    best = max(runs[kind], key=lambda m: m["items_per_s"])
+                    best = dict(best, all_items_per_s=[round(m["items_per_s"], 1) for m in runs[kind]])
+                    level[kind][str(c)] = best
         if self.out.get("samples", {}).get("single", {}).get("status", 0) // 100 == 2:
             level["list"] = self.measure_list(label)
         level["leads_at_end"] = self.count(Lead)
@@ -791,8 +807,20 @@ class Inner:
     def run(self) -> dict:
         try:
             self.setup()
+            self.out["code"] = code_version()
             self.server.start()
             self.out["server"] = " ".join(self.server.command[1:]).replace(f":{self.server.port}", ":PORT")
+            if self.opts.diagnostics_only:
+                self.fill(max(self.sizes))
+                self.settle()
+                self.out["diagnostics_size"] = max(self.sizes)
+                for kind in ("single", "bulk"):
+                    err = self.preflight(kind)
+                    if err:
+                        self.problem(err)
+                log("diagnostics: queries per request, query plans, cProfile of single and bulk creates")
+                self.diagnostics()
+                return self.out
             labels = {0: "empty"}
             for size in self.sizes:
                 self.run_level(size, labels.get(size, f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"))
@@ -814,6 +842,18 @@ class Inner:
 # The outer run
 
 
+def code_version() -> str:
+    """The commit the server runs, and whether Voronka's code differs from it (others may be editing)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "voronka"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+    return commit + (" + uncommitted changes in voronka/" if dirty else "")
+
+
 def machine_info() -> dict:
     info: dict = {"nproc": os.cpu_count(), "python": platform.python_version(),
                   "date": time.strftime("%Y-%m-%d %H:%M %Z"), "load_at_start": loadavg()}
@@ -832,13 +872,7 @@ def machine_info() -> dict:
             info[pkg] = version(pkg)
     with contextlib.suppress(Exception):
         info["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("[")[0].strip()
-    with contextlib.suppress(Exception):
-        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                        text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "voronka"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        if dirty:
-            info["commit"] += " + uncommitted changes in voronka/"
+    info["commit"] = code_version()
     return info
 
 
@@ -877,7 +911,7 @@ def outer(opts: argparse.Namespace, argv: list[str]) -> int:
     started = time.monotonic()
     runs = []
     for db in dbs:
-        out = RESULTS / f"{prefix}{db}.json"
+        out = RESULTS / f"{prefix}{db}{'-diagnostics' if opts.diagnostics_only else ''}.json"
         out.unlink(missing_ok=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--inner", db, "--json", str(out)]
         env = dict(os.environ)
@@ -899,7 +933,20 @@ def outer(opts: argparse.Namespace, argv: list[str]) -> int:
         finally:
             if stop:
                 stop()
-        if out.exists():
+        if out.exists() and opts.diagnostics_only:
+            # fold the diagnostics into the latest results of this database
+            diag = json.loads(out.read_text())
+            main_file = RESULTS / f"{prefix}{db}.json"
+            data = json.loads(main_file.read_text()) if main_file.exists() else {"db": db, "levels": [], "problems": []}
+            for key in ("diagnostics", "profile"):
+                if key in diag:
+                    data[key] = diag[key]
+            data["diagnostics_run"] = {"date": info.get("date"), "commit": info.get("commit"),
+                                       "leads": diag.get("diagnostics_size"), "problems": diag.get("problems", [])}
+            data["problems"] = [p for p in data.get("problems", []) if not p.startswith("diagnostics failed")]
+            main_file.write_text(json.dumps(data, indent=1, default=str))
+            runs.append(data)
+        elif out.exists():
             data = json.loads(out.read_text())
             data["wall_s"] = round(time.monotonic() - t)
             data["machine"] = info
@@ -922,7 +969,17 @@ def outer(opts: argparse.Namespace, argv: list[str]) -> int:
 
     target = Path(opts.doc) if opts.doc else (RESULTS / "quick.md" if opts.quick else ROOT / "docs" / "benchmarks.md")
     command = "scripts/bench.sh " + " ".join(sys.argv[1:]) if sys.argv[1:] else "make bench"
-    write_report(target, runs, info, command=command, quick=opts.quick, results_dir=RESULTS)
+    if opts.diagnostics_only:
+        # the figures are those of the earlier run: its machine, date and command head the report
+        info = next((r["machine"] for r in runs if r.get("machine")), info)
+        command = next((r["command"] for r in runs if r.get("command")), command)
+        write_report(target, runs, info, command=command, quick=opts.quick, results_dir=RESULTS, add_history=False)
+    else:
+        for r in runs:
+            if not r.get("earlier") and "missing" not in r:
+                r["command"] = command
+                (RESULTS / f"{prefix}{r['db']}.json").write_text(json.dumps(r, indent=1, default=str))
+        write_report(target, runs, info, command=command, quick=opts.quick, results_dir=RESULTS)
     log(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     return 0 if all("missing" not in r for r in runs) else 1
 
@@ -946,6 +1003,9 @@ def main() -> int:
     p.add_argument("--settings", default="voronka.settings",
                    help="Django settings module (experiments: a module that imports voronka.settings and changes it; "
                         "put its directory on PYTHONPATH)")
+    p.add_argument("--diagnostics-only", action="store_true",
+                   help="no figures: fill to the largest size, count queries, explain the list query, profile; "
+                        "folds the result into the latest results of that database and rewrites the report")
     p.add_argument("--no-diagnostics", action="store_true", help="skip query counting and profiling")
     p.add_argument("--keep", action="store_true", help="keep the temporary VAR_DIR")
     p.add_argument("--inner", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
