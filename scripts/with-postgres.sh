@@ -112,7 +112,7 @@ EOF
 }
 
 t0=$(date +%s%N)
-"${AS[@]}" "$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --no-locale --no-sync \
+"${AS[@]}" "$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync \
     >"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; log "initdb failed"; exit 3; }
 
 PORT=

@@ -404,6 +404,8 @@ class Generator:
                 totals.rebuild(DEAL, Deal)
         if leads or deals:
             self.report.seconds["stage totals"] = time.monotonic() - began
+        with connection.cursor() as cursor:  # fresh planner statistics after a bulk load
+            cursor.execute("ANALYZE")
 
 
 def generate(*, leads: int = 0, deals: int = 0, contacts: int = 0, companies: int = 0, batch: int = 5000,
