@@ -16,9 +16,9 @@ class IdentityConfig(AppConfig):
 
         from django.contrib import admin
 
-        from .forms import LoginForm
+        from .forms import AdminLoginForm
 
-        admin.site.login_form = LoginForm
+        admin.site.login_form = AdminLoginForm
         post_migrate.connect(_presets_after_migrate, sender=self)
 
 

@@ -357,10 +357,9 @@ def board(request, kind: str):
     only = {int(v) for v in params.getlist("stage") if v.isdigit()}
     stages = [s for s in pipeline.stages.order_by("sort", "id") if not only or s.pk in only]
     sums = totals_for(actor, ui.type_id, pipeline.pk)
-    base = records_visible_to(actor, ui.type_id).filter(pipeline=pipeline).select_related("responsible").only(
+    filtered = any(params.get(k) for k in ("q", "responsible", "source", "department"))
+    base = _filtered(request, ui, actor, params).filter(pipeline=pipeline).select_related("responsible").only(
         *CARD_FIELDS)
-    if params.get("responsible") == "me":
-        base = base.filter(responsible_id=actor.user_id)
     from .rows import render_cards
 
     pages = [(stage, keyset_page(base.filter(stage=stage), order="-id", limit=BOARD_PAGE)) for stage in stages]
@@ -369,6 +368,11 @@ def board(request, kind: str):
     columns = []
     for stage, result in pages:
         total = sums.get(stage.pk, {"count": 0, "amounts": {}})
+        if filtered:  # the read model knows no filters: count what the filter leaves, up to a bound
+            from .views import bounded_count
+
+            count, more = bounded_count(base.filter(stage=stage))
+            total = {"count": f"{count}+" if more else count, "amounts": {}}
         columns.append({"stage": stage, "cards_html": render_cards(_cards(ui, result.items, overdue), stage.pk, card_base),
                         "next_cursor": result.next_cursor, "count": total["count"],
                         "amounts": sorted(total["amounts"].items())})
@@ -376,7 +380,8 @@ def board(request, kind: str):
         "ui": ui, "pipeline": pipeline, "columns": columns,
         "pipelines": Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).order_by("sort", "id"),
         "can_add": policies.can(actor, policies.ADD, ui.type_id, pipeline_id=pipeline.pk),
-        "views": views, "current_view": current_view,
+        "views": views, "current_view": current_view, "filters": {"values": params},
+        "users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username"),
     }, nav=ui.url)
 
 

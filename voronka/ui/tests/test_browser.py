@@ -128,3 +128,29 @@ def test_convert_and_language(page, admin):
 
 def lead_stage(lead, code: str) -> int:
     return lead.pipeline.stages.get(code=code).pk
+
+
+def test_operator_saved_view_shows_exactly_its_stages(browser, live_server, admin, lead_pipeline):
+    """F16: the call-centre operator's board shows only its three stages, through the role's default view."""
+    from voronka.identity.actions import assign_role
+    from voronka.identity.models import Role, User
+    from voronka.ui.actions import save_view
+
+    operator = User.objects.create_user("operator", password="operator-pass", first_name="Оля")
+    role = Role.objects.get(code="call_centre_operator")
+    assign_role(admin, role.pk, user_id=operator.pk)
+    stages = {s.code: s for s in lead_pipeline.stages.all()}
+    save_view(admin, entity_type_id=1, name="Мои три стадии", role_id=role.pk, is_default=True,
+              params={"stage": [str(stages[c].pk) for c in ("new", "assigned", "qualified")]})
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="ru-RU")
+    page = context.new_page()
+    page.goto(live_server.url + "/login/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "operator-pass")
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    page.goto(live_server.url + "/crm/leads/board/")
+    titles = [t.strip() for t in page.locator(".column .column-title").all_inner_texts()]
+    assert titles == ["Не обработан", "Назначен менеджер", "Квалифицирован"]
+    assert "Мои три стадии" in page.inner_text(".views-bar")
+    context.close()

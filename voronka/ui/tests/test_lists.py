@@ -114,3 +114,12 @@ def test_department_and_custom_field_filters(admin_client, admin, manager_user, 
     assert "Камаз отдела" in page and "Маз админа" not in page
     page = admin_client.get("/crm/leads/", {"department": manager_user.department_id, "all": 1}).content.decode()
     assert "Камаз отдела" in page and "Маз админа" not in page
+
+
+def test_board_filters_narrow_cards_and_counts(admin_client, admin, manager_user, lead_pipeline):
+    create_leads(admin, [{"title": "Мой лид", "responsible": manager_user.pk}, {"title": "Чужой лид"}])
+    board = admin_client.get("/crm/leads/board/", {"responsible": manager_user.pk}).content.decode()
+    assert "Мой лид" in board and "Чужой лид" not in board
+    assert "data-count>1<" in board
+    board = admin_client.get("/crm/leads/board/", {"q": "чужой"}).content.decode()
+    assert "Чужой лид" in board and "Мой лид" not in board

@@ -83,3 +83,13 @@ def test_recycle_bin_restore_and_purge(admin_client, admin, lead_pipeline, manag
     assert client.get("/settings/recycle-bin/").status_code == 403
     assert client.post(f"/settings/recycle-bin/1/{keep.pk}/purge/").status_code in (302, 403)
     assert Lead.objects.filter(pk=keep.pk).exists()
+
+
+def test_staff_who_are_not_admins_sign_in(client, manager_user):
+    """Every active employee signs in to the CRM; only the Django admin needs staff status."""
+    assert not manager_user.is_staff
+    response = client.post("/login/", {"username": "manager", "password": "manager-pass"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    client.post("/logout/")
+    admin_page = client.post("/admin/login/", {"username": "manager", "password": "manager-pass", "next": "/admin/"})
+    assert admin_page.status_code == 200 and "_auth_user_id" not in client.session
