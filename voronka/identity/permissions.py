@@ -29,7 +29,6 @@ from voronka.core.actor import Actor
 from .models import Department, RoleAssignment, RolePermission, Scope, User
 
 WRITE_PERMS = {"add", "update", "delete", "import"}
-OBSERVED_INLINE = 500  # observed records listed in the query itself; more use a subquery
 SETTINGS_PREFIX = "settings"
 
 _version = {"n": 0}
@@ -193,15 +192,8 @@ class RoleEngine:
         if perm == "read" and getattr(qs.model, "ENTITY_TYPE_ID", None) == entity_type_id:
             from voronka.core.models import Observer
 
-            # A literal list of the few records the user observes keeps the query index-friendly; an OR with a
-            # subquery would stop the planner from walking the (stage, id) index of a board column.
-            observed = list(Observer.objects.filter(user_id=user.pk, entity_type_id=entity_type_id)
-                            .values_list("entity_id", flat=True)[:OBSERVED_INLINE + 1])
-            if len(observed) > OBSERVED_INLINE:
-                clauses.append(Q(pk__in=Observer.objects.filter(user_id=user.pk, entity_type_id=entity_type_id)
-                                 .values("entity_id")))
-            elif observed:
-                clauses.append(Q(pk__in=observed))
+            clauses.append(Q(pk__in=Observer.objects.filter(user_id=user.pk, entity_type_id=entity_type_id)
+                             .values("entity_id")))
         if not clauses:
             return qs.none()
         combined = clauses[0]
