@@ -186,6 +186,17 @@ def diagnostics_section(run: dict) -> list[str]:
     for name, d in diag.items():
         top = "; ".join(f"{s['n']}× `{s['sql'][:90]}`" for s in d["statements"][:3])
         out.append(f"| {name} | {d['status']} | {d['queries']} | {d['count_queries']} | {top.replace('|', '/')} |")
+    split = run.get("time_split")
+    if split:
+        base = split.get("baseline POST", {}).get("ms")
+        out += ["", "#### Time per request in-process (Django test client, no HTTP server, no profiler)", "",
+                "Wall time per request, and the part spent inside the database driver (sending SQL and waiting for "
+                "the answer, measured with `connection.execute_wrapper`); the rest is Python: Django, Ninja, "
+                "Voronka's code.", "",
+                "| request | ms per request | × baseline | SQL ms | queries | Python ms |", "|---|---:|---:|---:|---:|---:|"]
+        for name, t in split.items():
+            times = f"{t['ms'] / base:.1f}" if base and "authenticate" not in name else "–"
+            out.append(f"| {name} | {t['ms']:.2f} | {times} | {t['sql_ms']:.2f} | {t['queries']} | {t['python_ms']:.2f} |")
     for name, d in diag.items():
         if d.get("plan"):
             out += ["", f"Query plan of the leads query, {name}:", "", "```", d["lead_query"][:1500], "", d["plan"], "```"]

@@ -750,8 +750,26 @@ class Inner:
         capture(f"POST /api/v1/leads/bulk ({BULK_BATCH} items)", bulk)
         for q in self.list_queries():
             capture(f"GET list, {q['name']}", lambda q=q: client.get(q["path"]))
-        # EXPLAIN of the slowest list query, for the record
         self.out["diagnostics"] = diag
+
+        # Where the time of one request goes, without a profiler: wall time per request in-process (no HTTP
+        # server), and the part of it spent inside the database driver (connection.execute_wrapper).
+        from voronka.identity.models import ApiToken
+
+        base_client = Client()
+
+        def baseline():
+            return base_client.post(BASELINE_PATH, json.dumps({"title": "split"}), content_type="application/json")
+
+        split = {
+            "baseline POST": self.split_time(baseline, 300),
+            "POST /api/v1/leads": self.split_time(one, 300),
+            f"POST /api/v1/leads/bulk ({BULK_BATCH} items)": self.split_time(bulk, 6),
+            "ApiToken.authenticate alone": self.split_time(lambda: ApiToken.authenticate(self.token), 300),
+        }
+        for q in self.list_queries()[:1]:
+            split[f"GET list, {q['name']}"] = self.split_time(lambda q=q: client.get(q["path"]), 100)
+        self.out["time_split"] = split
 
         # cProfile of single and bulk creates through the full Django stack (no HTTP server)
         self.out["profile"] = {
@@ -759,6 +777,29 @@ class Inner:
             "bulk": self.profile(f"bulk-create-{BULK_BATCH}", bulk, 4),
         }
         self.close_db()
+
+    def split_time(self, fn, n: int) -> dict:
+        from django.db import connection
+
+        for _ in range(max(2, n // 10)):
+            fn()
+        sql = {"s": 0.0, "n": 0}
+
+        def wrapper(execute, query, params, many, context):
+            t = time.perf_counter()
+            try:
+                return execute(query, params, many, context)
+            finally:
+                sql["s"] += time.perf_counter() - t
+                sql["n"] += 1
+
+        with connection.execute_wrapper(wrapper):
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            total = time.perf_counter() - t
+        return {"n": n, "ms": round(total / n * 1000, 3), "sql_ms": round(sql["s"] / n * 1000, 3),
+                "python_ms": round((total - sql["s"]) / n * 1000, 3), "queries": round(sql["n"] / n, 1)}
 
     def explain(self, sql: str) -> str:
         """The query plan of a captured statement (its parameters are already inlined by Django)."""
@@ -911,7 +952,8 @@ def outer(opts: argparse.Namespace, argv: list[str]) -> int:
     started = time.monotonic()
     runs = []
     for db in dbs:
-        out = RESULTS / f"{prefix}{db}{'-diagnostics' if opts.diagnostics_only else ''}.json"
+        final = RESULTS / f"{prefix}{db}{'-diagnostics' if opts.diagnostics_only else ''}.json"
+        out = final.with_suffix(".partial.json")  # the previous results stay until this run succeeds
         out.unlink(missing_ok=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--inner", db, "--json", str(out)]
         env = dict(os.environ)
@@ -928,17 +970,36 @@ def outer(opts: argparse.Namespace, argv: list[str]) -> int:
                 env["VORONKA_DATABASE_URL"] = url
         log(f"### {db}: {' '.join(cmd)}")
         t = time.monotonic()
+        # its own process group, so that a stop reaches with-postgres.sh and the inner run together
+        child = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+
+        def stop_child(*_, pid=child.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+
+        previous = signal.signal(signal.SIGTERM, stop_child)
         try:
-            rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+            rc = child.wait()
+        except KeyboardInterrupt:
+            stop_child()
+            child.wait()
+            raise
         finally:
+            signal.signal(signal.SIGTERM, previous)
             if stop:
                 stop()
+        if rc in (143, -signal.SIGTERM, 130):
+            log(f"{db} run stopped by a signal")
+            return rc
+        if out.exists():
+            out.replace(final)
+            out = final
         if out.exists() and opts.diagnostics_only:
             # fold the diagnostics into the latest results of this database
             diag = json.loads(out.read_text())
             main_file = RESULTS / f"{prefix}{db}.json"
             data = json.loads(main_file.read_text()) if main_file.exists() else {"db": db, "levels": [], "problems": []}
-            for key in ("diagnostics", "profile"):
+            for key in ("diagnostics", "profile", "time_split"):
                 if key in diag:
                     data[key] = diag[key]
             data["diagnostics_run"] = {"date": info.get("date"), "commit": info.get("commit"),
@@ -1017,6 +1078,8 @@ def main() -> int:
         QUICK_SIZES if opts.quick else FULL_SIZES)
     opts.conns = [int(c) for c in str(opts.conns).split(",")]
     if opts.inner:
+        # SIGTERM/SIGINT unwind through the finally blocks: gunicorn is stopped, the temporary VAR_DIR removed
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         sys.path.insert(0, str(ROOT))
         result = Inner(opts).run()
         Path(opts.json).write_text(json.dumps(result, indent=1, default=str))
