@@ -286,7 +286,9 @@ def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quic
           "scripts/bench.sh --db sqlite        # one database (sqlite | postgres | both)",
           "scripts/bench.sh --sizes 0,100000 --duration 20 --conns 1,4,8",
           "```", "",
-          f"This report: `{command}`.", "",
+          f"This report: `{command}`."
+          + (" Server time of the web screens per persona: [benchmarks-screens.md](benchmarks-screens.md) "
+             "(`bench/ui_bench.py`)." if (ROOT / "docs" / "benchmarks-screens.md").exists() and not quick else ""), "",
           "## What is measured", "",
           "- Each database starts empty: SQLite in a temporary `VORONKA_VAR_DIR` (WAL, the settings of "
           "`voronka/settings.py`), PostgreSQL in a throwaway cluster from `scripts/with-postgres.sh` "
@@ -378,8 +380,8 @@ def main() -> int:
         return 1
     info = runs[0].get("machine") or {"date": time.strftime("%Y-%m-%d %H:%M %Z")}
     out = Path(opts.out) if opts.out else (RESULTS / "quick.md" if opts.quick else ROOT / "docs" / "benchmarks.md")
-    write_report(out, runs, info, command="python bench/report.py (rebuilt from saved results)", quick=opts.quick,
-                 results_dir=RESULTS)
+    command = next((r["command"] for r in runs if r.get("command")), "make bench")
+    write_report(out, runs, info, command=command, quick=opts.quick, results_dir=RESULTS, add_history=False)
     print(out)
     return 0
 
