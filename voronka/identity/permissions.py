@@ -211,24 +211,3 @@ class RoleEngine:
         if scope >= Scope.OPEN:
             q |= Q(is_open=True)
         return q
-
-
-class BasicEngine:
-    """The foundation's rules, in force until roles are switched on: staff read, add, update and import;
-    deleting, exporting and settings need a superuser."""
-
-    def can(self, actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id=None) -> bool:
-        if actor.is_system:
-            return True
-        user = actor.user
-        if user is None or not user.is_active or not _token_allows(actor, perm):
-            return False
-        return user.is_superuser or perm in {"read", "add", "update", "import"}
-
-    def visible(self, actor: Actor, entity_type_id: int, qs, perm: str = "read"):
-        if actor.is_system:
-            return qs
-        user = actor.user
-        if user is None or not user.is_active or not _token_allows(actor, perm):
-            return qs.none()
-        return qs if (perm in {"read", "update", "import", "add"} or user.is_superuser) else qs.none()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 
 from django import forms
 from django.contrib import messages
@@ -755,9 +754,6 @@ def repeat_deal(request, kind: str, pk: int):
     messages.success(request, _("Repeat deal created."))
     return redirect("ui:card", kind="deals", pk=deal.pk)
 
-
-def json_dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 

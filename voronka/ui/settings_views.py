@@ -185,11 +185,10 @@ def audit_log(request):
 
 def _spec_for(entity_type_id: int):
     """The write-path spec of a record kind (the recycle bin restores and purges through it)."""
-    from voronka.deals.actions import DEAL
-    from voronka.leads.actions import LEAD
-    from voronka.parties.actions import COMPANY, CONTACT
+    from .entities import BY_TYPE
 
-    return {s.entity_type_id: s for s in (LEAD, DEAL, CONTACT, COMPANY)}.get(entity_type_id)
+    ui = BY_TYPE.get(entity_type_id)
+    return ui.spec if ui else None
 
 
 @login_required
