@@ -9,15 +9,19 @@ from collections.abc import Callable
 from typing import Any
 
 from .models import ConfigVersion
+from .prepared import Prepared
 
 KEY = "crm"
 _lock = threading.Lock()
 _cache: dict[tuple, tuple[int, Any]] = {}
 
 
+_VERSION = Prepared(lambda key: ConfigVersion.objects.filter(key=key).values_list("version"), ["\x00key"])
+
+
 def current_version() -> int:
-    row = ConfigVersion.objects.filter(key=KEY).values_list("version", flat=True).first()
-    return row or 0
+    rows = _VERSION.rows(KEY)  # compiled once: this runs on every write
+    return (rows[0][0] if rows else 0) or 0
 
 
 def bump() -> None:

@@ -29,16 +29,20 @@ def entry(actor: Actor, entity_type_id: int, entity_id: int, kind: str, *, text:
           changes: dict | None = None, data: dict | None = None, also: Iterable[tuple[int, int]] = (),
           save: bool = True) -> TimelineEntry:
     """Build (and by default save) a timeline entry on a record, optionally bound to others."""
-    obj = TimelineEntry(
-        entity_type_id=entity_type_id, entity_id=entity_id, kind=kind,
-        actor_kind=actor.kind, actor_user_id=actor.user_id, actor_label=actor.label[:200],
-        entry_point=actor.entry_point[:20], cause=actor.cause[:100], text=text,
-        changes=jsonable(changes or {}), data=jsonable(data or {}),
-    )
+    obj = TimelineEntry(**entry_row(actor, entity_type_id, entity_id, kind, text=text, changes=changes, data=data))
     if save:
         obj.save()
         bind(obj, also)
     return obj
+
+
+def entry_row(actor: Actor, entity_type_id: int, entity_id: int, kind: str, *, text: str = "",
+              changes: dict | None = None, data: dict | None = None, label: str | None = None) -> dict:
+    """The columns of a timeline entry (``fastinsert.insert_rows`` writes many of them at once)."""
+    return {"entity_type_id": entity_type_id, "entity_id": entity_id, "kind": kind, "actor_kind": actor.kind,
+            "actor_user_id": actor.user_id, "actor_label": (actor.label if label is None else label)[:200],
+            "entry_point": actor.entry_point[:20], "cause": actor.cause[:100], "text": text,
+            "changes": jsonable(changes or {}), "data": jsonable(data or {})}
 
 
 def bind(obj: TimelineEntry, targets: Iterable[tuple[int, int]]) -> None:

@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import audit, history, outbox, policies
+from . import audit, fastinsert, history, outbox, policies
 from .actor import Actor
 from .errors import ActionError, Conflict, NotFound, ValidationFailed
 
@@ -69,6 +69,10 @@ class RecordSpec:
         if "is_open" not in self.writable and any(f.name == "is_open" for f in self.model._meta.fields):
             self.writable = (*self.writable, "is_open")
         self._fk = {f.name for f in self.model._meta.get_fields() if isinstance(f, models.ForeignKey)}
+        # fields whose untouched value needs no check: blank allowed, or a non-empty default (see _validate_model)
+        self.trusted = {f.name for f in self.model._meta.concrete_fields
+                        if f.blank or (f.has_default() and f.get_default() not in (None, ""))
+                        or f.auto_created or f.primary_key}
         self.allowed = set(self.writable) | {k for h in self.hooks for k in h.keys} | ({"custom"} if self.has_custom else set())
 
 
@@ -170,7 +174,15 @@ _CHECKED_ELSEWHERE = {"created_by", "pipeline", "stage", "responsible"}
 
 
 def _validate_model(ctx: WriteContext) -> None:
-    exclude = {f.name for f in ctx.obj._meta.fields if f.name in ctx.errors} | _CHECKED_ELSEWHERE
+    """The model's own field checks (length, choices, blank, validators) on what this write touched.
+
+    Fields the caller did not give keep a value that was valid when it was written: their default (which
+    ``trusted_defaults`` lists per model: blank allowed or a non-empty default), or what an earlier write
+    checked. The rest, and every field the caller, ``RecordSpec.defaults`` or a hook set, is checked.
+    """
+    given = ctx.data.keys() | ctx.state.get("defaulted", ())
+    exclude = {name for name in ctx.spec.trusted if name not in given}
+    exclude |= {name for name in ctx.errors} | _CHECKED_ELSEWHERE
     try:
         ctx.obj.full_clean(exclude=sorted(exclude), validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
@@ -255,6 +267,7 @@ def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic
         for k, v in values.items():
             setattr(obj, k, v)
         ctx = WriteContext(spec, actor, obj, data, creating=True, batch=batch)
+        ctx.state["defaulted"] = values.keys()
         try:
             _prepare(ctx)
             if not ctx.errors:
@@ -272,15 +285,14 @@ def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic
         return results
     if contexts:
         with transaction.atomic():
-            objs = spec.model.objects.bulk_create([c.obj for c in contexts], batch_size=500)
-            for c, o in zip(contexts, objs, strict=True):
-                c.obj = o
+            fastinsert.insert([c.obj for c in contexts], returning=True)
             for hook in spec.hooks:
                 hook.after_create(actor, contexts)
-            entries = [history.entry(actor, spec.entity_type_id, c.obj.pk, "created", save=False) for c in contexts]
-            history.TimelineEntry.objects.bulk_create(entries, batch_size=500)
-            outbox.emit_many([outbox.build(actor, f"{spec.code}.created", spec.entity_type_id, c.obj.pk,
-                                           {"fields": sorted(c.data.keys())}) for c in contexts])
+            label = actor.label
+            fastinsert.insert_rows(history.TimelineEntry, [
+                history.entry_row(actor, spec.entity_type_id, c.obj.pk, "created", label=label) for c in contexts])
+            outbox.emit_rows([outbox.row(actor, f"{spec.code}.created", spec.entity_type_id, c.obj.pk,
+                                         {"fields": sorted(c.data.keys())}) for c in contexts])
     return results
 
 

@@ -114,7 +114,7 @@ class ApiToken(models.Model):
         parts = (raw or "").split("_")
         if len(parts) < 3 or parts[0] != "vk":
             return None
-        token = cls.objects.select_related("user").filter(prefix=parts[1]).first()
+        token = _token_with_user(parts[1])
         if token is None or not hmac.compare_digest(token.secret_hash, _hash(raw)):
             return None
         now = timezone.now()
@@ -123,6 +123,34 @@ class ApiToken(models.Model):
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             cls.objects.filter(pk=token.pk).update(last_used_at=now)  # throttled: not a write per request
         return token
+
+
+def _token_query():
+    from voronka.core.prepared import Prepared
+
+    token_fields = [f.name for f in ApiToken._meta.concrete_fields]
+    user_fields = [f.name for f in User._meta.concrete_fields]
+    return Prepared(lambda prefix: ApiToken.objects.filter(prefix=prefix).values_list(
+        *token_fields, *(f"user__{n}" for n in user_fields)), ["\x00prefix"])
+
+
+_TOKEN_QUERY = None
+
+
+def _token_with_user(prefix: str) -> ApiToken | None:
+    """The token with its user in one query compiled once per process (this runs on every API request)."""
+    global _TOKEN_QUERY
+    if _TOKEN_QUERY is None:
+        _TOKEN_QUERY = _token_query()
+    rows = _TOKEN_QUERY.rows(prefix)
+    if not rows:
+        return None
+    row = rows[0]
+    n = len(ApiToken._meta.concrete_fields)
+    token = ApiToken.from_db("default", [f.attname for f in ApiToken._meta.concrete_fields], row[:n])
+    user = User.from_db("default", [f.attname for f in User._meta.concrete_fields], row[n:])
+    token.user = user
+    return token
 
 
 class Scope(models.IntegerChoices):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from voronka.core import fastinsert
 from voronka.core.actor import Actor
 from voronka.core.normalize import normalize_email, normalize_phone
 from voronka.core.recordkit import Hook, WriteContext
@@ -76,7 +77,7 @@ class CommunicationsHook(Hook):
                     written[comm.kind].append(comm)
             ctx.obj.written_communications = written  # what a caller may show without reading them back
         if rows:
-            Communication.objects.bulk_create(rows, batch_size=500)
+            fastinsert.insert(rows)
 
     def purge(self, obj, spec) -> None:
         Communication.objects.filter(entity_type_id=spec.entity_type_id, entity_id=obj.pk).delete()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.core import history, outbox, policies
+from voronka.core import fastinsert, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.recordkit import Hook, WriteContext
 
@@ -133,12 +133,12 @@ class StageHook(Hook):
             ctx.error(name, _("Required to enter stage «%(s)s».") % {"s": stage.name})
 
     def after_create(self, actor: Actor, contexts: Sequence[WriteContext]) -> None:
-        rows = [StageHistory(entity_type_id=c.spec.entity_type_id, entity_id=c.obj.pk, pipeline_id=c.obj.pipeline_id,
-                             from_stage=None, to_stage_id=c.obj.stage_id, semantics=c.obj.stage_semantics,
-                             moved_at=c.obj.stage_changed_at, actor_user_id=actor.user_id,
-                             responsible_id=c.obj.responsible_id, entry_point=actor.entry_point[:20],
-                             cause=actor.cause[:100]) for c in contexts]
-        StageHistory.objects.bulk_create(rows, batch_size=500)
+        user_id, entry_point, cause = actor.user_id, actor.entry_point[:20], actor.cause[:100]
+        fastinsert.insert_rows(StageHistory, [
+            {"entity_type_id": c.spec.entity_type_id, "entity_id": c.obj.pk, "pipeline_id": c.obj.pipeline_id,
+             "from_stage_id": None, "to_stage_id": c.obj.stage_id, "semantics": c.obj.stage_semantics,
+             "moved_at": c.obj.stage_changed_at, "actor_user_id": user_id, "responsible_id": c.obj.responsible_id,
+             "entry_point": entry_point, "cause": cause} for c in contexts])
         totals.apply((totals.key_of(c.spec.entity_type_id, c.obj), 1, c.obj.opportunity) for c in contexts)
 
     def after_delete(self, obj, spec) -> None:

@@ -1,0 +1,187 @@
+"""Plain ``INSERT`` of model instances, for the hot write path.
+
+``Model.objects.bulk_create`` compiles its SQL and prepares every field through the ORM on each call;
+for the half-dozen small rows a record write adds (the record, its phones, stage history, timeline,
+outbox) that costs far more than the database does. ``insert`` builds the statement once per model and
+database vendor, prepares values with a converter chosen once per field, and runs one statement per
+chunk (``executemany`` when no ids are wanted, a multi-row ``VALUES … RETURNING id`` when they are).
+
+It writes exactly what ``bulk_create`` would for the instances given: fields with ``auto_now`` /
+``auto_now_add`` get their value through ``pre_save``, defaults are already on the instance from its
+constructor. It does not send signals (the project uses none for models) and expects values that the
+write path validated (``full_clean`` or the record kit's checks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable, Sequence
+
+from django.db import connections, models
+from django.db.models.fields.json import JSONField
+from django.utils.functional import Promise
+
+_plans: dict[tuple, _Plan] = {}
+
+
+def _plain(value):
+    if isinstance(value, enum.Enum):  # TextChoices / IntegerChoices members: store the value, never the name
+        return value.value
+    if isinstance(value, Promise):
+        return str(value)
+    return value
+
+
+def _sqlite_datetime(ops) -> Callable:
+    def adapt(value):
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime) and value.tzinfo is dt.UTC:
+            return str(value.replace(tzinfo=None))  # what Django's SQLite backend stores: naive UTC text
+        return ops.adapt_datetimefield_value(value)
+    return adapt
+
+
+_SIMPLE = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.FloatField,
+           models.ForeignKey, models.AutoField, models.BigAutoField, models.SmallAutoField)
+
+
+class _Plan:
+    def __init__(self, model, alias: str, with_pk: bool):
+        connection = connections[alias]
+        ops = connection.ops
+        self.fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
+        self.auto = [f for f in self.fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+        self.attnames = [f.attname for f in self.fields]
+        self.converters: list[Callable | None] = [self._converter(f, connection, ops) for f in self.fields]
+        q = ops.quote_name
+        self.head = (f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in self.fields)}) VALUES ")
+        self.row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+        self.pk_column = q(model._meta.pk.column)
+        limit = 30000 if connection.vendor == "sqlite" else 60000  # bound parameters per statement
+        self.chunk = max(1, min(500, limit // max(1, len(self.fields))))
+
+    @staticmethod
+    def _converter(field, connection, ops) -> Callable | None:
+        if isinstance(field, JSONField):
+            return lambda v, f=field: f.get_db_prep_save(v, connection)
+        if isinstance(field, models.DateTimeField):
+            if connection.vendor == "sqlite":
+                return _sqlite_datetime(ops)
+            return lambda v: None if v is None else ops.adapt_datetimefield_value(v)
+        if isinstance(field, models.DateField):
+            return lambda v: None if v is None else ops.adapt_datefield_value(v)
+        if isinstance(field, models.DecimalField):
+            return lambda v, f=field: None if v is None else ops.adapt_decimalfield_value(
+                f.to_python(v), f.max_digits, f.decimal_places)
+        if isinstance(field, _SIMPLE):
+            return None  # handled by _plain
+        return lambda v, f=field: f.get_db_prep_save(v, connection)
+
+    def values(self, obj) -> list:
+        for f in self.auto:
+            f.pre_save(obj, add=True)
+        out = []
+        for name, conv in zip(self.attnames, self.converters, strict=True):
+            v = getattr(obj, name)
+            out.append(_plain(v) if conv is None else conv(v))
+        return out
+
+
+def _plan(model, alias: str, with_pk: bool) -> _Plan:
+    key = (model, alias, with_pk)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plans[key] = _Plan(model, alias, with_pk)
+    return plan
+
+
+def insert(objs: Sequence[models.Model], *, returning: bool = False, using: str = "default") -> None:
+    """Insert ``objs`` (all of one model). With ``returning`` the new primary keys are set on them, in order.
+
+    Instances that already carry a primary key are written with it (``returning`` is then not needed).
+    Call inside ``transaction.atomic()`` when the rows must land together.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    with_pk = objs[0].pk is not None
+    plan = _plan(model, using, with_pk)
+    connection = connections[using]
+    rows = [plan.values(o) for o in objs]
+    with connection.cursor() as cursor:
+        if not returning or with_pk:
+            sql = plan.head + plan.row
+            if len(rows) == 1:
+                cursor.execute(sql, rows[0])
+            else:
+                cursor.executemany(sql, rows)
+        else:
+            for start in range(0, len(rows), plan.chunk):
+                part = rows[start:start + plan.chunk]
+                sql = plan.head + ", ".join([plan.row] * len(part)) + f" RETURNING {plan.pk_column}"
+                cursor.execute(sql, [v for row in part for v in row])
+                # RETURNING promises no order; ids from the sequence grow in the order the rows were processed
+                ids = sorted(r[0] for r in cursor.fetchall())
+                if len(ids) != len(part):  # pragma: no cover - the database broke its promise
+                    raise RuntimeError(f"INSERT … RETURNING gave {len(ids)} ids for {len(part)} rows")
+                for obj, pk in zip(objs[start:start + plan.chunk], ids, strict=True):
+                    obj.pk = pk
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = using
+
+
+_row_plans: dict[tuple, tuple] = {}
+
+
+def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
+    """Insert plain rows (``{attname: value}``, every row with the same keys) without building instances.
+
+    Columns missing from the rows get the field's default, computed once per call (``auto_now`` /
+    ``auto_now_add`` fields: the current time). The bulk write path uses this for its side tables, where a
+    model instance per row cost more than the insert.
+    """
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    key = (model, using, keys)
+    plan = _row_plans.get(key)
+    if plan is None:
+        base = _plan(model, using, with_pk=False)
+        by_attname = dict(zip(base.attnames, zip(base.fields, base.converters, strict=True), strict=True))
+        unknown = set(keys) - set(by_attname)
+        if unknown:
+            raise ValueError(f"{model.__name__} has no columns {sorted(unknown)}")
+        given = [(k, *by_attname[k]) for k in keys]
+        rest = [(f, conv) for name, (f, conv) in by_attname.items() if name not in keys]
+        q = connections[using].ops.quote_name
+        columns = [q(f.column) for _, f, _ in given] + [q(f.column) for f, _ in rest]
+        sql = (f"INSERT INTO {q(model._meta.db_table)} ({', '.join(columns)}) "
+               f"VALUES ({', '.join(['%s'] * len(columns))})")
+        plan = _row_plans[key] = (sql, [conv for _, _, conv in given], rest)
+    sql, converters, rest = plan
+    from django.utils import timezone
+
+    now = None
+    constants = []
+    for f, conv in rest:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            now = now or timezone.now()
+            value = now
+        else:
+            value = f.get_default()
+        constants.append(_plain(value) if conv is None else conv(value))
+    constants = tuple(constants)
+    params = []
+    for row in rows:
+        values = []
+        for conv, value in zip(converters, row.values(), strict=True):
+            values.append(_plain(value) if conv is None else conv(value))
+        params.append((*values, *constants))
+    with connections[using].cursor() as cursor:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
