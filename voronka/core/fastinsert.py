@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from django.db import connections, models
 from django.db.models.fields.json import JSONField
@@ -56,7 +57,9 @@ class _Plan:
         self.attnames = [f.attname for f in self.fields]
         self.converters: list[Callable | None] = [self._converter(f, connection, ops) for f in self.fields]
         q = ops.quote_name
-        self.head = (f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in self.fields)}) VALUES ")
+        self.table = q(model._meta.db_table)
+        self.columns = [q(f.column) for f in self.fields]
+        self.head = f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
         self.row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
         self.pk_column = q(model._meta.pk.column)
         limit = 30000 if connection.vendor == "sqlite" else 60000  # bound parameters per statement
@@ -89,6 +92,39 @@ class _Plan:
         return out
 
 
+COPY_FROM = 20  # rows; below this a pipelined executemany is as fast on PostgreSQL
+
+
+def _write(connection, table: str, columns: list[str], sql: str, rows: list) -> None:
+    """One INSERT statement per row batch; PostgreSQL gets ``COPY`` for larger batches (a row-by-row
+    executemany makes the server parse and plan every row, and psycopg dump every value one by one)."""
+    if len(rows) >= COPY_FROM and connection.vendor == "postgresql" and not _in_pipeline(connection):
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+
+
+def _in_pipeline(connection) -> bool:
+    from psycopg import pq
+
+    return connection.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
+
+
+def _reserve_ids(model, n: int, using: str) -> list[int]:
+    """``n`` fresh primary keys from the table's identity sequence, in increasing order (PostgreSQL)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [model._meta.db_table, model._meta.pk.column, n])
+        return sorted(r[0] for r in cursor.fetchall())
+
+
 def _plan(model, alias: str, with_pk: bool) -> _Plan:
     key = (model, alias, with_pk)
     plan = _plans.get(key)
@@ -107,27 +143,30 @@ def insert(objs: Sequence[models.Model], *, returning: bool = False, using: str 
         return
     model = type(objs[0])
     with_pk = objs[0].pk is not None
-    plan = _plan(model, using, with_pk)
     connection = connections[using]
+    if returning and not with_pk and len(objs) > 1 and connection.vendor == "postgresql":
+        # A long multi-row VALUES costs psycopg more to bind than the insert itself: take the ids from the
+        # sequence in one round trip and insert with them (COPY, or a pipelined executemany).
+        for obj, pk in zip(objs, _reserve_ids(model, len(objs), using), strict=True):
+            obj.pk = pk
+        insert(objs, using=using)
+        return
+    plan = _plan(model, using, with_pk)
     rows = [plan.values(o) for o in objs]
-    with connection.cursor() as cursor:
-        if not returning or with_pk:
-            sql = plan.head + plan.row
-            if len(rows) == 1:
-                cursor.execute(sql, rows[0])
-            else:
-                cursor.executemany(sql, rows)
-        else:
-            for start in range(0, len(rows), plan.chunk):
-                part = rows[start:start + plan.chunk]
-                sql = plan.head + ", ".join([plan.row] * len(part)) + f" RETURNING {plan.pk_column}"
-                cursor.execute(sql, [v for row in part for v in row])
-                # RETURNING promises no order; ids from the sequence grow in the order the rows were processed
-                ids = sorted(r[0] for r in cursor.fetchall())
-                if len(ids) != len(part):  # pragma: no cover - the database broke its promise
-                    raise RuntimeError(f"INSERT … RETURNING gave {len(ids)} ids for {len(part)} rows")
-                for obj, pk in zip(objs[start:start + plan.chunk], ids, strict=True):
-                    obj.pk = pk
+    if not returning or with_pk:
+        _write(connection, plan.table, plan.columns, plan.head + plan.row, rows)
+    else:
+        with connection.cursor() as cursor:
+                for start in range(0, len(rows), plan.chunk):
+                    part = rows[start:start + plan.chunk]
+                    sql = plan.head + ", ".join([plan.row] * len(part)) + f" RETURNING {plan.pk_column}"
+                    cursor.execute(sql, [v for row in part for v in row])
+                    # RETURNING promises no order; ids from the sequence grow in the order the rows were processed
+                    ids = sorted(r[0] for r in cursor.fetchall())
+                    if len(ids) != len(part):  # pragma: no cover - the database broke its promise
+                        raise RuntimeError(f"INSERT … RETURNING gave {len(ids)} ids for {len(part)} rows")
+                    for obj, pk in zip(objs[start:start + plan.chunk], ids, strict=True):
+                        obj.pk = pk
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using
@@ -158,10 +197,10 @@ def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
         rest = [(f, conv) for name, (f, conv) in by_attname.items() if name not in keys]
         q = connections[using].ops.quote_name
         columns = [q(f.column) for _, f, _ in given] + [q(f.column) for f, _ in rest]
-        sql = (f"INSERT INTO {q(model._meta.db_table)} ({', '.join(columns)}) "
+        sql = (f"INSERT INTO {base.table} ({', '.join(columns)}) "
                f"VALUES ({', '.join(['%s'] * len(columns))})")
-        plan = _row_plans[key] = (sql, [conv for _, _, conv in given], rest)
-    sql, converters, rest = plan
+        plan = _row_plans[key] = (sql, base.table, columns, [conv for _, _, conv in given], rest)
+    sql, table, columns, converters, rest = plan
     from django.utils import timezone
 
     now = None
@@ -180,8 +219,26 @@ def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
         for conv, value in zip(converters, row.values(), strict=True):
             values.append(_plain(value) if conv is None else conv(value))
         params.append((*values, *constants))
-    with connections[using].cursor() as cursor:
-        if len(params) == 1:
-            cursor.execute(sql, params[0])
-        else:
-            cursor.executemany(sql, params)
+    _write(connections[using], table, columns, sql, params)
+
+
+@contextmanager
+def pipelined(rows: int = 1, using: str = "default") -> Iterator[None]:
+    """Send the statements of the block without waiting for each answer (PostgreSQL's pipeline mode).
+
+    The side rows of a write (phones, stage history, totals, timeline, outbox) then cost one round trip
+    instead of five. Reads inside the block still work (they wait for their own result). Errors of the
+    queued statements are raised at the end of the block, as Django's database errors. Elsewhere, and for
+    ``rows`` of ``COPY_FROM`` or more (``COPY`` is faster then and cannot run in a pipeline), a no-op.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or rows >= COPY_FROM:  # large batches go by COPY instead
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if not hasattr(raw, "pipeline"):  # pragma: no cover - psycopg2
+        yield
+        return
+    with connection.wrap_database_errors, raw.pipeline():
+        yield

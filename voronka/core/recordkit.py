@@ -286,13 +286,14 @@ def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic
     if contexts:
         with transaction.atomic():
             fastinsert.insert([c.obj for c in contexts], returning=True)
-            for hook in spec.hooks:
-                hook.after_create(actor, contexts)
-            label = actor.label
-            fastinsert.insert_rows(history.TimelineEntry, [
-                history.entry_row(actor, spec.entity_type_id, c.obj.pk, "created", label=label) for c in contexts])
-            outbox.emit_rows([outbox.row(actor, f"{spec.code}.created", spec.entity_type_id, c.obj.pk,
-                                         {"fields": sorted(c.data.keys())}) for c in contexts])
+            with fastinsert.pipelined(len(contexts)):  # the side rows need the ids, nothing needs their answers
+                for hook in spec.hooks:
+                    hook.after_create(actor, contexts)
+                label = actor.label
+                fastinsert.insert_rows(history.TimelineEntry, [
+                    history.entry_row(actor, spec.entity_type_id, c.obj.pk, "created", label=label) for c in contexts])
+                outbox.emit_rows([outbox.row(actor, f"{spec.code}.created", spec.entity_type_id, c.obj.pk,
+                                             {"fields": sorted(c.data.keys())}) for c in contexts])
     return results
 
 
