@@ -132,3 +132,36 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
         last = rows[-1]
         next_cursor = _encode([None if name == "id" else getattr(last, name), last.pk, seen + len(rows)])
     return Page(rows, next_cursor, seen)
+
+
+def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20) -> dict[Any, Page]:
+    """Page 1 (newest first) of ``qs`` for each value of ``field``: the columns of a board.
+
+    PostgreSQL answers all of them with one ``UNION ALL`` of index-ordered, limited subqueries (one round
+    trip instead of one per column); elsewhere (SQLite cannot limit the parts of a compound query, and its
+    queries cost no round trip) it runs one keyset query per value.
+    """
+    if not values:
+        return {}
+    if qs.db != "default" or qs.query.combinator or len(values) == 1 or \
+            not _connection_of(qs).features.supports_slicing_ordering_in_compound:
+        return {v: keyset_page(qs.filter(**{field: v}), order="-id", limit=limit) for v in values}
+    parts = [qs.filter(**{field: v}).order_by("-id")[: limit + 1] for v in values]
+    rows = list(parts[0].union(*parts[1:], all=True))
+    attname = qs.model._meta.get_field(field).attname
+    grouped: dict[Any, list] = {v: [] for v in values}
+    for row in rows:
+        grouped.setdefault(getattr(row, attname), []).append(row)
+    pages = {}
+    for v in values:
+        items = sorted(grouped.get(v, []), key=lambda o: o.pk, reverse=True)
+        more = len(items) > limit
+        items = items[:limit]
+        pages[v] = Page(items, _encode([None, items[-1].pk, len(items)]) if more and items else None, 0)
+    return pages
+
+
+def _connection_of(qs: QuerySet):
+    from django.db import connections
+
+    return connections[qs.db]

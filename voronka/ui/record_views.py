@@ -22,7 +22,7 @@ from voronka.core import entity_types, policies
 from voronka.core.errors import ActionError, NotFound, ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
 from voronka.core.recordkit import create_one, update_one
-from voronka.core.selectors import get_record_for, keyset_page, records_visible_to, timeline_for
+from voronka.core.selectors import first_pages, get_record_for, keyset_page, records_visible_to, timeline_for
 from voronka.parties.communications import values_of
 from voronka.pipelines.models import Pipeline, Stage
 from voronka.pipelines.totals import for_actor as totals_for
@@ -361,7 +361,8 @@ def board(request, kind: str):
         *CARD_FIELDS)
     from .rows import render_cards
 
-    pages = [(stage, keyset_page(base.filter(stage=stage), order="-id", limit=BOARD_PAGE)) for stage in stages]
+    by_stage = first_pages(base, "stage", [s.pk for s in stages], limit=BOARD_PAGE)  # one query on PostgreSQL
+    pages = [(stage, by_stage[stage.pk]) for stage in stages]
     overdue = _overdue(ui, [o.pk for _stage, result in pages for o in result.items])  # one query for the board
     card_base = _card_base(ui)
     columns = []

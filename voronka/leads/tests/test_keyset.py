@@ -56,3 +56,25 @@ def test_forged_cursor_is_a_clear_error(admin, leads, values):
 
     with pytest.raises(ValidationFailed):
         keyset_page(records_visible_to(admin, 1), order="-created_at", cursor=_encode(values))
+
+
+def test_first_pages_of_a_board_equal_one_keyset_page_per_stage(admin, lead_pipeline):
+    from voronka.core.selectors import first_pages
+    from voronka.pipelines.models import Stage
+
+    stages = list(Stage.objects.filter(pipeline=lead_pipeline).order_by("sort"))
+    items = [{"title": f"Лид {i}", "stage": stages[i % 3].pk} for i in range(40)]
+    create_leads(admin, items)
+    base = records_visible_to(admin, 1).filter(pipeline=lead_pipeline).select_related("responsible")
+    wanted = [s.pk for s in stages]
+    pages = first_pages(base, "stage", wanted, limit=5)
+    assert list(pages) == wanted
+    assert sum(1 for p in pages.values() if p.next_cursor) == 3  # three columns hold more than one page
+    for stage in stages:
+        one = keyset_page(base.filter(stage=stage), order="-id", limit=5)
+        assert [o.pk for o in pages[stage.pk].items] == [o.pk for o in one.items]
+        assert pages[stage.pk].next_cursor == one.next_cursor
+        if one.next_cursor:  # the cursor of the combined query continues where the column ends
+            rest = keyset_page(base.filter(stage=stage), order="-id", cursor=pages[stage.pk].next_cursor, limit=100)
+            assert not {o.pk for o in rest.items} & {o.pk for o in one.items}
+    assert all(o.responsible is not None for p in pages.values() for o in p.items)

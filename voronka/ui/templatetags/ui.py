@@ -4,22 +4,43 @@ import datetime
 import decimal
 
 from django import template
-from django.utils.formats import number_format
+from django.utils.formats import get_format
+from django.utils.translation import get_language, gettext_noop, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop, ngettext
 
 register = template.Library()
 
 SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€"}
 
 
+_SEPARATORS: dict[str, tuple[str, str]] = {}
+
+
+def _separators() -> tuple[str, str]:
+    """(decimal separator, thousands separator) of the active language, looked up once per language."""
+    lang = get_language() or ""
+    seps = _SEPARATORS.get(lang)
+    if seps is None:
+        seps = _SEPARATORS[lang] = (get_format("DECIMAL_SEPARATOR"), get_format("THOUSAND_SEPARATOR"))
+    return seps
+
+
 @register.filter
 def money(value, currency="RUB"):
+    """«1 234 567 ₽», «1 234,50 ₽» (grouped by thousands in the language's format; boards show hundreds of these,
+    and Django's number_format looked its settings up again for every one)."""
     if value in (None, ""):
         return ""
-    amount = decimal.Decimal(value).quantize(decimal.Decimal("1")) if decimal.Decimal(value) == int(decimal.Decimal(value)) \
-        else decimal.Decimal(value)
-    return f"{number_format(amount, force_grouping=True)} {SYMBOLS.get(currency, currency)}"
+    try:
+        amount = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
+    except decimal.InvalidOperation:
+        return str(value)
+    if not amount.is_finite():
+        return str(value)
+    dec_sep, thousand_sep = _separators()
+    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,f}"
+    text = text.replace(",", "\x00").replace(".", dec_sep).replace("\x00", thousand_sep)
+    return f"{text} {SYMBOLS.get(currency, currency)}"
 
 
 @register.filter
