@@ -64,7 +64,7 @@ def fire_timers(now: datetime.datetime, limit: int = BATCH) -> int:
     fired = 0
     for pk in ids:
         with transaction.atomic():
-            qs = Timer.objects.select_for_update(skip_locked=True) if _postgres() else Timer.objects
+            qs = Timer.objects.select_for_update(skip_locked=True, of=("self",)) if _postgres() else Timer.objects
             timer = qs.filter(pk=pk, status=Timer.Status.PENDING).select_related("limit").first()
             if timer is None:
                 continue  # another worker has it
@@ -118,7 +118,7 @@ def claim_runs(now: datetime.datetime, limit: int = BATCH) -> tuple[str, list[in
 
 
 def _lock(pk: int, token: str) -> Run | None:
-    run = Run.objects.select_for_update().select_related("robot", "limit").filter(pk=pk).first()
+    run = Run.objects.select_for_update(of=("self",)).select_related("robot", "limit").filter(pk=pk).first()
     if run is None or run.status != Run.Status.RUNNING or run.claim_token != token:
         return None  # someone else owns it now (our lease expired): never apply it twice
     return run
