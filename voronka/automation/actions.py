@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.core import audit, outbox, policies
+from voronka.core import audit, config_cache, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import NotFound, ValidationFailed
 
@@ -122,6 +122,7 @@ def create_robot(actor: Actor, *, stage: int, **data) -> Robot:
             robot.name = str(dict(Robot.Action.choices).get(robot.action, robot.action))
         robot.save()
         audit.record(actor, "automation.robot_created", entity_id=robot.pk, stage=stage_obj.pk, robot_action=robot.action)
+        config_cache.bump()
         outbox.emit(actor, "automation.robot_created", None, robot.pk, {"stage": stage_obj.pk})
         return robot
 
@@ -136,6 +137,7 @@ def update_robot(actor: Actor, robot_id: int, **data) -> Robot:
         robot.updated_at = timezone.now()
         robot.save()
         audit.record(actor, "automation.robot_updated", entity_id=robot.pk, changed=sorted(data))
+        config_cache.bump()
         outbox.emit(actor, "automation.robot_updated", None, robot.pk, {"changed": sorted(data)})
         return robot
 
@@ -150,6 +152,7 @@ def delete_robot(actor: Actor, robot_id: int) -> None:
         name = robot.name
         robot.delete()
         audit.record(actor, "automation.robot_deleted", entity_id=robot_id, name=name)
+        config_cache.bump()
         outbox.emit(actor, "automation.robot_deleted", None, robot_id)
 
 
@@ -177,6 +180,7 @@ def set_stage_limit(actor: Actor, stage: int, *, amount: int, unit: str = "hours
         planned = engine.replan_stage(stage_obj)
         audit.record(actor, "automation.limit_set", entity_id=limit.pk, stage=stage_obj.pk, amount=amount, unit=unit,
                      steps=len(steps), enabled=enabled, items=planned)
+        config_cache.bump()
         outbox.emit(actor, "automation.limit_set", None, limit.pk, {"stage": stage_obj.pk})
         return limit
 
@@ -188,5 +192,6 @@ def delete_stage_limit(actor: Actor, stage: int) -> None:
         deleted, _detail = StageLimit.objects.filter(stage=stage_obj).delete()  # its timers go with it
         if deleted:
             audit.record(actor, "automation.limit_deleted", stage=stage_obj.pk)
+            config_cache.bump()
             outbox.emit(actor, "automation.limit_deleted", None, stage_obj.pk)
 

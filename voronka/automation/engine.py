@@ -29,6 +29,18 @@ log = logging.getLogger(__name__)
 VERBS = {"created", "stage_changed", "deleted", "restored", "purged"}
 
 
+def configured_stages() -> dict[str, frozenset[int]]:
+    """Which stages have enabled robots and limits: cached per process, checked against the settings version
+    (one tiny read), so that writes to stages without automation cost almost nothing."""
+    from voronka.core import config_cache
+
+    def load():
+        return {"robots": frozenset(Robot.objects.filter(enabled=True).values_list("stage_id", flat=True)),
+                "limits": frozenset(StageLimit.objects.filter(enabled=True).values_list("stage_id", flat=True))}
+
+    return config_cache.cached(("automation",), load, config_cache.current_version())
+
+
 def on_event(event: OutboxEvent) -> None:
     prefix, _sep, verb = event.name.rpartition(".")
     if verb not in VERBS or not event.entity_type_id or not event.entity_id:
@@ -39,8 +51,15 @@ def on_event(event: OutboxEvent) -> None:
         return
     if not info.staged or info.code != prefix:
         return
+    configured = configured_stages()
+    if verb == "created" and not configured["robots"] and not configured["limits"]:
+        return  # nothing is configured anywhere: no robot to plan, no timer to keep
+    if verb == "stage_changed":
+        stages = {event.payload.get("from_stage"), event.payload.get("to_stage")}
+        if not stages & (configured["robots"] | configured["limits"]):
+            return  # neither the stage it left nor the one it entered has automation
     if verb in ("created", "stage_changed"):
-        plan_runs(event, info)
+        plan_runs(event, info, configured["robots"])
     sync_timers(info, event.entity_id)
 
 
@@ -67,12 +86,14 @@ def schedule_for(robot: Robot, obj, base: datetime.datetime) -> tuple[datetime.d
     return base, ""
 
 
-def plan_runs(event: OutboxEvent, info) -> int:
+def plan_runs(event: OutboxEvent, info, with_robots: frozenset[int] | None = None) -> int:
     """Create one run per robot the event triggers; returns how many were new."""
     from .scheduler import log_run
 
+    if with_robots is not None and not with_robots:
+        return 0
     stage_id = _entry_stage(event, info)
-    if stage_id is None:
+    if stage_id is None or (with_robots is not None and stage_id not in with_robots):
         return 0
     triggers = [Robot.Trigger.ON_ENTER] + ([Robot.Trigger.ON_CREATE] if event.name.endswith(".created") else [])
     robots = list(Robot.objects.filter(stage_id=stage_id, enabled=True, trigger__in=triggers).order_by("order", "id"))

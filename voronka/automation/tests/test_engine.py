@@ -175,3 +175,18 @@ def test_events_of_unstaged_records_and_other_events_are_ignored(admin, robot, d
     create_contact(admin, first_name="Иван")
     drive()
     assert Run.objects.count() == 0
+
+
+def test_writes_where_nothing_is_configured_cost_one_query_and_new_robots_are_seen(
+        admin, robot, drive, django_assert_max_num_queries):
+    create_lead(admin, title="A")
+    event = OutboxEvent.objects.get(name="lead.created")
+    engine.configured_stages()  # warm the per-process cache
+    with django_assert_max_num_queries(1):  # the settings version
+        engine.on_event(event)
+    outbox.dispatch_pending()  # delivered (and done with) before the robot exists
+    assert not Run.objects.exists()
+    robot("comment", {"text": "x"})  # a settings change: the cache is reloaded
+    b = create_lead(admin, title="B")
+    drive()
+    assert list(Run.objects.values_list("entity_id", flat=True)) == [b.pk]
