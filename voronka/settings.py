@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "voronka.leads",
     "voronka.deals",
     "voronka.activities",
+    "voronka.automation",
     "voronka.api",
     "voronka.ui",
     "voronka.benchsupport",
@@ -180,6 +181,14 @@ VORONKA_BULK_MAX = 500
 VORONKA_EXPORT_THRESHOLD = int(env("EXPORT_THRESHOLD", "2000") or 2000)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+# Automation (docs/automation.md): how many rule-caused hops a chain may make, how long a worker's claim on a run
+# lasts, how often an external effect is tried, the SMS provider (a class with send(phone, text, key)).
+VORONKA_AUTOMATION_MAX_DEPTH = int(env("AUTOMATION_MAX_DEPTH", "5") or 5)
+VORONKA_AUTOMATION_LEASE_SECONDS = int(env("AUTOMATION_LEASE_SECONDS", "300") or 300)
+VORONKA_AUTOMATION_MAX_ATTEMPTS = int(env("AUTOMATION_MAX_ATTEMPTS", "5") or 5)
+VORONKA_AUTOMATION_BACKOFF_SECONDS = int(env("AUTOMATION_BACKOFF_SECONDS", "30") or 30)
+VORONKA_SMS_PROVIDER = env("SMS_PROVIDER", "voronka.automation.effects.LogSmsProvider")
 
 LOGGING = {
     "version": 1,

@@ -13,7 +13,7 @@ from voronka.core import entity_types, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, from_django_validation
 
-from .models import Task
+from .models import Notification, Task
 
 TASK_FIELDS = ("title", "description", "deadline", "responsible", "observers", "entity_type_id", "entity_id")
 MAX_COMMENT = 20000
@@ -166,3 +166,83 @@ def add_comment(actor: Actor, *, entity_type_id: int, entity_id: int, text: str)
         entry = history.entry(actor, info.id, obj.pk, "comment", text=text.strip())
         outbox.emit(actor, f"{info.code}.commented", info.id, obj.pk, {"entry": entry.pk})
         return entry
+
+
+MAX_NOTIFICATION = 5000
+
+
+def record_link(entity_type_id: int | None, entity_id: int | None) -> str:
+    """The web address of a record's card (the UI's URL scheme: /crm/<plural>/<id>/)."""
+    if not entity_type_id or not entity_id:
+        return ""
+    try:
+        code = entity_types.get(int(entity_type_id)).code
+    except LookupError:
+        return ""
+    plural = "companies" if code == "company" else f"{code}s"
+    return f"/crm/{plural}/{entity_id}/"
+
+
+def notify(actor: Actor, *, users, text: str, entity_type_id: int | None = None, entity_id: int | None = None,
+           email: bool = False, subject: str = "") -> list[Notification]:
+    """Send an in-app notification to each of ``users`` (ids or users), optionally about a record.
+
+    A notification about a record reaches only the users who may read it (``policies.readers``).
+    With ``email`` each recipient with an address also gets an e-mail through Django's mail API after
+    the transaction commits (a rolled-back notification sends nothing; a mail failure is logged and
+    leaves ``emailed`` false). Returns the notifications created.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationFailed(_("A notification cannot be empty."), fields={"text": [_("empty")]})
+    if len(text) > MAX_NOTIFICATION:
+        raise ValidationFailed(_("A notification is at most %(n)s characters.") % {"n": MAX_NOTIFICATION},
+                               fields={"text": [_("too long")]})
+    ids = sorted({getattr(u, "pk", u) for u in users or []})
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ValidationFailed(_("Recipients must be users."), fields={"users": [_("list of ids")]})
+    with transaction.atomic():
+        recipients = list(get_user_model().objects.filter(pk__in=ids, is_active=True).order_by("id"))
+        obj = None
+        if entity_type_id is not None or entity_id is not None:
+            info, obj = _record(actor, entity_type_id, entity_id)
+            recipients = list(policies.readers(recipients, info.id, obj))
+        link = record_link(entity_type_id, entity_id) if obj is not None else ""
+        rows = Notification.objects.bulk_create([
+            Notification(user=u, text=text.strip(), entity_type_id=entity_type_id if obj is not None else None,
+                         entity_id=entity_id if obj is not None else None, link=link, cause=actor.cause[:100])
+            for u in recipients])
+        if rows:
+            outbox.emit(actor, "notification.created", entity_type_id if obj is not None else None,
+                        entity_id if obj is not None else None,
+                        {"notifications": [n.pk for n in rows], "users": [u.pk for u in recipients]})
+        if email:
+            mailable = [(n.pk, u.email) for n, u in zip(rows, recipients, strict=True) if u.email]
+            if mailable:
+                transaction.on_commit(lambda: _mail_notifications(mailable, subject or _("Voronka notification"),
+                                                                  text.strip(), link))
+        return rows
+
+
+def _mail_notifications(targets: list[tuple[int, str]], subject: str, text: str, link: str) -> None:
+    import logging
+
+    from django.core.mail import send_mail
+
+    body = f"{text}\n\n{link}" if link else text
+    for pk, address in targets:
+        try:
+            send_mail(subject, body, None, [address])
+        except Exception:
+            logging.getLogger(__name__).exception("notification %s: the e-mail to %s failed", pk, address)
+            continue
+        Notification.objects.filter(pk=pk).update(emailed=True)
+
+
+def mark_notifications_read(actor: Actor, ids: list[int] | None = None) -> int:
+    """Mark the actor's own notifications (all of them, or ``ids``) as read; returns how many changed."""
+    if actor.user_id is None:
+        raise PermissionDenied(_("Only a user has notifications."))
+    qs = Notification.objects.filter(user_id=actor.user_id, is_read=False)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    return qs.update(is_read=True)

@@ -44,3 +44,27 @@ class Task(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.status == self.Status.OPEN and self.deadline is not None and self.deadline < timezone.now()
+
+
+class Notification(models.Model):
+    """An in-app message to one user, optionally about a record (robots, stage time limits, mentions)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications",
+                             verbose_name=_("user"))
+    text = models.TextField(_("text"))
+    entity_type_id = models.PositiveIntegerField(null=True, blank=True)
+    entity_id = models.BigIntegerField(null=True, blank=True)
+    link = models.CharField(_("link"), max_length=500, blank=True)
+    is_read = models.BooleanField(_("read"), default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    cause = models.CharField(max_length=100, blank=True)  # e.g. "robot:12", "limit:3"
+    emailed = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "is_read", "-id"], name="notification_user_idx")]
+
+    def __str__(self) -> str:
+        return self.text[:60]

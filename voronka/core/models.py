@@ -28,6 +28,7 @@ class TimelineEntry(models.Model):
         RESPONSIBLE = "responsible", _("Responsible changed")
         CALL = "call", _("Call")
         MAIL = "mail", _("E-mail")
+        AUTOMATION = "automation", _("Automation")
 
     entity_type_id = models.PositiveIntegerField()
     entity_id = models.BigIntegerField()

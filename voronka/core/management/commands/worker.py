@@ -1,12 +1,15 @@
 """``voronka worker``: the background process that runs next to the web server.
 
-It does two jobs:
+It does three jobs:
 
 - **outbox sweep** (in this process): every ``--interval`` seconds it delivers outbox events
   that nobody dispatched yet (the web process dispatches right after commit; events whose
   process died before that, or that were written where no consumer listened, are delivered
   here). Claiming is a conditional UPDATE, so a sweep and a web process never deliver an
   event twice.
+- **engine jobs** (in this process): after each sweep, one tick of every job an engine registered
+  with ``voronka.core.jobs.register`` (the automation scheduler: due runs and stage-limit timers).
+  While a job finds work the loop goes on without sleeping.
 - **background tasks** (a child process): Django Tasks' ``db_worker`` from django-tasks-db,
   started with the same settings, processing every queue by default.
 
@@ -15,7 +18,8 @@ worker the task in hand. A second signal makes the task worker stop at once. If 
 worker dies, this command stops too and exits non-zero, so a process manager restarts it.
 
 Run several of these against PostgreSQL to scale out (tasks are claimed with SKIP LOCKED).
-``--once`` runs one sweep and exits (tests, cron); ``--no-tasks`` runs only the sweep.
+``--once`` sweeps and ticks the jobs until nothing is left to do now, then exits (tests, cron);
+``--no-tasks`` runs no task worker.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from voronka.core import outbox
+from voronka.core import jobs, outbox
 
 log = logging.getLogger("voronka.worker")
 
@@ -46,6 +50,18 @@ def sweep() -> int:
         total += delivered
         if delivered < BATCH:
             return total
+
+
+def drain(max_rounds: int = 100) -> tuple[int, int]:
+    """Sweep and tick the jobs until neither has anything to do now; returns (events, job work)."""
+    events = work = 0
+    for _ in range(max_rounds):
+        delivered = sweep()
+        done = sum(n for n in jobs.run_all().values() if n > 0)
+        events, work = events + delivered, work + done
+        if not delivered and not done:
+            break
+    return events, work
 
 
 def optimize_planner() -> None:
@@ -75,7 +91,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true",
-                            help="Deliver the pending outbox events once and exit (no task worker).")
+                            help="Deliver the pending outbox events and run the due engine jobs, then exit "
+                                 "(no task worker).")
         parser.add_argument("--interval", type=float, default=1.0,
                             help="Seconds between outbox sweeps (default: 1).")
         parser.add_argument("--no-tasks", action="store_true",
@@ -89,9 +106,9 @@ class Command(BaseCommand):
         if options["interval"] <= 0:
             raise CommandError("--interval must be greater than zero.")
         if options["once"]:
-            delivered = sweep()
+            delivered, work = drain()
             if options["verbosity"] >= 1:
-                self.stdout.write(f"outbox: {delivered} event(s) delivered")
+                self.stdout.write(f"outbox: {delivered} event(s) delivered; jobs: {work} item(s) done")
             return
 
         self._stop = threading.Event()
@@ -110,6 +127,7 @@ class Command(BaseCommand):
 
         rc = 0
         failures = 0
+        busy = 0
         next_optimize = time.monotonic() + 60
         while not self._stop.is_set():
             try:
@@ -118,6 +136,7 @@ class Command(BaseCommand):
                     optimize_planner()
                     next_optimize = time.monotonic() + 3600
                 delivered = sweep()
+                busy = sum(n for n in jobs.run_all().values() if n > 0)
                 failures = 0
                 if delivered and options["verbosity"] >= 2:
                     self.stdout.write(f"outbox: {delivered} event(s) delivered")
@@ -130,6 +149,8 @@ class Command(BaseCommand):
                     self.stderr.write(f"worker: the task worker exited with code {self._child.returncode}; stopping")
                     rc = self._child.returncode or 1
                 break
+            if busy and not failures:
+                continue  # more may be due right now: no sleep while a job finds work
             self._stop.wait(min(options["interval"] * (2 ** min(failures, 5)), 60.0))
 
         self._stop_child()

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class AutomationConfig(AppConfig):
+    name = "voronka.automation"
+    label = "automation"
+    verbose_name = "Automation"
+
+    def ready(self):
+        from voronka.core import jobs, outbox
+
+        from . import engine, scheduler
+
+        outbox.subscribe("*", engine.on_event)
+        jobs.register("automation", scheduler.tick)

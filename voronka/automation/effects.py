@@ -1,0 +1,430 @@
+"""What robots do. Every effect is a call of an existing action with the system actor of the robot.
+
+Database effects (``DB``) run inside the engine's transaction that also marks the run done, so a crash
+applies them never or once. External effects (``EXTERNAL``: webhook, e-mail to the client, SMS) are split:
+``prepare`` builds the request inside a transaction (stored on the run, so every retry sends the same
+thing), ``send`` performs it outside any transaction with the run's idempotency key, and is retried with
+exponential backoff on failure.
+
+Each action has a ``check_<action>(params)`` that raises ValueError with a clear message for bad params.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from voronka.core import entity_types
+from voronka.core.actor import Actor
+from voronka.core.errors import ValidationFailed
+
+from . import fields, rules
+from .models import Robot, RoundRobinPointer
+
+log = logging.getLogger(__name__)
+A = Robot.Action
+
+
+def _need(params: dict, key: str, kind, where: str):
+    value = params.get(key)
+    if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
+        raise ValueError(_("%(w)s: «%(k)s» is required.") % {"w": where, "k": key})
+    return value
+
+
+def _only(params: dict, allowed: set[str], where: str) -> None:
+    if not isinstance(params, dict):
+        raise ValueError(_("%(w)s: parameters must be an object.") % {"w": where})
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(_("%(w)s: unknown parameters %(k)s.") % {"w": where, "k": ", ".join(sorted(unknown))})
+
+
+def _people(value, where: str, *, required: bool = True) -> None:
+    if value is None and not required:
+        return
+    refs = [value] if isinstance(value, str) else value
+    if not isinstance(refs, list) or (required and not refs):
+        raise ValueError(_("%(w)s: give one or more people (%(h)s).") % {"w": where, "h": rules.PEOPLE_HELP})
+    for ref in refs:
+        rules.check_person(ref, where)
+
+
+# --- create a task -------------------------------------------------------------------------------------
+
+def check_create_task(params: dict) -> None:
+    where = _("create task")
+    _only(params, {"title", "description", "deadline", "responsible", "observers"}, where)
+    _need(params, "title", str, where)
+    if "deadline" in params:
+        rules.check_duration(params["deadline"], f"{where}: deadline")
+    _people(params.get("responsible", "responsible"), f"{where}: responsible")
+    _people(params.get("observers"), f"{where}: observers", required=False)
+
+
+def create_task(actor: Actor, obj, params: dict, run) -> dict:
+    from voronka.activities.actions import create_task as action
+    from voronka.core import clock
+
+    responsible = rules.people([params.get("responsible", "responsible")], obj)
+    if not responsible:
+        raise ValidationFailed(_("Nobody to give the task to: %(r)s is empty.") % {"r": params.get("responsible", "responsible")})
+    observers = [u.pk for u in rules.people(params.get("observers") or [], obj) if u.pk != responsible[0].pk]
+    deadline = None
+    if params.get("deadline"):
+        amount, unit = rules.check_duration(params["deadline"], "deadline")
+        deadline = clock.now() + rules.delta(amount, unit)
+    task = action(actor, title=fields.render(params["title"], obj)[:255],
+                  description=fields.render(params.get("description", ""), obj), deadline=deadline,
+                  responsible=responsible[0].pk, observers=observers,
+                  entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk)
+    return {"task": task.pk, "responsible": task.responsible_id, "title": task.title}
+
+
+# --- notify --------------------------------------------------------------------------------------------
+
+def check_notify(params: dict) -> None:
+    where = _("notify")
+    _only(params, {"text", "to", "email", "subject"}, where)
+    _need(params, "text", str, where)
+    _people(params.get("to", "responsible"), f"{where}: to")
+    if not isinstance(params.get("email", False), bool):
+        raise ValueError(_("%(w)s: «email» is true or false.") % {"w": where})
+
+
+def notify(actor: Actor, obj, params: dict, run) -> dict:
+    from voronka.activities.actions import notify as action
+
+    to = params.get("to", "responsible")
+    users = rules.people([to] if isinstance(to, str) else to, obj)
+    text = fields.render(params["text"], obj)
+    rows = action(actor, users=users, text=text, entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk,
+                  email=params.get("email", False), subject=fields.render(params.get("subject", ""), obj))
+    outputs = {"notified": [n.user_id for n in rows], "text": text}
+    if not rows:
+        outputs["warning"] = _("Nobody could be notified: no such people, or none of them may read the record.")
+    return outputs
+
+
+# --- set fields ----------------------------------------------------------------------------------------
+
+def check_set_fields(params: dict) -> None:
+    where = _("set fields")
+    _only(params, {"fields"}, where)
+    values = _need(params, "fields", dict, where)
+    if not values:
+        raise ValueError(_("%(w)s: give at least one field.") % {"w": where})
+
+
+def _record_data(values: dict, obj) -> dict:
+    data: dict[str, Any] = {}
+    for name, template in values.items():
+        value = fields.value_or_render(template, obj)
+        if name.startswith("custom.") or name.startswith("uf_"):
+            data.setdefault("custom", {})[name.removeprefix("custom.")] = value
+        else:
+            data[name] = value
+    return data
+
+
+def set_fields(actor: Actor, obj, params: dict, run) -> dict:
+    from voronka.core.recordkit import update_one
+
+    data = _record_data(params["fields"], obj)
+    update_one(actor, rules.spec_for(obj.ENTITY_TYPE_ID), obj.pk, data)
+    return {"fields": sorted(params["fields"])}
+
+
+# --- change the responsible ------------------------------------------------------------------------------
+
+def check_change_responsible(params: dict) -> None:
+    where = _("change responsible")
+    _only(params, {"mode", "user", "users"}, where)
+    mode = params.get("mode", "user")
+    if mode == "user":
+        rules.check_person(_need(params, "user", str, where), where, allow_role=False)
+    elif mode == "round_robin":
+        users = _need(params, "users", list, where)
+        if not users:
+            raise ValueError(_("%(w)s: round robin needs a list of users.") % {"w": where})
+        for ref in users:
+            if not (isinstance(ref, str) and ref.startswith("user:")):
+                raise ValueError(_("%(w)s: round robin takes users (user:ID or user:LOGIN).") % {"w": where})
+            rules.check_person(ref, where)
+    elif mode != "head":
+        raise ValueError(_("%(w)s: the mode is user, round_robin or head.") % {"w": where})
+
+
+def change_responsible(actor: Actor, obj, params: dict, run) -> dict:
+    from voronka.core.recordkit import update_one
+
+    mode = params.get("mode", "user")
+    if mode == "round_robin":
+        pointer, _created = RoundRobinPointer.objects.get_or_create(robot_id=run.robot_id)
+        pointer = RoundRobinPointer.objects.select_for_update().get(pk=pointer.pk)
+        refs = params["users"]
+        user = None
+        for i in range(len(refs)):  # skip users who left: the next one in the queue takes it
+            candidates = rules.people([refs[(pointer.position + i) % len(refs)]], obj)
+            if candidates:
+                user = candidates[0]
+                pointer.position += i + 1
+                break
+        if user is None:
+            raise ValidationFailed(_("Nobody in the round robin queue is an active user."))
+        pointer.save(update_fields=["position"])
+    else:
+        found = rules.people(["head" if mode == "head" else params["user"]], obj)
+        if not found:
+            raise ValidationFailed(_("Nobody to hand the record to (%(m)s).") % {"m": mode})
+        user = found[0]
+    before = obj.responsible_id
+    update_one(actor, rules.spec_for(obj.ENTITY_TYPE_ID), obj.pk, {"responsible": user.pk})
+    return {"from": before, "to": user.pk}
+
+
+# --- move to a stage -------------------------------------------------------------------------------------
+
+def check_move_stage(params: dict) -> None:
+    where = _("move to stage")
+    _only(params, {"stage", "pipeline"}, where)
+    if not isinstance(params.get("stage"), str | int) or params.get("stage") in ("", None):
+        raise ValueError(_("%(w)s: «stage» is required.") % {"w": where})
+
+
+def move_stage(actor: Actor, obj, params: dict, run) -> dict:
+    from voronka.pipelines.actions import move_to_stage
+
+    before = obj.stage_id
+    moved = move_to_stage(actor, rules.spec_for(obj.ENTITY_TYPE_ID), obj.pk, stage=params["stage"],
+                          pipeline=params.get("pipeline"))
+    return {"from": before, "to": moved.stage_id, "pipeline": moved.pipeline_id}
+
+
+# --- create a linked record ----------------------------------------------------------------------------
+
+def check_create_linked(params: dict) -> None:
+    where = _("create linked record")
+    _only(params, {"entity_type", "pipeline", "stage", "fields"}, where)
+    code = _need(params, "entity_type", str, where)
+    try:
+        info = entity_types.by_code(code)
+        rules.spec_for(info.id)
+    except LookupError:
+        raise ValueError(_("%(w)s: unknown kind of record «%(c)s».") % {"w": where, "c": code}) from None
+    if not isinstance(params.get("fields", {}), dict):
+        raise ValueError(_("%(w)s: «fields» maps target fields to templates.") % {"w": where})
+
+
+def create_linked(actor: Actor, obj, params: dict, run) -> dict:
+    from voronka.core import history
+    from voronka.core.recordkit import create_one
+
+    info = entity_types.by_code(params["entity_type"])
+    source_type = obj.ENTITY_TYPE_ID
+    data = _record_data(params.get("fields") or {"title": "{title}"}, obj)
+    if info.id == entity_types.DEAL and source_type == entity_types.LEAD:
+        data.setdefault("lead", obj.pk)
+    for link in ("contact", "company"):  # the same client
+        if hasattr(info.model, link) and hasattr(obj, f"{link}_id") and getattr(obj, f"{link}_id"):
+            data.setdefault(link, getattr(obj, f"{link}_id"))
+    data.setdefault("responsible", obj.responsible_id)
+    for key in ("pipeline", "stage"):
+        if params.get(key) not in (None, ""):
+            data[key] = params[key]
+    created = create_one(actor, rules.spec_for(info.id), data)
+    history.entry(actor, source_type, obj.pk, "linked", text=str(created)[:200],
+                  data={"entity_type_id": info.id, "entity_id": created.pk},
+                  also=[(info.id, created.pk)])
+    return {"created": [info.id, created.pk]}
+
+
+# --- comment -------------------------------------------------------------------------------------------
+
+def check_comment(params: dict) -> None:
+    where = _("comment")
+    _only(params, {"text"}, where)
+    _need(params, "text", str, where)
+
+
+def comment(actor: Actor, obj, params: dict, run) -> dict:
+    from voronka.activities.actions import add_comment
+
+    entry = add_comment(actor, entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk, text=fields.render(params["text"], obj))
+    return {"entry": entry.pk}
+
+
+# --- outgoing webhook (external) -------------------------------------------------------------------------
+
+def check_webhook(params: dict) -> None:
+    where = _("webhook")
+    _only(params, {"url", "secret", "fields"}, where)
+    url = _need(params, "url", str, where)
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(_("%(w)s: the URL must start with http:// or https://.") % {"w": where})
+    if not isinstance(params.get("secret", ""), str):
+        raise ValueError(_("%(w)s: the secret is text.") % {"w": where})
+    if not isinstance(params.get("fields", []), list):
+        raise ValueError(_("%(w)s: «fields» is a list of field names to send.") % {"w": where})
+
+
+def prepare_webhook(actor: Actor, obj, params: dict, run) -> dict:
+    from voronka.core.history import jsonable
+
+    names = params.get("fields") or ["title", "stage", "responsible"]
+    record = {}
+    for name in names:
+        try:
+            record[name] = jsonable(fields.raw(obj, name))
+        except KeyError:
+            record[name] = None
+    body = {"run": run.pk, "key": run.key, "rule": run.rule, "entity_type_id": obj.ENTITY_TYPE_ID,
+            "entity_id": obj.pk, "record": record}
+    return {"url": params["url"], "body": json.dumps(body, ensure_ascii=False, sort_keys=True)}
+
+
+def sign(secret: str, body: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def send_webhook(request: dict, params: dict, run) -> dict:
+    body = request["body"]
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Voronka",
+               "X-Voronka-Idempotency-Key": run.key, "X-Voronka-Signature": sign(params.get("secret", ""), body)}
+    req = urllib.request.Request(request["url"], data=body.encode(), headers=headers, method="POST")
+    timeout = rules.setting("WEBHOOK_TIMEOUT", 10)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 - an admin-configured URL
+            return {"status": response.status}
+    except urllib.error.HTTPError as exc:
+        raise ExternalError(_("The webhook answered HTTP %(s)s.") % {"s": exc.code}) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ExternalError(_("The webhook could not be reached: %(e)s") % {"e": getattr(exc, "reason", exc)}) from None
+
+
+class ExternalError(Exception):
+    """An external effect failed in a way worth retrying."""
+
+
+# --- e-mail to the client (external) ---------------------------------------------------------------------
+
+def check_email_client(params: dict) -> None:
+    where = _("e-mail to the client")
+    _only(params, {"subject", "body"}, where)
+    _need(params, "subject", str, where)
+    _need(params, "body", str, where)
+
+
+def _client_communications(obj, kind: str) -> list[str]:
+    values = fields._communications(obj, kind)
+    for link in ("contact", "company"):  # a deal reaches its client through the contact, then the company
+        if values:
+            break
+        related = getattr(obj, link, None) if hasattr(obj, f"{link}_id") else None
+        if related is not None:
+            values = fields._communications(related, kind)
+    return values
+
+
+def prepare_email_client(actor: Actor, obj, params: dict, run) -> dict:
+    to = _client_communications(obj, "email")
+    if not to:
+        raise ValidationFailed(_("The client has no e-mail address."))
+    return {"to": to[:1], "subject": fields.render(params["subject"], obj)[:200], "body": fields.render(params["body"], obj)}
+
+
+def send_email_client(request: dict, params: dict, run) -> dict:
+    domain = getattr(settings, "VORONKA_MAIL_DOMAIN", "voronka.local")
+    message = EmailMessage(request["subject"], request["body"], None, request["to"],
+                           headers={"Message-ID": f"<{run.key.replace(':', '.')}@{domain}>",
+                                    "X-Voronka-Idempotency-Key": run.key})
+    try:
+        message.send()
+    except Exception as exc:  # SMTP errors, refused connections …
+        raise ExternalError(_("The e-mail could not be sent: %(e)s") % {"e": exc}) from None
+    return {"to": request["to"]}
+
+
+# --- SMS (external) ------------------------------------------------------------------------------------
+
+class SmsProvider:
+    """Sends one SMS. ``key`` is the idempotency key: a provider that supports one should pass it on."""
+
+    def send(self, phone: str, text: str, key: str) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class LogSmsProvider(SmsProvider):
+    """The default: writes the SMS to the log (and keeps the last ones in memory for tests)."""
+
+    sent: list[dict] = []
+
+    def send(self, phone: str, text: str, key: str) -> dict:
+        log.warning("SMS to %s (key %s): %s", phone, key, text)
+        LogSmsProvider.sent.append({"phone": phone, "text": text, "key": key})
+        del LogSmsProvider.sent[:-1000]
+        return {"provider": "log"}
+
+
+def sms_provider() -> SmsProvider:
+    path = getattr(settings, "VORONKA_SMS_PROVIDER", None) or "voronka.automation.effects.LogSmsProvider"
+    return import_string(path)()
+
+
+def check_sms(params: dict) -> None:
+    where = _("SMS")
+    _only(params, {"text"}, where)
+    _need(params, "text", str, where)
+
+
+def prepare_sms(actor: Actor, obj, params: dict, run) -> dict:
+    phones = _client_communications(obj, "phone")
+    if not phones:
+        raise ValidationFailed(_("The client has no phone number."))
+    return {"phone": phones[0], "text": fields.render(params["text"], obj)}
+
+
+def send_sms(request: dict, params: dict, run) -> dict:
+    try:
+        return sms_provider().send(request["phone"], request["text"], run.key) or {}
+    except Exception as exc:
+        raise ExternalError(_("The SMS could not be sent: %(e)s") % {"e": exc}) from None
+
+
+# --- the table ----------------------------------------------------------------------------------------
+
+DB = {
+    A.CREATE_TASK: (check_create_task, create_task),
+    A.NOTIFY: (check_notify, notify),
+    A.SET_FIELDS: (check_set_fields, set_fields),
+    A.CHANGE_RESPONSIBLE: (check_change_responsible, change_responsible),
+    A.MOVE_STAGE: (check_move_stage, move_stage),
+    A.CREATE_LINKED: (check_create_linked, create_linked),
+    A.COMMENT: (check_comment, comment),
+}
+EXTERNAL = {
+    A.WEBHOOK: (check_webhook, prepare_webhook, send_webhook),
+    A.EMAIL_CLIENT: (check_email_client, prepare_email_client, send_email_client),
+    A.SMS: (check_sms, prepare_sms, send_sms),
+}
+
+
+def check_params(action: str, params: Any) -> None:
+    if action in DB:
+        DB[action][0](params)
+    elif action in EXTERNAL:
+        EXTERNAL[action][0](params)
+    else:
+        raise ValueError(_("Unknown action «%(a)s»; use one of %(all)s.")
+                         % {"a": action, "all": ", ".join([*DB, *EXTERNAL])})
+

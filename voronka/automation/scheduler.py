@@ -1,0 +1,278 @@
+"""The scheduler: claims due runs and timers and executes them, exactly once for database effects.
+
+``tick()`` is registered as a ``voronka worker`` job. Each tick:
+
+1. **fires due timers** (``Timer.due_at <= now``, an indexed range, never a scan of open items): in one
+   transaction the timer is marked fired and its escalation run is created (unique key), or the timer is
+   cancelled if the item has left that stay;
+2. **claims due runs** with a lease: ``status=pending and scheduled_at <= now`` or ``status=running`` with an
+   expired lease (its worker died). PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` then one UPDATE, so
+   several workers share the work; SQLite: a conditional UPDATE inside an IMMEDIATE transaction (writers are
+   serialised). Every claim gets a fresh token;
+3. **executes** each claimed run. A database effect runs in one transaction with the run's completion
+   (the run row is locked and its token checked first): a crash rolls both back and the run is claimed
+   again when its lease expires, so it is applied exactly once. External effects (webhook, e-mail, SMS) are
+   prepared in a transaction, sent outside it with the run's key as idempotency key, and retried with
+   exponential backoff; they are delivered at least once.
+
+Failures are stored on the run (``error``) and on the item's timeline; nothing is swallowed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+import traceback
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from voronka.core import clock, entity_types, history
+from voronka.core.actor import Actor
+from voronka.core.errors import ActionError
+
+from . import conditions, effects, limits, rules
+from .models import Run, Timer
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+ESCALATE = "escalate"
+
+
+def tick() -> int:
+    now = clock.now()
+    work = fire_timers(now)
+    token, ids = claim_runs(now)
+    for pk in ids:
+        execute(pk, token)
+    return work + len(ids)
+
+
+# --- timers ----------------------------------------------------------------------------------------------
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def fire_timers(now: datetime.datetime, limit: int = BATCH) -> int:
+    ids = list(Timer.objects.filter(status=Timer.Status.PENDING, due_at__lte=now)
+               .order_by("due_at", "id").values_list("id", flat=True)[:limit])
+    fired = 0
+    for pk in ids:
+        with transaction.atomic():
+            qs = Timer.objects.select_for_update(skip_locked=True, of=("self",)) if _postgres() else Timer.objects
+            timer = qs.filter(pk=pk, status=Timer.Status.PENDING).select_related("limit").first()
+            if timer is None:
+                continue  # another worker has it
+            info = entity_types.get(timer.entity_type_id)
+            obj = info.model.objects.filter(pk=timer.entity_id).first()
+            if obj is None or obj.deleted_at is not None or obj.stage_id != timer.stage_id \
+                    or obj.stage_changed_at != timer.entered_at:
+                timer.status = Timer.Status.CANCELLED  # the stay it was planned for is over
+                timer.save(update_fields=["status"])
+                continue
+            stamp = int(timer.entered_at.timestamp() * 1_000_000)
+            Run.objects.get_or_create(key=f"timer:{timer.pk}:{stamp}", defaults=dict(
+                limit=timer.limit, step=timer.step, rule=f"limit:{timer.limit_id}:{timer.step}", action=ESCALATE,
+                entity_type_id=timer.entity_type_id, entity_id=timer.entity_id, depth=1, scheduled_at=timer.due_at,
+                inputs={"stage": timer.stage_id, "entered_at": timer.entered_at.isoformat(), "timer": timer.pk}))
+            timer.status = Timer.Status.FIRED
+            timer.save(update_fields=["status"])
+            fired += 1
+    return fired
+
+
+# --- claiming ------------------------------------------------------------------------------------------
+
+def _due_ids(now: datetime.datetime, limit: int, lock: bool) -> list[int]:
+    pending = Run.objects.filter(status=Run.Status.PENDING, scheduled_at__lte=now)
+    stale = Run.objects.filter(status=Run.Status.RUNNING, lease_until__lt=now)
+    if lock:
+        pending, stale = pending.select_for_update(skip_locked=True), stale.select_for_update(skip_locked=True)
+    ids = list(stale.order_by("lease_until", "id").values_list("id", flat=True)[:limit])
+    ids += list(pending.order_by("scheduled_at", "id").values_list("id", flat=True)[:limit - len(ids)])
+    return ids
+
+
+def claim_runs(now: datetime.datetime, limit: int = BATCH) -> tuple[str, list[int]]:
+    """Take up to ``limit`` due runs for this worker; returns (claim token, run ids in execution order)."""
+    token = secrets.token_hex(16)
+    lease = now + datetime.timedelta(seconds=rules.lease_seconds())
+    with transaction.atomic():
+        ids = _due_ids(now, limit, lock=_postgres())
+        if not ids:
+            return token, []
+        # the condition is checked again by the UPDATE itself: a run claimed meanwhile is not taken twice
+        from django.db.models import Q
+
+        Run.objects.filter(Q(status=Run.Status.PENDING, scheduled_at__lte=now)
+                           | Q(status=Run.Status.RUNNING, lease_until__lt=now), pk__in=ids).update(
+            status=Run.Status.RUNNING, lease_until=lease, claim_token=token, attempts=F("attempts") + 1)
+    claimed = set(Run.objects.filter(pk__in=ids, claim_token=token, status=Run.Status.RUNNING)
+                  .values_list("id", flat=True))
+    return token, [pk for pk in ids if pk in claimed]
+
+
+def _lock(pk: int, token: str) -> Run | None:
+    run = Run.objects.select_for_update(of=("self",)).select_related("robot", "limit").filter(pk=pk).first()
+    if run is None or run.status != Run.Status.RUNNING or run.claim_token != token:
+        return None  # someone else owns it now (our lease expired): never apply it twice
+    return run
+
+
+# --- execution -----------------------------------------------------------------------------------------
+
+def actor_for(run: Run) -> Actor:
+    cause = f"robot:{run.robot_id}" if run.robot_id else run.rule.rsplit(":", 1)[0]
+    return Actor.system(cause=cause, entry_point="automation", depth=run.depth)
+
+
+def label(run: Run) -> str:
+    if run.robot is not None:
+        return run.robot.name
+    if run.action == ESCALATE:
+        return _("Stage time limit")
+    return run.rule
+
+
+def log_run(run: Run, name: str | None = None) -> None:
+    """The run's line on the item's timeline (in the transaction that decides the run's outcome)."""
+    history.entry(actor_for(run), run.entity_type_id, run.entity_id, "automation", text=name or label(run),
+                  data={"run": run.pk, "rule": run.rule, "action": run.action, "status": run.status,
+                        "error": run.error[:1000], "outputs": run.outputs, "attempts": run.attempts})
+
+
+def _finish(run: Run, status: str, *, outputs: dict | None = None, error: str = "") -> None:
+    run.status, run.outputs, run.error = status, outputs or {}, error
+    run.finished_at, run.lease_until = clock.now(), None
+    run.save(update_fields=["status", "outputs", "error", "finished_at", "lease_until"])
+    log_run(run)
+
+
+def _target(run: Run):
+    """(record, None) if the run should act now, or (None/record, reason) if it is to be skipped."""
+    info = entity_types.get(run.entity_type_id)
+    obj = info.model.objects.filter(pk=run.entity_id).first()
+    if obj is None or obj.deleted_at is not None:
+        return None, _("The record was deleted.")
+    if run.action == ESCALATE:
+        if run.limit is None:
+            return obj, _("The stage time limit was removed.")
+        entered = parse_datetime(run.inputs.get("entered_at", ""))
+        if obj.stage_id != run.limit.stage_id or obj.stage_changed_at != entered:
+            return obj, _("The record has left the stage.")
+        return obj, None
+    robot = run.robot
+    if robot is None:
+        return obj, _("The robot was deleted.")
+    if not robot.enabled:
+        return obj, _("The robot is disabled.")
+    event_at = parse_datetime(run.inputs.get("event_at", ""))
+    if obj.stage_id != robot.stage_id or (event_at is not None and obj.stage_changed_at > event_at):
+        return obj, _("The record has left the stage.")
+    try:
+        holds = conditions.check(obj, robot.conditions)
+    except conditions.ConditionError as exc:
+        raise ActionError(str(exc), code="bad_condition") from None
+    if not holds:
+        return obj, _("The conditions do not hold.")
+    return obj, None
+
+
+def _fail(pk: int, token: str, error: str, *, retry: bool) -> None:
+    with transaction.atomic():
+        run = _lock(pk, token)
+        if run is None:
+            return
+        if retry and run.attempts < rules.max_attempts():
+            run.status, run.error, run.lease_until = Run.Status.PENDING, error[:10000], None
+            run.scheduled_at = clock.now() + datetime.timedelta(seconds=rules.backoff_seconds(run.attempts))
+            run.save(update_fields=["status", "error", "lease_until", "scheduled_at"])
+            return
+        _finish(run, Run.Status.FAILED, outputs=run.outputs, error=error[:10000])
+
+
+def execute(pk: int, token: str) -> None:
+    run = Run.objects.filter(pk=pk).only("action").first()
+    if run is None:
+        return
+    if run.action in effects.EXTERNAL:
+        _execute_external(pk, token)
+    else:
+        _execute_db(pk, token)
+
+
+def _short_traceback() -> str:
+    return traceback.format_exc(limit=6)
+
+
+def _execute_db(pk: int, token: str) -> None:
+    try:
+        with transaction.atomic():
+            run = _lock(pk, token)
+            if run is None:
+                return
+            obj, reason = _target(run)
+            if reason:
+                _finish(run, Run.Status.SKIPPED, error=reason)
+                return
+            actor = actor_for(run)
+            if run.action == ESCALATE:
+                outputs = limits.escalate(actor, obj, run)
+            else:
+                outputs = effects.DB[run.action][1](actor, obj, run.robot.params or {}, run)
+            _finish(run, Run.Status.DONE, outputs=outputs)
+    except ActionError as exc:  # the action refused: retrying would not help
+        _fail(pk, token, _format_action_error(exc), retry=False)
+    except Exception:
+        log.exception("automation run %s failed", pk)
+        _fail(pk, token, _short_traceback(), retry=True)
+
+
+def _format_action_error(exc: ActionError) -> str:
+    text = exc.message
+    if exc.fields:
+        text += " " + "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.fields.items())
+    return text
+
+
+def _execute_external(pk: int, token: str) -> None:
+    _check, prepare, send = None, None, None
+    try:
+        with transaction.atomic():
+            run = _lock(pk, token)
+            if run is None:
+                return
+            _check, prepare, send = effects.EXTERNAL[run.action]
+            if "request" not in run.inputs:  # built once: every retry sends exactly the same request
+                obj, reason = _target(run)
+                if reason:
+                    _finish(run, Run.Status.SKIPPED, error=reason)
+                    return
+                run.inputs = {**run.inputs, "request": prepare(actor_for(run), obj, run.robot.params or {}, run)}
+                run.save(update_fields=["inputs"])
+            params = (run.robot.params or {}) if run.robot else {}
+    except ActionError as exc:
+        _fail(pk, token, _format_action_error(exc), retry=False)
+        return
+    except Exception:
+        log.exception("automation run %s could not be prepared", pk)
+        _fail(pk, token, _short_traceback(), retry=True)
+        return
+    try:
+        outputs = send(run.inputs["request"], params, run)
+    except effects.ExternalError as exc:
+        _fail(pk, token, str(exc), retry=True)
+        return
+    except Exception:
+        log.exception("automation run %s: the external effect failed", pk)
+        _fail(pk, token, _short_traceback(), retry=True)
+        return
+    with transaction.atomic():
+        run = _lock(pk, token)
+        if run is not None:
+            _finish(run, Run.Status.DONE, outputs=outputs)
