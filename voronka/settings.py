@@ -182,6 +182,11 @@ VORONKA_EXPORT_THRESHOLD = int(env("EXPORT_THRESHOLD", "2000") or 2000)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
+# Deliver outbox events in the web process right after commit (besides the worker's sweep). Off by default:
+# the consumers (automation) only plan work the worker does anyway, so delivering in the request would add
+# four queries to every write and gain no latency.
+VORONKA_OUTBOX_DISPATCH_ON_COMMIT = env("OUTBOX_DISPATCH_ON_COMMIT", "0") == "1"
+
 # Automation (docs/automation.md): how many rule-caused hops a chain may make, how long a worker's claim on a run
 # lasts, how often an external effect is tried, the SMS provider (a class with send(phone, text, key)).
 VORONKA_AUTOMATION_MAX_DEPTH = int(env("AUTOMATION_MAX_DEPTH", "5") or 5)

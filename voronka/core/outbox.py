@@ -82,8 +82,10 @@ def emit_rows(rows: list[dict]) -> None:
 
 
 def _schedule_dispatch() -> None:
-    if not _consumers:
-        return  # nothing listens in this process; the worker sweep marks events later
+    from django.conf import settings
+
+    if not _consumers or not settings.VORONKA_OUTBOX_DISPATCH_ON_COMMIT:
+        return  # the worker's sweep delivers (every --interval seconds); the request pays nothing for it
     connection = transaction.get_connection()
     if connection.in_atomic_block and any(entry[1] is dispatch_pending for entry in connection.run_on_commit):
         return  # one dispatch after the commit covers every event of the transaction

@@ -50,8 +50,10 @@ def create_lead(title: str, stage: str = "new") -> dict:
 
 
 def burst(count: int) -> dict:
-    """``count`` leads in the Burst stage, in one bulk write: their runs are planned when it commits."""
+    """``count`` leads in the Burst stage, in one bulk write; their runs are planned by one outbox sweep here
+    (as the worker's sweep would), so the test's worker starts with every run pending."""
     from voronka.automation.models import Run
+    from voronka.core import outbox
     from voronka.core.actor import Actor
     from voronka.identity.models import User
     from voronka.leads.actions import create_leads
@@ -60,6 +62,8 @@ def burst(count: int) -> dict:
     results = create_leads(Actor.system("test", entry_point="test"),
                            [{"title": f"B{i}", "stage": "burst", "responsible": operator.pk} for i in range(count)])
     assert all(r.ok for r in results), [r.error.as_dict() for r in results if not r.ok][:3]
+    while outbox.dispatch_pending():
+        pass
     return {"leads": count, "runs": Run.objects.count()}
 
 

@@ -54,7 +54,19 @@ def subscribed():
         outbox.unsubscribe(pattern, consumer)
 
 
-def test_committed_event_is_dispatched_once_after_commit(subscribed, django_capture_on_commit_callbacks):
+def test_without_dispatch_on_commit_the_request_leaves_events_to_the_worker(subscribed,
+                                                                            django_capture_on_commit_callbacks):
+    got = subscribed("test.", Recorder())
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            event = outbox.emit(ACTOR, "test.created", entity_type_id=1, entity_id=42)
+    assert not callbacks and got.seen == []  # the default: nothing runs in the request after commit
+    assert outbox.dispatch_pending() == 1  # the worker's sweep delivers it
+    assert got.seen == [(event.pk, "test.created")]
+
+
+def test_committed_event_is_dispatched_once_after_commit(subscribed, django_capture_on_commit_callbacks, settings):
+    settings.VORONKA_OUTBOX_DISPATCH_ON_COMMIT = True
     got = subscribed("test.", Recorder())
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with transaction.atomic():

@@ -2,10 +2,9 @@
 
 It does three jobs:
 
-- **outbox sweep** (in this process): every ``--interval`` seconds it delivers outbox events
-  that nobody dispatched yet (the web process dispatches right after commit; events whose
-  process died before that, or that were written where no consumer listened, are delivered
-  here). Claiming is a conditional UPDATE, so a sweep and a web process never deliver an
+- **outbox sweep** (in this process): every ``--interval`` seconds it delivers the outbox events
+  nobody dispatched yet: all of them by default (web processes dispatch right after commit only
+  with ``VORONKA_OUTBOX_DISPATCH_ON_COMMIT=1``), and those whose process died before dispatching. Claiming is a conditional UPDATE, so a sweep and a web process never deliver an
   event twice.
 - **engine jobs** (in this process): after each sweep, one tick of every job an engine registered
   with ``voronka.core.jobs.register`` (the automation scheduler: due runs and stage-limit timers).
@@ -93,8 +92,8 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true",
                             help="Deliver the pending outbox events and run the due engine jobs, then exit "
                                  "(no task worker).")
-        parser.add_argument("--interval", type=float, default=1.0,
-                            help="Seconds between outbox sweeps (default: 1).")
+        parser.add_argument("--interval", type=float, default=0.5,
+                            help="Seconds between outbox sweeps (default: 0.5).")
         parser.add_argument("--no-tasks", action="store_true",
                             help="Do not start the background task worker; only sweep the outbox.")
         parser.add_argument("--queue-name", default="*",
