@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, prefetch_related_objects
 from django.utils.translation import gettext as _
 
 from . import entity_types, policies
@@ -134,20 +134,39 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
     return Page(rows, next_cursor, seen)
 
 
-def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20) -> dict[Any, Page]:
+def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, related: tuple[str, ...] = ()) -> dict[Any, Page]:
     """Page 1 (newest first) of ``qs`` for each value of ``field``: the columns of a board.
 
-    PostgreSQL answers all of them with one ``UNION ALL`` of index-ordered, limited subqueries (one round
-    trip instead of one per column); elsewhere (SQLite cannot limit the parts of a compound query, and its
-    queries cost no round trip) it runs one keyset query per value.
+    PostgreSQL answers all of them with one ``UNION ALL`` of index-ordered, limited subqueries: one round
+    trip instead of one per column, and one part compiled instead of one per column (the parts differ only
+    in the value, which is swapped in the parameters). Elsewhere (SQLite cannot limit the parts of a
+    compound query, and its queries cost no round trip) it runs one keyset query per value.
+    ``related``: foreign keys to load for the items, in one query each (not joined per part).
     """
     if not values:
         return {}
     if qs.db != "default" or qs.query.combinator or len(values) == 1 or \
             not _connection_of(qs).features.supports_slicing_ordering_in_compound:
-        return {v: keyset_page(qs.filter(**{field: v}), order="-id", limit=limit) for v in values}
-    parts = [qs.filter(**{field: v}).order_by("-id")[: limit + 1] for v in values]
-    rows = list(parts[0].union(*parts[1:], all=True))
+        pages = {v: keyset_page(qs.filter(**{field: v}), order="-id", limit=limit) for v in values}
+        if related:
+            prefetch_related_objects([o for p in pages.values() for o in p.items], *related)
+        return pages
+    marker = -(2**62) + 7  # a value no column holds: found in the parameters and replaced per part
+    part = qs.select_related(None).filter(**{field: marker}).order_by("-id")[: limit + 1]
+    sql, params = part.query.sql_with_params()
+    at = [i for i, p in enumerate(params) if p == marker]
+    if len(at) != 1:  # pragma: no cover - the value must appear once; fall back to the plain union
+        parts = [qs.filter(**{field: v}).order_by("-id")[: limit + 1] for v in values]
+        rows = list(parts[0].union(*parts[1:], all=True))
+    else:
+        union_params: list = []
+        for v in values:
+            one = list(params)
+            one[at[0]] = v
+            union_params.extend(one)
+        rows = list(qs.model.objects.raw(" UNION ALL ".join([f"({sql})"] * len(values)), union_params))
+    if related:
+        prefetch_related_objects(rows, *related)
     attname = qs.model._meta.get_field(field).attname
     grouped: dict[Any, list] = {v: [] for v in values}
     for row in rows:

@@ -31,8 +31,9 @@ from .entities import BY_TYPE, EntityUI, by_url
 from .views import action_error, actor_of, page
 
 BOARD_PAGE = 20
-CARD_FIELDS = ("id", "title", "opportunity", "currency", "stage_changed_at", "stage_id", "pipeline_id", "responsible_id",
-               "responsible__first_name", "responsible__last_name", "responsible__username")
+CARD_OWN_FIELDS = ("id", "title", "opportunity", "currency", "stage_changed_at", "stage_id", "pipeline_id",
+                   "responsible_id")
+CARD_FIELDS = (*CARD_OWN_FIELDS, "responsible__first_name", "responsible__last_name", "responsible__username")
 LIST_PAGE = 50
 FK_AS_ID = {"contact", "company", "lead"}  # too many rows for a drop-down: typed as an id, shown by name
 
@@ -361,7 +362,8 @@ def board(request, kind: str):
         *CARD_FIELDS)
     from .rows import render_cards
 
-    by_stage = first_pages(base, "stage", [s.pk for s in stages], limit=BOARD_PAGE)  # one query on PostgreSQL
+    by_stage = first_pages(base.select_related(None).only(*CARD_OWN_FIELDS), "stage", [s.pk for s in stages],
+                           limit=BOARD_PAGE, related=("responsible",))  # one query on PostgreSQL
     pages = [(stage, by_stage[stage.pk]) for stage in stages]
     overdue = _overdue(ui, [o.pk for _stage, result in pages for o in result.items])  # one query for the board
     card_base = _card_base(ui)
