@@ -120,7 +120,7 @@ def _database() -> dict:
         db = dj_database_url.parse(url, conn_max_age=int(env("CONN_MAX_AGE", "600") or 600), conn_health_checks=True)
         return db
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": "voronka.core.db_sqlite",  # Django's backend with a prompt cross-process write-lock hand-over
         "NAME": str(VAR_DIR / "voronka.sqlite3"),
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
