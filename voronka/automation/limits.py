@@ -28,7 +28,7 @@ def message_for(limit, step: dict, obj, language: str) -> str:
         extra = {
             "title": str(obj),
             "stage": obj.stage.name,
-            "limit": rules.human_duration(limit.amount, limit.unit),
+            "limit": rules.human_duration(limit.amount, limit.unit, after_more_than=True),
             "responsible": (responsible.get_full_name() or responsible.username) if responsible else "—",
         }
         return fields.render(template, obj, extra)

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, npgettext
 
 from voronka.core import entity_types
 
@@ -50,7 +50,15 @@ def delta(amount: int, unit: str) -> datetime.timedelta:
     return datetime.timedelta(**{unit: amount})
 
 
-def human_duration(amount: int, unit: str) -> str:
+def human_duration(amount: int, unit: str, *, after_more_than: bool = False) -> str:
+    """«3 hours». ``after_more_than``: the form that follows «more than» (Russian needs the genitive there:
+    «более 3 часов», «более 1 часа»)."""
+    if after_more_than:
+        if unit == "minutes":
+            return npgettext("after 'more than'", "%(n)d minute", "%(n)d minutes", amount) % {"n": amount}
+        if unit == "hours":
+            return npgettext("after 'more than'", "%(n)d hour", "%(n)d hours", amount) % {"n": amount}
+        return npgettext("after 'more than'", "%(n)d day", "%(n)d days", amount) % {"n": amount}
     if unit == "minutes":
         return ngettext("%(n)d minute", "%(n)d minutes", amount) % {"n": amount}
     if unit == "hours":

@@ -35,3 +35,12 @@ def robot(admin, stages):
         return create_robot(admin, stage=stages[stage].pk, action=action, params=params, **extra)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """These tests assert the English texts; the Russian ones are checked by the translation tests."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield

@@ -151,3 +151,18 @@ def test_bad_limits_get_clear_errors(admin, stages, kwargs, message):
     with pytest.raises(ValidationFailed) as exc:
         set_stage_limit(admin, stages["new"].pk, **kwargs)
     assert message in str(exc.value.fields)
+
+
+@pytest.mark.parametrize(("amount", "unit", "phrase"), [(3, "hours", "более 3 часов"), (1, "hours", "более 1 часа"),
+                                                        (21, "days", "более 21 дня"), (45, "minutes", "более 45 минут")])
+def test_the_default_lead_message_in_russian(admin, stages, team, drive, amount, unit, phrase):
+    """The customer's text: «Лид «{название}» уже более {лимит} находится в стадии «{стадия}», ответственный …»."""
+    team["operator"].language = "ru"
+    team["operator"].save(update_fields=["language"])
+    set_stage_limit(admin, stages["new"].pk, amount=amount, unit=unit, steps=CHAIN[:1])
+    lead = create_lead(admin, title="Окна на дачу", responsible=team["operator"].pk)
+    drive()
+    clock.freeze(lead.stage_changed_at + datetime.timedelta(**{unit: amount}))
+    drive()
+    [note] = Notification.objects.all()
+    assert note.text == f"Лид «Окна на дачу» уже {phrase} находится в стадии «Не обработан», ответственный Ира Звонкова"
