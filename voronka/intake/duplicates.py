@@ -109,7 +109,7 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
         theirs = " ".join(names.words(names.person_name(obj)))
         if not wanted_name or not theirs:
             continue
-        score = fuzz.token_sort_ratio(wanted_name, theirs)
+        score = name_score(wanted_name, theirs)
         if score >= limit and (company_score is None or company_score >= limit):
             m = found.setdefault(key, Match(*key, score=int(score)))
             if "name" not in m.reasons:
@@ -123,6 +123,15 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
     result.sort(key=lambda m: (-len(m.reasons) - (1 if {"phone", "email"} & set(m.reasons) else 0), -m.score,
                                TYPE_ORDER.get(m.entity_type_id, 9), -m.id))
     return result
+
+
+def name_score(a: str, b: str) -> float:
+    """Similarity of two normalised names; a middle name present on one side only does not count against it,
+    but a single word (a first name alone) is never «the same person» as a longer name."""
+    score = fuzz.token_sort_ratio(a, b)
+    if min(len(a.split()), len(b.split())) >= 2:
+        score = max(score, fuzz.token_set_ratio(a, b))
+    return score
 
 
 def _load(keys) -> dict[tuple[int, int], object]:
