@@ -324,3 +324,31 @@ def deadline_in(minutes: int) -> datetime.datetime:
 
 # the channel handlers register themselves
 from . import calls, forms, telegram  # noqa: E402,F401
+
+
+def storable(value, depth: int = 0):
+    """A parsed JSON payload as both databases store it: NUL characters and lone surrogates (which PostgreSQL
+    refuses) become U+FFFD, so even a broken payload is logged before it is judged."""
+    if depth > 50:
+        return None
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [storable(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {storable(str(k), depth + 1): storable(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def parse_body(body: bytes) -> tuple[dict, str]:
+    """(payload, raw): a JSON object, or {} and the text of a body that is not one."""
+    import json
+
+    text = (body or b"")[:256 * 1024].decode("utf-8", "replace")
+    try:
+        value = json.loads(text) if text.strip() else None
+    except (ValueError, RecursionError):
+        return {}, storable(text)
+    if not isinstance(value, dict):
+        return {}, storable(text)
+    return storable(value), ""

@@ -17,3 +17,6 @@ def queue(admin, users):
     from voronka.distribution.actions import create_queue
 
     return create_queue(admin, code="sales", name="Продажи", members=[{"user": u.pk} for u in users])
+
+
+from voronka.api.tests.conftest import admin_token, anonymous  # noqa: E402,F401
