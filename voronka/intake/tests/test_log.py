@@ -64,3 +64,17 @@ def test_an_external_id_seen_before_is_not_processed_twice(lead_pipeline):
     first, new = actions.receive("call", {"event": "missed"}, external_id="missed:abc")
     second, again = actions.receive("call", {"event": "missed"}, external_id="missed:abc")
     assert new and not again and first.pk == second.pk
+
+
+def test_replay_as_an_admin_action(lead_pipeline, admin_user):
+    from django.test import Client
+
+    with mock.patch.dict(actions.HANDLERS, {"api": mock.Mock(side_effect=RuntimeError("boom"))}):
+        entry = actions.submit("api", {"first_name": "Ольга", "phones": ["+79160000003"]})
+    client = Client()
+    client.force_login(admin_user)
+    answer = client.post("/admin/intake/intakelog/", {"action": "replay", "_selected_action": [entry.pk]}, follow=True)
+    assert answer.status_code == 200
+    entry.refresh_from_db()
+    assert entry.status == "created"
+    assert client.get("/admin/intake/intakelog/").status_code == 200
