@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "voronka.deals",
     "voronka.activities",
     "voronka.automation",
+    "voronka.distribution",
+    "voronka.intake",
     "voronka.api",
     "voronka.ui",
     "voronka.benchsupport",
@@ -179,6 +181,12 @@ VORONKA_API_PAGE_MAX = 500
 VORONKA_BULK_MAX = 500
 # Listing more rows than this through the API, page after page, counts as an export (needs the right).
 VORONKA_EXPORT_THRESHOLD = int(env("EXPORT_THRESHOLD", "2000") or 2000)
+
+# Intake (docs/intake.md)
+VORONKA_DUPLICATE_NAME_THRESHOLD = int(env("DUPLICATE_NAME_THRESHOLD", "88") or 88)  # rapidfuzz score, 0..100
+VORONKA_INTAKE_DUPLICATE_POLICY = env("INTAKE_DUPLICATE_POLICY", "attach") or "attach"  # merge | attach | flag
+VORONKA_FORM_RATE_LIMIT = int(env("FORM_RATE_LIMIT", "10") or 10)  # submissions per address per minute
+VORONKA_CALLBACK_MINUTES = int(env("CALLBACK_MINUTES", "15") or 15)  # deadline of a missed call's call-back task
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("voronka.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("voronka.intake.urls")),  # public form pages /f/<slug>/, Telegram webhooks /intake/telegram/…
     path("", include("voronka.ui.urls")),
 ]
 

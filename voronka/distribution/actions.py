@@ -1,0 +1,295 @@
+"""Even distribution of new records among present employees (F14) and hand-off (F17).
+
+A queue's state (the round-robin pointer, the weighted round-robin weights) changes only while its row is
+locked (``select_for_update``) inside the transaction that also writes the record, so concurrent intake
+clients take turns: two clients never pick from the same pointer and a member's cap of open items holds
+(on PostgreSQL each statement after the lock sees what the previous holder committed; SQLite serialises
+writers anyway). Open items are counted from the stage totals read model: one small query, no scan.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from voronka.core import entity_types, history, outbox, policies
+from voronka.core.actor import Actor
+from voronka.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from voronka.core.recordkit import RecordSpec, lock, update_one
+from voronka.pipelines.models import Stage, StageTotal
+
+from .models import FreeItem, Queue, QueueMember
+
+SETTINGS = "settings:users"
+
+
+def spec_for(entity_type_id: int) -> RecordSpec:
+    if entity_type_id == entity_types.LEAD:
+        from voronka.leads.actions import LEAD
+
+        return LEAD
+    if entity_type_id == entity_types.DEAL:
+        from voronka.deals.actions import DEAL
+
+        return DEAL
+    raise ValidationFailed(_("Records of this kind are not distributed."), fields={"entity_type_id": [_("unknown")]})
+
+
+def open_counts(entity_type_id: int, user_ids) -> dict[int, int]:
+    """Open (in-progress, not deleted) items per responsible, from the stage totals."""
+    user_ids = list(user_ids)
+    counts = dict.fromkeys(user_ids, 0)
+    if not user_ids:
+        return counts
+    process = Stage.objects.filter(pipeline__entity_type_id=entity_type_id, semantics=Stage.Semantics.PROCESS)
+    rows = (StageTotal.objects.filter(entity_type_id=entity_type_id, responsible_id__in=user_ids,
+                                      stage_id__in=process.values("id"))
+            .values("responsible_id").annotate(n=Sum("count")))
+    for row in rows:
+        counts[row["responsible_id"]] = int(row["n"] or 0)
+    return counts
+
+
+def _cap(queue: Queue, member: QueueMember) -> int | None:
+    return member.cap if member.cap is not None else queue.cap
+
+
+def _lock_queue(queue_id) -> Queue:
+    queue = Queue.objects.select_for_update().filter(pk=queue_id).first()
+    if queue is None:
+        raise NotFound(_("Distribution queue #%(id)s does not exist.") % {"id": queue_id})
+    return queue
+
+
+def _pick(queue: Queue) -> QueueMember | None:
+    """Choose the member who gets the next item; the queue row must be locked by the caller."""
+    if not queue.is_active:
+        return None
+    members = list(queue.members.select_related("user").order_by("sort", "id"))
+    present = [m for m in members if m.user.is_active and m.user.is_present]
+    if not present:
+        return None
+    counts = open_counts(queue.entity_type_id, [m.user_id for m in present])
+    eligible = [m for m in present if _cap(queue, m) is None or counts[m.user_id] < _cap(queue, m)]
+    if not eligible:
+        return None
+    if queue.mode == Queue.Mode.LEAST_LOADED:
+        order = {m.pk: i for i, m in enumerate(members)}
+        after = order.get(queue.last_member_id, -1)
+        # the fewest open items; among equals, the next one after the last chosen (a fair tie-break)
+        chosen = min(eligible, key=lambda m: (counts[m.user_id], (order[m.pk] - after - 1) % len(members)))
+    elif queue.mode == Queue.Mode.WEIGHTED:
+        total = sum(max(m.weight, 0) for m in eligible)
+        if total == 0:
+            return None
+        for m in eligible:  # smooth weighted round robin: even spread in proportion to the weights
+            m.current_weight += m.weight
+        chosen = max(eligible, key=lambda m: (m.current_weight, -m.sort, -m.pk))
+        chosen.current_weight -= total
+        QueueMember.objects.bulk_update(eligible, ["current_weight"])
+    else:
+        order = [m.pk for m in members]
+        start = order.index(queue.last_member_id) + 1 if queue.last_member_id in order else 0
+        by_pk = {m.pk: m for m in eligible}
+        chosen = next(by_pk[pk] for pk in order[start:] + order[:start] if pk in by_pk)
+    now = timezone.now()
+    QueueMember.objects.filter(pk=chosen.pk).update(assigned_count=chosen.assigned_count + 1, last_assigned_at=now)
+    queue.last_member_id = chosen.pk
+    queue.assigned_total += 1
+    queue.save(update_fields=["last_member", "assigned_total"])
+    return chosen
+
+
+def reserve(queue_id) -> int | None:
+    """Lock the queue and choose the responsible for a record about to be created in the same transaction.
+
+    Returns a user id, or None when nobody present is under the cap (the record is then left free).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("reserve() must run inside the transaction that writes the record")
+    member = _pick(_lock_queue(queue_id))
+    return member.user_id if member else None
+
+
+def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int, user_id: int | None) -> None:
+    """After a record was created with the reserved responsible: the timeline says so, or the record waits free."""
+    queue = Queue.objects.get(pk=queue_id)
+    if user_id is not None:
+        user = get_user_model().objects.get(pk=user_id)
+        history.entry(actor, entity_type_id, entity_id, "responsible",
+                      text=_("Assigned to %(user)s by queue «%(queue)s» (%(mode)s).") % {
+                          "user": user, "queue": queue.name, "mode": queue.get_mode_display()},
+                      data={"queue": queue.pk, "mode": queue.mode, "user": user_id, "event": "assigned"})
+        outbox.emit(actor, "distribution.assigned", entity_type_id, entity_id, {"queue": queue.pk, "user": user_id})
+    else:
+        FreeItem.objects.get_or_create(entity_type_id=entity_type_id, entity_id=entity_id, defaults={"queue": queue})
+        history.entry(actor, entity_type_id, entity_id, "responsible",
+                      text=_("Nobody of queue «%(queue)s» can take it now: it waits as a free item.") % {
+                          "queue": queue.name}, data={"queue": queue.pk, "event": "free"})
+        outbox.emit(actor, "distribution.free", entity_type_id, entity_id, {"queue": queue.pk})
+
+
+def distribute(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int) -> int | None:
+    """Give an existing record without a responsible to the queue's next member (or leave it free)."""
+    spec = spec_for(entity_type_id)
+    with transaction.atomic():
+        queue = _lock_queue(queue_id)
+        obj = lock(spec, entity_id)
+        policies.require(actor, policies.UPDATE, entity_type_id, obj)
+        if obj.responsible_id is not None:
+            raise Conflict(_("The record already has a responsible."))
+        member = _pick(queue)
+        if member is not None:
+            update_one(_system(actor, queue), spec, entity_id, {"responsible": member.user_id})
+            FreeItem.objects.filter(entity_type_id=entity_type_id, entity_id=entity_id).delete()
+        record_outcome(_system(actor, queue), queue.pk, entity_type_id, entity_id, member.user_id if member else None)
+        return member.user_id if member else None
+
+
+def _system(actor: Actor, queue: Queue) -> Actor:
+    return Actor.system(cause=f"queue:{queue.pk}", entry_point=actor.entry_point, depth=actor.depth,
+                        on_behalf_of=None)
+
+
+def drain(actor: Actor, queue_id: int, *, limit: int = 200) -> int:
+    """Give waiting free items of a queue to present members, oldest first; returns how many were given."""
+    given = 0
+    with transaction.atomic():
+        queue = _lock_queue(queue_id)
+        spec = spec_for(queue.entity_type_id)
+        for item in list(FreeItem.objects.filter(queue=queue).order_by("id")[:limit]):
+            obj = spec.model.objects.filter(pk=item.entity_id, deleted_at__isnull=True).first()
+            if obj is None or obj.responsible_id is not None:
+                item.delete()  # taken by hand or deleted meanwhile
+                continue
+            member = _pick(queue)
+            if member is None:
+                break
+            system = _system(actor, queue)
+            update_one(system, spec, item.entity_id, {"responsible": member.user_id})
+            item.delete()
+            history.entry(system, item.entity_type_id, item.entity_id, "responsible",
+                          text=_("Free item given to %(user)s by queue «%(queue)s».") % {
+                              "user": member.user, "queue": queue.name},
+                          data={"queue": queue.pk, "user": member.user_id, "event": "assigned_free"})
+            outbox.emit(system, "distribution.assigned", item.entity_type_id, item.entity_id,
+                        {"queue": queue.pk, "user": member.user_id})
+            given += 1
+    return given
+
+
+def set_presence(actor: Actor, present: bool, *, user_id: int | None = None) -> bool:
+    """At work / away. A user sets their own status; a head or a user administrator sets anyone's.
+    Coming to work picks up the free items waiting in the user's queues."""
+    if not isinstance(present, bool):
+        raise ValidationFailed(_("Presence must be true or false."), fields={"present": [_("true or false")]})
+    target_id = user_id or actor.user_id
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=target_id, is_active=True).first()
+        if user is None:
+            raise NotFound(_("User #%(id)s does not exist.") % {"id": target_id})
+        if target_id != actor.user_id and not actor.is_system and not policies.can(actor, SETTINGS, 0):
+            head = user.head()
+            if head is None or head.pk != actor.user_id:
+                raise PermissionDenied(_("Only the user, their head or a user administrator may change this."))
+        if user.is_present == present:
+            return present
+        User.objects.filter(pk=user.pk).update(is_present=present)
+        outbox.emit(actor, "user.presence_changed", None, user.pk, {"present": present})
+    if present:
+        for queue_id in QueueMember.objects.filter(user_id=target_id, queue__is_active=True).values_list("queue_id", flat=True):
+            drain(actor, queue_id)
+    return present
+
+
+def take(actor: Actor, entity_type_id: int, entity_id: int):
+    """Take a free item (no responsible) for oneself: members of its queue may, and anyone who may change it."""
+    spec = spec_for(entity_type_id)
+    if actor.user_id is None:
+        raise ValidationFailed(_("Only a person can take an item."))
+    with transaction.atomic():
+        obj = lock(spec, entity_id)
+        free = FreeItem.objects.filter(entity_type_id=entity_type_id, entity_id=entity_id).first()
+        member = free is not None and QueueMember.objects.filter(queue_id=free.queue_id, user_id=actor.user_id).exists()
+        if not member and not policies.can(actor, policies.UPDATE, entity_type_id, obj):
+            raise NotFound(_("%(what)s #%(id)s does not exist.") % {
+                "what": str(spec.model._meta.verbose_name).capitalize(), "id": entity_id})
+        if obj.responsible_id is not None:
+            raise Conflict(_("Someone has already taken it."))
+        writer = actor if not member else Actor.system(cause=f"take:{actor.user_id}", entry_point=actor.entry_point,
+                                                        on_behalf_of=actor.user)
+        obj = update_one(writer, spec, entity_id, {"responsible": actor.user_id})
+        if free is not None:
+            free.delete()
+        history.entry(actor, entity_type_id, entity_id, "responsible", text=_("Taken by %(user)s.") % {"user": actor.user},
+                      data={"user": actor.user_id, "event": "taken"})
+        outbox.emit(actor, "distribution.taken", entity_type_id, entity_id, {"user": actor.user_id})
+        return obj
+
+
+def hand_off(actor: Actor, entity_type_id: int, entity_id: int, to_user_id: int, *, note: str = ""):
+    """Pass a record to another user (a head's assignment, or an operator handing a live client to a free
+    expert, F17). The transfer and its note are written to the timeline."""
+    spec = spec_for(entity_type_id)
+    if not isinstance(note, str) or len(note) > 5000:
+        raise ValidationFailed(_("The note is too long."), fields={"note": [_("too long")]})
+    with transaction.atomic():
+        before = lock(spec, entity_id)
+        previous = before.responsible_id
+        obj = update_one(actor, spec, entity_id, {"responsible": to_user_id})
+        FreeItem.objects.filter(entity_type_id=entity_type_id, entity_id=entity_id).delete()
+        user = get_user_model().objects.get(pk=to_user_id)
+        history.entry(actor, entity_type_id, entity_id, "responsible",
+                      text=(_("Handed off to %(user)s.") % {"user": user}) + (f"\n{note.strip()}" if note.strip() else ""),
+                      data={"from": previous, "user": to_user_id, "event": "hand_off"})
+        outbox.emit(actor, "distribution.handed_off", entity_type_id, entity_id, {"from": previous, "user": to_user_id})
+        return obj
+
+
+QUEUE_FIELDS = ("code", "name", "mode", "entity_type_id", "cap", "is_active")
+
+
+def create_queue(actor: Actor, *, members: list[dict] | None = None, **data) -> Queue:
+    """A queue with members ``[{"user": id, "weight": 1, "cap": None}, …]`` (settings: users)."""
+    from django.core.exceptions import ValidationError
+
+    from voronka.core.errors import from_django_validation
+
+    policies.require(actor, SETTINGS, 0)
+    unknown = set(data) - set(QUEUE_FIELDS)
+    if unknown:
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
+    with transaction.atomic():
+        queue = Queue(**data)
+        try:
+            queue.full_clean()
+        except ValidationError as exc:
+            raise from_django_validation(exc) from None
+        spec_for(queue.entity_type_id)
+        queue.save()
+        set_members(actor, queue.pk, members or [])
+        return queue
+
+
+def set_members(actor: Actor, queue_id: int, members: list[dict]) -> list[QueueMember]:
+    policies.require(actor, SETTINGS, 0)
+    if not isinstance(members, list) or not all(isinstance(m, dict) and isinstance(m.get("user"), int) for m in members):
+        raise ValidationFailed(_("Members must be a list of {user, weight, cap}."), fields={"members": [_("not valid")]})
+    with transaction.atomic():
+        queue = _lock_queue(queue_id)
+        ids = [m["user"] for m in members]
+        known = set(get_user_model().objects.filter(pk__in=ids, is_active=True).values_list("id", flat=True))
+        if known != set(ids):
+            raise ValidationFailed(_("Some members are not active users."), fields={"members": [_("unknown user")]})
+        queue.members.exclude(user_id__in=ids).delete()
+        result = []
+        for index, m in enumerate(members):
+            member, _created = QueueMember.objects.update_or_create(
+                queue=queue, user_id=m["user"],
+                defaults={"weight": int(m.get("weight") or 1), "cap": m.get("cap"), "sort": (index + 1) * 10})
+            result.append(member)
+        return result

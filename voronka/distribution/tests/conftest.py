@@ -1,0 +1,1 @@
+from voronka.intake.tests.conftest import queue, users  # noqa: F401

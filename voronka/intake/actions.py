@@ -1,0 +1,354 @@
+"""Every write of intake: receive a payload into the log, process it (one transaction), replay it.
+
+``receive`` stores the raw payload first, committed on its own, so a crash later loses nothing.
+``process`` then runs the channel's handler in one transaction with the log row locked; the handler
+writes through the domain actions as ``Actor.system(cause="intake:<channel>:<log id>", entry_point="intake")``
+(on behalf of the token's user for authenticated channels). An ``ActionError`` rolls everything back and
+leaves the payload ``rejected`` with the reason; any other exception rolls back and leaves it ``pending``
+with the traceback, to be replayed (``voronka intake replay ID``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from voronka.core import audit, entity_types, history, outbox, policies
+from voronka.core.actor import Actor
+from voronka.core.errors import ActionError, Conflict, NotFound, ValidationFailed
+
+from . import duplicates, names
+from .models import DuplicateMark, DuplicatePolicy, IntakeLog, IntakeSource
+
+log = logging.getLogger("voronka.intake")
+
+SETTINGS = "settings:integrations"
+LEAD_FIELDS = ("title", "first_name", "last_name", "middle_name", "company_name", "position", "inquiry", "address",
+               "comment", "opportunity", "currency", "utm_source", "utm_medium", "utm_campaign", "utm_content",
+               "utm_term")
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+
+
+class Rejected(ActionError):
+    """A payload intake refuses as a whole (spam, an inactive form, a foreign origin)."""
+
+    status = 400
+    code = "rejected"
+
+
+@dataclass
+class Outcome:
+    status: str
+    entity_type_id: int | None = None
+    entity_id: int | None = None
+    produced: list = field(default_factory=list)
+    reason: str = ""
+
+
+@dataclass
+class Routing:
+    """Where a new lead of one source goes and what is done with duplicates."""
+
+    source: str = ""
+    policy: str = DuplicatePolicy.ATTACH
+    queue_id: int | None = None
+    pipeline_id: int | None = None
+    stage: str = ""
+
+    @classmethod
+    def for_source(cls, code: str, **overrides) -> Routing:
+        routing = cls(source=code, policy=getattr(settings, "VORONKA_INTAKE_DUPLICATE_POLICY", DuplicatePolicy.ATTACH))
+        src = IntakeSource.objects.filter(code=code).first() if code else None
+        if src is not None:
+            routing.policy, routing.queue_id = src.duplicate_policy, src.queue_id
+            routing.pipeline_id, routing.stage = src.pipeline_id, src.stage
+        for key, value in overrides.items():
+            if value:
+                setattr(routing, key, value)
+        return routing
+
+
+Handler = Callable[[Actor, IntakeLog], Outcome]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(channel: str):
+    def register(fn: Handler) -> Handler:
+        HANDLERS[channel] = fn
+        return fn
+
+    return register
+
+
+# --- the log -------------------------------------------------------------------------------------
+
+def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remote_addr: str = "",
+            meta: dict | None = None, external_id: str = "", form=None, bot=None,
+            user_id: int | None = None) -> tuple[IntakeLog, bool]:
+    """Store an inbound payload before anything else happens. Returns (log, is_new): a payload with an
+    ``external_id`` seen before (a Telegram retry, a repeated call event) returns the earlier entry."""
+    if channel not in IntakeLog.Channel.values:
+        raise ValueError(channel)
+    entry = IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
+                      remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
+                      form=form, bot=bot, user_id=user_id)
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:
+        if not external_id:
+            raise
+        return IntakeLog.objects.get(channel=channel, external_id=external_id[:120]), False
+    return entry, True
+
+
+def actor_for(entry: IntakeLog) -> Actor:
+    user = get_user_model().objects.filter(pk=entry.user_id).first() if entry.user_id else None
+    return Actor.system(cause=f"intake:{entry.channel}:{entry.pk}", entry_point="intake", on_behalf_of=user)
+
+
+def process(log_id: int, *, replay: bool = False) -> IntakeLog:
+    """Run the channel's handler for a logged payload. Never raises for a bad payload: the returned log
+    says what happened (``status``, ``reason``, ``errors``)."""
+    try:
+        with transaction.atomic():
+            entry = IntakeLog.objects.select_for_update().get(pk=log_id)
+            if entry.status != IntakeLog.Status.PENDING and not replay:
+                return entry
+            outcome = HANDLERS[entry.channel](actor_for(entry), entry)
+            entry.status, entry.reason = outcome.status, outcome.reason
+            entry.entity_type_id, entry.entity_id = outcome.entity_type_id, outcome.entity_id
+            entry.produced, entry.errors, entry.error = outcome.produced, {}, ""
+            entry.attempts += 1
+            entry.processed_at = timezone.now()
+            entry.save()
+            return entry
+    except ActionError as exc:
+        return _finish(log_id, status=IntakeLog.Status.REJECTED, reason=exc.message, errors=exc.fields,
+                       code=exc.code)
+    except Exception:
+        log.exception("intake payload #%s failed; it stays pending for a replay", log_id)
+        return _finish(log_id, status=IntakeLog.Status.PENDING, error=traceback.format_exc(limit=8))
+
+
+def _finish(log_id: int, *, status: str, reason: str = "", errors: dict | None = None, error: str = "",
+            code: str = "") -> IntakeLog:
+    with transaction.atomic():
+        entry = IntakeLog.objects.select_for_update().get(pk=log_id)
+        entry.status, entry.reason, entry.errors, entry.error = status, reason, errors or {}, error[:20000]
+        if code:
+            entry.meta = {**(entry.meta or {}), "code": code}
+        entry.attempts += 1
+        entry.processed_at = timezone.now() if status != IntakeLog.Status.PENDING else None
+        entry.save()
+        return entry
+
+
+def reject(entry: IntakeLog, reason: str, *, code: str = "rejected", errors: dict | None = None) -> IntakeLog:
+    """Mark a logged payload rejected without processing it (e.g. refused at the door)."""
+    return _finish(entry.pk, status=IntakeLog.Status.REJECTED, reason=reason, errors=errors, code=code)
+
+
+def replay(actor: Actor, log_id: int, *, force: bool = False) -> IntakeLog:
+    """Process a logged payload again (after a crash, or after fixing what made it rejected).
+    A payload that already produced something is replayed only with ``force`` (duplicate control applies)."""
+    policies.require(actor, SETTINGS, 0)
+    entry = IntakeLog.objects.filter(pk=log_id).first()
+    if entry is None:
+        raise NotFound(_("Intake log entry #%(id)s does not exist.") % {"id": log_id})
+    if entry.status not in (IntakeLog.Status.PENDING, IntakeLog.Status.REJECTED) and not force:
+        raise Conflict(_("This payload was already processed (%(status)s); replay it with force.") % {
+            "status": entry.get_status_display()})
+    result = process(log_id, replay=True)
+    audit.record(actor, "intake.replayed", count=1, log=log_id, status=result.status)
+    outbox.emit(actor, "intake.replayed", result.entity_type_id, result.entity_id, {"log": log_id, "status": result.status})
+    return result
+
+
+def submit(channel: str, payload, **kwargs) -> IntakeLog:
+    """Receive and process in one call (what the edges do)."""
+    entry, new = receive(channel, payload, **kwargs)
+    if not new:
+        return entry
+    return process(entry.pk)
+
+
+# --- leads from any channel ----------------------------------------------------------------------
+
+def note_of(lines: list[tuple[str, str]]) -> str:
+    return "\n".join(f"{label}: {value}" for label, value in lines if value not in (None, "", []))[:20000]
+
+
+def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *, note: str = "") -> Outcome:
+    """A first contact from any channel: duplicate control, then a new lead distributed by the source's queue,
+    or an attachment to / a merge into what already exists."""
+    from voronka.activities.actions import add_comment
+
+    phones, emails = data.get("phones") or [], data.get("emails") or []
+    name = " ".join(str(data.get(k) or "") for k in ("last_name", "first_name", "middle_name")).strip()
+    matches = duplicates.find(phones=phones, emails=emails, name=name, company=str(data.get("company_name") or ""))
+    target = duplicates.best_target(matches) if matches else None
+    text = note or _("New request through %(channel)s.") % {"channel": entry.get_channel_display()}
+    if target is not None and routing.policy in (DuplicatePolicy.ATTACH, DuplicatePolicy.MERGE):
+        t, pk = target.entity_type_id, target.id
+        status = IntakeLog.Status.ATTACHED
+        produced = []
+        if routing.policy == DuplicatePolicy.MERGE and t in (entity_types.LEAD, entity_types.CONTACT):
+            changed = _merge_into(actor, target, data)
+            if changed:
+                status = IntakeLog.Status.MERGED
+                produced.append([t, pk, "updated"])
+        entry_obj = add_comment(actor, entity_type_id=t, entity_id=pk, text=text)
+        deals = duplicates.open_deals_of(t, target.obj)
+        history.bind(entry_obj, [(entity_types.DEAL, d) for d in deals])
+        produced.append([t, pk, "comment"])
+        return Outcome(status, t, pk, produced,
+                       reason=_("Matched %(what)s #%(id)s by %(how)s.") % {
+                           "what": entity_types.get(t).code, "id": pk, "how": ", ".join(target.reasons)})
+    lead = create_intake_lead(actor, data, routing, flagged=matches)
+    if note:
+        add_comment(actor, entity_type_id=entity_types.LEAD, entity_id=lead.pk, text=note)
+    reason = _("Possible duplicate of %(list)s.") % {"list": ", ".join(
+        f"{entity_types.get(m.entity_type_id).code} #{m.id}" for m in matches[:5])} if matches else ""
+    return Outcome(IntakeLog.Status.CREATED, entity_types.LEAD, lead.pk, [[entity_types.LEAD, lead.pk, "created"]],
+                   reason=reason)
+
+
+def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()):
+    """Create the lead (with the queue's pick as responsible), then record the distribution and any duplicate mark."""
+    from voronka.core.recordkit import create_one
+    from voronka.distribution import actions as distribution
+    from voronka.leads.actions import LEAD
+
+    data = dict(data)
+    data.setdefault("source", routing.source)
+    if routing.pipeline_id and "pipeline" not in data:
+        data["pipeline"] = routing.pipeline_id
+    if flagged:
+        stage = _duplicate_stage(data.get("pipeline"))
+        if stage is not None:
+            data["stage"] = stage
+    if routing.stage and "stage" not in data:
+        data["stage"] = routing.stage
+    user_id = distribution.reserve(routing.queue_id) if routing.queue_id else None
+    data["responsible"] = user_id
+    lead = create_one(actor, LEAD, data)
+    names.refresh(entity_types.LEAD, [lead.pk])
+    if routing.queue_id:
+        distribution.record_outcome(actor, routing.queue_id, entity_types.LEAD, lead.pk, user_id)
+    if flagged:
+        matches = [m.as_dict() for m in flagged[:20]]
+        DuplicateMark.objects.create(entity_type_id=entity_types.LEAD, entity_id=lead.pk, matches=matches)
+        history.entry(actor, entity_types.LEAD, lead.pk, "linked",
+                      text=_("Possible duplicate: check and merge."), data={"duplicates": matches})
+        outbox.emit(actor, "lead.duplicate_suspected", entity_types.LEAD, lead.pk, {"matches": matches})
+    return lead
+
+
+def _duplicate_stage(pipeline_id) -> int | None:
+    """The «duplicate check» stage (code ``duplicate_check``) of the lead pipeline, if it has one."""
+    from voronka.pipelines.models import Pipeline, Stage
+
+    pipeline = Pipeline.objects.filter(pk=pipeline_id).first() if pipeline_id else \
+        Pipeline.objects.filter(entity_type_id=entity_types.LEAD, is_active=True).order_by("-is_default", "sort", "id").first()
+    if pipeline is None:
+        return None
+    stage = Stage.objects.filter(pipeline=pipeline, code="duplicate_check").first()
+    return stage.pk if stage else None
+
+
+def _merge_into(actor: Actor, target: duplicates.Match, data: dict) -> bool:
+    """Fill the empty fields of the existing lead/contact and add new phones and e-mails."""
+    from voronka.core.recordkit import update_one
+    from voronka.parties.models import Communication
+
+    spec = duplicates.spec_for(target.entity_type_id)
+    obj = target.obj
+    update = {k: v for k, v in data.items() if k in spec.writable and k not in ("responsible", "source", "title")
+              and v not in (None, "") and getattr(obj, k, None) in (None, "")}
+    for key, kind in (("phones", "phone"), ("emails", "email")):
+        new = duplicates._clean(data.get(key), duplicates.normalize_phone if kind == "phone" else duplicates.normalize_email)
+        existing = list(Communication.objects.filter(entity_type_id=target.entity_type_id, entity_id=target.id, kind=kind))
+        have = {c.normalized for c in existing}
+        if any(n not in have for n in new):
+            update[key] = [{"value": c.value, "type": c.value_type} for c in existing] + [n for n in new if n not in have]
+    if not update:
+        return False
+    update_one(actor, spec, target.id, update)
+    names.refresh(target.entity_type_id, [target.id])
+    return True
+
+
+def lead_data_from(payload: dict, *, allowed=LEAD_FIELDS) -> dict:
+    """Lead fields of a JSON payload (registrations, the generic endpoint); unknown keys are errors."""
+    if not isinstance(payload, dict):
+        raise ValidationFailed(_("The body must be a JSON object."))
+    extra = {"phones", "emails", "custom", "source", "referrer", "consent"}
+    unknown = [k for k in payload if k not in allowed and k not in extra]
+    if unknown:
+        raise ValidationFailed(_("Some fields are not valid."), fields={k: [_("Unknown field.")] for k in unknown})
+    data = {k: v for k, v in payload.items() if k in allowed or k in ("phones", "emails", "custom")}
+    if not any(data.get(k) for k in ("phones", "emails", "first_name", "last_name", "company_name", "title")):
+        raise ValidationFailed(_("Give at least a name, a phone or an e-mail."),
+                               fields={"phones": [_("A phone, an e-mail or a name is required.")]})
+    return data
+
+
+@handler(IntakeLog.Channel.API)
+def handle_registration(actor: Actor, entry: IntakeLog) -> Outcome:
+    payload = entry.payload
+    data = lead_data_from(payload)
+    routing = Routing.for_source(entry.source or str(payload.get("source") or "api"))
+    lines = [(_("Source"), routing.source), (_("Referrer"), payload.get("referrer")),
+             (_("Comment"), payload.get("comment") or payload.get("inquiry"))]
+    return intake_lead(actor, entry, data, routing, note=note_of(lines))
+
+
+def registration_source(payload) -> str:
+    source = payload.get("source") if isinstance(payload, dict) else None
+    return source[:50] if isinstance(source, str) and source else "api"
+
+
+def deadline_in(minutes: int) -> datetime.datetime:
+    return timezone.now() + datetime.timedelta(minutes=minutes)
+
+
+# the channel handlers register themselves
+from . import calls, forms, telegram  # noqa: E402,F401
+
+
+def storable(value, depth: int = 0):
+    """A parsed JSON payload as both databases store it: NUL characters and lone surrogates (which PostgreSQL
+    refuses) become U+FFFD, so even a broken payload is logged before it is judged."""
+    if depth > 50:
+        return None
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [storable(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {storable(str(k), depth + 1): storable(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def parse_body(body: bytes) -> tuple[dict, str]:
+    """(payload, raw): a JSON object, or {} and the text of a body that is not one."""
+    import json
+
+    text = (body or b"")[:256 * 1024].decode("utf-8", "replace")
+    try:
+        value = json.loads(text) if text.strip() else None
+    except (ValueError, RecursionError):
+        return {}, storable(text)
+    if not isinstance(value, dict):
+        return {}, storable(text)
+    return storable(value), ""

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class IntakeConfig(AppConfig):
+    name = "voronka.intake"
+    label = "intake"
+    verbose_name = "Intake"
+
+    def ready(self):
+        from voronka.core import outbox
+
+        from . import names
+
+        # keep the name index used for duplicate search current for records written through any door
+        for prefix in ("lead.", "contact.", "company."):
+            outbox.subscribe(prefix, names.on_record_event)

@@ -1,0 +1,299 @@
+"""Duplicate search (F13) by normalised phone, e-mail and similar name + company, and the merge of records.
+
+Every lookup goes through an index: phones and e-mails through ``parties.Communication`` (kind,
+normalized), names through ``intake.NameKey`` (kind, key). Similar names are then scored with rapidfuzz
+among a bounded set of candidates (those sharing a name word or the company), never by a scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rapidfuzz import fuzz
+
+from voronka.core import audit, entity_types, history, outbox, policies
+from voronka.core.actor import Actor
+from voronka.core.errors import ValidationFailed
+from voronka.core.normalize import normalize_email, normalize_phone
+from voronka.core.recordkit import RecordSpec, lock, update_one
+from voronka.parties.models import Communication
+
+from . import names
+from .models import NameKey
+
+CANDIDATES = 200  # at most this many records are scored for a similar name
+TYPE_ORDER = {entity_types.CONTACT: 0, entity_types.LEAD: 1, entity_types.COMPANY: 2, entity_types.DEAL: 3}
+
+
+def threshold() -> int:
+    return int(getattr(settings, "VORONKA_DUPLICATE_NAME_THRESHOLD", 88))
+
+
+@dataclass
+class Match:
+    entity_type_id: int
+    id: int
+    reasons: list[str] = field(default_factory=list)
+    score: int = 0
+    obj: object = None
+
+    def as_dict(self) -> dict:
+        return {"entity_type_id": self.entity_type_id, "id": self.id, "reasons": self.reasons, "score": self.score,
+                "title": str(self.obj) if self.obj is not None else ""}
+
+
+def _clean(values, normalizer) -> list[str]:
+    result = []
+    for value in values or ():
+        if isinstance(value, dict):
+            value = value.get("value")
+        if not isinstance(value, str):
+            continue
+        try:
+            normalized = normalizer(value)
+        except ValidationError:
+            continue
+        if normalized not in result:
+            result.append(normalized)
+    return result[:20]
+
+
+def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names.TYPES,
+         exclude: tuple[int, int] | None = None) -> list[Match]:
+    """Live records that look like the same person or company, best first."""
+    found: dict[tuple[int, int], Match] = {}
+    phones, emails = _clean(phones, normalize_phone), _clean(emails, normalize_email)
+    comm_q = Q()
+    if phones:
+        comm_q |= Q(kind="phone", normalized__in=phones)
+    if emails:
+        comm_q |= Q(kind="email", normalized__in=emails)
+    if comm_q:
+        for kind, t, pk in Communication.objects.filter(comm_q, entity_type_id__in=list(types)) \
+                .values_list("kind", "entity_type_id", "entity_id")[:CANDIDATES]:
+            match = found.setdefault((t, pk), Match(t, pk, score=100))
+            if kind not in match.reasons:
+                match.reasons.append(kind)
+    name_words, ckey = names.words(name), names.company_key(company)
+    name_q = Q()
+    if name_words:
+        name_q |= Q(kind="n", key__in=name_words)
+    if ckey:
+        name_q |= Q(kind="c", key=ckey)
+    scored: dict[tuple[int, int], int] = {}
+    if name_q:
+        candidates = list(NameKey.objects.filter(name_q, entity_type_id__in=list(types))
+                          .order_by("-entity_id").values_list("entity_type_id", "entity_id").distinct()[:CANDIDATES])
+        scored = {c: 0 for c in candidates}
+    objs = _load(set(found) | set(scored))
+    limit = threshold()
+    wanted_name = " ".join(name_words)
+    for key in scored:
+        obj = objs.get(key)
+        if obj is None:
+            continue
+        t = key[0]
+        their_company = names.company_key(names.company_of(t, obj))
+        company_score = fuzz.token_sort_ratio(ckey, their_company) if ckey and their_company else None
+        if t == entity_types.COMPANY:
+            if company_score is not None and company_score >= limit:
+                m = found.setdefault(key, Match(*key, score=int(company_score)))
+                m.reasons.append("company")
+            continue
+        theirs = " ".join(names.words(names.person_name(obj)))
+        if not wanted_name or not theirs:
+            continue
+        score = name_score(wanted_name, theirs)
+        if score >= limit and (company_score is None or company_score >= limit):
+            m = found.setdefault(key, Match(*key, score=int(score)))
+            if "name" not in m.reasons:
+                m.reasons.append("name")
+    result = []
+    for key, match in found.items():
+        match.obj = objs.get(key)
+        if match.obj is None or key == exclude:
+            continue
+        result.append(match)
+    result.sort(key=lambda m: (-len(m.reasons) - (1 if {"phone", "email"} & set(m.reasons) else 0), -m.score,
+                               TYPE_ORDER.get(m.entity_type_id, 9), -m.id))
+    return result
+
+
+def name_score(a: str, b: str) -> float:
+    """Similarity of two normalised names; a middle name present on one side only does not count against it,
+    but a single word (a first name alone) is never «the same person» as a longer name."""
+    score = fuzz.token_sort_ratio(a, b)
+    if min(len(a.split()), len(b.split())) >= 2:
+        score = max(score, fuzz.token_set_ratio(a, b))
+    return score
+
+
+def _load(keys) -> dict[tuple[int, int], object]:
+    by_type: dict[int, list[int]] = {}
+    for t, pk in keys:
+        by_type.setdefault(t, []).append(pk)
+    objs = {}
+    for t, ids in by_type.items():
+        qs = entity_types.get(t).model.objects.filter(pk__in=ids, deleted_at__isnull=True)
+        if t == entity_types.CONTACT:
+            qs = qs.select_related("company")
+        for obj in qs:
+            objs[(t, obj.pk)] = obj
+    return objs
+
+
+def find_for(actor: Actor, **criteria) -> list[Match]:
+    """``find`` narrowed to what the actor may read (the lookup of the API and the UI)."""
+    return [m for m in find(**criteria) if policies.can(actor, policies.READ, m.entity_type_id, m.obj)]
+
+
+def is_open_lead(match: Match) -> bool:
+    obj = match.obj
+    return match.entity_type_id == entity_types.LEAD and obj.converted_at is None and obj.stage_semantics == "process"
+
+
+def best_target(matches: list[Match]) -> Match | None:
+    """Where an inbound message belongs: an open lead first, then a contact, then a company."""
+    for test in (is_open_lead, lambda m: m.entity_type_id == entity_types.CONTACT,
+                 lambda m: m.entity_type_id == entity_types.COMPANY):
+        for match in matches:
+            if test(match):
+                return match
+    return None
+
+
+def open_deals_of(entity_type_id: int, obj) -> list[int]:
+    """Open deals of a contact or company (an inbound message is shown on them too)."""
+    from voronka.deals.models import Deal
+
+    if entity_type_id == entity_types.CONTACT:
+        qs = Deal.objects.filter(contact_id=obj.pk)
+    elif entity_type_id == entity_types.COMPANY:
+        qs = Deal.objects.filter(company_id=obj.pk)
+    else:
+        return []
+    return list(qs.filter(deleted_at__isnull=True, stage_semantics="process").order_by("-id")
+                .values_list("id", flat=True)[:20])
+
+
+# --- merge ---------------------------------------------------------------------------------------
+
+def spec_for(entity_type_id: int) -> RecordSpec:
+    from voronka.deals.actions import DEAL
+    from voronka.leads.actions import LEAD
+    from voronka.parties.actions import COMPANY, CONTACT
+
+    specs = {entity_types.LEAD: LEAD, entity_types.DEAL: DEAL, entity_types.CONTACT: CONTACT,
+             entity_types.COMPANY: COMPANY}
+    if entity_type_id not in specs:
+        raise ValidationFailed(_("Records of this kind cannot be merged."), fields={"entity_type_id": [_("unknown")]})
+    return specs[entity_type_id]
+
+
+def _repoint_links(entity_type_id: int, keep: int, others: list[int]) -> dict[str, int]:
+    """Links from other records to the merged ones now point at the kept record."""
+    from voronka.activities.models import Task
+    from voronka.core.models import Observer
+    from voronka.deals.models import Deal
+    from voronka.leads.models import Lead
+    from voronka.parties.models import Contact
+
+    from .models import DuplicateMark, IntakeLog, TelegramChat
+
+    moved = {"tasks": Task.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)}
+    if entity_type_id == entity_types.CONTACT:
+        moved["leads"] = Lead.objects.filter(contact_id__in=others).update(contact_id=keep)
+        moved["deals"] = Deal.objects.filter(contact_id__in=others).update(contact_id=keep)
+    elif entity_type_id == entity_types.COMPANY:
+        moved["leads"] = Lead.objects.filter(company_id__in=others).update(company_id=keep)
+        moved["deals"] = Deal.objects.filter(company_id__in=others).update(company_id=keep)
+        moved["contacts"] = Contact.objects.filter(company_id__in=others).update(company_id=keep)
+    elif entity_type_id == entity_types.LEAD:
+        moved["deals"] = Deal.objects.filter(lead_id__in=others).update(lead_id=keep)
+    watching = set(Observer.objects.filter(entity_type_id=entity_type_id, entity_id=keep).values_list("user_id", flat=True))
+    for obs in Observer.objects.filter(entity_type_id=entity_type_id, entity_id__in=others):
+        if obs.user_id not in watching:
+            Observer.objects.create(entity_type_id=entity_type_id, entity_id=keep, user_id=obs.user_id)
+            watching.add(obs.user_id)
+    TelegramChat.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
+    IntakeLog.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
+    DuplicateMark.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(resolved_at=timezone.now())
+    # phones and e-mails the kept record does not have yet move over; identical ones stay with the merged record
+    have = set(Communication.objects.filter(entity_type_id=entity_type_id, entity_id=keep)
+               .values_list("kind", "normalized"))
+    move_ids = []
+    for comm in Communication.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).order_by("id"):
+        if (comm.kind, comm.normalized) not in have:
+            have.add((comm.kind, comm.normalized))
+            move_ids.append(comm.pk)
+    moved["communications"] = Communication.objects.filter(pk__in=move_ids).update(entity_id=keep)
+    return moved
+
+
+def merge_records(actor: Actor, entity_type_id: int, keep_id: int, other_ids: list[int], *,
+                  values: dict[str, int] | None = None):
+    """Merge ``other_ids`` into ``keep_id`` (records of one kind).
+
+    ``values`` picks field values: ``{"first_name": 12, "custom.inn": 14}`` takes that field from record 12 or
+    14 (one of the merged). Every timeline entry of the merged records is shown on the kept one, tasks,
+    links, observers and phones/e-mails move to it, stage history stays as it was, and the merged records
+    go to the recycle bin (restorable). The merge is written to the timeline and the audit log.
+    """
+    spec = spec_for(entity_type_id)
+    values = values or {}
+    if not isinstance(other_ids, list) or not other_ids or not all(isinstance(i, int) for i in other_ids):
+        raise ValidationFailed(_("Give the records to merge."), fields={"merge": [_("a list of ids")]})
+    others = sorted(set(other_ids) - {keep_id})
+    if not others:
+        raise ValidationFailed(_("Give at least one other record to merge."), fields={"merge": [_("a list of ids")]})
+    if not isinstance(values, dict):
+        raise ValidationFailed(_("Values must map a field to a record id."), fields={"values": [_("not valid")]})
+    with transaction.atomic():
+        records = {pk: lock(spec, pk) for pk in sorted([keep_id, *others])}  # one order: no deadlock
+        for obj in records.values():
+            policies.require(actor, policies.READ, entity_type_id, obj)
+            policies.require(actor, policies.UPDATE, entity_type_id, obj)
+        data: dict = {}
+        custom: dict = {}
+        bad = {}
+        for name, source_id in values.items():
+            source = records.get(source_id) if isinstance(source_id, int) else None
+            if source is None:
+                bad[name] = [_("Must be the id of one of the merged records.")]
+            elif name.startswith("custom."):
+                custom[name.removeprefix("custom.")] = (source.custom or {}).get(name.removeprefix("custom."))
+            elif name in spec.writable:
+                data[name] = getattr(source, f"{name}_id") if name in spec._fk else getattr(source, name)
+            else:
+                bad[name] = [_("Unknown field.")]
+        if bad:
+            raise ValidationFailed(_("Some fields are not valid."), fields=bad)
+        if custom:
+            data["custom"] = custom
+        moved = _repoint_links(entity_type_id, keep_id, others)
+        now = timezone.now()
+        for pk in others:
+            obj = records[pk]
+            history.bind_history((entity_type_id, pk), [(entity_type_id, keep_id)])
+            obj.deleted_at = now
+            obj.save(update_fields=["deleted_at"])
+            for hook in spec.hooks:
+                hook.after_delete(obj, spec)
+            history.entry(actor, entity_type_id, pk, "deleted", text=_("Merged into #%(id)s.") % {"id": keep_id},
+                          data={"merged_into": keep_id})
+            outbox.emit(actor, f"{spec.code}.deleted", entity_type_id, pk, {"merged_into": keep_id})
+        kept = update_one(actor, spec, keep_id, data) if data else records[keep_id]
+        history.entry(actor, entity_type_id, keep_id, "updated",
+                      text=_("Merged with %(ids)s.") % {"ids": ", ".join(f"#{pk}" for pk in others)},
+                      changes={"merged": [[], others]}, data={"merged": others, "values": values, "moved": moved})
+        audit.record(actor, "record.merged", entity_type_id=entity_type_id, entity_id=keep_id, count=len(others),
+                     merged=others, values=values)
+        outbox.emit(actor, f"{spec.code}.merged", entity_type_id, keep_id, {"merged": others})
+        names.refresh(entity_type_id, [keep_id, *others])
+        return kept

@@ -1,0 +1,203 @@
+"""Intake: the log of every inbound payload, web forms, Telegram bots, per-source settings, the name index."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class DuplicatePolicy(models.TextChoices):
+    MERGE = "merge", _("Merge into the existing record")
+    ATTACH = "attach", _("Attach to the existing record")
+    FLAG = "flag", _("Create and flag for a duplicate check")
+
+
+class IntakeLog(models.Model):
+    """One raw inbound payload, stored before it is processed, with what came of it. Nothing is lost:
+    a payload whose processing crashed stays pending and can be replayed."""
+
+    class Channel(models.TextChoices):
+        FORM = "form", _("Web form")
+        MAIL = "mail", _("E-mail")
+        CALL = "call", _("Call")
+        TELEGRAM = "telegram", _("Telegram")
+        API = "api", _("Registration / API")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        CREATED = "created", _("Created")
+        MERGED = "merged", _("Merged")
+        ATTACHED = "attached", _("Attached")
+        REJECTED = "rejected", _("Rejected")
+        IGNORED = "ignored", _("Ignored")
+
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    remote_addr = models.CharField(_("remote address"), max_length=45, blank=True)
+    external_id = models.CharField(max_length=120, blank=True)  # Telegram update, call id: a retry is not new
+    form = models.ForeignKey("WebForm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    bot = models.ForeignKey("TelegramBot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user_id = models.BigIntegerField(null=True, blank=True)  # the token's user, for an authenticated channel
+    meta = models.JSONField(default=dict, blank=True)  # referrer, origin, user agent …
+    payload = models.JSONField(default=dict, blank=True)
+    raw = models.TextField(blank=True)  # a payload that is not JSON (a mail message)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.TextField(_("reason"), blank=True)
+    errors = models.JSONField(default=dict, blank=True)  # per-field messages of a rejection
+    entity_type_id = models.PositiveIntegerField(null=True, blank=True)  # the main record it produced or touched
+    entity_id = models.BigIntegerField(null=True, blank=True)
+    produced = models.JSONField(default=list, blank=True)  # [[entity_type_id, id, "created" | "updated" …], …]
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)  # the traceback of a crash; the payload stays pending
+
+    class Meta:
+        verbose_name = _("intake log entry")
+        verbose_name_plural = _("intake log")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "id"], name="intake_status_idx"),
+            models.Index(fields=["channel", "remote_addr", "received_at"], name="intake_rate_idx"),
+            models.Index(fields=["entity_type_id", "entity_id"], name="intake_record_idx"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["channel", "external_id"], condition=~models.Q(external_id=""),
+                                               name="intake_external_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} #{self.pk} {self.status}"
+
+
+class IntakeSource(models.Model):
+    """What to do with what comes from one source (a channel, a landing page, a registration handler)."""
+
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    duplicate_policy = models.CharField(_("duplicates"), max_length=10, choices=DuplicatePolicy.choices,
+                                        default=DuplicatePolicy.ATTACH)
+    queue = models.ForeignKey("distribution.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              verbose_name=_("distribution queue"))
+    pipeline = models.ForeignKey("pipelines.Pipeline", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+", verbose_name=_("pipeline"))
+    stage = models.CharField(_("stage code"), max_length=60, blank=True)
+
+    class Meta:
+        verbose_name = _("intake source")
+        verbose_name_plural = _("intake sources")
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+
+def _slug_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class WebForm(models.Model):
+    """A web form (F31): its fields map to lead fields, phones, e-mails or custom fields."""
+
+    slug = models.SlugField(_("address"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    title = models.CharField(_("title shown"), max_length=200, blank=True)
+    description = models.TextField(_("text above the fields"), blank=True)
+    # [{"name": "phone", "label": "Телефон", "type": "tel", "required": true, "maps_to": "phones"}, …]
+    fields = models.JSONField(_("fields"), default=list)
+    consent_text = models.TextField(_("consent checkbox text"), blank=True)  # empty: no consent checkbox
+    button = models.CharField(_("button"), max_length=100, blank=True)
+    source = models.SlugField(_("source"), max_length=50)
+    pipeline = models.ForeignKey("pipelines.Pipeline", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+", verbose_name=_("pipeline"))
+    stage = models.CharField(_("stage code"), max_length=60, blank=True)
+    queue = models.ForeignKey("distribution.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              verbose_name=_("distribution queue"))
+    duplicate_policy = models.CharField(_("duplicates"), max_length=10, choices=DuplicatePolicy.choices, blank=True)
+    success_message = models.TextField(_("success message"), blank=True)
+    redirect_url = models.URLField(_("redirect after sending"), blank=True)
+    allowed_origins = models.JSONField(_("sites allowed to embed it"), default=list, blank=True)
+    language = models.CharField(_("language"), max_length=5, blank=True)  # empty: the visitor's
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("web form")
+        verbose_name_plural = _("web forms")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TelegramBot(models.Model):
+    """A Telegram bot whose webhook is /intake/telegram/<secret>/ (set it with Telegram's setWebhook)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    secret = models.CharField(max_length=64, unique=True, default=_slug_secret)
+    header_token = models.CharField(max_length=256, blank=True)  # setWebhook's secret_token, checked if set
+    source = models.SlugField(_("source"), max_length=50, default="telegram")
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("Telegram bot")
+        verbose_name_plural = _("Telegram bots")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TelegramChat(models.Model):
+    """A Telegram chat and the record its messages go to."""
+
+    bot = models.ForeignKey(TelegramBot, on_delete=models.CASCADE, related_name="chats")
+    chat_id = models.BigIntegerField()
+    username = models.CharField(max_length=100, blank=True)
+    entity_type_id = models.PositiveIntegerField()
+    entity_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bot", "chat_id"], name="telegram_chat_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id}:{self.chat_id}"
+
+
+class NameKey(models.Model):
+    """The name index of duplicate search: one row per normalised name word of a lead/contact and per
+    normalised company name, so that similar names are found through an index, never by a scan."""
+
+    class Kind(models.TextChoices):
+        NAME = "n", _("Name word")
+        COMPANY = "c", _("Company")
+
+    entity_type_id = models.PositiveIntegerField()
+    entity_id = models.BigIntegerField()
+    kind = models.CharField(max_length=1, choices=Kind.choices)
+    key = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind", "key", "entity_type_id"], name="namekey_lookup_idx"),
+            models.Index(fields=["entity_type_id", "entity_id"], name="namekey_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+class DuplicateMark(models.Model):
+    """A record created with a possible duplicate: a head checks it (merge or dismiss)."""
+
+    entity_type_id = models.PositiveIntegerField()
+    entity_id = models.BigIntegerField()
+    matches = models.JSONField(default=list)  # [{"entity_type_id": 1, "id": 5, "reasons": ["phone"], "score": 100}]
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["entity_type_id", "entity_id"], name="dupmark_record_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type_id}:{self.entity_id}"

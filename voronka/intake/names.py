@@ -1,0 +1,98 @@
+"""The name index of duplicate search: normalised name words and company names of leads, contacts and companies.
+
+Kept current in two ways: intake and merges refresh the rows of the records they write in their own
+transaction, and an outbox consumer refreshes them for records written through any other door (UI, API,
+import). ``voronka intake reindex`` rebuilds the whole index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from voronka.core import entity_types
+
+from .models import NameKey
+
+NAME_FIELDS = {"first_name", "last_name", "middle_name", "company_name", "name"}
+LEGAL_FORMS = {"ооо", "оао", "зао", "пао", "ао", "ип", "нко", "гк", "llc", "ltd", "inc", "gmbh", "corp", "co"}
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+TYPES = (entity_types.LEAD, entity_types.CONTACT, entity_types.COMPANY)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case letter words of two letters or more, «ё» as «е», each once, in order."""
+    seen: list[str] = []
+    for word in _WORD.findall((text or "").lower().replace("ё", "е")):
+        if len(word) >= 2 and word not in seen:
+            seen.append(word[:100])
+    return seen[:8]
+
+
+def company_key(name: str) -> str:
+    return " ".join(w for w in words(name) if w not in LEGAL_FORMS)[:100]
+
+
+def person_name(obj) -> str:
+    return " ".join(p for p in (getattr(obj, "last_name", ""), getattr(obj, "first_name", ""),
+                                getattr(obj, "middle_name", "")) if p)
+
+
+def company_of(entity_type_id: int, obj) -> str:
+    if entity_type_id == entity_types.COMPANY:
+        return obj.name
+    if entity_type_id == entity_types.LEAD:
+        return obj.company_name
+    company = getattr(obj, "company", None) if getattr(obj, "company_id", None) else None
+    return company.name if company is not None else ""
+
+
+def keys_for(entity_type_id: int, obj) -> list[tuple[str, str]]:
+    keys = [] if entity_type_id == entity_types.COMPANY else [("n", w) for w in words(person_name(obj))]
+    company = company_key(company_of(entity_type_id, obj))
+    if company:
+        keys.append(("c", company))
+    return keys
+
+
+def refresh(entity_type_id: int, ids: Iterable[int]) -> None:
+    """Rewrite the index rows of these records from their current state (deleted records get none)."""
+    if entity_type_id not in TYPES:
+        return
+    ids = list(ids)
+    NameKey.objects.filter(entity_type_id=entity_type_id, entity_id__in=ids).delete()
+    model = entity_types.get(entity_type_id).model
+    qs = model.objects.filter(pk__in=ids, deleted_at__isnull=True)
+    if entity_type_id == entity_types.CONTACT:
+        qs = qs.select_related("company")
+    rows = [NameKey(entity_type_id=entity_type_id, entity_id=obj.pk, kind=kind, key=key)
+            for obj in qs for kind, key in keys_for(entity_type_id, obj)]
+    NameKey.objects.bulk_create(rows)
+
+
+def on_record_event(event) -> None:
+    """Outbox consumer (idempotent): a lead, contact or company was created, changed, deleted, restored or merged."""
+    if event.entity_type_id not in TYPES or event.entity_id is None:
+        return
+    action = event.name.rsplit(".", 1)[-1]
+    if action == "updated" and not NAME_FIELDS.intersection((event.payload or {}).get("changed") or ()) \
+            and "company" not in ((event.payload or {}).get("changed") or ()):
+        return
+    if action in ("created", "updated", "deleted", "restored", "purged", "merged"):
+        refresh(event.entity_type_id, [event.entity_id])
+
+
+def rebuild(batch: int = 2000) -> int:
+    """Rebuild the whole index (after an import that bypassed actions, or to fill it the first time)."""
+    total = 0
+    for entity_type_id in TYPES:
+        model = entity_types.get(entity_type_id).model
+        last = 0
+        while True:
+            ids = list(model.objects.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch])
+            if not ids:
+                break
+            refresh(entity_type_id, ids)
+            total += len(ids)
+            last = ids[-1]
+    return total

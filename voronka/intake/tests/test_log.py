@@ -1,0 +1,80 @@
+"""The intake log: stored before processing, outcome recorded, rejected with a reason, crash → pending → replay."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+
+from voronka.core import entity_types
+from voronka.core.errors import Conflict
+from voronka.intake import actions
+from voronka.intake.models import IntakeLog
+from voronka.leads.models import Lead
+
+pytestmark = pytest.mark.django_db
+
+
+def test_registration_creates_a_lead_and_logs_the_outcome(lead_pipeline):
+    entry = actions.submit("api", {"first_name": "Иван", "last_name": "Петров", "phones": ["8 916 123-45-67"],
+                                   "source": "site-registration"}, source="site-registration", remote_addr="10.0.0.1")
+    assert entry.status == "created" and entry.remote_addr == "10.0.0.1" and entry.attempts == 1
+    lead = Lead.objects.get(pk=entry.entity_id)
+    assert entry.entity_type_id == entity_types.LEAD and lead.source == "site-registration"
+    assert lead.title == "Петров Иван" and lead.created_by_id is None
+    assert entry.produced == [[1, lead.pk, "created"]]
+    from voronka.core.models import TimelineEntry
+
+    created = TimelineEntry.objects.get(entity_type_id=1, entity_id=lead.pk, kind="created")
+    assert created.cause == f"intake:api:{entry.pk}" and created.entry_point == "intake"
+
+
+def test_bad_payload_is_kept_as_rejected_with_the_reason(lead_pipeline):
+    entry = actions.submit("api", {"nickname": "x"})
+    assert entry.status == "rejected" and list(entry.errors) == ["nickname"] and entry.reason
+    assert IntakeLog.objects.filter(pk=entry.pk, status="rejected").exists()
+    assert not Lead.objects.exists()
+
+
+def test_a_crash_leaves_the_payload_pending_and_replayable(lead_pipeline, admin):
+    with mock.patch.dict(actions.HANDLERS, {"api": mock.Mock(side_effect=RuntimeError("boom"))}):
+        entry = actions.submit("api", {"first_name": "Ольга", "phones": ["+79160000001"]})
+    assert entry.status == "pending" and "boom" in entry.error
+    assert not Lead.objects.exists()  # nothing half written
+    entry = actions.replay(admin, entry.pk)
+    assert entry.status == "created" and Lead.objects.count() == 1 and entry.attempts == 2
+    with pytest.raises(Conflict):
+        actions.replay(admin, entry.pk)
+    again = actions.replay(admin, entry.pk, force=True)
+    assert again.status == "attached"  # duplicate control: the same person is not created twice
+    assert Lead.objects.count() == 1
+
+
+def test_replay_from_the_command_line(lead_pipeline, capsys):
+    with mock.patch.dict(actions.HANDLERS, {"api": mock.Mock(side_effect=RuntimeError("boom"))}):
+        entry = actions.submit("api", {"first_name": "Ольга", "phones": ["+79160000002"]})
+    call_command("intake", "pending")
+    assert f"#{entry.pk} api" in capsys.readouterr().out
+    call_command("intake", "replay", str(entry.pk))
+    assert f"#{entry.pk}: created" in capsys.readouterr().out
+
+
+def test_an_external_id_seen_before_is_not_processed_twice(lead_pipeline):
+    first, new = actions.receive("call", {"event": "missed"}, external_id="missed:abc")
+    second, again = actions.receive("call", {"event": "missed"}, external_id="missed:abc")
+    assert new and not again and first.pk == second.pk
+
+
+def test_replay_as_an_admin_action(lead_pipeline, admin_user):
+    from django.test import Client
+
+    with mock.patch.dict(actions.HANDLERS, {"api": mock.Mock(side_effect=RuntimeError("boom"))}):
+        entry = actions.submit("api", {"first_name": "Ольга", "phones": ["+79160000003"]})
+    client = Client()
+    client.force_login(admin_user)
+    answer = client.post("/admin/intake/intakelog/", {"action": "replay", "_selected_action": [entry.pk]}, follow=True)
+    assert answer.status_code == 200
+    entry.refresh_from_db()
+    assert entry.status == "created"
+    assert client.get("/admin/intake/intakelog/").status_code == 200
