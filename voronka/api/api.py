@@ -6,7 +6,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
-from . import auth, errors, resources, settings_api, tasks
+from . import auth, automation_api, errors, resources, settings_api, tasks
 
 DESCRIPTION = """
 Voronka's native REST API.
@@ -48,3 +48,4 @@ api.add_router("/pipelines", settings_api.pipelines)
 api.add_router("/stages", settings_api.stages)
 api.add_router("/custom-fields", settings_api.custom_fields)
 api.add_router("/users", settings_api.users)
+api.add_router("/automation", automation_api.router)
