@@ -335,3 +335,19 @@ STEPS_EXAMPLE = ("- after: {amount: 0, unit: minutes}\n  notify: [responsible]\n
 def check_action(action: str) -> None:
     if action not in effects.DB and action not in effects.EXTERNAL:
         raise ValidationFailed(_("Choose an action."), fields={"action": [_("Choose an action.")]})
+
+
+def robot_problems(action: str, conditions_spec, params) -> dict[str, list[str]]:
+    """Every problem of a robot's conditions and parameters at once (the action stops at the first one), so
+    a form can mark all the fields together. Reads only."""
+    problems: dict[str, list[str]] = {}
+    try:
+        conditions.validate(conditions_spec)
+    except conditions.ConditionError as exc:
+        problems["conditions"] = [str(exc)]
+    if action in effects.DB or action in effects.EXTERNAL:
+        try:
+            effects.check_params(action, params if params is not None else {})
+        except ValueError as exc:
+            problems["params"] = [str(exc)]
+    return problems

@@ -145,8 +145,10 @@ def _robot_values(robot: Robot | None, stage_id) -> dict:
 
 
 def _robot_data(post, errors: dict) -> dict:
-    data: dict = {"name": post.get("name", "").strip(), "trigger": post.get("trigger", ""),
-                  "enabled": post.get("enabled") == "on", "action": post.get("action", "")}
+    data: dict = {"trigger": post.get("trigger", ""), "enabled": post.get("enabled") == "on",
+                  "action": post.get("action", "")}
+    if post.get("name", "").strip():  # a robot without a name is named after its action
+        data["name"] = post["name"].strip()
     order = post.get("order", "").strip()
     if order:
         try:
@@ -225,6 +227,8 @@ def robot_edit(request, pk: int, robot_id: int | None = None):
         stage = request.POST.get("stage", "")
         if not any(str(s.pk) == stage for s in stages):
             errors["stage"] = [_("Choose a stage of this pipeline.")]
+        for name, msgs in automation.robot_problems(data["action"], data["conditions"], data["params"]).items():
+            errors.setdefault(name, msgs)
         if not errors:
             try:
                 if robot is None:
