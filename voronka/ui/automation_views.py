@@ -236,8 +236,9 @@ def robot_edit(request, pk: int, robot_id: int | None = None):
                 else:
                     if str(robot.stage_id) != stage:
                         # moving a robot to another stage: a new robot there, the old one goes (pending runs skip)
-                        new = robots.create_robot(actor, stage=int(stage), **data)
-                        robots.delete_robot(actor, robot.pk)
+                        with transaction.atomic():
+                            new = robots.create_robot(actor, stage=int(stage), **data)
+                            robots.delete_robot(actor, robot.pk)
                         robot = new
                     else:
                         robot = robots.update_robot(actor, robot.pk, **data)
