@@ -30,6 +30,9 @@ PAGES = [
     ("roles", "/settings/roles/{role}/"),
     ("view-as", "/settings/view-as/?user={operator}"),
     ("pipeline", "/settings/pipelines/{pipeline}/"),
+    ("robots", "/settings/robots/{pipeline}/"),
+    ("automation-log", "/settings/automation-log/"),
+    ("notifications", "/notifications/"),
 ]
 
 

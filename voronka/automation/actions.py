@@ -195,3 +195,48 @@ def delete_stage_limit(actor: Actor, stage: int) -> None:
             config_cache.bump()
             outbox.emit(actor, "automation.limit_deleted", None, stage_obj.pk)
 
+
+
+def reorder_robots(actor: Actor, stage: int, ids: list) -> list[Robot]:
+    """Put a stage's robots in the given order (every robot of the stage, each once); renumbers 10, 20, 30 …"""
+    with transaction.atomic():
+        stage_obj = _stage(stage)
+        policies.require(actor, SETTINGS, stage_obj.pipeline.entity_type_id)
+        robots = {r.pk: r for r in Robot.objects.select_for_update().filter(stage=stage_obj)}
+        if not isinstance(ids, list) or any(not isinstance(i, int) or isinstance(i, bool) for i in ids) \
+                or sorted(ids) != sorted(robots):
+            raise _invalid("order", _("Give every robot of the stage exactly once."))
+        now = timezone.now()
+        for index, pk in enumerate(ids):
+            robot = robots[pk]
+            if robot.order != (index + 1) * 10:
+                robot.order, robot.updated_at = (index + 1) * 10, now
+                robot.save(update_fields=["order", "updated_at"])
+        audit.record(actor, "automation.robots_reordered", entity_id=stage_obj.pk, order=ids)
+        config_cache.bump()
+        outbox.emit(actor, "automation.robots_reordered", None, stage_obj.pk, {"order": ids})
+        return [robots[pk] for pk in ids]
+
+
+def retry_run(actor: Actor, run_id: int):
+    """Run a failed run again: it becomes pending, due now, with a fresh count of attempts."""
+    from voronka.core import clock
+
+    from .models import Run
+
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first() if str(run_id).isdigit() else None
+        if run is None:
+            raise NotFound(_("Run #%(id)s does not exist.") % {"id": run_id})
+        policies.require(actor, SETTINGS, run.entity_type_id)
+        if run.status != Run.Status.FAILED:
+            raise ValidationFailed(_("Only a failed run can be retried."),
+                                   fields={"status": [_("The run is %(s)s.") % {"s": run.get_status_display()}]})
+        previous = run.error
+        run.status, run.attempts, run.scheduled_at = Run.Status.PENDING, 0, clock.now()
+        run.lease_until, run.claim_token, run.finished_at = None, "", None
+        run.save(update_fields=["status", "attempts", "scheduled_at", "lease_until", "claim_token", "finished_at"])
+        audit.record(actor, "automation.run_retried", entity_type_id=run.entity_type_id, entity_id=run.entity_id,
+                     run=run.pk, rule=run.rule, error=previous[:500])
+        outbox.emit(actor, "automation.run_retried", None, run.pk, {"rule": run.rule})
+        return run

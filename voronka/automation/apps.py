@@ -13,3 +13,10 @@ class AutomationConfig(AppConfig):
 
         outbox.subscribe("*", engine.on_event)
         jobs.register("automation", scheduler.tick)
+
+        from voronka.leads import demo as lead_demo
+
+        from . import demo
+
+        if demo.install not in lead_demo.SETTINGS_HOOKS:
+            lead_demo.SETTINGS_HOOKS.append(demo.install)

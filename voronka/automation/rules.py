@@ -81,14 +81,14 @@ def check_duration(value, where: str, *, signed: bool = False) -> tuple[int, str
 
 # --- people ------------------------------------------------------------------------------------------
 
-PEOPLE_HELP = "responsible, head, user:ID, user:LOGIN, role:CODE"
+PEOPLE_HELP = "responsible, head, creator, user:ID, user:LOGIN, role:CODE"
 
 
 def check_person(ref, where: str, *, allow_role: bool = True) -> None:
     if not isinstance(ref, str):
         raise ValueError(_("%(w)s: a person is written as one of: %(h)s.") % {"w": where, "h": PEOPLE_HELP})
     kind, _sep, arg = ref.partition(":")
-    if ref in ("responsible", "head"):
+    if ref in ("responsible", "head", "creator"):
         return
     if kind == "user" and arg:
         user = _user(arg)
@@ -120,6 +120,8 @@ def people(refs, obj) -> list:
         kind, _sep, arg = ref.partition(":")
         if ref == "responsible":
             users = [getattr(obj, "responsible", None)]
+        elif ref == "creator":  # who created the record (a sales manager for a production order)
+            users = [getattr(obj, "created_by", None)]
         elif ref == "head":
             users = [head_of(getattr(obj, "responsible", None))]
         elif kind == "user":

@@ -394,6 +394,11 @@ def weighted_sample(rnd: random.Random, items: list, weights: list[float], k: in
     return [items[i] for _, i in keyed[:k]]
 
 
+# Callables (admin actor, {(entity type id, pipeline code): Pipeline}) run after the demo's settings are created:
+# the extension point for engines the domain apps may not import (automation installs its demo rules here).
+SETTINGS_HOOKS: list = []
+
+
 def pipeline_specs() -> list[dict]:
     """The demo pipelines as arguments of ``create_pipeline`` (lead pipeline first)."""
     def stages(rows):
@@ -673,6 +678,13 @@ class Demo:
         self.counts["users"] = len(self.users)
 
     def create_settings(self) -> None:
+        self._create_settings()
+        # other apps add their settings here (automation ships the seeds' robots and time limits): before any
+        # record exists, so nothing is re-planned for the history that follows
+        for hook in SETTINGS_HOOKS:
+            hook(self.actor("admin"), dict(self.pipelines))
+
+    def _create_settings(self) -> None:
         from voronka.customfields.actions import define_field
         from voronka.pipelines.actions import create_pipeline
 
@@ -1149,6 +1161,8 @@ class Demo:
 
     def production_script(self, sale, manager: str, start: dt.datetime) -> Step:
         """The deal goes on in the Production pipeline (F24); defects take it to Complaints and back (F25)."""
+        from voronka.core.recordkit import set_observers
+        from voronka.deals.actions import DEAL as DEAL_SPEC
         from voronka.deals.actions import create_deals, move_deal
 
         rnd = self.rnd
@@ -1179,6 +1193,8 @@ class Demo:
                 if not res.ok:
                     raise RuntimeError(f"demo deal rejected: {res.error.as_dict()}")
                 deal, rec = res.obj, (DEAL, res.obj.pk)
+                # the sales manager follows the order (F30): an observer may read it and is told of its stages
+                set_observers(self.actor(manager), DEAL_SPEC, deal.pk, [self.users[manager].pk])
                 self.counts["deals"] += 1
             elif step == "assigned":
                 move_deal(self.actor("prod_head"), deal.pk, stage="assigned",

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from voronka.activities.models import Task
@@ -530,6 +531,10 @@ def _card_context(request, ui, actor, obj, form, can_update) -> dict:
     return context
 
 
+RUN_STATUSES = {"pending": gettext_lazy("Pending"), "running": gettext_lazy("Running"), "done": gettext_lazy("Done"),
+                "failed": gettext_lazy("Failed"), "skipped": gettext_lazy("Skipped")}
+
+
 def _timeline_rows(actor, ui, obj):
     from voronka.core.models import TimelineEntry
 
@@ -561,7 +566,8 @@ def _timeline_rows(actor, ui, obj):
         rows.append({"e": e, "label": labels.get(e.kind, e.kind), "from_other": other, "changes": changes,
                      "other_label": BY_TYPE[e.entity_type_id].model._meta.verbose_name if other and
                      e.entity_type_id in BY_TYPE else "",
-                     "from_stage": stage_names.get(e.data.get("from_stage")), "to_stage": stage_names.get(e.data.get("to_stage"))})
+                     "from_stage": stage_names.get(e.data.get("from_stage")), "to_stage": stage_names.get(e.data.get("to_stage")),
+                     "run_status": RUN_STATUSES.get(e.data.get("status"), e.data.get("status", "")) if e.kind == "automation" else ""})
     return rows
 
 

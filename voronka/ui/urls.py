@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import account_views, config_views, settings_views, task_views, views
+from . import account_views, automation_views, config_views, settings_views, task_views, views
 from . import record_views as records
 
 app_name = "ui"
@@ -42,6 +42,18 @@ urlpatterns = [
     path("settings/roles/<int:role_id>/unassign/<int:assignment_id>/", settings_views.role_unassign, name="role_unassign"),
     path("settings/view-as/", settings_views.view_as, name="view_as"),
     path("settings/audit/", settings_views.audit_log, name="audit"),
+    path("settings/robots/", automation_views.robots_home, name="robots_home"),
+    path("settings/robots/<int:pk>/", automation_views.robots_board, name="robots"),
+    path("settings/robots/<int:pk>/new/", automation_views.robot_edit, name="robot_new"),
+    path("settings/robots/<int:pk>/robot/<int:robot_id>/", automation_views.robot_edit, name="robot_edit"),
+    path("settings/robots/<int:pk>/limit/<int:stage_id>/", automation_views.limit_edit, name="limit_edit"),
+    path("settings/robots/<int:pk>/export/", automation_views.robots_export, name="robots_export"),
+    path("settings/robots/<int:pk>/import/", automation_views.robots_import, name="robots_import"),
+    path("settings/robots/<int:pk>/dry-run/", automation_views.dry_run, name="dry_run"),
+    path("settings/automation-log/", automation_views.automation_log, name="automation_log"),
+    path("settings/automation-log/<int:run_id>/retry/", automation_views.run_retry, name="run_retry"),
+    path("notifications/", automation_views.notifications, name="notifications"),
+    path("notifications/read/", automation_views.notifications_read, name="notifications_read"),
     path("settings/recycle-bin/", settings_views.recycle_bin, name="recycle_bin"),
     path("settings/recycle-bin/<int:entity_type_id>/<int:pk>/<str:op>/", settings_views.recycle_bin_action,
          name="recycle_action"),

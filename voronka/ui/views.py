@@ -45,7 +45,15 @@ def menu_for(actor: Actor) -> dict:
             "recycle_bin": policies.can(actor, "settings:recycle_bin", 0),
             "pipelines": policies.can(actor, "settings:pipelines", 0),
             "fields": policies.can(actor, "settings:fields", 0),
-            "users": policies.can(actor, "settings:users", 0)}
+            "users": policies.can(actor, "settings:users", 0),
+            "robots": policies.can(actor, "settings:robots", 0),
+            "unread": _unread(actor)}
+
+
+def _unread(actor: Actor) -> int:
+    from .automation_views import unread_count
+
+    return unread_count(actor.user)
 
 
 def page(request, template: str, context: dict, *, nav: str = "", status: int = 200) -> HttpResponse:

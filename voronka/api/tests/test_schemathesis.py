@@ -33,13 +33,20 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application, con
 @pytest.fixture
 def existing(admin, admin_user, lead_pipeline, deal_pipelines) -> dict[str, int]:
     from voronka.activities.actions import create_task
+    from voronka.automation.actions import create_robot
+    from voronka.core.management.commands.worker import drain
     from voronka.deals.actions import create_deal
     from voronka.leads.actions import create_lead
     from voronka.parties.actions import create_company, create_contact
     from voronka.pipelines.actions import create_stage
 
+    robot = create_robot(admin, stage=lead_pipeline.stages.order_by("sort").first().pk, action="comment",
+                         params={"text": "Новая заявка {title}"})
     lead = create_lead(admin, title="Заявка", phones=["+79161234567"])
+    drain()
     return {
+        "robots": robot.pk,
+        "runs": robot.runs.first().pk,
         "leads": lead.pk,
         "deals": create_deal(admin, title="Сделка").pk,
         "contacts": create_contact(admin, first_name="Иван", emails=["ivan@example.ru"]).pk,
@@ -68,7 +75,8 @@ def keep_connection():
 def _steer(case, existing: dict[str, int]) -> None:
     value = case.path_parameters.get("id") if isinstance(case.path_parameters, dict) else None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        case.path_parameters["id"] = existing[case.operation.path.split("/")[3]]
+        parts = case.operation.path.split("/")
+        case.path_parameters["id"] = existing[parts[parts.index("{id}") - 1]]
 
 
 @pytest.mark.django_db

@@ -154,3 +154,29 @@ def test_operator_saved_view_shows_exactly_its_stages(browser, live_server, admi
     assert titles == ["Не обработан", "Назначен менеджер", "Квалифицирован"]
     assert "Мои три стадии" in page.inner_text(".views-bar")
     context.close()
+
+
+def test_add_a_robot_on_the_robots_board(page, lead_pipeline):
+    """Keyboard and mouse: open the board, add a robot to «Назначен менеджер», see it in that column."""
+    from voronka.automation.models import Robot
+
+    base = page.base
+    stage = lead_pipeline.stages.get(code="assigned")
+    page.goto(base + f"/settings/robots/{lead_pipeline.pk}/")
+    column = page.locator(f"#stage-{stage.pk}")
+    column.get_by_role("link", name="+ Add a robot").click()
+    page.wait_for_selector("#f-name")
+    page.fill("#f-name", "Поставить задачу менеджеру")
+    page.select_option("#f-delay-kind", "after")
+    page.fill("#f-delay-amount", "15")
+    page.select_option("#f-action", "notify")  # the parameters follow the action's example
+    assert "text:" in page.input_value("#f-params")
+    page.fill("#f-params", "text: 'Новый лид {title}'\nto: [responsible]\n")
+    page.keyboard.press("Tab")
+    page.click("button:has-text('Save the robot')")
+    page.wait_for_url(f"**/settings/robots/{lead_pipeline.pk}/#robot-*")
+    robot = Robot.objects.get(name="Поставить задачу менеджеру")
+    assert robot.stage_id == stage.pk and robot.delay_amount == 15 and robot.action == "notify"
+    card = page.locator(f"#stage-{stage.pk} #robot-{robot.pk}")
+    card.wait_for()
+    assert "Поставить задачу менеджеру" in card.inner_text()

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.django_db
 
 PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/account/", "/settings/tokens/",
          "/settings/roles/", "/settings/view-as/", "/settings/audit/", "/settings/recycle-bin/", "/settings/pipelines/",
-         "/settings/fields/", "/settings/users/"]
+         "/settings/fields/", "/settings/users/", "/settings/robots/", "/settings/automation-log/",
+         "/settings/automation-log/?status=failed", "/notifications/", "/notifications/?show=unread"]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
 
@@ -35,9 +36,12 @@ def test_no_page_errors_for_any_role(client, demo):
             urls += [f"/crm/{kind}/", f"/crm/{kind}/?all=1&order=-created_at", f"/crm/{kind}/new/"]
             if type_id in (1, 2):
                 urls += [f"/crm/{kind}/board/"] + [f"/crm/{kind}/board/?pipeline={p}" for p in pipelines]
+                urls += [f"/settings/robots/{p}/" for p in pipelines] + [f"/settings/robots/{p}/new/" for p in pipelines]
             first = records_visible_to(actor, type_id).order_by("-id").first()
             if first is not None:
                 urls.append(f"/crm/{kind}/{first.pk}/")
+                if type_id in (1, 2):
+                    urls.append(f"/settings/robots/{first.pipeline_id}/dry-run/?record={first.pk}&stage={first.stage_id}")
         for url in urls:
             status = client.get(url).status_code
             assert status in (200, 302, 403, 404), (user.username, url, status)

@@ -1,0 +1,54 @@
+"""The demo company's automation, from the seeds (installed by ``voronka demo`` before any record exists):
+
+- seed 000: a lead «not processed» for more than 3 hours: the director is told, with the default message
+  («Лид «…» уже более 3 часов находится в стадии «Не обработан», ответственный …»);
+- seed 000: tasks with deadlines for the presentation (sales, «Встреча назначена») and for the contract
+  signing (sales, «Договор и счёт отправлены»);
+- seed 002: the sales manager who created a production order (an observer of it, F30) is notified at every
+  production stage.
+
+The demo's own history never runs these: its events are marked delivered (``Demo.settle_outbox``) and the
+limits exist before the records, so nothing is re-planned for them. New records from today on get it all.
+"""
+
+from __future__ import annotations
+
+from voronka.core import entity_types
+from voronka.core.actor import Actor
+
+from . import actions
+
+LEAD, DEAL = entity_types.LEAD, entity_types.DEAL
+
+PRODUCTION_STAGES = {
+    "assigned": "Заказ «{title}» принят в производство, мастер: {responsible}.",
+    "planned": "Заказ «{title}» запланирован, отгрузка {custom.uf_delivery_date}.",
+    "stage1": "Заказ «{title}»: первый этап отгружен.",
+    "stage2": "Заказ «{title}»: второй этап отгружен.",
+    "stage3": "Заказ «{title}»: третий этап отгружен.",
+    "shipped": "Заказ «{title}» отгружен клиенту.",
+    "defects": "Заказ «{title}» завершён с дефектами: нужна рекламация.",
+    "cancelled": "Заказ «{title}» отменён.",
+}
+
+
+def install(admin: Actor, pipelines: dict) -> None:
+    def stage(entity_type_id: int, pipeline: str, code: str) -> int:
+        return pipelines[(entity_type_id, pipeline)].stages.get(code=code).pk
+
+    actions.set_stage_limit(admin, stage(LEAD, "leads", "new"), amount=3, unit="hours", steps=[
+        {"after": {"amount": 0, "unit": "minutes"}, "notify": ["user:director"]}])
+    actions.create_robot(admin, stage=stage(DEAL, "sales", "meeting"), name="Презентация образцов",
+                         action="create_task", params={
+                             "title": "Провести презентацию образцов: {title}",
+                             "description": "После встречи напишите отчёт о презентации в комментарии к сделке.",
+                             "deadline": {"amount": 3, "unit": "days"}, "responsible": "responsible"})
+    actions.create_robot(admin, stage=stage(DEAL, "sales", "contract"), name="Контроль подписания договора",
+                         action="create_task", params={
+                             "title": "Подписать договор: {title}",
+                             "description": "Договор и счёт отправлены; проконтролируйте подписание.",
+                             "deadline": {"amount": 5, "unit": "days"}, "responsible": "responsible",
+                             "observers": ["head"]})
+    for code, text in PRODUCTION_STAGES.items():
+        actions.create_robot(admin, stage=stage(DEAL, "production", code), name="Уведомить менеджера по продажам",
+                             action="notify", params={"text": text, "to": ["creator"]})

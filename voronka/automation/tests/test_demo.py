@@ -1,0 +1,45 @@
+"""The demo ships the seeds' automation, and its six months of history start no run and no timer."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from voronka.automation.models import Robot, Run, StageLimit, Timer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_ships_the_seed_automation_without_a_storm(tmp_path, settings, drive):
+    settings.VAR_DIR = tmp_path
+    call_command("demo", leads=60, deals=30, no_progress=True, stdout=open("/dev/null", "w"))
+    limit = StageLimit.objects.get(stage__pipeline__code="leads", stage__code="new")
+    assert (limit.amount, limit.unit, limit.steps[0]["notify"]) == (3, "hours", ["user:director"])
+    names = set(Robot.objects.values_list("name", flat=True))
+    assert {"Презентация образцов", "Контроль подписания договора", "Уведомить менеджера по продажам"} <= names
+    assert Robot.objects.filter(stage__pipeline__code="production").count() == 8
+    drive()
+    assert Run.objects.count() == 0 and Timer.objects.count() == 0  # history is history
+
+
+def test_a_new_production_stage_notifies_the_sales_manager(tmp_path, settings, drive):
+    from voronka.activities.models import Notification
+    from voronka.core.actor import Actor
+    from voronka.deals.actions import create_deal, move_deal
+    from voronka.identity.models import User
+    from voronka.pipelines.models import Pipeline
+
+    settings.VAR_DIR = tmp_path
+    call_command("demo", leads=20, deals=10, no_progress=True, stdout=open("/dev/null", "w"))
+    manager, master = User.objects.get(username="manager1"), User.objects.get(username="master1")
+    production = Pipeline.objects.get(code="production")
+    deal = create_deal(Actor.system("test", on_behalf_of=manager), title="Кронштейны", pipeline=production.pk, stage="free")
+    from voronka.core.recordkit import set_observers
+    from voronka.deals.actions import DEAL
+
+    set_observers(Actor.system("test", on_behalf_of=manager), DEAL, deal.pk, [manager.pk])
+    move_deal(Actor.system("test", on_behalf_of=User.objects.get(username="prod_head")), deal.pk, stage="assigned",
+              fields={"responsible": master.pk})
+    drive()
+    note = Notification.objects.filter(user=manager).order_by("-id").first()
+    assert note is not None and "Кронштейны" in note.text and "принят в производство" in note.text
