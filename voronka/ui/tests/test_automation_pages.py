@@ -16,6 +16,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_client(client, admin_user):
+    """The administrator reads English here (the texts asserted below); Russian is checked in
+    test_translations and by the Russian-by-default pages elsewhere."""
+    from django.conf import settings
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     client.force_login(admin_user)
     return client
 
