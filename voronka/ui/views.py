@@ -45,7 +45,8 @@ def menu_for(actor: Actor) -> dict:
             "recycle_bin": policies.can(actor, "settings:recycle_bin", 0),
             "pipelines": policies.can(actor, "settings:pipelines", 0),
             "fields": policies.can(actor, "settings:fields", 0),
-            "users": policies.can(actor, "settings:users", 0)}
+            "users": policies.can(actor, "settings:users", 0),
+            "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4))}
 
 
 def page(request, template: str, context: dict, *, nav: str = "", status: int = 200) -> HttpResponse:

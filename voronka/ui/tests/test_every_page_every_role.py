@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/account/", "/settings/tokens/",
          "/settings/roles/", "/settings/view-as/", "/settings/audit/", "/settings/recycle-bin/", "/settings/pipelines/",
-         "/settings/fields/", "/settings/users/"]
+         "/settings/fields/", "/settings/users/", "/imports/"]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
 
