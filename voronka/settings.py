@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "voronka.automation",
     "voronka.distribution",
     "voronka.intake",
+    "voronka.imports",
     "voronka.api",
     "voronka.ui",
     "voronka.benchsupport",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import account_views, automation_views, config_views, settings_views, task_views, views
+from . import account_views, automation_views, config_views, import_views, settings_views, task_views, views
 from . import record_views as records
 
 app_name = "ui"
@@ -29,6 +29,10 @@ urlpatterns = [
     path("crm/<str:kind>/<int:pk>/take/", records.take, name="take"),
     path("crm/<str:kind>/<int:pk>/convert/", records.convert, name="convert"),
     path("crm/<str:kind>/<int:pk>/repeat/", records.repeat_deal, name="repeat"),
+    path("imports/", import_views.imports, name="imports"),
+    path("imports/<int:pk>/", import_views.job_view, name="import"),
+    path("imports/<int:pk>/progress/", import_views.progress, name="import_progress"),
+    path("imports/<int:pk>/report/", import_views.report, name="import_report"),
     path("settings/pipelines/", config_views.pipelines, name="pipelines"),
     path("settings/pipelines/<int:pk>/", config_views.pipeline, name="pipeline"),
     path("settings/fields/", config_views.fields, name="fields"),

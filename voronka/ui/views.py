@@ -47,7 +47,8 @@ def menu_for(actor: Actor) -> dict:
             "fields": policies.can(actor, "settings:fields", 0),
             "users": policies.can(actor, "settings:users", 0),
             "robots": policies.can(actor, "settings:robots", 0),
-            "unread": _unread(actor)}
+            "unread": _unread(actor),
+            "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4))}
 
 
 def _unread(actor: Actor) -> int:
