@@ -85,7 +85,7 @@ def test_without_add_right_is_403(manager_api, admin_user):
     rights_changed()
     r = upload(manager_api, csv_file([["Имя"], ["Оля"]]))
     assert r.status_code == 403
-    assert r.json()["message"] == "You do not have the right to add contacts."
+    assert r.json()["message"] == "У вас нет прав на добавление контактов."
 
 
 def test_other_users_job_is_404(api, manager_api):
