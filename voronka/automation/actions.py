@@ -205,6 +205,7 @@ def set_task_escalation(actor: Actor, *, steps: list | None = None, enabled: boo
 
     ``steps`` as a stage limit's chain; ``after`` counts from the task's deadline (default: notify the
     responsible at the deadline)."""
+    policies.require(actor, SETTINGS, 0)
     steps = steps if steps is not None else DEFAULT_TASK_CHAIN
     try:
         limits.check_steps(steps)
@@ -213,7 +214,6 @@ def set_task_escalation(actor: Actor, *, steps: list | None = None, enabled: boo
     if not isinstance(enabled, bool):
         raise _invalid("enabled", _("«enabled» is true or false."))
     with transaction.atomic():
-        policies.require(actor, SETTINGS, 0)
         row = TaskEscalation.objects.select_for_update().order_by("id").first() or TaskEscalation()
         row.steps, row.enabled, row.updated_at = steps, enabled, timezone.now()
         row.save()
