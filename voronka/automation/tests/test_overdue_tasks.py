@@ -186,3 +186,40 @@ def test_bad_chains_get_clear_errors(admin, steps, message):
 def test_only_people_with_the_right_set_the_chain(manager):
     with pytest.raises(PermissionDenied):
         set_task_escalation(manager, steps=CHAIN)
+
+
+def test_a_refused_escalation_fails_the_timer_visibly(admin, team, lead_pipeline, drive):
+    set_task_escalation(admin, steps=[{"notify": ["responsible"], "message": "x" * 6000}])
+    lead = create_lead(admin, title="Windows", responsible=team["worker"].pk)
+    tasks.create_task(admin, title="Call back", deadline=DEADLINE, responsible=team["worker"].pk,
+                      entity_type_id=1, entity_id=lead.pk)
+    drive()
+    clock.freeze(DEADLINE)
+    drive()
+    [timer] = TaskTimer.objects.all()
+    assert timer.status == "failed" and "at most 5000 characters" in timer.error
+    entry = TimelineEntry.objects.get(entity_type_id=1, entity_id=lead.pk, kind="automation")
+    assert entry.data["status"] == "failed" and "5000" in entry.data["error"]
+    assert not Notification.objects.exists()
+
+
+def test_an_unexpected_error_is_retried_with_backoff_then_applied_once(admin, team, lead_pipeline, drive,
+                                                                       monkeypatch):
+    from voronka.automation import overdue
+
+    set_task_escalation(admin, steps=CHAIN[:1])
+    tasks.create_task(admin, title="Call back", deadline=DEADLINE, responsible=team["worker"].pk)
+    drive()
+    real = overdue.escalate
+    monkeypatch.setattr(overdue, "escalate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    clock.freeze(DEADLINE)
+    drive()
+    [timer] = TaskTimer.objects.all()
+    assert (timer.status, timer.attempts, timer.due_at) == ("pending", 1, DEADLINE + datetime.timedelta(seconds=30))
+    assert "boom" in timer.error and not Notification.objects.exists()
+    monkeypatch.setattr(overdue, "escalate", real)
+    clock.freeze(DEADLINE + datetime.timedelta(seconds=30))
+    drive()
+    drive()
+    timer.refresh_from_db()
+    assert timer.status == "fired" and Notification.objects.count() == 1
