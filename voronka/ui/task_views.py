@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from voronka.activities import recurrence
 from voronka.activities.actions import can_see_task, cancel_task, complete_task, update_task
 from voronka.activities.models import Task
-from voronka.core.errors import ActionError, ValidationFailed
+from voronka.core.errors import ActionError, NotFound, ValidationFailed
 
 from .entities import BY_TYPE
 from .views import action_error, actor_of, page
@@ -93,7 +93,7 @@ def task_recurrence(request, pk: int):
     task = Task.objects.filter(pk=pk).first()
     try:
         if task is None:
-            raise ValidationFailed(_("Task #%(id)s does not exist.") % {"id": pk})
+            raise NotFound(_("Task #%(id)s does not exist.") % {"id": pk})
         update_task(actor_of(request), pk, recurrence=recurrence_from_form(request.POST, task.deadline))
     except ActionError as exc:
         action_error(request, exc)
