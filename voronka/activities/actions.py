@@ -9,13 +9,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from voronka.core import entity_types, history, outbox, policies
+from voronka.core import clock, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, from_django_validation
 
+from . import recurrence as recurrence_rules
 from .models import Notification, Task
 
-TASK_FIELDS = ("title", "description", "deadline", "responsible", "observers", "entity_type_id", "entity_id")
+TASK_FIELDS = ("title", "description", "deadline", "responsible", "observers", "entity_type_id", "entity_id",
+               "recurrence")
 MAX_COMMENT = 20000
 
 
@@ -52,6 +54,13 @@ def _deadline(value):
     return parsed
 
 
+def _recurrence(value) -> str:
+    try:
+        return recurrence_rules.check(value)
+    except recurrence_rules.RecurrenceError as exc:
+        raise ValidationFailed(str(exc), fields={"recurrence": [str(exc)]}) from None
+
+
 def create_task(actor: Actor, **data) -> Task:
     unknown = set(data) - set(TASK_FIELDS)
     if unknown:
@@ -64,7 +73,8 @@ def create_task(actor: Actor, **data) -> Task:
         task = Task(title=(data.get("title") or "").strip() if isinstance(data.get("title"), str) else data.get("title"),
                     description=data.get("description") or "", deadline=_deadline(data.get("deadline")),
                     responsible_id=responsible, created_by_id=actor.user_id, cause=actor.cause[:100],
-                    entity_type_id=info.id if info else None, entity_id=obj.pk if obj else None)
+                    entity_type_id=info.id if info else None, entity_id=obj.pk if obj else None,
+                    recurrence=_recurrence(data.get("recurrence")))
         try:
             task.full_clean(exclude=["observers"])
         except ValidationError as exc:
@@ -101,7 +111,7 @@ def can_see_task(actor: Actor, task: Task) -> bool:
 
 
 def update_task(actor: Actor, task_id: int, **data) -> Task:
-    allowed = {"title", "description", "deadline", "responsible", "observers"}
+    allowed = {"title", "description", "deadline", "responsible", "observers", "recurrence"}
     unknown = set(data) - allowed
     if unknown:
         raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
@@ -110,7 +120,7 @@ def update_task(actor: Actor, task_id: int, **data) -> Task:
         if task.status != Task.Status.OPEN:
             raise Conflict(_("A finished task cannot be changed."))
         before = {"title": task.title, "description": task.description, "deadline": task.deadline,
-                  "responsible": task.responsible_id}
+                  "responsible": task.responsible_id, "recurrence": task.recurrence}
         if "deadline" in data:
             task.deadline = _deadline(data["deadline"])
         for key in ("title", "description"):
@@ -118,6 +128,8 @@ def update_task(actor: Actor, task_id: int, **data) -> Task:
                 setattr(task, key, data[key] or "")
         if "responsible" in data:
             task.responsible_id = data["responsible"]
+        if "recurrence" in data:
+            task.recurrence = _recurrence(data["recurrence"])
         try:
             task.full_clean(exclude=["observers"])
         except ValidationError as exc:
@@ -127,7 +139,7 @@ def update_task(actor: Actor, task_id: int, **data) -> Task:
         task.updated_at = timezone.now()
         task.save()
         changes = history.diff(before, {"title": task.title, "description": task.description, "deadline": task.deadline,
-                                        "responsible": task.responsible_id})
+                                        "responsible": task.responsible_id, "recurrence": task.recurrence})
         if changes and task.entity_type_id:
             history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
                           changes=changes, data={"task": task.pk, "event": "updated"})
@@ -151,7 +163,58 @@ def complete_task(actor: Actor, task_id: int, *, result: str = "") -> Task:
         if task.entity_type_id:
             history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
                           data={"task": task.pk, "event": "completed", "result": result})
-        outbox.emit(actor, "task.completed", task.entity_type_id, task.entity_id, {"task": task.pk, "result": result})
+        nxt = _next_occurrence(actor, task) if task.recurrence else None
+        outbox.emit(actor, "task.completed", task.entity_type_id, task.entity_id,
+                    {"task": task.pk, "result": result, "next": nxt.pk if nxt else None})
+        return task
+
+
+def _next_occurrence(actor: Actor, task: Task) -> Task | None:
+    """The recurring task's next occurrence (F22), in the transaction that finishes ``task``.
+
+    Its deadline is the rule's first time after the old deadline or now, whichever is later (a task completed
+    late does not produce occurrences already in the past). It keeps the title, description, responsible,
+    observers, linked record, rule and author. ``recurrence_of`` is unique: never two successors.
+    """
+    if Task.objects.filter(recurrence_of=task).exists():
+        return None
+    now = clock.now()
+    base = max(task.deadline, now) if task.deadline else now
+    try:
+        deadline = recurrence_rules.next_after(task.recurrence, base)
+    except ValueError:
+        return None  # a rule that no longer comes true ends the series
+    nxt = Task.objects.create(title=task.title, description=task.description, deadline=deadline,
+                              responsible_id=task.responsible_id, created_by_id=task.created_by_id,
+                              entity_type_id=task.entity_type_id, entity_id=task.entity_id,
+                              recurrence=task.recurrence, recurrence_of=task, cause=f"recurrence:{task.pk}"[:100])
+    observers = list(task.observers.all())
+    if observers:
+        nxt.observers.set(observers)
+    if nxt.entity_type_id:
+        history.entry(actor, nxt.entity_type_id, nxt.entity_id, "task", text=nxt.title,
+                      data={"task": nxt.pk, "event": "created", "deadline": nxt.deadline, "recurrence_of": task.pk})
+    outbox.emit(actor, "task.created", nxt.entity_type_id, nxt.entity_id, {"task": nxt.pk, "recurrence_of": task.pk})
+    return nxt
+
+
+def cancel_task(actor: Actor, task_id: int, *, reason: str = "") -> Task:
+    """Cancel an open task (the responsible, the author or a superuser); a recurring series ends with it."""
+    with transaction.atomic():
+        task = _lock_task(actor, task_id)
+        if task.status != Task.Status.OPEN:
+            raise Conflict(_("Task #%(id)s is already finished.") % {"id": task.pk})
+        if not actor.is_system and actor.user_id not in (task.responsible_id, task.created_by_id) \
+                and not actor.user.is_superuser:
+            raise PermissionDenied(_("Only the responsible or the author can cancel a task."))
+        if not isinstance(reason, str) or len(reason) > MAX_COMMENT:
+            raise ValidationFailed(_("The reason is too long."), fields={"reason": [_("too long")]})
+        task.status, task.result, task.updated_at = Task.Status.CANCELLED, reason, timezone.now()
+        task.save(update_fields=["status", "result", "updated_at"])
+        if task.entity_type_id:
+            history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
+                          data={"task": task.pk, "event": "cancelled", "result": reason})
+        outbox.emit(actor, "task.cancelled", task.entity_type_id, task.entity_id, {"task": task.pk})
         return task
 
 

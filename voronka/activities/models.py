@@ -29,6 +29,10 @@ class Task(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
     cause = models.CharField(max_length=100, blank=True)
+    # F22: a five-field cron expression (``recurrence.py``); completing the task creates the next occurrence
+    recurrence = models.CharField(_("recurrence"), max_length=100, blank=True)
+    recurrence_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="next_occurrence", verbose_name=_("previous occurrence"))
 
     class Meta:
         verbose_name = _("task")

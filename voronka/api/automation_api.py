@@ -94,6 +94,19 @@ class TimeLimitIn(Strict):
                                                description="Escalation steps; default: notify the responsible.")
 
 
+class TaskEscalationOut(BaseModel):
+    configured: bool
+    enabled: bool
+    steps: list[Any]
+
+
+class TaskEscalationIn(Strict):
+    enabled: bool = True
+    steps: list[dict[str, Any]] | None = Field(None, max_length=20, description=(
+        "Escalation steps, `after` counted from the task's deadline; default: notify the responsible at the "
+        "deadline."))
+
+
 class StageRobotsOut(BaseModel):
     id: int
     code: str
@@ -378,3 +391,30 @@ def dry_run(request, query: Query[DryRunQuery]):
             "robots": [{"robot": d.robot.pk, "name": d.robot.name, "would_run": d.holds, "reason": d.reason,
                         "due_at": d.due_at if d.holds else None, "does": d.does} for d in result.robots],
             "time_limit": [{"due_at": due, "step": line} for due, line in result.timers], "notes": result.notes}
+
+
+def _task_escalation(row) -> dict:
+    return {"configured": row is not None, "enabled": bool(row and row.enabled), "steps": (row.steps or []) if row else []}
+
+
+@router.get("/task-escalation", response=responses({200: TaskEscalationOut}), operation_id="get_task_escalation",
+            summary="The escalation chain of overdue tasks")
+def get_task_escalation(request):
+    from voronka.automation.models import TaskEscalation
+    from voronka.core import policies
+
+    policies.require(request.auth, actions.SETTINGS, 0)
+    return _task_escalation(TaskEscalation.objects.order_by("id").first())
+
+
+@router.put("/task-escalation", response=responses({200: TaskEscalationOut}), operation_id="set_task_escalation",
+            summary="Set the escalation chain of overdue tasks (re-plans the timers of open tasks)")
+def set_task_escalation(request, payload: TaskEscalationIn):
+    return _task_escalation(actions.set_task_escalation(request.auth, **payload_data(payload)))
+
+
+@router.delete("/task-escalation", response=responses({204: None}), operation_id="delete_task_escalation",
+               summary="Stop escalating overdue tasks")
+def delete_task_escalation(request):
+    actions.delete_task_escalation(request.auth)
+    return Status(204, None)

@@ -21,6 +21,10 @@ from .schemas import MAX_ID, Id, Moment, Strict, responses
 router = Router(tags=["Tasks"])
 
 Title = Field(max_length=255, description="What to do.")
+Recurrence = Field(None, max_length=100, description=(
+    "A recurring task: a five-field cron expression in the installation's time zone (`0 9 * * 1`: Mondays at "
+    "9:00). Completing the task creates the next occurrence, due at the rule's first time after the old deadline "
+    "or now, whichever is later. Empty: not recurring."))
 
 
 class TaskIn(Strict):
@@ -31,6 +35,7 @@ class TaskIn(Strict):
     observers: list[Id] | None = Field(None, max_length=100)
     entity_type_id: int | None = Field(None, ge=1, le=2**31 - 1, description="Kind of the linked record (1 lead, 2 deal …).")
     entity_id: int | None = Field(None, ge=1, le=MAX_ID, description="Id of the linked record.")
+    recurrence: str | None = Recurrence
 
 
 class TaskUpdateIn(Strict):
@@ -39,10 +44,15 @@ class TaskUpdateIn(Strict):
     deadline: Moment | None = None
     responsible: int | None = Field(None, ge=1, le=MAX_ID)
     observers: list[Id] | None = Field(None, max_length=100)
+    recurrence: str | None = Recurrence
 
 
 class TaskCompleteIn(Strict):
     result: str = Field("", max_length=20000)
+
+
+class TaskCancelIn(Strict):
+    reason: str = Field("", max_length=20000)
 
 
 class TaskOut(BaseModel):
@@ -61,6 +71,8 @@ class TaskOut(BaseModel):
     updated_at: datetime.datetime
     completed_at: datetime.datetime | None
     is_overdue: bool
+    recurrence: str
+    recurrence_of: int | None
 
 
 class TaskPage(BaseModel):
@@ -98,7 +110,8 @@ def _out(task: Task) -> dict:
             "responsible": task.responsible_id, "created_by": task.created_by_id,
             "observers": sorted(u.pk for u in task.observers.all()), "entity_type_id": task.entity_type_id,
             "entity_id": task.entity_id, "status": task.status, "result": task.result, "created_at": task.created_at,
-            "updated_at": task.updated_at, "completed_at": task.completed_at, "is_overdue": task.is_overdue}
+            "updated_at": task.updated_at, "completed_at": task.completed_at, "is_overdue": task.is_overdue,
+            "recurrence": task.recurrence, "recurrence_of": task.recurrence_of_id}
 
 
 def _get(actor, pk: int) -> Task:
@@ -146,4 +159,13 @@ def complete_task(request, payload: TaskCompleteIn, id: int = RecordId):
     _get(request.auth, id)
     data = payload_data(payload)
     actions.complete_task(request.auth, id, result=data.get("result", ""))
+    return _out(_get(request.auth, id))
+
+
+@router.post("/{id}/cancel", response=responses({200: TaskOut}), operation_id="cancel_task",
+             summary="Cancel a task (a recurring series ends with it)")
+def cancel_task(request, payload: TaskCancelIn, id: int = RecordId):
+    _get(request.auth, id)
+    data = payload_data(payload)
+    actions.cancel_task(request.auth, id, reason=data.get("reason", ""))
     return _out(_get(request.auth, id))

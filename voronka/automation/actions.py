@@ -11,8 +11,8 @@ from voronka.core import audit, config_cache, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import NotFound, ValidationFailed
 
-from . import conditions, effects, engine, limits
-from .models import UNITS, Robot, StageLimit
+from . import conditions, effects, engine, limits, overdue
+from .models import UNITS, Robot, StageLimit, TaskEscalation
 
 SETTINGS = "settings:robots"
 ROBOT_FIELDS = ("name", "order", "trigger", "conditions", "delay", "action", "params", "enabled")
@@ -195,6 +195,46 @@ def delete_stage_limit(actor: Actor, stage: int) -> None:
             config_cache.bump()
             outbox.emit(actor, "automation.limit_deleted", None, stage_obj.pk)
 
+
+
+DEFAULT_TASK_CHAIN = [{"after": {"amount": 0, "unit": "minutes"}, "notify": ["responsible"]}]
+
+
+def set_task_escalation(actor: Actor, *, steps: list | None = None, enabled: bool = True) -> TaskEscalation:
+    """Set the escalation chain of overdue tasks (F41) and re-plan the timers of open tasks with a deadline.
+
+    ``steps`` as a stage limit's chain; ``after`` counts from the task's deadline (default: notify the
+    responsible at the deadline)."""
+    policies.require(actor, SETTINGS, 0)
+    steps = steps if steps is not None else DEFAULT_TASK_CHAIN
+    try:
+        limits.check_steps(steps)
+    except ValueError as exc:
+        raise _invalid("steps", str(exc)) from None
+    if not isinstance(enabled, bool):
+        raise _invalid("enabled", _("«enabled» is true or false."))
+    with transaction.atomic():
+        row = TaskEscalation.objects.select_for_update().order_by("id").first() or TaskEscalation()
+        row.steps, row.enabled, row.updated_at = steps, enabled, timezone.now()
+        row.save()
+        planned = overdue.replan_all(steps if enabled else None)
+        audit.record(actor, "automation.task_escalation_set", entity_id=row.pk, steps=len(steps), enabled=enabled,
+                     tasks=planned)
+        config_cache.bump()
+        outbox.emit(actor, "automation.task_escalation_set", None, row.pk, {"enabled": enabled})
+        return row
+
+
+def delete_task_escalation(actor: Actor) -> None:
+    """Overdue tasks escalate no more; pending timers are dropped (fired ones stay as a record)."""
+    with transaction.atomic():
+        policies.require(actor, SETTINGS, 0)
+        deleted, _detail = TaskEscalation.objects.all().delete()
+        overdue.replan_all(None)
+        if deleted:
+            audit.record(actor, "automation.task_escalation_deleted")
+            config_cache.bump()
+            outbox.emit(actor, "automation.task_escalation_deleted", None, None)
 
 
 def reorder_robots(actor: Actor, stage: int, ids: list) -> list[Robot]:

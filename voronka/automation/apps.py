@@ -9,9 +9,10 @@ class AutomationConfig(AppConfig):
     def ready(self):
         from voronka.core import jobs, outbox
 
-        from . import engine, scheduler
+        from . import engine, overdue, scheduler
 
         outbox.subscribe("*", engine.on_event)
+        outbox.subscribe("task.", overdue.on_event)
         jobs.register("automation", scheduler.tick)
 
         from voronka.leads import demo as lead_demo

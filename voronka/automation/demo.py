@@ -5,7 +5,8 @@
 - seed 000: tasks with deadlines for the presentation (sales, «Встреча назначена») and for the contract
   signing (sales, «Договор и счёт отправлены»);
 - seed 002: the sales manager who created a production order (an observer of it, F30) is notified at every
-  production stage.
+  production stage;
+- F41: an overdue task tells its responsible at the deadline and the head of their department a day later.
 
 The demo's own history never runs these: its events are marked delivered (``Demo.settle_outbox``) and the
 limits exist before the records, so nothing is re-planned for them. New records from today on get it all.
@@ -49,6 +50,9 @@ def install(admin: Actor, pipelines: dict) -> None:
                              "description": "Договор и счёт отправлены; проконтролируйте подписание.",
                              "deadline": {"amount": 5, "unit": "days"}, "responsible": "responsible",
                              "observers": ["head"]})
+    actions.set_task_escalation(admin, steps=[
+        {"after": {"amount": 0, "unit": "minutes"}, "notify": ["responsible"]},
+        {"after": {"amount": 1, "unit": "days"}, "notify": ["head"]}])
     for code, text in PRODUCTION_STAGES.items():
         actions.create_robot(admin, stage=stage(DEAL, "production", code), name="Уведомить менеджера по продажам",
                              action="notify", params={"text": text, "to": ["creator"]})

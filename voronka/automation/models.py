@@ -166,3 +166,52 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} on {self.entity_type_id}:{self.entity_id} ({self.status})"
+
+
+class TaskEscalation(models.Model):
+    """The escalation chain of overdue tasks (F41), one for the installation.
+
+    ``steps`` has the shape of a stage limit's chain (``after`` counts from the task's deadline); see
+    ``limits.check_steps``. Each open task with a deadline gets one ``TaskTimer`` per step.
+    """
+
+    steps = models.JSONField(_("escalation steps"), default=list)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("overdue task escalation")
+        verbose_name_plural = _("overdue task escalations")
+
+    def __str__(self) -> str:
+        return f"{len(self.steps or [])} steps"
+
+
+class TaskTimer(models.Model):
+    """One escalation step of one open task, due at its deadline plus the step's offset. Planned and re-planned
+    from the task's events (created, updated, completed, cancelled); fired once by the worker; nobody scans
+    open tasks. ``deadline`` is the deadline it was planned for: a moved deadline starts the steps over."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        FIRED = "fired", _("Fired")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    task = models.ForeignKey("activities.Task", on_delete=models.CASCADE, related_name="+")
+    step = models.PositiveSmallIntegerField()
+    deadline = models.DateTimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    outputs = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    fired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "step"], name="task_timer_task_step_uniq")]
+        indexes = [models.Index(fields=["due_at", "id"], name="task_timer_due_idx",
+                                condition=models.Q(status="pending"))]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} step {self.step} at {self.due_at}"

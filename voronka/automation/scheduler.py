@@ -34,7 +34,7 @@ from voronka.core import clock, entity_types, history
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
 
-from . import conditions, effects, limits, rules
+from . import conditions, effects, limits, overdue, rules
 from .models import Run, Timer
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ ESCALATE = "escalate"
 
 def tick() -> int:
     now = clock.now()
-    work = fire_timers(now)
+    work = fire_timers(now) + overdue.fire_due(now)
     token, ids = claim_runs(now)
     for pk in ids:
         execute(pk, token)

@@ -301,6 +301,44 @@ def limit_edit(request, pk: int, stage_id: int):
     }, nav="robots", status=422 if errors else 200)
 
 
+TASK_STEPS_EXAMPLE = """- after: {amount: 0, unit: minutes}   # at the deadline
+  notify: [responsible]
+- after: {amount: 1, unit: days}      # a day later
+  notify: [head]
+  reassign: head
+"""
+
+
+@login_required
+def task_escalation_edit(request):
+    """Settings → Robots → Overdue tasks: the escalation chain of overdue tasks (F41)."""
+    actor = _configurer(request)
+    from voronka.automation.models import TaskEscalation
+
+    row = TaskEscalation.objects.order_by("id").first()
+    values = {"enabled": row.enabled if row else True, "steps": _dump(row.steps) if row else TASK_STEPS_EXAMPLE}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if request.POST.get("delete"):
+            robots.delete_task_escalation(actor)
+            messages.success(request, _("Overdue tasks no longer escalate."))
+            return redirect("ui:task_escalation")
+        values = {"enabled": request.POST.get("enabled") == "on", "steps": request.POST.get("steps", "")}
+        steps = _yaml_field(values["steps"], "steps", errors, default=None)
+        if not errors:
+            try:
+                robots.set_task_escalation(actor, steps=steps, enabled=values["enabled"])
+            except ActionError as exc:
+                for name, msgs in (exc.fields or {"steps": [exc.message]}).items():
+                    errors.setdefault(name, []).extend(msgs)
+            else:
+                messages.success(request, _("The escalation of overdue tasks is saved."))
+                return redirect("ui:task_escalation")
+    return page(request, "ui/automation/task_escalation.html", {
+        "row": row, "values": values, "errors": errors, "steps_example": TASK_STEPS_EXAMPLE,
+    }, nav="robots", status=422 if errors else 200)
+
+
 # --- export, import ------------------------------------------------------------------------------------
 
 @login_required

@@ -668,11 +668,14 @@ def add_task(request, kind: str, pk: int):
             messages.error(request, _("The deadline must be a date and time."))
             return _back(kind, pk)
     responsible = request.POST.get("responsible")
+    from .task_views import recurrence_from_form
+
     try:
         create_task(actor_of(request), title=request.POST.get("title", ""), deadline=deadline,
                     description=request.POST.get("description", ""),
                     responsible=int(responsible) if (responsible or "").isdigit() else None,
-                    entity_type_id=ui.type_id, entity_id=pk)
+                    entity_type_id=ui.type_id, entity_id=pk,
+                    recurrence=recurrence_from_form(request.POST, deadline))
     except ActionError as exc:
         action_error(request, exc)
     else:

@@ -10,9 +10,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from voronka.activities.actions import can_see_task, complete_task
+from voronka.activities import recurrence
+from voronka.activities.actions import can_see_task, cancel_task, complete_task, update_task
 from voronka.activities.models import Task
-from voronka.core.errors import ActionError
+from voronka.core.errors import ActionError, NotFound, ValidationFailed
 
 from .entities import BY_TYPE
 from .views import action_error, actor_of, page
@@ -58,4 +59,44 @@ def task_complete(request, pk: int):
         action_error(request, exc)
     else:
         messages.success(request, _("Task completed."))
+    return redirect("ui:task", pk=pk)
+
+
+def recurrence_from_form(post, deadline) -> str:
+    """The form's «repeat» choice as a rule: a preset at the deadline's time, a cron expression, or none."""
+    repeat = post.get("repeat", "")
+    if not repeat:
+        return ""
+    if repeat == "cron":
+        return post.get("cron", "")
+    try:
+        return recurrence.from_preset(repeat, deadline)
+    except recurrence.RecurrenceError as exc:
+        raise ValidationFailed(str(exc), fields={"recurrence": [str(exc)]}) from None
+
+
+@login_required
+@require_POST
+def task_cancel(request, pk: int):
+    try:
+        cancel_task(actor_of(request), pk, reason=request.POST.get("reason", ""))
+    except ActionError as exc:
+        action_error(request, exc)
+    else:
+        messages.success(request, _("Task cancelled."))
+    return redirect("ui:task", pk=pk)
+
+
+@login_required
+@require_POST
+def task_recurrence(request, pk: int):
+    task = Task.objects.filter(pk=pk).first()
+    try:
+        if task is None:
+            raise NotFound(_("Task #%(id)s does not exist.") % {"id": pk})
+        update_task(actor_of(request), pk, recurrence=recurrence_from_form(request.POST, task.deadline))
+    except ActionError as exc:
+        action_error(request, exc)
+    else:
+        messages.success(request, _("The repetition is saved."))
     return redirect("ui:task", pk=pk)

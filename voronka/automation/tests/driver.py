@@ -67,7 +67,30 @@ def burst(count: int) -> dict:
     return {"leads": count, "runs": Run.objects.count()}
 
 
-COMMANDS = {"setup_e2e": setup_e2e, "create_lead": create_lead, "burst": burst}
+def overdue_task(title: str, deadline: str, recurrence: str = "") -> dict:
+    """Escalate overdue tasks to their responsible, and give the operator a task due at ``deadline``."""
+    from voronka.activities.actions import create_task
+    from voronka.automation.actions import set_task_escalation
+    from voronka.core.actor import Actor
+    from voronka.identity.models import User
+
+    admin = Actor.for_user(User.objects.get(username="admin"), "test")
+    set_task_escalation(admin, steps=[{"notify": ["responsible"]}])
+    operator = User.objects.get(username="op")
+    task = create_task(admin, title=title, deadline=deadline, responsible=operator.pk, recurrence=recurrence)
+    return {"id": task.pk}
+
+
+def complete_task(task: int) -> dict:
+    from voronka.activities.actions import complete_task as action
+    from voronka.core.actor import Actor
+
+    action(Actor.system("test", entry_point="test"), task)
+    return {"id": task}
+
+
+COMMANDS = {"setup_e2e": setup_e2e, "create_lead": create_lead, "burst": burst, "overdue_task": overdue_task,
+            "complete_task": complete_task}
 
 
 def main() -> None:

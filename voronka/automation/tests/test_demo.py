@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from voronka.automation.models import Robot, Run, StageLimit, Timer
+from voronka.automation.models import Robot, Run, StageLimit, TaskEscalation, TaskTimer, Timer
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +20,7 @@ def test_demo_ships_the_seed_automation_without_a_storm(tmp_path, settings, driv
     assert Robot.objects.filter(stage__pipeline__code="production").count() == 8
     drive()
     assert Run.objects.count() == 0 and Timer.objects.count() == 0  # history is history
+    assert TaskTimer.objects.count() == 0 and len(TaskEscalation.objects.get().steps) == 2
 
 
 def test_a_new_production_stage_notifies_the_sales_manager(tmp_path, settings, drive):

@@ -193,3 +193,36 @@ def test_kill_9_in_the_middle_of_a_burst_loses_nothing_and_doubles_nothing(datab
     reclaimed = database.value("SELECT COUNT(*) FROM automation_run WHERE attempts > 1")
     assert reclaimed == held  # the runs the dead worker held were taken again after their lease …
     assert database.value("SELECT COUNT(*) FROM activities_task WHERE title LIKE 'Burst %'") == count  # … and not doubled
+
+
+def test_an_overdue_recurring_task_escalates_once_with_the_real_worker(database, tmp_path):
+    clock_file = tmp_path / "clock"
+    clock_file.write_text("")
+    worker = database.worker(clock_file)
+    try:
+        deadline = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(days=1)
+        task = database.drive("overdue_task", title="Weekly call", deadline=deadline.isoformat(),
+                              recurrence="0 9 * * 1")
+        wait_for(lambda: database.value(f"SELECT COUNT(*) FROM automation_tasktimer WHERE task_id = {task['id']}"),
+                 "the task's timer", proc=worker)
+        clock.write_file(clock_file, deadline + datetime.timedelta(seconds=1))
+        notes = wait_for(lambda: database.rows(
+            "SELECT user_id, text FROM activities_notification WHERE text LIKE '%Weekly call%'"),
+            "the overdue notification", proc=worker)
+        assert notes == [(database.setup["operator"],
+                          f"Task «Weekly call» is overdue since {notes[0][1].split('since ')[1].split(',')[0]}, "
+                          "responsible Ira Zvonkova")]
+        wait_for(lambda: database.value(
+            f"SELECT status FROM automation_tasktimer WHERE task_id = {task['id']}") == "fired", "the timer fired",
+            proc=worker)
+        database.drive("complete_task", task=task["id"])
+        assert database.value(f"SELECT COUNT(*) FROM activities_task WHERE recurrence_of_id = {task['id']}") == 1
+        clock.write_file(clock_file, deadline + datetime.timedelta(hours=1))
+        wait_for(lambda: database.value("SELECT COUNT(*) FROM core_outboxevent WHERE dispatched_at IS NULL") == 0,
+                 "the events to be delivered", proc=worker)
+        assert database.value("SELECT COUNT(*) FROM activities_notification WHERE text LIKE '%Weekly call%'") == 1
+        assert database.value(f"SELECT COUNT(*) FROM automation_tasktimer WHERE task_id = {task['id']} "
+                              "AND status = 'pending'") == 0
+    finally:
+        out = stop(worker)
+    assert worker.returncode == 0, out
