@@ -147,22 +147,35 @@ def update_task(actor: Actor, task_id: int, **data) -> Task:
         return task
 
 
+def _finish(actor: Actor, task_id: int, status: str, text: str, *, refused: str, too_long: str, field: str) -> Task:
+    """Lock an open task, check who may finish it and the text, and set its final status (in the caller's
+    transaction). Completing and cancelling differ only in the status, the messages and what follows."""
+    task = _lock_task(actor, task_id)
+    if task.status != Task.Status.OPEN:
+        raise Conflict(_("Task #%(id)s is already finished.") % {"id": task.pk})
+    if not actor.is_system and actor.user_id not in (task.responsible_id, task.created_by_id) \
+            and not actor.user.is_superuser:
+        raise PermissionDenied(refused)
+    if not isinstance(text, str) or len(text) > MAX_COMMENT:
+        raise ValidationFailed(too_long, fields={field: [_("too long")]})
+    task.status, task.result, task.updated_at = status, text, timezone.now()
+    fields = ["status", "result", "updated_at"]
+    if status == Task.Status.DONE:
+        task.completed_at = task.updated_at
+        fields.append("completed_at")
+    task.save(update_fields=fields)
+    if task.entity_type_id:
+        history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
+                      data={"task": task.pk, "event": "completed" if status == Task.Status.DONE else "cancelled",
+                            "result": text})
+    return task
+
+
 def complete_task(actor: Actor, task_id: int, *, result: str = "") -> Task:
     with transaction.atomic():
-        task = _lock_task(actor, task_id)
-        if task.status != Task.Status.OPEN:
-            raise Conflict(_("Task #%(id)s is already finished.") % {"id": task.pk})
-        if not actor.is_system and actor.user_id not in (task.responsible_id, task.created_by_id) \
-                and not actor.user.is_superuser:
-            raise PermissionDenied(_("Only the responsible or the author can complete a task."))
-        if not isinstance(result, str) or len(result) > MAX_COMMENT:
-            raise ValidationFailed(_("The result is too long."), fields={"result": [_("too long")]})
-        task.status, task.result, task.completed_at = Task.Status.DONE, result, timezone.now()
-        task.updated_at = task.completed_at
-        task.save(update_fields=["status", "result", "completed_at", "updated_at"])
-        if task.entity_type_id:
-            history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
-                          data={"task": task.pk, "event": "completed", "result": result})
+        task = _finish(actor, task_id, Task.Status.DONE, result, field="result",
+                       refused=_("Only the responsible or the author can complete a task."),
+                       too_long=_("The result is too long."))
         nxt = _next_occurrence(actor, task) if task.recurrence else None
         outbox.emit(actor, "task.completed", task.entity_type_id, task.entity_id,
                     {"task": task.pk, "result": result, "next": nxt.pk if nxt else None})
@@ -201,19 +214,9 @@ def _next_occurrence(actor: Actor, task: Task) -> Task | None:
 def cancel_task(actor: Actor, task_id: int, *, reason: str = "") -> Task:
     """Cancel an open task (the responsible, the author or a superuser); a recurring series ends with it."""
     with transaction.atomic():
-        task = _lock_task(actor, task_id)
-        if task.status != Task.Status.OPEN:
-            raise Conflict(_("Task #%(id)s is already finished.") % {"id": task.pk})
-        if not actor.is_system and actor.user_id not in (task.responsible_id, task.created_by_id) \
-                and not actor.user.is_superuser:
-            raise PermissionDenied(_("Only the responsible or the author can cancel a task."))
-        if not isinstance(reason, str) or len(reason) > MAX_COMMENT:
-            raise ValidationFailed(_("The reason is too long."), fields={"reason": [_("too long")]})
-        task.status, task.result, task.updated_at = Task.Status.CANCELLED, reason, timezone.now()
-        task.save(update_fields=["status", "result", "updated_at"])
-        if task.entity_type_id:
-            history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
-                          data={"task": task.pk, "event": "cancelled", "result": reason})
+        task = _finish(actor, task_id, Task.Status.CANCELLED, reason, field="reason",
+                       refused=_("Only the responsible or the author can cancel a task."),
+                       too_long=_("The reason is too long."))
         outbox.emit(actor, "task.cancelled", task.entity_type_id, task.entity_id, {"task": task.pk})
         return task
 
