@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from voronka.activities.models import Task
+from voronka.activities.selectors import tasks_on_record
 from voronka.core import entity_types, policies
 from voronka.core.errors import ActionError, NotFound, ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
@@ -519,8 +520,7 @@ def _card_context(request, ui, actor, obj, form, can_update) -> dict:
     comms = values_of(ui.type_id, [obj.pk]).get(obj.pk) if ui.has_communications else None
     context = {"ui": ui, "obj": obj, "form": form, "can_update": can_update, "comms": comms,
                "timeline": _timeline_rows(actor, ui, obj),
-               "tasks": Task.objects.filter(entity_type_id=ui.type_id, entity_id=obj.pk).select_related("responsible")
-               .order_by("status", "deadline")[:50],
+               "tasks": tasks_on_record(actor, ui.type_id, obj.pk),
                "related": _related(actor, ui, obj),
                "links": _links_panel(actor, ui, obj),
                "users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username")}
