@@ -1,0 +1,1 @@
+"""Directories and pipelines: ``crm.status.*``, ``crm.category.*``, ``crm.dealcategory.*``, ``crm.stagehistory.list``."""
