@@ -221,7 +221,7 @@ def pipeline_for_category(call: Call, type_id: int, value) -> int:
     return cat
 
 
-def deal_stage_id(call: Call, obj) -> str:
+def deal_stage_id(obj, call: Call) -> str:
     stage = stages_of(call, entity_types.DEAL)["stages"].get(obj.stage_id)
     if stage is None:
         return ""
