@@ -175,6 +175,7 @@ class Entity:
     name: str  # LEAD, DEAL …
     spec: Any
     create: Callable
+    create_many: Callable
     update: Callable
     delete: Callable
     fields: list[Field]
@@ -296,7 +297,7 @@ def _multi_fields() -> list[Field]:
 
 
 LEAD = Entity(
-    entity_types.LEAD, "LEAD", leads.LEAD, leads.create_lead, leads.update_lead, leads.delete_lead,
+    entity_types.LEAD, "LEAD", leads.LEAD, leads.create_lead, leads.create_leads, leads.update_lead, leads.delete_lead,
     [*_common(), text("TITLE", "title"), text("NAME", "first_name"), text("LAST_NAME", "last_name"),
      text("SECOND_NAME", "middle_name"), text("COMPANY_TITLE", "company_name"), text("POST", "position"),
      text("ADDRESS", "address"), text("COMMENTS", "comment"), text("SOURCE_DESCRIPTION", "inquiry"),
@@ -317,7 +318,7 @@ LEAD = Entity(
     missing="Lead is not found", multi=True, staged=True)
 
 DEAL = Entity(
-    entity_types.DEAL, "DEAL", deals.DEAL, deals.create_deal, deals.update_deal, deals.delete_deal,
+    entity_types.DEAL, "DEAL", deals.DEAL, deals.create_deal, deals.create_deals, deals.update_deal, deals.delete_deal,
     [*_common(), text("TITLE", "title"), text("COMMENTS", "comment"),
      Field("SOURCE_ID", "crm_status", _attr("source", _upper_code), write="source", to_in=_source_in, orm="source",
            kind="code", status_type="SOURCE"),
@@ -347,7 +348,7 @@ DEAL = Entity(
     missing="Not found", staged=True)
 
 CONTACT = Entity(
-    entity_types.CONTACT, "CONTACT", parties.CONTACT, parties.create_contact, parties.update_contact,
+    entity_types.CONTACT, "CONTACT", parties.CONTACT, parties.create_contact, parties.create_contacts, parties.update_contact,
     parties.delete_contact,
     [*_common(), text("NAME", "first_name"), text("LAST_NAME", "last_name"), text("SECOND_NAME", "middle_name"),
      text("POST", "position"), text("ADDRESS", "address"), text("ADDRESS_CITY", "city"), text("COMMENTS", "comment"),
@@ -359,7 +360,7 @@ CONTACT = Entity(
     missing="Contact is not found", multi=True)
 
 COMPANY = Entity(
-    entity_types.COMPANY, "COMPANY", parties.COMPANY, parties.create_company, parties.update_company,
+    entity_types.COMPANY, "COMPANY", parties.COMPANY, parties.create_company, parties.create_companies, parties.update_company,
     parties.delete_company,
     [*_common(), Field("TITLE", "string", _attr("name"), write="name", orm="name", required=True),
      Field("COMPANY_TYPE", "crm_status", lambda o, c: COMPANY_TYPES.get(o.company_type, "OTHER"), write="company_type",
@@ -661,6 +662,26 @@ def add(entity: Entity, call: Call, params: dict) -> int:
     data = to_data(entity, call, fields, creating=True)
     obj = entity.create(call.actor, **data)
     return obj.pk
+
+
+def add_many(entity: Entity, call: Call, many: list[dict]) -> list:
+    """Several ``add`` commands of one batch written together (one transaction, one bulk insert).
+
+    Returns, per command, the new id or the ``B24Error`` it failed with; a bad item writes nothing of itself
+    and does not hold back the others, exactly as separate ``add`` calls would behave.
+    """
+    out: list = [None] * len(many)
+    valid: list[tuple[int, dict]] = []
+    for index, params in enumerate(many):
+        try:
+            valid.append((index, to_data(entity, call, P.mapping(params, "fields"), creating=True)))
+        except B24Error as exc:
+            out[index] = exc
+    if valid:
+        results = entity.create_many(call.actor, [data for _i, data in valid])
+        for (index, _data), result in zip(valid, results, strict=True):
+            out[index] = result.obj.pk if result.ok else from_action(result.error)
+    return out
 
 
 def update(entity: Entity, call: Call, params: dict) -> bool:

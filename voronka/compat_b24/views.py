@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -148,15 +148,20 @@ def run(call: registry.Call, name: str, params: dict) -> Any:
         raise errors.method_not_found()
     if method.scope and method.scope not in (call.webhook.scopes or []):
         raise errors.insufficient_scope()
+    try:
+        return retrying(lambda: method.fn(call, params))  # writes are transactions of their own (the actions)
+    except ActionError as exc:
+        raise errors.from_action(exc) from None
+
+
+def retrying(fn):
+    """SQLite answers "locked" when another writer holds the database longer than its busy timeout (or at
+    once, for the shared-cache in-memory database of tests): the call is retried, since nothing of it was
+    written."""
     for attempt in range(LOCK_RETRIES + 1):
         try:
-            return method.fn(call, params)  # writes are transactions of their own (the domain actions)
-        except ActionError as exc:
-            raise errors.from_action(exc) from None
+            return fn()
         except OperationalError as exc:
-            # SQLite answers "locked" when another writer holds the database longer than its busy timeout
-            # (or at once, for the shared-cache in-memory database of tests): the call is retried, since
-            # nothing of it was written
             if "locked" not in str(exc) or attempt == LOCK_RETRIES or transaction.get_connection().in_atomic_block:
                 raise
             time.sleep(0.02 * (attempt + 1))
@@ -258,6 +263,89 @@ def _resolve(value: Any, sections: dict) -> Any:
     return _REF.sub(inline, value)
 
 
+def _method_name(path: str) -> str:
+    return re.sub(r"\.(json|xml)$", "", path.strip().strip("/"), flags=re.IGNORECASE)
+
+
+class _AddGroup(list):
+    """Consecutive ``crm.<entity>.add`` commands without references: written together by ``add_many``."""
+
+    def __init__(self, entity: str):
+        super().__init__()
+        self.entity = entity
+
+
+_ADD = re.compile(r"^crm\.(lead|deal|contact|company)\.add$", re.IGNORECASE)
+
+
+def _plan(cmd: dict, halt: bool) -> list:
+    """The commands in order: (key, command) pairs, (key, None) past the limit, and groups of plain adds.
+
+    Adds are grouped only without ``halt`` (with it, a failing add must stop the ones after it)."""
+    plan: list = []
+    executed = 0
+    for key, command in cmd.items():
+        if not isinstance(command, str):
+            continue
+        if executed >= BATCH_MAX:
+            plan.append((key, None))
+            continue
+        executed += 1
+        parts = urlsplit(command)
+        m = _ADD.match(_method_name(parts.path))
+        if m and not halt and "$" not in unquote(parts.query):
+            entity = m.group(1).lower()
+            if not (plan and isinstance(plan[-1], _AddGroup) and plan[-1].entity == entity):
+                plan.append(_AddGroup(entity))
+            plan[-1].append((key, parts.query))
+            continue
+        plan.append((key, command))
+    return plan
+
+
+def _store(sections: dict, key: str, result: Any, started: float) -> None:
+    if isinstance(result, registry.ListResult):
+        sections["result"][key] = result.result
+        if result.total is not None:
+            sections["total"][key] = result.total
+        if result.next is not None:
+            sections["next"][key] = result.next
+    else:
+        sections["result"][key] = result
+    sections["time"][key] = time_block(started)
+
+
+def _run_add_group(call: registry.Call, group: _AddGroup, sections: dict) -> None:
+    from . import crm
+
+    started = time.time()
+    method = registry.find(f"crm.{group.entity}.add")
+    keys, many = [], []
+    for key, query in group:
+        keys.append(key)
+        try:
+            many.append(php.parse_str(query))
+        except php.ParamError as exc:
+            sections["error"][key] = B24Error(str(exc), "ERROR_ARGUMENT").as_dict()
+            keys.pop()
+    if method.scope and method.scope not in (call.webhook.scopes or []):
+        for key in keys:
+            sections["error"][key] = errors.insufficient_scope().as_dict()
+        return
+    for params in many:
+        _start(params)
+    try:
+        outcomes = retrying(lambda: crm.add_many(crm.ENTITIES[group.entity], call, many))
+    except ActionError as exc:
+        outcomes = [errors.from_action(exc)] * len(keys)
+    for key, outcome in zip(keys, outcomes, strict=True):
+        if isinstance(outcome, B24Error):
+            sections["error"][key] = outcome.as_dict()
+            sections["time"][key] = time_block(started)
+        else:
+            _store(sections, key, outcome, started)
+
+
 def batch(call: registry.Call, params: dict) -> dict:
     cmd = get(params, "cmd")
     halt = flag(get(params, "halt", 0))
@@ -271,17 +359,18 @@ def batch(call: registry.Call, params: dict) -> dict:
     nexts: dict = {}
     times: dict = {}
     sections = {"result": results, "error": errs, "total": totals, "next": nexts, "time": times}
-    executed = 0
-    for key, command in cmd.items():
-        if not isinstance(command, str):
+    plan = _plan(cmd, halt)
+    for group in plan:
+        if isinstance(group, _AddGroup):
+            _run_add_group(call, group, sections)
             continue
-        if executed >= BATCH_MAX:
+        key, command = group
+        if command is None:
             errs[key] = {"error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"}
             continue
-        executed += 1
         started = time.time()
         parts = urlsplit(command)
-        name = re.sub(r"\.(json|xml)$", "", parts.path.strip().strip("/"), flags=re.IGNORECASE)
+        name = _method_name(parts.path)
         try:
             if name.lower() in ("batch", "upload", "download"):
                 raise B24Error("Method is not allowed for batch usage", "ERROR_BATCH_METHOD_NOT_ALLOWED", 405)
@@ -290,26 +379,15 @@ def batch(call: registry.Call, params: dict) -> dict:
                 sub = {}
             sub_call = call.with_start(_start(sub))
             result = run(sub_call, name, sub)
-        except B24Error as exc:
+        except (B24Error, php.ParamError) as exc:
+            if isinstance(exc, php.ParamError):
+                exc = B24Error(str(exc), "ERROR_ARGUMENT")
             errs[key] = exc.as_dict()
             times[key] = time_block(started)
             if halt:
                 break
             continue
-        except php.ParamError as exc:
-            errs[key] = B24Error(str(exc), "ERROR_ARGUMENT").as_dict()
-            if halt:
-                break
-            continue
-        if isinstance(result, registry.ListResult):
-            results[key] = result.result
-            if result.total is not None:
-                totals[key] = result.total
-            if result.next is not None:
-                nexts[key] = result.next
-        else:
-            results[key] = result
-        times[key] = time_block(started)
+        _store(sections, key, result, started)
     return {"result": php.json_shape(results), "result_error": php.json_shape(errs),
             "result_total": php.json_shape(totals), "result_next": php.json_shape(nexts),
             "result_time": php.json_shape(times)}

@@ -68,3 +68,31 @@ def test_form_encoded_and_batch(client, hook, lead_pipeline):
     assert [r["TITLE"] for r in body["result"]["d"]] == ["From batch", "Form"]
     assert body["result_total"]["d"] == 2 and body["result_next"] == []
     assert set(body["result_time"]) == {"a", "b", "c", "d"}
+
+
+@pytest.mark.parametrize("halt", [0, 1])
+def test_batch_of_adds_reports_each_command(rest, lead_pipeline, halt):
+    from voronka.leads.models import Lead
+
+    cmd = {"a": "crm.lead.add?fields[TITLE]=One", "b": "crm.lead.add?fields[ASSIGNED_BY_ID]=999999",
+           "c": "crm.lead.add?fields[TITLE]=Three&fields[PHONE][0][VALUE]=%2B79001112233", "d": "crm.lead.get?id=$result[c]"}
+    _s, body = rest("batch", {"halt": halt, "cmd": cmd})
+    res = body["result"]
+    assert isinstance(res["result"]["a"], int)
+    assert res["result_error"]["b"]["error"] == "" and "999999" in res["result_error"]["b"]["error_description"]
+    if halt:
+        assert set(res["result"]) == {"a"} and Lead.objects.count() == 1
+    else:
+        assert res["result"]["d"]["TITLE"] == "Three" and res["result"]["d"]["PHONE"][0]["VALUE"] == "+79001112233"
+        assert set(res["result_time"]) == {"a", "b", "c", "d"}
+        from voronka.core.models import TimelineEntry
+
+        assert set(TimelineEntry.objects.filter(entity_type_id=1).values_list("entry_point", flat=True)) == {"b24"}
+
+
+def test_batch_limit_and_list_cmd(rest, lead_pipeline):
+    _s, body = rest("batch", {"cmd": [f"crm.lead.list?select[]=ID&start={n}" for n in range(52)]})
+    res = body["result"]
+    assert len(res["result"]) == 50 and isinstance(res["result"], list)
+    assert {e["error"] for e in res["result_error"].values()} == {"ERROR_BATCH_LENGTH_EXCEEDED"}
+    assert set(res["result_error"]) == {"50", "51"}
