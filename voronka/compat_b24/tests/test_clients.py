@@ -125,6 +125,9 @@ def test_fast_bitrix24(server, entity):
         assert got["result"][title_key] == "Обновлено"
         rows = await b.get_all(f"crm.{entity}.list", {"select": ["ID", title_key]})
         assert len(rows) == ROWS and len({r["ID"] for r in rows}) == ROWS
+        type_id = {"lead": 1, "deal": 2, "contact": 3, "company": 4}[entity]
+        items = await b.get_all("crm.item.list", {"entityTypeId": type_id, "select": ["id"]})
+        assert sorted(i["id"] for i in items) == sorted(int(r["ID"]) for r in rows)
         by_id = await b.get_by_ID(f"crm.{entity}.get", [first, int(ids[1])])
         assert set(map(str, by_id)) == {str(first), str(ids[1])}
         res = await b.call_batch({"halt": 0, "cmd": {
@@ -167,3 +170,32 @@ def test_bitrix24_rest(server, entity):
     assert call(f"crm.{entity}.delete", {"ID": new_id}) is True
     with pytest.raises(BitrixError):
         call(f"crm.{entity}.get", {"ID": new_id})
+
+
+@pytest.mark.parametrize("type_id", [1, 3])
+def test_b24pysdk_crm_item(b24sdk, type_id):
+    from b24pysdk.errors import BitrixAPIError, BitrixAPINotFound
+
+    item_api = b24sdk.crm.item
+    title = "title" if type_id == 1 else "name"
+    fields = {title: "Универсальный", "fm": [{"typeId": "PHONE", "valueType": "WORK", "value": "+79005550001"}]}
+    item = item_api.add(entity_type_id=type_id, fields=fields).result["item"]
+    assert item[title] == "Универсальный" and isinstance(item["id"], int) and item["fm"][0]["value"] == "+79005550001"
+    legacy = getattr(b24sdk.crm, {1: "lead", 3: "contact"}[type_id]).get(bitrix_id=item["id"]).result
+    assert legacy["ID"] == str(item["id"])  # the same record through the legacy method
+    got = item_api.get(bitrix_id=item["id"], entity_type_id=type_id).result["item"]
+    assert got["assignedById"] == item["assignedById"] and got["createdTime"]
+    updated = item_api.update(bitrix_id=item["id"], entity_type_id=type_id, fields={title: "Другое"}).result["item"]
+    assert updated[title] == "Другое"
+    adds = {f"a{n}": item_api.add(entity_type_id=type_id, fields={title: f"Пакет {n}"}) for n in range(ROWS)}
+    outcome = b24sdk.call_batches(adds).result
+    assert not outcome.result_error and len(outcome.result) == ROWS
+    everything = item_api.list(entity_type_id=type_id, select=["id", title]).as_list().result
+    assert len(everything) == ROWS + 1
+    fast = list(item_api.list(entity_type_id=type_id, select=["id", title]).as_list_fast().result)
+    assert sorted(r["id"] for r in fast) == sorted(r["id"] for r in everything)
+    assert item_api.delete(bitrix_id=item["id"], entity_type_id=type_id).result in ([], None, {})
+    with pytest.raises(BitrixAPINotFound):
+        item_api.get(bitrix_id=item["id"], entity_type_id=type_id).result  # noqa: B018
+    with pytest.raises(BitrixAPIError, match="noSuchField"):
+        item_api.list(entity_type_id=type_id, filter={"noSuchField": 1}).result  # noqa: B018
