@@ -413,3 +413,63 @@ def stagehistory_list(call: Call, params: dict) -> ListResult:
     return ListResult({"items": items}, total=total, next=nxt)
 
 
+
+
+def _pipeline_write(call: Call, type_id: int, fn, *args, **kw):
+    try:
+        result = fn(call.actor, *args, **kw)
+    except ActionError as exc:
+        if exc.status == 403:
+            raise B24Error("Access denied", "ACCESS_DENIED") from None
+        if exc.status == 409:
+            raise B24Error(exc.message, "REMOVING_DISABLED") from None
+        raise B24Error(from_action(exc).description, "CRM_FIELD_ERROR_VALUE_NOT_VALID") from None
+    call.cache.pop(("stages", type_id), None)
+    return result
+
+
+def _pipeline_changes(fields: dict) -> dict:
+    data: dict = {}
+    name = P.get(fields, "name")
+    if name not in (None, ""):
+        data["name"] = str(name).strip()[:200]
+    if P.get(fields, "sort") not in (None, ""):
+        data["sort"] = P.integer(fields, "sort")
+    if P.get(fields, "isDefault") not in (None, "") and P.flag(P.get(fields, "isDefault")):
+        data["is_default"] = True
+    return data
+
+
+@method("crm.category.update")
+def category_update(call: Call, params: dict) -> dict:
+    type_id = _entity_type(params)
+    pipeline = _pipeline(call, type_id, P.get(params, "id", ""))
+    data = _pipeline_changes(P.mapping(params, "fields"))
+    if data:
+        pipeline = _pipeline_write(call, type_id, pipeline_actions.update_pipeline, pipeline.pk, **data)
+    return {"category": category_row(call, type_id, pipeline)}
+
+
+@method("crm.category.delete")
+def category_delete(call: Call, params: dict) -> None:
+    type_id = _entity_type(params)
+    pipeline = _pipeline(call, type_id, P.get(params, "id", ""))
+    _pipeline_write(call, type_id, pipeline_actions.delete_pipeline, pipeline.pk)
+    return None
+
+
+@method("crm.dealcategory.update")
+def dealcategory_update(call: Call, params: dict) -> bool:
+    pipeline = _legacy_pipeline(call, params)
+    data = _pipeline_changes({str(k).lower(): v for k, v in P.mapping(params, "fields").items()})
+    data.pop("is_default", None)
+    if data:
+        _pipeline_write(call, 2, pipeline_actions.update_pipeline, pipeline.pk, **data)
+    return True
+
+
+@method("crm.dealcategory.delete")
+def dealcategory_delete(call: Call, params: dict) -> bool:
+    pipeline = _legacy_pipeline(call, params)
+    _pipeline_write(call, 2, pipeline_actions.delete_pipeline, pipeline.pk)
+    return True

@@ -50,6 +50,16 @@ def test_status_and_categories(rest, lead_pipeline, deal_pipelines):
     assert status == 400 and body["error"] == "ERROR_CORE"
     _s, body = rest("crm.category.add", {"entityTypeId": 2, "fields": {"name": "Опт"}})
     assert body["result"]["category"]["name"] == "Опт"
+    opt = body["result"]["category"]["id"]
+    _s, body = rest("crm.category.update", {"entityTypeId": 2, "id": opt, "fields": {"name": "Оптовые", "sort": 50}})
+    assert body["result"]["category"]["name"] == "Оптовые"
+    assert rest("crm.dealcategory.get", {"id": opt})[1]["result"]["NAME"] == "Оптовые"
+    status, body = rest("crm.category.delete", {"entityTypeId": 2, "id": repeat})  # it has a deal
+    assert status == 400 and body["error"] == "REMOVING_DISABLED"
+    status, body = rest("crm.category.delete", {"entityTypeId": 2, "id": 0})  # the default one
+    assert status == 400 and body["error"] == "REMOVING_DISABLED"
+    assert rest("crm.dealcategory.delete", {"id": opt})[1]["result"] is True
+    assert rest("crm.category.get", {"entityTypeId": 2, "id": opt})[1]["error"] == "NOT_FOUND"
 
 
 def test_user_fields(rest, lead_pipeline):
