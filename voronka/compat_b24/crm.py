@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from voronka.core import entity_types
 from voronka.core.errors import ActionError
@@ -602,6 +603,7 @@ def listing(entity: Entity, call: Call, params: dict) -> ListResult:
     no_count = start < 0
     offset = 0 if no_count else (start // PAGE) * PAGE
     rows = list(qs[offset:offset + PAGE])
+    _check_export(entity, call, params, offset, len(rows), no_count)
     comms = None
     if entity.multi:
         comms = values_of(entity.type_id, [o.pk for o in rows])
@@ -611,6 +613,41 @@ def listing(entity: Entity, call: Call, params: dict) -> ListResult:
     total = offset + len(rows) if len(rows) < PAGE and (rows or offset == 0) else qs.count()
     nxt = offset + len(rows) if offset + len(rows) < total else None
     return ListResult(result, total=total, next=nxt)
+
+
+def _check_export(entity: Entity, call: Call, params: dict, offset: int, count: int, no_count: bool) -> None:
+    """Reading a list past VORONKA_EXPORT_THRESHOLD rows is an export, as in the native API: it needs the
+    export right, and crossing the line is audited. In the no-count mode (``start=-1`` with ``>ID``) the rows
+    already read are those up to that id."""
+    from django.conf import settings
+
+    from voronka.core import audit, policies
+
+    threshold = settings.VORONKA_EXPORT_THRESHOLD
+    may_export = policies.can(call.actor, policies.EXPORT, entity.type_id)
+    seen = offset
+    if no_count:
+        if may_export:
+            return
+        after = None
+        for key, value in P.mapping(params, "filter").items():
+            op, name = split_key(str(key))
+            if name.upper() == "ID" and op in (">", ">="):
+                try:
+                    after = int(str(value))
+                except ValueError:
+                    after = None
+        if after is None:
+            return
+        seen = records_visible_to(call.actor, entity.type_id).filter(pk__lte=after).count()
+    if seen + count <= threshold:
+        return
+    if not may_export:
+        raise B24Error(_("Access denied. Reading more than %(n)s records of a list is an export and needs the "
+                         "export right.") % {"n": threshold})
+    if seen < threshold:
+        audit.record(call.actor, "records.listed_past_threshold", entity_type_id=entity.type_id, count=seen + count,
+                     threshold=threshold)
 
 
 # --- writing ----------------------------------------------------------------------------------------

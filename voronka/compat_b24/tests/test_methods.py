@@ -153,3 +153,26 @@ def test_bad_input_never_500(rest, lead_pipeline):
             assert status == 200 and body["result"]["result_error"]["x"]["error"] == "ERROR_BATCH_METHOD_NOT_ALLOWED"
         else:
             assert status == 400 and body["error_description"], (method, status, body)
+
+
+def test_reading_past_the_export_threshold_needs_the_export_right(rest, manager_rest, manager_user, lead_pipeline,
+                                                                  settings):
+    from voronka.core.models import AuditEvent
+
+    settings.VORONKA_EXPORT_THRESHOLD = 60
+    cmd = {f"a{n}": f"crm.lead.add?fields[TITLE]=L{n}&fields[ASSIGNED_BY_ID]={manager_user.pk}" for n in range(50)}
+    rest("batch", {"cmd": cmd})
+    rest("batch", {"cmd": {f"b{n}": f"crm.lead.add?fields[TITLE]=M{n}&fields[ASSIGNED_BY_ID]={manager_user.pk}"
+                           for n in range(30)}})
+    status, body = manager_rest("crm.lead.list", {"start": 0})
+    assert status == 200 and body["total"] == 80 and body["next"] == 50
+    status, body = manager_rest("crm.lead.list", {"start": 50})  # a sales manager has no export right
+    assert status == 400 and "export" in body["error_description"]
+    status, body = manager_rest("crm.lead.list", {"start": -1, "filter": {">ID": 0}})
+    assert status == 200 and len(body["result"]) == 50
+    last = body["result"][-1]["ID"]
+    status, body = manager_rest("crm.lead.list", {"start": -1, "filter": {">ID": last}})
+    assert status == 400  # the no-count mode is held to the same line
+    _s, body = rest("crm.lead.list", {"start": 50})  # the administrator may export; the crossing is audited
+    assert len(body["result"]) == 30
+    assert AuditEvent.objects.filter(action="records.listed_past_threshold").count() == 1
