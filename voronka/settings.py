@@ -198,6 +198,8 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBac
 # Bitrix24-compatible API: plain HTTP is accepted from loopback always, from elsewhere only with this flag
 VORONKA_B24_ALLOW_HTTP = env("B24_ALLOW_HTTP", "0") == "1"
 VORONKA_B24_EVENT_MAX_ATTEMPTS = int(env("B24_EVENT_MAX_ATTEMPTS", "8") or 8)
+# event handlers on loopback or private addresses (the server would post into its own network): off by default
+VORONKA_B24_EVENT_PRIVATE_HANDLERS = env("B24_EVENT_PRIVATE_HANDLERS", "0") == "1"
 VORONKA_OUTBOX_DISPATCH_ON_COMMIT = env("OUTBOX_DISPATCH_ON_COMMIT", "0") == "1"
 
 # Automation (docs/automation.md): how many rule-caused hops a chain may make, how long a worker's claim on a run

@@ -68,6 +68,35 @@ def revoke_webhook(actor: Actor, webhook_id: int) -> Webhook:
     return hook
 
 
+def handler_address_problem(url: str) -> str | None:
+    """Why the server must not post to ``url`` (a loopback, private or otherwise non-public address), or None.
+
+    Checked when a handler is bound and again before every delivery (the name may resolve elsewhere later).
+    ``VORONKA_B24_EVENT_PRIVATE_HANDLERS=1`` allows such addresses (receivers inside the company network).
+    """
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    if settings.VORONKA_B24_EVENT_PRIVATE_HANDLERS:
+        return None
+    host = urlsplit(url).hostname
+    if not host:
+        return _("The handler address has no host.")
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return _("The handler host «%(h)s» cannot be resolved.") % {"h": host}
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            return _("The handler must be on a public address, not %(a)s (see VORONKA_B24_EVENT_PRIVATE_HANDLERS).") % {
+                "a": address}
+    return None
+
+
 def bind_event(actor: Actor, *, event: str, handler: str) -> tuple[EventHandler, bool]:
     """Subscribe ``handler`` (an http(s) URL) to ``event`` for the actor's user. Returns (handler, created)."""
     from django.core.exceptions import ValidationError
@@ -78,6 +107,9 @@ def bind_event(actor: Actor, *, event: str, handler: str) -> tuple[EventHandler,
     except ValidationError:
         raise ValidationFailed(_("The handler must be an http or https address."),
                                fields={"handler": [_("not a valid address")]}) from None
+    problem = handler_address_problem(handler)
+    if problem:
+        raise ValidationFailed(problem, fields={"handler": [problem]})
     with transaction.atomic():
         existing = EventHandler.objects.filter(user_id=actor.user_id, event=event, handler=handler).first()
         if existing:

@@ -77,6 +77,9 @@ def _auth(handler: EventHandler) -> dict:
 
 def _post(url: str, body: dict) -> str | None:
     """POST the notice; None when the handler accepted it (2xx), else the reason."""
+    problem = actions.handler_address_problem(url)
+    if problem:
+        return problem
     data = urlencode(body).encode()
     request = urllib.request.Request(url, data=data, method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded",

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import OperationalError, transaction
 from django.http import HttpRequest, HttpResponse
@@ -208,6 +209,8 @@ def endpoint(request: HttpRequest, uid: str = "", secret: str = "", method: str 
         return _error(exc)
     except php.ParamError as exc:
         return _error(B24Error(str(exc), "ERROR_ARGUMENT"))
+    except (RequestDataTooBig, TooManyFieldsSent):
+        return _error(B24Error("The request is too large", "ERROR_ARGUMENT", 413))
     except Exception:  # never a traceback to the caller
         log.exception("b24 method %s failed", name)
         return _error(B24Error("Internal error", "ERROR_CORE", 500))

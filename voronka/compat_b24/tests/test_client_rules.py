@@ -14,7 +14,7 @@ def _raw(url: str, method: str, params: dict) -> dict:
     from fast_bitrix24 import BitrixAsync
 
     async def go():
-        return await BitrixAsync(url, verbose=False, request_pool_size=1).call(method, params, raw=True)
+        return await BitrixAsync(url, verbose=False).call(method, params, raw=True)
 
     return asyncio.run(go())
 
@@ -91,7 +91,7 @@ def test_bad_dates_are_400(server, bad):  # noqa: F811
     from fast_bitrix24 import BitrixAsync
 
     async def go():
-        return await BitrixAsync(server["url"], verbose=False, request_pool_size=1).call("crm.deal.add", {"fields": {"TITLE": "x", "CLOSEDATE": bad}},
+        return await BitrixAsync(server["url"], verbose=False).call("crm.deal.add", {"fields": {"TITLE": "x", "CLOSEDATE": bad}},
                                                                   raw=True)
 
     import aiohttp

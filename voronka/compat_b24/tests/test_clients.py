@@ -8,6 +8,7 @@ after delete. b24pysdk insists on https: it talks to a TLS proxy with a certific
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 from urllib.parse import urlsplit
 
@@ -27,11 +28,26 @@ ENTITIES = {
 
 @pytest.fixture
 def server(live_server, admin, admin_user, lead_pipeline, deal_pipelines):
+    from django.db import connection
+
     from voronka.compat_b24.actions import create_webhook
 
     _hook, secret = create_webhook(admin, user_id=admin_user.pk, scopes=["crm", "user"])
-    return {"url": f"{live_server.url}/rest/{admin_user.pk}/{secret}/", "uid": admin_user.pk, "secret": secret,
-            "port": urlsplit(live_server.url).port}
+    httpd = live_server.thread.httpd
+    app = httpd.get_app()
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        # the live server's threads share the test's one in-memory SQLite connection: one request at a time
+        # (the clients still send theirs concurrently; on PostgreSQL every thread has its own connection)
+        lock = threading.Lock()
+
+        def serial(environ, start_response):
+            with lock:
+                return app(environ, start_response)
+
+        httpd.set_app(serial)
+    yield {"url": f"{live_server.url}/rest/{admin_user.pk}/{secret}/", "uid": admin_user.pk, "secret": secret,
+           "port": urlsplit(live_server.url).port}
+    httpd.set_app(app)
 
 
 @pytest.fixture
@@ -115,8 +131,7 @@ def test_fast_bitrix24(server, entity):
     _template, title_key = ENTITIES[entity]
 
     async def scenario():
-        # one request at a time: the live test server shares one in-memory SQLite connection between its threads
-        b = BitrixAsync(server["url"], verbose=False, request_pool_size=1)
+        b = BitrixAsync(server["url"], verbose=False)
         ids = await b.call(f"crm.{entity}.add", [{"fields": _fields(entity, n)} for n in range(ROWS)])
         assert len(ids) == ROWS and all(int(i) > 0 for i in ids)
         first = int(ids[0])

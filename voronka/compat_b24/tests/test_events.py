@@ -40,6 +40,11 @@ def receiver():
     server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def private_handlers(settings):
+    settings.VORONKA_B24_EVENT_PRIVATE_HANDLERS = True  # the receiver of these tests listens on loopback
+
+
 @pytest.fixture
 def frozen():
     clock.freeze(dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC))
@@ -103,3 +108,20 @@ def test_gives_up_after_max_attempts(rest, receiver, lead_pipeline, frozen, sett
     events.deliver_due()
     delivery = EventDelivery.objects.get()
     assert delivery.failed_at is not None and delivery.attempts == 2 and delivery.delivered_at is None
+
+
+def test_private_addresses_are_refused_unless_allowed(rest, settings, receiver, lead_pipeline, frozen):
+    from voronka.compat_b24.models import EventDelivery
+
+    settings.VORONKA_B24_EVENT_PRIVATE_HANDLERS = False
+    for url in (receiver["url"], "http://10.1.2.3/hook", "http://[::1]:8080/x", "http://localhost/x"):
+        status, body = rest("event.bind", {"event": "ONCRMLEADADD", "handler": url})
+        assert status == 400 and body["error"] == "ERROR_ARGUMENT" and "public" in body["error_description"], body
+    # a handler bound while allowed is not posted to once the setting is off again
+    settings.VORONKA_B24_EVENT_PRIVATE_HANDLERS = True
+    rest("event.bind", {"event": "ONCRMLEADADD", "handler": receiver["url"]})
+    settings.VORONKA_B24_EVENT_PRIVATE_HANDLERS = False
+    rest("crm.lead.add", {"fields": {"TITLE": "x"}})
+    outbox.dispatch_pending()
+    events.deliver_due()
+    assert receiver["received"] == [] and "public" in EventDelivery.objects.get().last_error
