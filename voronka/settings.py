@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "voronka.intake",
     "voronka.imports",
     "voronka.api",
+    "voronka.compat_b24",
     "voronka.ui",
     "voronka.benchsupport",
 ]
@@ -195,6 +196,11 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBac
 # Deliver outbox events in the web process right after commit (besides the worker's sweep). Off by default:
 # the consumers (automation) only plan work the worker does anyway, so delivering in the request would add
 # four queries to every write and gain no latency.
+# Bitrix24-compatible API: plain HTTP is accepted from loopback always, from elsewhere only with this flag
+VORONKA_B24_ALLOW_HTTP = env("B24_ALLOW_HTTP", "0") == "1"
+VORONKA_B24_EVENT_MAX_ATTEMPTS = int(env("B24_EVENT_MAX_ATTEMPTS", "8") or 8)
+# event handlers on loopback or private addresses (the server would post into its own network): off by default
+VORONKA_B24_EVENT_PRIVATE_HANDLERS = env("B24_EVENT_PRIVATE_HANDLERS", "0") == "1"
 VORONKA_OUTBOX_DISPATCH_ON_COMMIT = env("OUTBOX_DISPATCH_ON_COMMIT", "0") == "1"
 
 # Automation (docs/automation.md): how many rule-caused hops a chain may make, how long a worker's claim on a run

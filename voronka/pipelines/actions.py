@@ -168,3 +168,56 @@ def delete_stage(actor: Actor, stage_id: int) -> None:
         stage.delete()
         config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, stage.pipeline_id, {"stage_deleted": stage_id})
+
+
+PIPELINE_FIELDS = ("name", "sort", "is_default")
+
+
+def update_pipeline(actor: Actor, pipeline_id: int, **data) -> Pipeline:
+    """Rename, reorder or make default a pipeline (the Bitrix24 facade's ``crm.category.update``)."""
+    unknown = set(data) - set(PIPELINE_FIELDS)
+    if unknown:
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
+    with transaction.atomic():
+        pipeline = Pipeline.objects.select_for_update().filter(pk=pipeline_id).first()
+        if pipeline is None:
+            raise NotFound(_("Pipeline #%(id)s does not exist.") % {"id": pipeline_id})
+        policies.require(actor, SETTINGS, pipeline.entity_type_id)
+        before = {k: getattr(pipeline, k) for k in data}
+        for key, value in data.items():
+            setattr(pipeline, key, value)
+        _clean(pipeline)
+        if data.get("is_default"):
+            Pipeline.objects.filter(entity_type_id=pipeline.entity_type_id, is_default=True).exclude(
+                pk=pipeline.pk).update(is_default=False)
+        pipeline.save()
+        history.entry(actor, 0, pipeline.pk, "updated", text=f"pipeline {pipeline.name}",
+                      changes={k: [before[k], getattr(pipeline, k)] for k in data if before[k] != getattr(pipeline, k)})
+        config_cache.bump()
+        outbox.emit(actor, "pipeline.changed", None, pipeline.pk, {"changed": sorted(data)})
+        return pipeline
+
+
+def delete_pipeline(actor: Actor, pipeline_id: int) -> None:
+    """Delete an empty pipeline that is not the default one (records or history keep it)."""
+    with transaction.atomic():
+        pipeline = Pipeline.objects.select_for_update().filter(pk=pipeline_id).first()
+        if pipeline is None:
+            raise NotFound(_("Pipeline #%(id)s does not exist.") % {"id": pipeline_id})
+        policies.require(actor, SETTINGS, pipeline.entity_type_id)
+        if pipeline.is_default:
+            raise Conflict(_("The default pipeline cannot be deleted."))
+        model = entity_types.get(pipeline.entity_type_id).model
+        if model.objects.filter(pipeline=pipeline).exists() or StageHistory.objects.filter(pipeline=pipeline).exists():
+            raise Conflict(_("Pipeline «%(p)s» has records or history; move them first.") % {"p": pipeline.name})
+        from django.db.models import ProtectedError
+
+        try:
+            with transaction.atomic():
+                pipeline.stages.all().delete()
+                pipeline.delete()
+        except ProtectedError:  # robots, limits or other settings still point at its stages
+            raise Conflict(_("Pipeline «%(p)s» is still used by robots or other settings.") % {"p": pipeline.name}) from None
+        history.entry(actor, 0, pipeline_id, "deleted", text=f"pipeline {pipeline.name}")
+        config_cache.bump()
+        outbox.emit(actor, "pipeline.deleted", None, pipeline_id, {"entity_type_id": pipeline.entity_type_id})

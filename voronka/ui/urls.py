@@ -1,5 +1,7 @@
 from django.urls import path
 
+from voronka.compat_b24 import ui_views as b24_views
+
 from . import account_views, automation_views, config_views, import_views, settings_views, task_views, views
 from . import record_views as records
 
@@ -43,6 +45,7 @@ urlpatterns = [
     path("settings/fields/<int:pk>/delete/", config_views.field_delete, name="field_delete"),
     path("settings/users/", config_views.users, name="users"),
     path("settings/tokens/", config_views.tokens, name="tokens"),
+    path("settings/integrations/bitrix24/", b24_views.webhooks, name="b24_webhooks"),
     path("settings/roles/", settings_views.roles, name="roles"),
     path("settings/roles/new/", settings_views.role_edit, name="role_new"),
     path("settings/roles/<int:role_id>/", settings_views.role_edit, name="role_edit"),

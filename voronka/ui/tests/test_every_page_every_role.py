@@ -9,7 +9,7 @@ from voronka.identity.models import User
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/account/", "/settings/tokens/",
+PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/account/", "/settings/tokens/", "/settings/integrations/bitrix24/",
          "/settings/roles/", "/settings/view-as/", "/settings/audit/", "/settings/recycle-bin/", "/settings/pipelines/",
          "/settings/fields/", "/settings/users/", "/settings/robots/", "/settings/automation-log/",
          "/settings/automation-log/?status=failed", "/notifications/", "/notifications/?show=unread", "/imports/"]

@@ -1,0 +1,215 @@
+"""``crm.item.*`` for leads (1), deals (2), contacts (3) and companies (4): the universal API in camelCase.
+
+The same records and the same code as ``crm.lead.*`` & co.: names are translated (``ASSIGNED_BY_ID`` ↔
+``assignedById``), values get JSON types, phones and e-mails travel in ``fm``. Voronka has no smart
+processes yet, so other entity type ids answer ``NOT_FOUND``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import crm
+from . import params as P
+from .errors import B24Error
+from .registry import Call, ListResult, method
+
+RENAMES = {"ID": "id", "DATE_CREATE": "createdTime", "DATE_MODIFY": "updatedTime", "CREATED_BY_ID": "createdBy",
+           "STATUS_ID": "stageId", "STATUS_SEMANTIC_ID": "stageSemanticId", "DATE_CLOSED": "closedate"}
+INT_TYPES = {"integer", "user", "crm_company", "crm_contact", "crm_lead", "crm_category"}
+_FM_KINDS = {"PHONE": "PHONE", "EMAIL": "EMAIL"}
+
+
+def camel(name: str) -> str:
+    if name in RENAMES:
+        return RENAMES[name]
+    head, *rest = name.lower().split("_")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+def names(entity: crm.Entity, call: Call) -> dict[str, str]:
+    """{camelName: UPPER_NAME} of an entity, user fields included."""
+    out = {camel(f.name): f.name for f in entity.fields if f.name not in crm.MULTI}
+    out.update({camel(n): n for n in crm.uf_defs(call, entity.type_id)})
+    return out
+
+
+def _entity(params: dict) -> crm.Entity:
+    type_id = P.integer(params, "entityTypeId")
+    entity = crm.BY_TYPE.get(type_id or 0)
+    if entity is None:
+        raise B24Error("Smart process not found", "NOT_FOUND")
+    return entity
+
+
+def _typed(f: crm.Field | None, value: Any) -> Any:
+    if f is None or value is None:
+        return value
+    if f.type in INT_TYPES:
+        return int(value) if value not in ("", None) else None
+    if f.type == "double":
+        return float(value) if value not in ("", None) else None
+    return value
+
+
+def to_item(entity: crm.Entity, legacy: dict, with_fm: bool, upper_uf: bool) -> dict:
+    item: dict = {}
+    for key, value in legacy.items():
+        if key in crm.MULTI:
+            continue
+        name = key if upper_uf and key.startswith("UF_") else camel(key)
+        item[name] = _typed(entity.by_name.get(key), value)
+    if with_fm and entity.multi:
+        item["fm"] = [{"id": int(v["ID"]), "typeId": kind, "valueType": v["VALUE_TYPE"], "value": v["VALUE"]}
+                      for kind in _FM_KINDS for v in legacy.get(kind, [])]
+        for kind in _FM_KINDS:
+            values = legacy.get(kind, [])
+            item[kind.lower()] = values[0]["VALUE"] if values else None
+    return item
+
+
+def _upper(entity: crm.Entity, call: Call, key: str, *, strict: bool, what: str) -> str | None:
+    if not isinstance(key, str):
+        return None
+    known = names(entity, call)
+    if key in known:
+        return known[key]
+    upper = key.upper()
+    if upper in entity.by_name or upper in crm.uf_defs(call, entity.type_id) or upper in crm.MULTI:
+        return upper
+    if strict:
+        raise B24Error(f"Invalid {what}: field '{key}' is not allowed in {what}", "INVALID_ARG_VALUE")
+    return None
+
+
+def _fields_in(entity: crm.Entity, call: Call, fields: dict, *, creating: bool) -> dict:
+    out: dict = {}
+    for key, value in fields.items():
+        if key == "fm":
+            continue
+        upper = _upper(entity, call, key, strict=False, what="fields")
+        if upper is not None:
+            out[upper] = value
+    fm = fields.get("fm")
+    if fm is not None and entity.multi:
+        entries = list(fm.items()) if isinstance(fm, dict) else [(None, v) for v in fm] if isinstance(fm, list) else []
+        for key, value in entries:
+            if not isinstance(value, dict):
+                continue
+            kind = str(value.get("typeId") or "").upper()
+            if kind not in _FM_KINDS:
+                continue
+            entry = {"VALUE": value.get("value", ""), "VALUE_TYPE": value.get("valueType", "")}
+            if key is not None and str(key).isdigit() and not creating:
+                entry["ID"] = key
+            out.setdefault(kind, []).append(entry)
+    return out
+
+
+def _legacy_error(exc: B24Error, entity: crm.Entity) -> B24Error:
+    if exc.code:
+        return exc
+    if exc.description in ("Not found", entity.missing):
+        return B24Error("Element not found", "NOT_FOUND")
+    if exc.description == "Access denied.":
+        return B24Error("Access denied", "ACCESS_DENIED")
+    return B24Error(exc.description, "CRM_FIELD_ERROR_VALUE_NOT_VALID")
+
+
+def _get_item(entity: crm.Entity, call: Call, pk: int, upper_uf: bool) -> dict:
+    try:
+        legacy = crm.get(entity, call, {"ID": pk})
+    except B24Error as exc:
+        raise _legacy_error(exc, entity) from None
+    return to_item(entity, legacy, True, upper_uf)
+
+
+def _uf_upper(params: dict) -> bool:
+    return P.flag(P.get(params, "useOriginalUfNames", "N"))
+
+
+@method("crm.item.add")
+def item_add(call: Call, params: dict) -> dict:
+    entity = _entity(params)
+    fields = _fields_in(entity, call, P.mapping(params, "fields"), creating=True)
+    try:
+        pk = crm.add(entity, call, {"fields": fields})
+    except B24Error as exc:
+        raise _legacy_error(exc, entity) from None
+    return {"item": _get_item(entity, call, pk, _uf_upper(params))}
+
+
+@method("crm.item.get")
+def item_get(call: Call, params: dict) -> dict:
+    entity = _entity(params)
+    return {"item": _get_item(entity, call, P.entity_id(params), _uf_upper(params))}
+
+
+@method("crm.item.update")
+def item_update(call: Call, params: dict) -> dict:
+    entity = _entity(params)
+    pk = P.entity_id(params)
+    fields = _fields_in(entity, call, P.mapping(params, "fields"), creating=False)
+    try:
+        crm.update(entity, call, {"ID": pk, "fields": fields})
+    except B24Error as exc:
+        raise _legacy_error(exc, entity) from None
+    return {"item": _get_item(entity, call, pk, _uf_upper(params))}
+
+
+@method("crm.item.delete")
+def item_delete(call: Call, params: dict) -> list:
+    entity = _entity(params)
+    try:
+        crm.delete(entity, call, {"ID": P.entity_id(params)})
+    except B24Error as exc:
+        raise _legacy_error(exc, entity) from None
+    return []
+
+
+def _filter(entity: crm.Entity, call: Call, raw: dict) -> dict:
+    out: dict = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            continue
+        if key.isdigit() or key.lower() == "logic":
+            raise B24Error("Filter groups (logic OR) are not supported", "INVALID_ARG_VALUE")
+        op, name = crm.split_key(key)
+        upper = _upper(entity, call, name, strict=True, what="filter")
+        out[op + upper] = value
+    return out
+
+
+@method("crm.item.list")
+def item_list(call: Call, params: dict) -> ListResult:
+    entity = _entity(params)
+    select = P.names(params, "select") or ["*"]
+    with_fm = "*" in select or "fm" in select
+    legacy_select = ["*", "UF_*"] if "*" in select else [u for s in select if s != "fm"
+                                                        if (u := _upper(entity, call, s, strict=False, what="select"))]
+    if with_fm and entity.multi:
+        legacy_select += list(crm.MULTI)
+    order = {}
+    for key, direction in P.mapping(params, "order").items():
+        order[_upper(entity, call, key, strict=True, what="order")] = direction
+    legacy = crm.listing(entity, call, {"select": legacy_select, "filter": _filter(entity, call, P.mapping(params, "filter")),
+                                        "order": order})
+    items = [to_item(entity, row, with_fm, _uf_upper(params)) for row in legacy.result]
+    if call.start < 0:
+        return ListResult({"items": items})
+    return ListResult({"items": items}, total=legacy.total, next=legacy.next)
+
+
+@method("crm.item.fields")
+def item_fields(call: Call, params: dict) -> dict:
+    entity = _entity(params)
+    legacy = crm.fields_of(entity, call, {})
+    out = {}
+    for upper, desc in legacy.items():
+        if upper in crm.MULTI:
+            continue
+        out[upper if _uf_upper(params) and upper.startswith("UF_") else camel(upper)] = {**desc, "upperName": upper}
+    if entity.multi:
+        out["fm"] = {"type": "crm_multifield", "isRequired": False, "isReadOnly": False, "isImmutable": False,
+                     "isMultiple": True, "isDynamic": False, "title": "fm", "upperName": "FM"}
+    return {"fields": out}
