@@ -92,7 +92,7 @@ def handler(channel: str):
 # --- the log -------------------------------------------------------------------------------------
 
 def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remote_addr: str = "",
-            meta: dict | None = None, external_id: str = "", form=None, bot=None,
+            meta: dict | None = None, external_id: str = "", form=None, bot=None, mailbox=None,
             user_id: int | None = None) -> tuple[IntakeLog, bool]:
     """Store an inbound payload before anything else happens. Returns (log, is_new): a payload with an
     ``external_id`` seen before (a Telegram retry, a repeated call event) returns the earlier entry."""
@@ -100,7 +100,7 @@ def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remo
         raise ValueError(channel)
     entry = IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
                       remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
-                      form=form, bot=bot, user_id=user_id)
+                      form=form, bot=bot, mailbox=mailbox, user_id=user_id)
     try:
         with transaction.atomic():
             entry.save()
@@ -322,9 +322,6 @@ def deadline_in(minutes: int) -> datetime.datetime:
     return timezone.now() + datetime.timedelta(minutes=minutes)
 
 
-# the channel handlers register themselves
-from . import calls, forms, telegram  # noqa: E402,F401
-
 
 def storable(value, depth: int = 0):
     """A parsed JSON payload as both databases store it: NUL characters and lone surrogates (which PostgreSQL
@@ -352,3 +349,7 @@ def parse_body(body: bytes) -> tuple[dict, str]:
     if not isinstance(value, dict):
         return {}, storable(text)
     return storable(value), ""
+
+
+# the channel handlers register themselves
+from . import calls, forms, mail, telegram  # noqa: E402,F401

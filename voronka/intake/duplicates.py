@@ -204,7 +204,7 @@ def _repoint_links(entity_type_id: int, keep: int, others: list[int]) -> dict[st
     from voronka.leads.models import Lead
     from voronka.parties.models import Contact
 
-    from .models import DuplicateMark, IntakeLog, TelegramChat
+    from .models import DuplicateMark, IntakeLog, MailAttachment, MailMessage, TelegramChat
 
     moved = {"tasks": Task.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)}
     if entity_type_id == entity_types.CONTACT:
@@ -223,6 +223,9 @@ def _repoint_links(entity_type_id: int, keep: int, others: list[int]) -> dict[st
             watching.add(obs.user_id)
     TelegramChat.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
     IntakeLog.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
+    # replies to mail that went to a merged record thread onto the kept one; its attachments follow
+    MailMessage.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
+    MailAttachment.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
     DuplicateMark.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(resolved_at=timezone.now())
     # phones and e-mails the kept record does not have yet move over; identical ones stay with the merged record
     have = set(Communication.objects.filter(entity_type_id=entity_type_id, entity_id=keep)
