@@ -195,7 +195,9 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
 
     phones, emails = data.get("phones") or [], data.get("emails") or []
     name = " ".join(str(data.get(k) or "") for k in ("last_name", "first_name", "middle_name")).strip()
-    matches = duplicates.find(phones=phones, emails=emails, name=name, company=str(data.get("company_name") or ""))
+    # «create»: always a new lead, no duplicate search (registrations, unsubscribes: robots handle them)
+    matches = [] if routing.policy == DuplicatePolicy.CREATE else \
+        duplicates.find(phones=phones, emails=emails, name=name, company=str(data.get("company_name") or ""))
     target = duplicates.best_target(matches) if matches else None
     text = note or _("New request through %(channel)s.") % {"channel": entry.get_channel_display()}
     if target is not None and routing.policy in (DuplicatePolicy.ATTACH, DuplicatePolicy.MERGE):

@@ -16,3 +16,10 @@ class IntakeConfig(AppConfig):
         # keep the name index used for duplicate search current for records written through any door
         for prefix in ("lead.", "contact.", "company."):
             outbox.subscribe(prefix, names.on_record_event)
+
+        from voronka.leads import demo as lead_demo
+
+        from . import demo
+
+        if demo.install not in lead_demo.SETTINGS_HOOKS:
+            lead_demo.SETTINGS_HOOKS.append(demo.install)

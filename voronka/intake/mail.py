@@ -371,6 +371,31 @@ def mailboxes_for(actor: Actor):
     return Mailbox.objects.all()
 
 
+def attachment_for(actor: Actor, attachment_id: int) -> MailAttachment:
+    """An attachment, if the actor may read the record it belongs to (else «not found», never «forbidden»)."""
+    from voronka.core.selectors import get_record_for
+
+    att = MailAttachment.objects.filter(pk=attachment_id).first() if attachment_id else None
+    if att is None:
+        raise NotFound(_("The file does not exist."))
+    try:
+        get_record_for(actor, att.entity_type_id, att.entity_id)
+    except NotFound:
+        raise NotFound(_("The file does not exist.")) from None
+    return att
+
+
+def attachment_response(att: MailAttachment):
+    from django.http import FileResponse
+
+    try:
+        handle = att.file.open("rb")
+    except OSError:
+        raise NotFound(_("The file is missing from the storage.")) from None
+    return FileResponse(handle, as_attachment=True, filename=att.filename,
+                        content_type=att.content_type or "application/octet-stream")
+
+
 # --- IMAP polling ----------------------------------------------------------------------------------
 
 def poll(box: Mailbox, *, limit: int = 500) -> int:

@@ -13,6 +13,7 @@ class DuplicatePolicy(models.TextChoices):
     MERGE = "merge", _("Merge into the existing record")
     ATTACH = "attach", _("Attach to the existing record")
     FLAG = "flag", _("Create and flag for a duplicate check")
+    CREATE = "create", _("Always create a new lead (its robots decide)")
 
 
 class IntakeLog(models.Model):

@@ -28,6 +28,14 @@ pytestmark = pytest.mark.django_db
 T0 = datetime.datetime(2026, 11, 24, 9, 0, tzinfo=datetime.UTC)
 
 
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    """Attachment files go to a temporary media directory."""
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}}}
+    return tmp_path / "media"
+
+
 @pytest.fixture(scope="module")
 def imap_server():
     if DOVECOT is None:
@@ -82,7 +90,7 @@ def _poll(now):
     return jobs.run_all()["mail"]
 
 
-def test_unknown_sender_becomes_a_lead_with_its_attachment(box, imap_server, frozen, users):
+def test_unknown_sender_becomes_a_lead_with_its_attachment(box, imap_server, frozen, users, media):
     pdf = b"%PDF-1.4 fake price list \x00\xff"
     raw = message('"Иван Петров" <Ivan.Petrov@Example.ru>', "Баня-бочка 4 м", "Здравствуйте!\nСколько стоит доставка?",
                   files=[("Прайс 2026.pdf", "application/pdf", pdf)])
@@ -101,6 +109,7 @@ def test_unknown_sender_becomes_a_lead_with_its_attachment(box, imap_server, fro
     assert (att.entity_type_id, att.entity_id, att.entry_id, att.size) == (entity_types.LEAD, lead.pk, line.pk, len(pdf))
     with default_storage.open(att.file.name) as fh:
         assert fh.read() == pdf
+    assert (media / att.file.name).exists()
     # the same interval: the mailbox is not polled again; later it is, and nothing is stored twice
     assert _poll(T0 + datetime.timedelta(seconds=30)) == 0
     assert _poll(T0 + datetime.timedelta(minutes=2)) == 0
@@ -235,3 +244,43 @@ def test_smtp_endpoint_accepts_only_its_addresses_and_makes_a_lead(smtp_endpoint
     with smtplib.SMTP("127.0.0.1", smtp_endpoint, timeout=10) as smtp:
         smtp.sendmail("petr@example.ru", ["zakaz@crm.example.ru"], raw)
     assert IntakeLog.objects.filter(channel="mail").count() == 1 and Lead.objects.count() == 1
+
+
+def test_mailboxes_and_attachments_over_the_api(admin_token, manager_user, users, lead_pipeline):
+    from voronka.api.tests.conftest import bearer
+    from voronka.identity.models import ApiToken
+
+    api = bearer(admin_token)
+    made = api.post("/intake/mailboxes", {"name": "Входящие", "imap_host": "imap.example.ru", "imap_login": "sales",
+                                          "imap_password": "p4ss", "source": "mail-sales"})
+    assert made.status_code == 201, made.json()
+    assert "imap_password" not in made.json() and made.json()["imap_port"] == 993
+    assert api.post("/intake/mailboxes", {"name": "Bad", "kind": "smtp"}).status_code == 422
+    assert api.post("/intake/mailboxes", {"name": "Bad", "kind": "pop3"}).status_code == 422
+    changed = api.patch(f"/intake/mailboxes/{made.json()['id']}", {"poll_seconds": 300, "imap_password": ""})
+    assert changed.status_code == 200 and changed.json()["poll_seconds"] == 300
+    assert Mailbox.objects.get().imap_password == "p4ss"  # an empty password keeps the stored one
+    assert api.patch("/intake/mailboxes/999", {"name": "X"}).status_code == 404
+    manager = bearer(ApiToken.issue(manager_user, name="t")[1])
+    assert manager.get("/intake/mailboxes").status_code == 403
+    assert manager.post("/intake/mailboxes", {"name": "X", "kind": "smtp", "recipients": ["a@b.ru"]}).status_code == 403
+    # an attachment is served to whoever may read its record, and is «not found» for anyone else
+    box = Mailbox.objects.get()
+    entry = mail.store_and_process(box, message("anna@example.ru", "Смета", "См. файл",
+                                                files=[("смета.xlsx", "application/octet-stream", b"PK\x03\x04")]))
+    att = MailAttachment.objects.get()
+    got = api.get(f"/intake/mail/attachments/{att.pk}")
+    assert got.status_code == 200 and b"".join(got.streaming_content) == b"PK\x03\x04"
+    assert "attachment" in got["Content-Disposition"]
+    stranger = bearer(ApiToken.issue(users[0], name="t")[1])
+    assert stranger.get(f"/intake/mail/attachments/{att.pk}").status_code == 404
+    assert api.get("/intake/mail/attachments/99999").status_code == 404
+    assert entry.status == "created"
+
+
+def test_smtpd_command_refuses_a_bad_address():
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="HOST:PORT"):
+        call_command("mail-smtpd", "--bind", "localhost")
