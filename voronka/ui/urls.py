@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import account_views, automation_views, config_views, import_views, settings_views, task_views, views
+from . import intake_settings_views as intake_settings
 from . import intake_views as intake
 from . import record_views as records
 
@@ -23,6 +24,12 @@ urlpatterns = [
     path("settings/intake/log/<int:pk>/", intake.intake_log_entry, name="intake_entry"),
     path("settings/intake/log/<int:pk>/replay/", intake.intake_replay, name="intake_replay"),
     path("settings/intake/mailboxes/", intake.mailboxes, name="mailboxes"),
+    path("settings/intake/forms/", intake_settings.web_forms, name="web_forms"),
+    path("settings/intake/forms/new/", intake_settings.web_form_edit, name="web_form_new"),
+    path("settings/intake/forms/<int:pk>/", intake_settings.web_form_edit, name="web_form"),
+    path("settings/intake/queues/", intake_settings.queues, name="queues"),
+    path("settings/intake/queues/new/", intake_settings.queue_edit, name="queue_new"),
+    path("settings/intake/queues/<int:pk>/", intake_settings.queue_edit, name="queue"),
     path("settings/intake/mailboxes/new/", intake.mailbox_edit, name="mailbox_new"),
     path("settings/intake/mailboxes/<int:pk>/", intake.mailbox_edit, name="mailbox"),
     path("crm/<str:kind>/duplicates/", intake.duplicates_list, name="duplicates"),

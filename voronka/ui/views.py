@@ -48,6 +48,7 @@ def menu_for(actor: Actor) -> dict:
             "users": policies.can(actor, "settings:users", 0),
             "robots": policies.can(actor, "settings:robots", 0),
             "intake": policies.can(actor, "settings:integrations", 0),
+            "web_forms": policies.can(actor, "settings:forms", 0),
             "in_queue": _in_queue(actor),
             "unread": _unread(actor),
             "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4))}

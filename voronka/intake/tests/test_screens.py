@@ -168,3 +168,60 @@ def test_merge_screen_from_the_card_and_the_duplicates_list(admin, admin_user, u
     listing = client.get("/crm/leads/duplicates/")
     assert listing.status_code == 200 and f"/crm/leads/merge/?ids={second.entity_id},{first.pk}" in listing.text
     assert entity_types.LEAD == 1
+
+
+def test_web_form_builder(admin_user, manager_user, lead_pipeline, queue):
+    client = login(admin_user)
+    assert client.get("/settings/intake/forms/new/").status_code == 200
+    post = {"name": "Бани", "slug": "bani", "source": "landing-bani", "pipeline": str(lead_pipeline.pk),
+            "queue": str(queue.pk), "duplicate_policy": "flag", "consent_text": "Согласен", "is_active": "on",
+            "allowed_origins": "https://bani.example.ru/\nhttps://sauna.example.ru", "rows": "4",
+            "f0-name": "name", "f0-label": "Имя", "f0-type": "text", "f0-maps_to": "first_name", "f0-required": "on",
+            "f1-name": "phone", "f1-label": "Телефон", "f1-type": "tel", "f1-maps_to": "phones", "f1-required": "on",
+            "f2-name": "size", "f2-label": "Размер", "f2-type": "select", "f2-maps_to": "inquiry",
+            "f2-options": "4 м, 6 м", "f3-name": ""}
+    made = client.post("/settings/intake/forms/new/", post)
+    assert made.status_code == 302, made.content[:500]
+    from voronka.intake.models import WebForm
+
+    form = WebForm.objects.get()
+    assert [f["name"] for f in form.fields] == ["name", "phone", "size"] and form.fields[2]["options"] == ["4 м", "6 м"]
+    assert form.allowed_origins == ["https://bani.example.ru", "https://sauna.example.ru"]
+    assert (form.queue_id, form.duplicate_policy, form.source) == (queue.pk, "flag", "landing-bani")
+    page = client.get(f"/settings/intake/forms/{form.pk}/")
+    assert page.status_code == 200 and "http://testserver/f/bani/embed.js" in page.text and "?embed=1" in page.text
+    # a field that goes nowhere: the form says so and nothing changes
+    bad = client.post(f"/settings/intake/forms/{form.pk}/", {**post, "f0-maps_to": "nowhere"})
+    assert bad.status_code == 422
+    form.refresh_from_db()
+    assert form.fields[0]["maps_to"] == "first_name"
+    # removing a field
+    assert client.post(f"/settings/intake/forms/{form.pk}/", {**post, "f2-delete": "on"}).status_code == 302
+    form.refresh_from_db()
+    assert [f["name"] for f in form.fields] == ["name", "phone"]
+    manager = login(manager_user)
+    assert manager.get("/settings/intake/forms/").status_code == 403
+    assert manager.post(f"/settings/intake/forms/{form.pk}/", post).status_code == 403
+
+
+def test_queue_screens(admin_user, manager_user, users):
+    from voronka.distribution.models import Queue
+
+    client = login(admin_user)
+    made = client.post("/settings/intake/queues/new/", {
+        "name": "Колл-центр", "code": "cc", "mode": "weighted", "cap": "20", "is_active": "on",
+        f"m{users[0].pk}": "on", f"w{users[0].pk}": "3", f"m{users[1].pk}": "on", f"c{users[1].pk}": "5"})
+    assert made.status_code == 302
+    queue = Queue.objects.get()
+    members = {m.user_id: m for m in queue.members.all()}
+    assert (queue.mode, queue.cap) == ("weighted", 20) and set(members) == {users[0].pk, users[1].pk}
+    assert members[users[0].pk].weight == 3 and members[users[1].pk].cap == 5
+    changed = client.post(f"/settings/intake/queues/{queue.pk}/", {"name": "Колл-центр", "mode": "least_loaded",
+                                                                    "is_active": "on", f"m{users[2].pk}": "on"})
+    assert changed.status_code == 302
+    queue.refresh_from_db()
+    assert queue.mode == "least_loaded" and queue.cap is None
+    assert list(queue.members.values_list("user_id", flat=True)) == [users[2].pk]
+    assert client.post(f"/settings/intake/queues/{queue.pk}/", {"name": "X", "mode": "chaos"}).status_code == 422
+    assert "Колл-центр" in client.get("/settings/intake/queues/").text
+    assert login(manager_user).get("/settings/intake/queues/").status_code == 403

@@ -14,7 +14,9 @@ PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/accoun
          "/settings/fields/", "/settings/users/", "/settings/robots/", "/settings/automation-log/",
          "/settings/automation-log/?status=failed", "/notifications/", "/notifications/?show=unread", "/imports/",
          "/settings/intake/log/", "/settings/intake/log/?status=rejected&channel=mail", "/settings/intake/mailboxes/",
-         "/settings/intake/mailboxes/new/", "/free/"]
+         "/settings/intake/mailboxes/new/", "/free/",
+         "/settings/intake/forms/", "/settings/intake/forms/new/", "/settings/intake/queues/",
+         "/settings/intake/queues/new/"]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
 
