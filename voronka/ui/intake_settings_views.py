@@ -172,3 +172,75 @@ def queue_edit(request, pk: int | None = None):
     rows = [{"user": u, "member": current.get(u.pk)} for u in users]
     return page(request, "ui/settings/queue.html", {"queue": queue, "rows": rows, "modes": Queue.Mode.choices},
                 nav="queues", status=status)
+
+
+# --- intake sources and Telegram bots ----------------------------------------------------------------
+
+@login_required
+def intake_sources(request):
+    from voronka.intake import sources
+    from voronka.intake.models import IntakeSource, TelegramBot
+
+    _require(request, sources.SETTINGS)
+    bots = [(b, request.build_absolute_uri(f"/intake/telegram/{b.secret}/")) for b in TelegramBot.objects.order_by("name")]
+    return page(request, "ui/settings/intake_sources.html", {
+        "sources": IntakeSource.objects.select_related("queue", "pipeline").order_by("code"), "bots": bots},
+        nav="intake_sources")
+
+
+@login_required
+def intake_source_edit(request, pk: int | None = None):
+    from voronka.intake import sources
+    from voronka.intake.models import IntakeSource
+
+    actor = _require(request, sources.SETTINGS)
+    src = IntakeSource.objects.filter(pk=pk).first() if pk else IntakeSource()
+    if src is None:
+        raise Http404
+    status = 200
+    if request.method == "POST":
+        data = {k: (request.POST.get(k) or "").strip() for k in ("code", "name", "duplicate_policy", "stage")}
+        for key in ("queue", "pipeline"):
+            value = (request.POST.get(key) or "").strip()
+            data[key] = int(value) if value.isdigit() and len(value) < 12 else None
+        try:
+            sources.save_source(actor, src.pk, **data)
+        except ActionError as exc:
+            messages.error(request, "; ".join([exc.message, *(f"{k}: {', '.join(v)}" for k, v in exc.fields.items())]))
+            status = 422
+            for key, value in data.items():
+                setattr(src, f"{key}_id" if key in ("queue", "pipeline") else key, value)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("ui:intake_sources")
+    return page(request, "ui/settings/intake_source.html", {
+        "src": src, "policies": DuplicatePolicy.choices, "queues": Queue.objects.order_by("name"),
+        "pipelines": Pipeline.objects.filter(entity_type_id=1, is_active=True)}, nav="intake_sources", status=status)
+
+
+@login_required
+def telegram_bot_edit(request, pk: int | None = None):
+    from voronka.intake import sources
+    from voronka.intake.models import TelegramBot
+
+    actor = _require(request, sources.SETTINGS)
+    bot = TelegramBot.objects.filter(pk=pk).first() if pk else TelegramBot(source="telegram", is_active=True)
+    if bot is None:
+        raise Http404
+    status = 200
+    if request.method == "POST":
+        data = {k: (request.POST.get(k) or "").strip() for k in ("name", "source", "header_token")}
+        data["is_active"] = request.POST.get("is_active") == "on"
+        try:
+            sources.save_bot(actor, bot.pk, **data)
+        except ActionError as exc:
+            messages.error(request, "; ".join([exc.message, *(f"{k}: {', '.join(v)}" for k, v in exc.fields.items())]))
+            status = 422
+            for key, value in data.items():
+                setattr(bot, key, value)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("ui:intake_sources")
+    webhook = request.build_absolute_uri(f"/intake/telegram/{bot.secret}/") if bot.pk else ""
+    return page(request, "ui/settings/telegram_bot.html", {"bot": bot, "webhook": webhook}, nav="intake_sources",
+                status=status)

@@ -225,3 +225,27 @@ def test_queue_screens(admin_user, manager_user, users):
     assert client.post(f"/settings/intake/queues/{queue.pk}/", {"name": "X", "mode": "chaos"}).status_code == 422
     assert "Колл-центр" in client.get("/settings/intake/queues/").text
     assert login(manager_user).get("/settings/intake/queues/").status_code == 403
+
+
+def test_sources_and_bots_screens(admin_user, manager_user, queue, lead_pipeline):
+    from voronka.intake.models import IntakeSource, TelegramBot
+
+    client = login(admin_user)
+    made = client.post("/settings/intake/sources/new/", {"code": "landing-bani", "name": "Бани",
+                                                        "duplicate_policy": "merge", "queue": str(queue.pk),
+                                                        "pipeline": str(lead_pipeline.pk), "stage": "new"})
+    assert made.status_code == 302
+    src = IntakeSource.objects.get()
+    assert (src.duplicate_policy, src.queue_id, src.stage) == ("merge", queue.pk, "new")
+    assert client.post("/settings/intake/sources/new/", {"code": "landing-bani", "duplicate_policy": "attach"}).status_code == 422
+    assert client.post(f"/settings/intake/sources/{src.pk}/", {"code": "landing-bani", "duplicate_policy": "x"}).status_code == 422
+    assert client.post("/settings/intake/telegram/new/", {"name": "Поддержка", "source": "telegram",
+                                                          "header_token": "bad token!", "is_active": "on"}).status_code == 422
+    assert client.post("/settings/intake/telegram/new/", {"name": "Поддержка", "source": "telegram",
+                                                          "header_token": "s3cr3t", "is_active": "on"}).status_code == 302
+    bot = TelegramBot.objects.get()
+    listing = client.get("/settings/intake/sources/")
+    assert f"/intake/telegram/{bot.secret}/" in listing.text and "landing-bani" in listing.text
+    manager = login(manager_user)
+    assert manager.get("/settings/intake/sources/").status_code == 403
+    assert manager.post(f"/settings/intake/telegram/{bot.pk}/", {"name": "X", "source": "x"}).status_code == 403

@@ -16,7 +16,8 @@ PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/accoun
          "/settings/intake/log/", "/settings/intake/log/?status=rejected&channel=mail", "/settings/intake/mailboxes/",
          "/settings/intake/mailboxes/new/", "/free/",
          "/settings/intake/forms/", "/settings/intake/forms/new/", "/settings/intake/queues/",
-         "/settings/intake/queues/new/"]
+         "/settings/intake/queues/new/", "/settings/intake/sources/", "/settings/intake/sources/new/",
+         "/settings/intake/telegram/new/"]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
 
