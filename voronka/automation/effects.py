@@ -463,12 +463,17 @@ def convert_lead(actor: Actor, obj, params: dict, run) -> dict:
 
 def check_mark_contact(params: dict) -> None:
     where = _("mark the contact")
-    _only(params, {"fields", "comment"}, where)
+    _only(params, {"fields", "comment", "move_deals"}, where)
     values = _need(params, "fields", dict, where)
     if not values:
         raise ValueError(_("%(w)s: give at least one field.") % {"w": where})
     if "comment" in params and not isinstance(params["comment"], str):
         raise ValueError(_("%(w)s: «comment» is text.") % {"w": where})
+    move = params.get("move_deals")
+    if move is not None and (not isinstance(move, dict) or set(move) != {"pipeline", "stage"}
+                             or not all(isinstance(v, str | int) and v != "" for v in move.values())):
+        raise ValueError(_("%(w)s: «move_deals» is {pipeline, stage}: the contact's open deals in that pipeline "
+                           "move to that stage (e.g. a mailing sequence stops).") % {"w": where})
 
 
 def mark_contact(actor: Actor, obj, params: dict, run) -> dict:
@@ -491,7 +496,29 @@ def mark_contact(actor: Actor, obj, params: dict, run) -> dict:
                   data={"lead": obj.pk, "fields": sorted(params["fields"])}, also=[(entity_types.LEAD, obj.pk)])
     if obj.contact_id != contact.pk:
         update_one(actor, LEAD, obj.pk, {"contact": contact.pk})
-    return {"contact": contact.pk, "fields": sorted(params["fields"])}
+    moved = []
+    if params.get("move_deals"):
+        moved = _move_contact_deals(actor, contact, params["move_deals"])
+    return {"contact": contact.pk, "fields": sorted(params["fields"]), "deals": moved}
+
+
+def _move_contact_deals(actor: Actor, contact, target: dict) -> list[int]:
+    """Move the contact's open deals of one pipeline to a stage (its delayed robots then no longer run)."""
+    from voronka.deals.models import Deal
+    from voronka.pipelines.actions import move_to_stage
+    from voronka.pipelines.models import Pipeline
+
+    ref = str(target["pipeline"])
+    pipeline = Pipeline.objects.filter(entity_type_id=entity_types.DEAL).filter(
+        **({"pk": int(ref)} if ref.isdigit() else {"code": ref})).first()
+    if pipeline is None:
+        raise ValidationFailed(_("No deal pipeline «%(p)s».") % {"p": ref})
+    moved = []
+    for deal_id in Deal.objects.filter(contact_id=contact.pk, pipeline=pipeline, deleted_at__isnull=True,
+                                       stage_semantics="process").order_by("id").values_list("id", flat=True)[:50]:
+        move_to_stage(actor, rules.spec_for(entity_types.DEAL), deal_id, stage=target["stage"], pipeline=pipeline.pk)
+        moved.append(deal_id)
+    return moved
 
 
 # --- the table ----------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 - seed 004's source dispatcher, as robots on the creation of a lead with a condition on its source, no code:
   «registration → mark converted, create the contact, start the welcome letters» (a deal in the pipeline
   «Приветственная серия», whose robots send the letters over days) and «unsubscribe → mark the contact»
-  (the contact field «Отписан от рассылок», the lead closed as not a client);
+  (the contact field «Отписан от рассылок», its welcome deal moved to «Отписался» so no more letters go,
+  the lead closed as not a client);
 - the intake sources of both (policy «create»: a new lead every time, the robots decide);
 - an SMTP intake mailbox for zayavki@voronka.local (mail reaches it once ``voronka mail-smtpd`` runs).
 """
@@ -59,7 +60,8 @@ def install(admin: Actor, pipelines: dict) -> None:
     create_robot(admin, stage=new, name="Диспетчер: отписка → отметить контакт", trigger="on_create",
                  action="mark_contact", order=10,
                  conditions={"all": [{"field": "source", "op": "equals", "value": "unsubscribe"}]},
-                 params={"fields": {"custom.uf_unsubscribed": True}, "comment": "Отписался от рассылок."})
+                 params={"fields": {"custom.uf_unsubscribed": True}, "comment": "Отписался от рассылок.",
+                         "move_deals": {"pipeline": "welcome", "stage": "unsubscribed"}})
     create_robot(admin, stage=new, name="Диспетчер: закрыть лид отписки", trigger="on_create",
                  action="move_stage", order=20,
                  conditions={"all": [{"field": "source", "op": "equals", "value": "unsubscribe"}]},

@@ -4,6 +4,8 @@ mark the contact». The registrations arrive through the intake API like a site'
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.core import mail as outbox_mail
 from django.utils import translation
@@ -134,3 +136,14 @@ def test_the_demo_ships_both_dispatcher_examples(tmp_path, settings):
     assert contact.custom["uf_unsubscribed"] is True
     closed = Lead.objects.get(pk=unsubscribed.entity_id)
     assert closed.stage.code == "not_target" and closed.contact_id == contact.pk
+    # the welcome sequence stopped: its deal left the letters stage, the later letters are skipped
+    welcome = Deal.objects.get(contact=contact, pipeline__code="welcome")
+    assert welcome.stage.code == "unsubscribed"
+    from voronka.core import clock
+
+    clock.freeze(clock.now() + datetime.timedelta(days=8))
+    try:
+        drain()
+    finally:
+        clock.freeze(None)
+    assert [m.to for m in outbox_mail.outbox[sent:]] == [["vera@demo-client.ru"]]
