@@ -176,13 +176,29 @@ def _live(entity_type_id: int, pk: int):
 
 
 def thread_target(ids: list[str]):
-    """The live record an earlier message of this thread went to."""
+    """The live record an earlier message of this thread went to: an inbound one (``MailMessage``), or a
+    letter a robot sent to the client (its Message-ID is ``<run key with «:» as «.»@VORONKA_MAIL_DOMAIN>``)."""
     if not ids:
         return None
     for row in MailMessage.objects.filter(message_id__in=ids[:50]).order_by("-id")[:20]:
         obj = _live(row.entity_type_id, row.entity_id)
         if obj is not None:
             return row.entity_type_id, obj
+    return _robot_letter_target(ids)
+
+
+def _robot_letter_target(ids: list[str]):
+    from django.apps import apps
+
+    domain = f"@{getattr(settings, 'VORONKA_MAIL_DOMAIN', 'voronka.local')}>"
+    keys = [i[1:-len(domain)].replace(".", ":") for i in ids if i.endswith(domain)]
+    if not keys or not apps.is_installed("voronka.automation"):
+        return None
+    Run = apps.get_model("automation", "Run")
+    for run in Run.objects.filter(key__in=keys[:20]).order_by("-id"):
+        obj = _live(run.entity_type_id, run.entity_id)
+        if obj is not None:
+            return run.entity_type_id, obj
     return None
 
 

@@ -66,6 +66,17 @@ def test_a_registration_is_converted_and_starts_the_welcome_sequence(admin_token
     assert deal.pipeline == dispatcher and deal.contact_id == contact.pk
     assert [m.to for m in outbox_mail.outbox] == [["yan@zorin.example.ru"]]
     assert outbox_mail.outbox[0].subject == "Welcome, Demo access"
+    # the client answers the welcome letter: the reply threads onto the deal, no new lead
+    from voronka.intake import mail
+    from voronka.intake.models import Mailbox
+
+    box = Mailbox.objects.create(name="Ответы", kind="smtp", recipients=["zayavki@crm.example.ru"])
+    reply = (f"From: Ян <yan@other-address.example.ru>\r\nTo: zayavki@crm.example.ru\r\nSubject: Re: Welcome\r\n"
+             f"Message-ID: <reply-1@client>\r\nIn-Reply-To: {outbox_mail.outbox[0].extra_headers['Message-ID']}\r\n"
+             f"\r\nСпасибо, а где найти отчёты?\r\n").encode()
+    answered = mail.store_and_process(box, reply)
+    assert (answered.status, answered.entity_type_id, answered.entity_id) == ("attached", entity_types.DEAL, deal.pk)
+    assert Lead.objects.count() == 1
     # a lead from another source is left to the people
     api.post("/intake/leads", {"source": "site", "first_name": "Ира", "phones": ["+79160000001"]})
     drain()
