@@ -91,22 +91,33 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
         candidates = list(NameKey.objects.filter(name_q, entity_type_id__in=list(types))
                           .order_by("-entity_id").values_list("entity_type_id", "entity_id").distinct()[:CANDIDATES])
         scored = {c: 0 for c in candidates}
-    objs = _load(set(found) | set(scored))
+    # score the candidates from their index rows (name words and company key), no record loaded: only the
+    # matches are read from their tables at the end
+    their_words: dict[tuple[int, int], list[str]] = {}
+    their_company: dict[tuple[int, int], str] = {}
+    if scored:
+        by_type: dict[int, list[int]] = {}
+        for t, pk in scored:
+            by_type.setdefault(t, []).append(pk)
+        for t, ids in by_type.items():
+            for pk, kind, key in NameKey.objects.filter(entity_type_id=t, entity_id__in=ids) \
+                    .order_by("id").values_list("entity_id", "kind", "key"):
+                if kind == NameKey.Kind.COMPANY:
+                    their_company[(t, pk)] = key
+                else:
+                    their_words.setdefault((t, pk), []).append(key)
     limit = threshold()
     wanted_name = " ".join(name_words)
     for key in scored:
-        obj = objs.get(key)
-        if obj is None:
-            continue
         t = key[0]
-        their_company = names.company_key(names.company_of(t, obj))
-        company_score = fuzz.token_sort_ratio(ckey, their_company) if ckey and their_company else None
+        company = their_company.get(key, "")
+        company_score = fuzz.token_sort_ratio(ckey, company) if ckey and company else None
         if t == entity_types.COMPANY:
             if company_score is not None and company_score >= limit:
                 m = found.setdefault(key, Match(*key, score=int(company_score)))
                 m.reasons.append("company")
             continue
-        theirs = " ".join(names.words(names.person_name(obj)))
+        theirs = " ".join(their_words.get(key, []))
         if not wanted_name or not theirs:
             continue
         score = name_score(wanted_name, theirs)
@@ -114,6 +125,7 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
             m = found.setdefault(key, Match(*key, score=int(score)))
             if "name" not in m.reasons:
                 m.reasons.append("name")
+    objs = _load(set(found))
     result = []
     for key, match in found.items():
         match.obj = objs.get(key)
