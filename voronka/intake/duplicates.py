@@ -64,6 +64,9 @@ def _clean(values, normalizer) -> list[str]:
     return result[:20]
 
 
+NAME_WORDS = 4  # name words looked up (surname, first name, middle name …)
+
+
 def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names.TYPES,
          exclude: tuple[int, int] | None = None) -> list[Match]:
     """Live records that look like the same person or company, best first."""
@@ -81,16 +84,15 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
             if kind not in match.reasons:
                 match.reasons.append(kind)
     name_words, ckey = names.words(name), names.company_key(company)
-    name_q = Q()
-    if name_words:
-        name_q |= Q(kind="n", key__in=name_words)
-    if ckey:
-        name_q |= Q(kind="c", key=ckey)
     scored: dict[tuple[int, int], int] = {}
-    if name_q:
-        candidates = list(NameKey.objects.filter(name_q, entity_type_id__in=list(types))
-                          .order_by("-entity_id").values_list("entity_type_id", "entity_id").distinct()[:CANDIDATES])
-        scored = {c: 0 for c in candidates}
+    # the company key is selective: its records are candidates first, then the newest with a name word
+    # (a common name alone has thousands of rows; the candidates stay bounded either way)
+    # one bounded index walk per key (kind, key, newest entity first: no sort of a common name's rows)
+    keys = ([("c", ckey)] if ckey else []) + [("n", w) for w in name_words[:NAME_WORDS]]
+    for kind, key in keys:
+        for c in NameKey.objects.filter(kind=kind, key=key, entity_type_id__in=list(types)).order_by("-entity_id") \
+                .values_list("entity_type_id", "entity_id")[:CANDIDATES]:
+            scored.setdefault(c, 0)
     # score the candidates from their index rows (name words and company key), no record loaded: only the
     # matches are read from their tables at the end
     their_words: dict[tuple[int, int], list[str]] = {}

@@ -181,7 +181,8 @@ class NameKey(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["kind", "key", "entity_type_id"], name="namekey_lookup_idx"),
+            # one key's newest records first, read straight from the index (no sort of a common name's rows)
+            models.Index(fields=["kind", "key", "-entity_id"], name="namekey_newest_idx"),
             models.Index(fields=["entity_type_id", "entity_id"], name="namekey_owner_idx"),
         ]
 
