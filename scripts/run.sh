@@ -6,6 +6,7 @@
 #   BIND=127.0.0.1:8000   address of the web server
 #   WEB_WORKERS=2         gunicorn worker processes
 #   VORONKA_DEBUG=1       Django's runserver (auto-reload) instead of gunicorn
+#   VORONKA_SMTPD=127.0.0.1:2525  also run the intake SMTP endpoint (voronka mail-smtpd) there
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -77,6 +78,12 @@ pids+=($!)
 say "starting the worker (outbox sweep + background tasks)"
 setsid "$VORONKA" worker &
 pids+=($!)
+
+if [ -n "${VORONKA_SMTPD:-}" ]; then
+    say "starting the intake SMTP endpoint on $VORONKA_SMTPD"
+    setsid "$VORONKA" mail-smtpd &
+    pids+=($!)
+fi
 
 # Wait until the server answers, then show where and how to log in.
 host=${BIND%:*}

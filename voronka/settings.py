@@ -190,6 +190,8 @@ VORONKA_DUPLICATE_NAME_THRESHOLD = int(env("DUPLICATE_NAME_THRESHOLD", "88") or 
 VORONKA_INTAKE_DUPLICATE_POLICY = env("INTAKE_DUPLICATE_POLICY", "attach") or "attach"  # merge | attach | flag
 VORONKA_FORM_RATE_LIMIT = int(env("FORM_RATE_LIMIT", "10") or 10)  # submissions per address per minute
 VORONKA_CALLBACK_MINUTES = int(env("CALLBACK_MINUTES", "15") or 15)  # deadline of a missed call's call-back task
+VORONKA_SMTPD = env("SMTPD", "") or ""  # host:port of the built-in SMTP endpoint (`voronka mail-smtpd`); empty: off
+VORONKA_MAIL_MAX_BYTES = int(env("MAIL_MAX_BYTES", str(25 * 1024 * 1024)) or 25 * 1024 * 1024)  # one message
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 

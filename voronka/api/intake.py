@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from voronka.core import entity_types, policies
 from voronka.core.errors import ActionError, NotFound, PermissionDenied, ValidationFailed
 from voronka.distribution import actions as distribution
-from voronka.intake import actions, duplicates, forms
+from voronka.intake import actions, duplicates, forms, mail
 from voronka.intake.calls import external_id as call_external_id
 from voronka.intake.models import IntakeLog, WebForm
 
@@ -126,7 +126,7 @@ class FormIn(Strict):
     pipeline: int | None = Field(None, ge=1, le=MAX_ID)
     stage: str | None = Field(None, max_length=60)
     queue: int | None = Field(None, ge=1, le=MAX_ID)
-    duplicate_policy: Literal["merge", "attach", "flag", ""] | None = None
+    duplicate_policy: Literal["merge", "attach", "flag", "create", ""] | None = None
     success_message: str | None = Field(None, max_length=2000)
     redirect_url: str | None = Field(None, max_length=200)
     allowed_origins: list[str] | None = Field(None, max_length=50)
@@ -156,6 +156,50 @@ class FormOut(BaseModel):
 
 class FormsOut(BaseModel):
     items: list[FormOut]
+
+
+class MailboxIn(Strict):
+    name: str = Field(max_length=200)
+    kind: Literal["imap", "smtp"] = "imap"
+    source: str = Field("mail", max_length=50, pattern=r"^[-a-zA-Z0-9_]+$")
+    is_active: bool = True
+    imap_host: str | None = Field(None, max_length=255)
+    imap_port: int | None = Field(None, ge=1, le=65535)
+    imap_tls: bool | None = None
+    imap_login: str | None = Field(None, max_length=255)
+    imap_password: str | None = Field(None, max_length=255, description="Write-only; empty keeps the stored one.")
+    imap_folder: str | None = Field(None, max_length=255)
+    poll_seconds: int | None = Field(None, ge=10, le=86400)
+    recipients: list[str] | None = Field(None, max_length=50, description="SMTP: the addresses it accepts.")
+
+
+class MailboxPatchIn(MailboxIn):
+    name: str | None = Field(None, max_length=200)  # type: ignore[assignment]
+    kind: Literal["imap", "smtp"] | None = None  # type: ignore[assignment]
+    source: str | None = Field(None, max_length=50, pattern=r"^[-a-zA-Z0-9_]+$")  # type: ignore[assignment]
+    is_active: bool | None = None  # type: ignore[assignment]
+
+
+class MailboxOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    source: str
+    is_active: bool
+    imap_host: str
+    imap_port: int
+    imap_tls: bool
+    imap_login: str
+    imap_folder: str
+    poll_seconds: int
+    recipients: list[str]
+    last_uid: int
+    last_polled_at: str | None
+    last_error: str
+
+
+class MailboxesOut(BaseModel):
+    items: list[MailboxOut]
 
 
 class PresenceIn(Strict):
@@ -304,6 +348,43 @@ def update_form(request: HttpRequest, form_id: int, payload: FormPatchIn):
     if not 0 < form_id <= MAX_ID:
         raise NotFound(_("Web form #%(id)s does not exist.") % {"id": form_id})
     return _form_out(request, forms.update_form(request.auth, form_id, **data))
+
+
+# --- intake mailboxes --------------------------------------------------------------------------------
+
+def _mailbox_out(box) -> dict:
+    return {"id": box.pk, "name": box.name, "kind": box.kind, "source": box.source, "is_active": box.is_active,
+            "imap_host": box.imap_host, "imap_port": box.imap_port, "imap_tls": box.imap_tls,
+            "imap_login": box.imap_login, "imap_folder": box.imap_folder, "poll_seconds": box.poll_seconds,
+            "recipients": box.recipients or [], "last_uid": box.last_uid,
+            "last_polled_at": box.last_polled_at.isoformat() if box.last_polled_at else None,
+            "last_error": box.last_error}
+
+
+@intake.get("/mailboxes", response=responses({200: MailboxesOut}), operation_id="list_mailboxes")
+def list_mailboxes(request: HttpRequest):
+    """Intake mailboxes (settings right «integrations»); passwords are never shown."""
+    return {"items": [_mailbox_out(b) for b in mail.mailboxes_for(request.auth).order_by("name", "id")[:500]]}
+
+
+@intake.post("/mailboxes", response=responses({201: MailboxOut}), operation_id="create_mailbox")
+def create_mailbox(request: HttpRequest, payload: MailboxIn):
+    return Status(201, _mailbox_out(mail.create_mailbox(request.auth, **payload_data(payload))))
+
+
+@intake.patch("/mailboxes/{mailbox_id}", response=responses({200: MailboxOut}), operation_id="update_mailbox")
+def update_mailbox(request: HttpRequest, mailbox_id: int, payload: MailboxPatchIn):
+    if not 0 < mailbox_id <= MAX_ID:
+        raise NotFound(_("The mailbox does not exist."))
+    return _mailbox_out(mail.update_mailbox(request.auth, mailbox_id, **payload_data(payload)))
+
+
+@intake.get("/mail/attachments/{attachment_id}", operation_id="download_mail_attachment",
+            response=responses({200: None}))
+def download_attachment(request: HttpRequest, attachment_id: int):
+    """The file of an inbound message's attachment, for whoever may read the record it went to."""
+    att = mail.attachment_for(request.auth, attachment_id if 0 < attachment_id <= MAX_ID else 0)
+    return mail.attachment_response(att)
 
 
 # --- duplicates --------------------------------------------------------------------------------------

@@ -401,6 +401,126 @@ def send_sms(request: dict, params: dict, run) -> dict:
         raise ExternalError(_("The SMS could not be sent: %(e)s") % {"e": exc}) from None
 
 
+# --- the source dispatcher: convert a lead, mark the client's contact (seed 004) ----------------------------
+
+def _contact_of(lead):
+    """The contact a lead is about: the one linked to it, else one with the same e-mail, else the same phone."""
+    from voronka.parties.models import Communication, Contact
+
+    if lead.contact_id:
+        contact = Contact.objects.filter(pk=lead.contact_id, deleted_at__isnull=True).first()
+        if contact is not None:
+            return contact
+    comms = list(Communication.objects.filter(entity_type_id=entity_types.LEAD, entity_id=lead.pk)
+                 .values_list("kind", "normalized"))
+    for kind in ("email", "phone"):
+        values = [n for k, n in comms if k == kind]
+        if not values:
+            continue
+        ids = Communication.objects.filter(entity_type_id=entity_types.CONTACT, kind=kind, normalized__in=values) \
+            .order_by("entity_id").values_list("entity_id", flat=True)[:20]
+        contact = Contact.objects.filter(pk__in=list(ids), deleted_at__isnull=True).order_by("id").first()
+        if contact is not None:
+            return contact
+    return None
+
+
+def _only_leads(obj, where: str) -> None:
+    if obj.ENTITY_TYPE_ID != entity_types.LEAD:
+        raise ValidationFailed(_("%(w)s works on leads only.") % {"w": where})
+
+
+def check_convert_lead(params: dict) -> None:
+    where = _("convert lead")
+    _only(params, {"contact", "company", "deal", "deal_pipeline", "deal_stage", "match_contact"}, where)
+    for key in ("contact", "company", "deal", "match_contact"):
+        if key in params and not isinstance(params[key], bool):
+            raise ValueError(_("%(w)s: «%(k)s» is true or false.") % {"w": where, "k": key})
+    for key in ("deal_pipeline", "deal_stage"):
+        value = params.get(key)
+        if value not in (None, "") and (isinstance(value, bool) or not isinstance(value, str | int)):
+            raise ValueError(_("%(w)s: «%(k)s» is the code or id of a pipeline/stage.") % {"w": where, "k": key})
+
+
+def convert_lead(actor: Actor, obj, params: dict, run) -> dict:
+    """Mark the lead converted: link (or create) the contact, optionally a company and a deal (e.g. in the
+    pipeline of a welcome sequence, whose robots send the letters)."""
+    from voronka.leads.actions import convert_lead as action
+
+    _only_leads(obj, _("convert lead"))
+    if obj.converted_at:
+        return {"skipped": "already converted"}
+    existing = _contact_of(obj) if params.get("match_contact", True) and not obj.contact_id else None
+    pipeline = params.get("deal_pipeline") or None
+    make_deal = bool(params.get("deal", False)) or pipeline is not None
+    result = action(actor, obj.pk, create_contact=bool(params.get("contact", True)),
+                    create_company=params.get("company"), create_deal=make_deal,
+                    contact_id=existing.pk if existing else None, deal_pipeline=pipeline,
+                    deal_stage=params.get("deal_stage") or None)
+    return {k: getattr(result.get(k), "pk", None) for k in ("contact", "company", "deal")} | {
+        "matched_contact": bool(existing)}
+
+
+def check_mark_contact(params: dict) -> None:
+    where = _("mark the contact")
+    _only(params, {"fields", "comment", "move_deals"}, where)
+    values = _need(params, "fields", dict, where)
+    if not values:
+        raise ValueError(_("%(w)s: give at least one field.") % {"w": where})
+    if "comment" in params and not isinstance(params["comment"], str):
+        raise ValueError(_("%(w)s: «comment» is text.") % {"w": where})
+    move = params.get("move_deals")
+    if move is not None and (not isinstance(move, dict) or set(move) != {"pipeline", "stage"}
+                             or not all(isinstance(v, str | int) and v != "" for v in move.values())):
+        raise ValueError(_("%(w)s: «move_deals» is {pipeline, stage}: the contact's open deals in that pipeline "
+                           "move to that stage (e.g. a mailing sequence stops).") % {"w": where})
+
+
+def mark_contact(actor: Actor, obj, params: dict, run) -> dict:
+    """Set fields on the contact the lead is about (linked, or found by e-mail/phone), e.g. «unsubscribed»,
+    and link the lead to it. No such contact: the lead says so in a comment and nothing else changes."""
+    from voronka.core import history
+    from voronka.core.recordkit import update_one
+    from voronka.leads.actions import LEAD
+    from voronka.parties.actions import CONTACT
+
+    _only_leads(obj, _("mark the contact"))
+    contact = _contact_of(obj)
+    if contact is None:
+        history.entry(actor, entity_types.LEAD, obj.pk, "automation",
+                      text=_("No contact with this e-mail or phone: nothing was marked."))
+        return {"contact": None}
+    update_one(actor, CONTACT, contact.pk, _record_data(params["fields"], obj))
+    text = fields.render(params.get("comment") or "", obj) or _("Marked from lead #%(id)s.") % {"id": obj.pk}
+    history.entry(actor, entity_types.CONTACT, contact.pk, "automation", text=text[:5000],
+                  data={"lead": obj.pk, "fields": sorted(params["fields"])}, also=[(entity_types.LEAD, obj.pk)])
+    if obj.contact_id != contact.pk:
+        update_one(actor, LEAD, obj.pk, {"contact": contact.pk})
+    moved = []
+    if params.get("move_deals"):
+        moved = _move_contact_deals(actor, contact, params["move_deals"])
+    return {"contact": contact.pk, "fields": sorted(params["fields"]), "deals": moved}
+
+
+def _move_contact_deals(actor: Actor, contact, target: dict) -> list[int]:
+    """Move the contact's open deals of one pipeline to a stage (its delayed robots then no longer run)."""
+    from voronka.deals.models import Deal
+    from voronka.pipelines.actions import move_to_stage
+    from voronka.pipelines.models import Pipeline
+
+    ref = str(target["pipeline"])
+    pipeline = Pipeline.objects.filter(entity_type_id=entity_types.DEAL).filter(
+        **({"pk": int(ref)} if ref.isdigit() else {"code": ref})).first()
+    if pipeline is None:
+        raise ValidationFailed(_("No deal pipeline «%(p)s».") % {"p": ref})
+    moved = []
+    for deal_id in Deal.objects.filter(contact_id=contact.pk, pipeline=pipeline, deleted_at__isnull=True,
+                                       stage_semantics="process").order_by("id").values_list("id", flat=True)[:50]:
+        move_to_stage(actor, rules.spec_for(entity_types.DEAL), deal_id, stage=target["stage"], pipeline=pipeline.pk)
+        moved.append(deal_id)
+    return moved
+
+
 # --- the table ----------------------------------------------------------------------------------------
 
 DB = {
@@ -411,6 +531,8 @@ DB = {
     A.MOVE_STAGE: (check_move_stage, move_stage),
     A.CREATE_LINKED: (check_create_linked, create_linked),
     A.COMMENT: (check_comment, comment),
+    A.CONVERT_LEAD: (check_convert_lead, convert_lead),
+    A.MARK_CONTACT: (check_mark_contact, mark_contact),
 }
 EXTERNAL = {
     A.WEBHOOK: (check_webhook, prepare_webhook, send_webhook),

@@ -32,6 +32,8 @@ class Robot(models.Model):
         WEBHOOK = "webhook", _("Call a webhook")
         EMAIL_CLIENT = "email_client", _("Send an e-mail to the client")
         SMS = "sms", _("Send an SMS")
+        CONVERT_LEAD = "convert_lead", _("Convert the lead (contact, deal)")
+        MARK_CONTACT = "mark_contact", _("Mark the lead's contact")
 
     pipeline = models.ForeignKey("pipelines.Pipeline", on_delete=models.CASCADE, related_name="+",
                                  verbose_name=_("pipeline"))

@@ -137,6 +137,10 @@ def describe_action(action: str, params: dict) -> str:
         detail = str(params.get("subject", ""))
     elif action == Robot.Action.CREATE_LINKED:
         detail = str(params.get("entity_type", ""))
+    elif action == Robot.Action.MARK_CONTACT and isinstance(params.get("fields"), dict):
+        detail = ", ".join(params["fields"])
+    elif action == Robot.Action.CONVERT_LEAD and params.get("deal_pipeline"):
+        detail = str(params.get("deal_pipeline"))
     detail = str(detail).strip()
     return f"{label}: {detail}" if detail else label
 
@@ -323,6 +327,8 @@ def action_examples() -> dict[str, str]:
         "webhook": "url: 'https://example.com/hook'\nsecret: 'change-me'\nfields: [title, stage, responsible]\n",
         "email_client": "subject: 'Your request {title}'\nbody: 'Hello! We have received your request.'\n",
         "sms": "text: 'Thank you! We will call you back within an hour.'\n",
+        "convert_lead": "contact: true\ndeal_pipeline: welcome\n",
+        "mark_contact": "fields:\n  custom.unsubscribed: true\ncomment: 'Unsubscribed from the mailings.'\n",
     }
 
 

@@ -275,6 +275,28 @@ def create_queue(actor: Actor, *, members: list[dict] | None = None, **data) -> 
         return queue
 
 
+def update_queue(actor: Actor, queue_id: int, **data) -> Queue:
+    """Change a queue's name, mode, cap or activity (the code and the kind of record stay)."""
+    from django.core.exceptions import ValidationError
+
+    from voronka.core.errors import from_django_validation
+
+    policies.require(actor, SETTINGS, 0)
+    unknown = set(data) - {"name", "mode", "cap", "is_active"}
+    if unknown:
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
+    with transaction.atomic():
+        queue = _lock_queue(queue_id)
+        for key, value in data.items():
+            setattr(queue, key, value)
+        try:
+            queue.full_clean()
+        except ValidationError as exc:
+            raise from_django_validation(exc) from None
+        queue.save()
+        return queue
+
+
 def set_members(actor: Actor, queue_id: int, members: list[dict]) -> list[QueueMember]:
     policies.require(actor, SETTINGS, 0)
     if not isinstance(members, list) or not all(isinstance(m, dict) and isinstance(m.get("user"), int) for m in members):

@@ -92,7 +92,7 @@ def handler(channel: str):
 # --- the log -------------------------------------------------------------------------------------
 
 def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remote_addr: str = "",
-            meta: dict | None = None, external_id: str = "", form=None, bot=None,
+            meta: dict | None = None, external_id: str = "", form=None, bot=None, mailbox=None,
             user_id: int | None = None) -> tuple[IntakeLog, bool]:
     """Store an inbound payload before anything else happens. Returns (log, is_new): a payload with an
     ``external_id`` seen before (a Telegram retry, a repeated call event) returns the earlier entry."""
@@ -100,7 +100,7 @@ def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remo
         raise ValueError(channel)
     entry = IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
                       remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
-                      form=form, bot=bot, user_id=user_id)
+                      form=form, bot=bot, mailbox=mailbox, user_id=user_id)
     try:
         with transaction.atomic():
             entry.save()
@@ -195,7 +195,9 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
 
     phones, emails = data.get("phones") or [], data.get("emails") or []
     name = " ".join(str(data.get(k) or "") for k in ("last_name", "first_name", "middle_name")).strip()
-    matches = duplicates.find(phones=phones, emails=emails, name=name, company=str(data.get("company_name") or ""))
+    # «create»: always a new lead, no duplicate search (registrations, unsubscribes: robots handle them)
+    matches = [] if routing.policy == DuplicatePolicy.CREATE else \
+        duplicates.find(phones=phones, emails=emails, name=name, company=str(data.get("company_name") or ""))
     target = duplicates.best_target(matches) if matches else None
     text = note or _("New request through %(channel)s.") % {"channel": entry.get_channel_display()}
     if target is not None and routing.policy in (DuplicatePolicy.ATTACH, DuplicatePolicy.MERGE):
@@ -322,9 +324,6 @@ def deadline_in(minutes: int) -> datetime.datetime:
     return timezone.now() + datetime.timedelta(minutes=minutes)
 
 
-# the channel handlers register themselves
-from . import calls, forms, telegram  # noqa: E402,F401
-
 
 def storable(value, depth: int = 0):
     """A parsed JSON payload as both databases store it: NUL characters and lone surrogates (which PostgreSQL
@@ -352,3 +351,7 @@ def parse_body(body: bytes) -> tuple[dict, str]:
     if not isinstance(value, dict):
         return {}, storable(text)
     return storable(value), ""
+
+
+# the channel handlers register themselves
+from . import calls, forms, mail, telegram  # noqa: E402,F401

@@ -8,7 +8,7 @@ from voronka.core.admin import ReadOnlyAdmin
 from voronka.core.errors import ActionError
 
 from . import actions
-from .models import IntakeLog, IntakeSource, TelegramBot, WebForm
+from .models import IntakeLog, IntakeSource, Mailbox, TelegramBot, WebForm
 
 
 @admin.register(IntakeLog)
@@ -44,3 +44,9 @@ class TelegramBotAdmin(admin.ModelAdmin):
 @admin.register(IntakeSource)
 class IntakeSourceAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "duplicate_policy", "queue", "pipeline", "stage")
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(ReadOnlyAdmin):  # created and changed in Settings → Intake or the API (validated by intake.mail)
+    list_display = ("name", "kind", "source", "is_active", "imap_host", "imap_folder", "last_polled_at", "last_error")
+    exclude = ("imap_password",)

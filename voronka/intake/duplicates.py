@@ -65,6 +65,9 @@ def _clean(values, normalizer) -> list[str]:
     return result[:20]
 
 
+NAME_WORDS = 4  # name words looked up (surname, first name, middle name …)
+
+
 def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names.TYPES,
          exclude: tuple[int, int] | None = None) -> list[Match]:
     """Live records that look like the same person or company, best first."""
@@ -82,32 +85,42 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
             if kind not in match.reasons:
                 match.reasons.append(kind)
     name_words, ckey = names.words(name), names.company_key(company)
-    name_q = Q()
-    if name_words:
-        name_q |= Q(kind="n", key__in=name_words)
-    if ckey:
-        name_q |= Q(kind="c", key=ckey)
     scored: dict[tuple[int, int], int] = {}
-    if name_q:
-        candidates = list(NameKey.objects.filter(name_q, entity_type_id__in=list(types))
-                          .order_by("-entity_id").values_list("entity_type_id", "entity_id").distinct()[:CANDIDATES])
-        scored = {c: 0 for c in candidates}
-    objs = _load(set(found) | set(scored))
+    # the company key is selective: its records are candidates first, then the newest with a name word
+    # (a common name alone has thousands of rows; the candidates stay bounded either way)
+    # one bounded index walk per key (kind, key, newest entity first: no sort of a common name's rows)
+    keys = ([("c", ckey)] if ckey else []) + [("n", w) for w in name_words[:NAME_WORDS]]
+    for kind, key in keys:
+        for c in NameKey.objects.filter(kind=kind, key=key, entity_type_id__in=list(types)).order_by("-entity_id") \
+                .values_list("entity_type_id", "entity_id")[:CANDIDATES]:
+            scored.setdefault(c, 0)
+    # score the candidates from their index rows (name words and company key), no record loaded: only the
+    # matches are read from their tables at the end
+    their_words: dict[tuple[int, int], list[str]] = {}
+    their_company: dict[tuple[int, int], str] = {}
+    if scored:
+        by_type: dict[int, list[int]] = {}
+        for t, pk in scored:
+            by_type.setdefault(t, []).append(pk)
+        for t, ids in by_type.items():
+            for pk, kind, key in NameKey.objects.filter(entity_type_id=t, entity_id__in=ids) \
+                    .order_by("id").values_list("entity_id", "kind", "key"):
+                if kind == NameKey.Kind.COMPANY:
+                    their_company[(t, pk)] = key
+                else:
+                    their_words.setdefault((t, pk), []).append(key)
     limit = threshold()
     wanted_name = " ".join(name_words)
     for key in scored:
-        obj = objs.get(key)
-        if obj is None:
-            continue
         t = key[0]
-        their_company = names.company_key(names.company_of(t, obj))
-        company_score = fuzz.token_sort_ratio(ckey, their_company) if ckey and their_company else None
+        company = their_company.get(key, "")
+        company_score = fuzz.token_sort_ratio(ckey, company) if ckey and company else None
         if t == entity_types.COMPANY:
             if company_score is not None and company_score >= limit:
                 m = found.setdefault(key, Match(*key, score=int(company_score)))
                 m.reasons.append("company")
             continue
-        theirs = " ".join(names.words(names.person_name(obj)))
+        theirs = " ".join(their_words.get(key, []))
         if not wanted_name or not theirs:
             continue
         score = name_score(wanted_name, theirs)
@@ -115,6 +128,7 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
             m = found.setdefault(key, Match(*key, score=int(score)))
             if "name" not in m.reasons:
                 m.reasons.append("name")
+    objs = _load(set(found))
     result = []
     for key, match in found.items():
         match.obj = objs.get(key)
@@ -205,7 +219,7 @@ def _repoint_links(entity_type_id: int, keep: int, others: list[int]) -> dict[st
     from voronka.leads.models import Lead
     from voronka.parties.models import Contact
 
-    from .models import DuplicateMark, IntakeLog, TelegramChat
+    from .models import DuplicateMark, IntakeLog, MailAttachment, MailMessage, TelegramChat
 
     moved = {"tasks": Task.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)}
     if entity_type_id == entity_types.CONTACT:
@@ -224,6 +238,9 @@ def _repoint_links(entity_type_id: int, keep: int, others: list[int]) -> dict[st
             watching.add(obs.user_id)
     TelegramChat.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
     IntakeLog.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
+    # replies to mail that went to a merged record thread onto the kept one; its attachments follow
+    MailMessage.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
+    MailAttachment.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(entity_id=keep)
     DuplicateMark.objects.filter(entity_type_id=entity_type_id, entity_id__in=others).update(resolved_at=timezone.now())
     # phones and e-mails the kept record does not have yet move over; identical ones stay with the merged record
     have = set(Communication.objects.filter(entity_type_id=entity_type_id, entity_id=keep)

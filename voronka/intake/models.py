@@ -13,6 +13,7 @@ class DuplicatePolicy(models.TextChoices):
     MERGE = "merge", _("Merge into the existing record")
     ATTACH = "attach", _("Attach to the existing record")
     FLAG = "flag", _("Create and flag for a duplicate check")
+    CREATE = "create", _("Always create a new lead (its robots decide)")
 
 
 class IntakeLog(models.Model):
@@ -41,6 +42,7 @@ class IntakeLog(models.Model):
     external_id = models.CharField(max_length=120, blank=True)  # Telegram update, call id: a retry is not new
     form = models.ForeignKey("WebForm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     bot = models.ForeignKey("TelegramBot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    mailbox = models.ForeignKey("Mailbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     user_id = models.BigIntegerField(null=True, blank=True)  # the token's user, for an authenticated channel
     meta = models.JSONField(default=dict, blank=True)  # referrer, origin, user agent …
     payload = models.JSONField(default=dict, blank=True)
@@ -179,7 +181,8 @@ class NameKey(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["kind", "key", "entity_type_id"], name="namekey_lookup_idx"),
+            # one key's newest records first, read straight from the index (no sort of a common name's rows)
+            models.Index(fields=["kind", "key", "-entity_id"], name="namekey_newest_idx"),
             models.Index(fields=["entity_type_id", "entity_id"], name="namekey_owner_idx"),
         ]
 
@@ -201,3 +204,79 @@ class DuplicateMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type_id}:{self.entity_id}"
+
+
+class Mailbox(models.Model):
+    """An intake mailbox (F32): polled over IMAP by the worker, or fed by the built-in SMTP endpoint
+    (``voronka mail-smtpd``) for the recipient addresses it accepts."""
+
+    class Kind(models.TextChoices):
+        IMAP = "imap", _("IMAP mailbox (polled)")
+        SMTP = "smtp", _("Built-in SMTP endpoint")
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.IMAP)
+    source = models.SlugField(_("source"), max_length=50, default="mail")
+    is_active = models.BooleanField(_("active"), default=True)
+    imap_host = models.CharField(_("IMAP server"), max_length=255, blank=True)
+    imap_port = models.PositiveIntegerField(_("IMAP port"), default=993)
+    imap_tls = models.BooleanField(_("TLS"), default=True)
+    imap_login = models.CharField(_("login"), max_length=255, blank=True)
+    imap_password = models.CharField(_("password"), max_length=255, blank=True)
+    imap_folder = models.CharField(_("folder"), max_length=255, default="INBOX")
+    poll_seconds = models.PositiveIntegerField(_("poll every (seconds)"), default=60)
+    # SMTP: the envelope recipients this mailbox accepts, lower case ("sales@crm.example.ru")
+    recipients = models.JSONField(_("accepted recipient addresses"), default=list, blank=True)
+    # IMAP state: the folder's UIDVALIDITY and the highest UID stored in the intake log
+    uid_validity = models.BigIntegerField(null=True, blank=True)
+    last_uid = models.BigIntegerField(default=0)
+    last_polled_at = models.DateTimeField(_("last polled"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("intake mailbox")
+        verbose_name_plural = _("intake mailboxes")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MailMessage(models.Model):
+    """A processed inbound message and the record it went to: replies thread by Message-ID."""
+
+    message_id = models.CharField(max_length=500)
+    log = models.ForeignKey(IntakeLog, on_delete=models.CASCADE, related_name="+")
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    entity_type_id = models.PositiveIntegerField()
+    entity_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["message_id"], name="mailmsg_msgid_idx"),
+                   models.Index(fields=["entity_type_id", "entity_id"], name="mailmsg_record_idx")]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class MailAttachment(models.Model):
+    """A file that came with an inbound message, kept under the media directory and shown on the
+    timeline entry of the message (read rights are those of the record)."""
+
+    log = models.ForeignKey(IntakeLog, on_delete=models.CASCADE, related_name="+")
+    entry_id = models.BigIntegerField(null=True, blank=True)  # the timeline entry of the message
+    entity_type_id = models.PositiveIntegerField()
+    entity_id = models.BigIntegerField()
+    file = models.FileField(upload_to="mail/%Y/%m/", max_length=300)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=150, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["entity_type_id", "entity_id"], name="mailatt_record_idx")]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -528,7 +528,9 @@ def _card_context(request, ui, actor, obj, form, can_update) -> dict:
         context["stages"] = list(obj.pipeline.stages.order_by("sort", "id"))
         context["pipelines"] = Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True)
         context["can_convert"] = ui.type_id == entity_types.LEAD and not obj.converted_at and can_update
-        context["can_take"] = ui.type_id == entity_types.LEAD and obj.responsible_id is None
+        context["can_take"] = obj.responsible_id is None
+    context["can_merge"] = ui.type_id in (entity_types.LEAD, entity_types.DEAL, entity_types.CONTACT,
+                                          entity_types.COMPANY)
     return context
 
 
@@ -687,20 +689,32 @@ def add_task(request, kind: str, pk: int):
 @login_required
 @require_POST
 def hand_off(request, kind: str, pk: int):
-    """Pass the record to another user (F17); the transfer and its note go to the timeline."""
+    """Pass the record to another user (F17) through ``distribution.hand_off``: the transfer and its note go to
+    the timeline, and a free item stops being free. Contacts and companies are not distributed: their
+    responsible simply changes, the note becomes a comment."""
     from voronka.activities.actions import add_comment
+    from voronka.distribution import actions as distribution
 
     ui = by_url(kind)
     actor = actor_of(request)
     target = request.POST.get("responsible") or ""
-    if not target.isdigit():
+    if not target.isdigit() or len(target) > 18:
         messages.error(request, _("Choose who takes the record."))
         return _back(kind, pk)
+    note = (request.POST.get("note") or "").strip()
     try:
-        update_one(actor, ui.spec, pk, {"responsible": int(target)})
-        note = (request.POST.get("note") or "").strip()
-        if note and policies.can(actor, policies.READ, ui.type_id, ui.model.objects.get(pk=pk)):
-            add_comment(actor, entity_type_id=ui.type_id, entity_id=pk, text=note)
+        get_record_for(actor, ui.type_id, pk)
+        if not get_user_model().objects.filter(pk=int(target), is_active=True).exists():
+            messages.error(request, _("Choose who takes the record."))
+            return _back(kind, pk)
+        if ui.type_id in (entity_types.LEAD, entity_types.DEAL):
+            distribution.hand_off(actor, ui.type_id, pk, int(target), note=note)
+        else:
+            update_one(actor, ui.spec, pk, {"responsible": int(target)})
+            if note:
+                add_comment(actor, entity_type_id=ui.type_id, entity_id=pk, text=note)
+    except NotFound:
+        raise Http404 from None
     except ActionError as exc:
         action_error(request, exc)
         return _back(kind, pk)
@@ -715,18 +729,22 @@ def hand_off(request, kind: str, pk: int):
 @login_required
 @require_POST
 def take(request, kind: str, pk: int):
-    """Take a free lead (no responsible yet) for oneself (F14)."""
+    """Take a free lead or deal (no responsible yet) for oneself, through ``distribution.take`` (F14):
+    members of its queue may, and anyone who may change it."""
+    from voronka.distribution import actions as distribution
+
     ui = by_url(kind)
     actor = actor_of(request)
+    if ui.type_id not in (entity_types.LEAD, entity_types.DEAL):
+        raise Http404
     try:
-        obj = get_record_for(actor, ui.type_id, pk)
-        if obj.responsible_id is not None:
-            messages.error(request, _("Someone has already taken it."))
-        else:
-            update_one(actor, ui.spec, pk, {"responsible": actor.user_id})
-            messages.success(request, _("It is yours now."))
+        distribution.take(actor, ui.type_id, pk)
+    except NotFound:
+        raise Http404 from None
     except ActionError as exc:
         action_error(request, exc)
+    else:
+        messages.success(request, _("It is yours now."))
     return _back(kind, pk)
 
 

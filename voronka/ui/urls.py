@@ -3,6 +3,8 @@ from django.urls import path
 from voronka.compat_b24 import ui_views as b24_views
 
 from . import account_views, automation_views, config_views, import_views, settings_views, task_views, views
+from . import intake_settings_views as intake_settings
+from . import intake_views as intake
 from . import record_views as records
 
 app_name = "ui"
@@ -18,6 +20,28 @@ urlpatterns = [
     path("tasks/<int:pk>/complete/", task_views.task_complete, name="task_complete"),
     path("tasks/<int:pk>/cancel/", task_views.task_cancel, name="task_cancel"),
     path("tasks/<int:pk>/recurrence/", task_views.task_recurrence, name="task_recurrence"),
+    path("presence/", intake.presence, name="presence"),
+    path("free/", intake.free_items, name="free_items"),
+    path("settings/intake/log/", intake.intake_log, name="intake_log"),
+    path("settings/intake/log/<int:pk>/", intake.intake_log_entry, name="intake_entry"),
+    path("settings/intake/log/<int:pk>/replay/", intake.intake_replay, name="intake_replay"),
+    path("settings/intake/mailboxes/", intake.mailboxes, name="mailboxes"),
+    path("settings/intake/forms/", intake_settings.web_forms, name="web_forms"),
+    path("settings/intake/forms/new/", intake_settings.web_form_edit, name="web_form_new"),
+    path("settings/intake/forms/<int:pk>/", intake_settings.web_form_edit, name="web_form"),
+    path("settings/intake/sources/", intake_settings.intake_sources, name="intake_sources"),
+    path("settings/intake/sources/new/", intake_settings.intake_source_edit, name="intake_source_new"),
+    path("settings/intake/sources/<int:pk>/", intake_settings.intake_source_edit, name="intake_source"),
+    path("settings/intake/telegram/new/", intake_settings.telegram_bot_edit, name="telegram_bot_new"),
+    path("settings/intake/telegram/<int:pk>/", intake_settings.telegram_bot_edit, name="telegram_bot"),
+    path("settings/intake/queues/", intake_settings.queues, name="queues"),
+    path("settings/intake/queues/new/", intake_settings.queue_edit, name="queue_new"),
+    path("settings/intake/queues/<int:pk>/", intake_settings.queue_edit, name="queue"),
+    path("settings/intake/mailboxes/new/", intake.mailbox_edit, name="mailbox_new"),
+    path("settings/intake/mailboxes/<int:pk>/", intake.mailbox_edit, name="mailbox"),
+    path("crm/<str:kind>/duplicates/", intake.duplicates_list, name="duplicates"),
+    path("crm/<str:kind>/merge/", intake.merge, name="merge"),
+    path("crm/<str:kind>/<int:pk>/duplicates/", intake.find_duplicates, name="find_duplicates"),
     path("crm/<str:kind>/", records.record_list, name="records"),
     path("crm/<str:kind>/board/", records.board, name="board"),
     path("crm/<str:kind>/board/<int:stage_id>/more/", records.board_more, name="board_more"),

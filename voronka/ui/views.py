@@ -47,8 +47,18 @@ def menu_for(actor: Actor) -> dict:
             "fields": policies.can(actor, "settings:fields", 0),
             "users": policies.can(actor, "settings:users", 0),
             "robots": policies.can(actor, "settings:robots", 0),
+            "intake": policies.can(actor, "settings:integrations", 0),
+            "web_forms": policies.can(actor, "settings:forms", 0),
+            "in_queue": _in_queue(actor),
             "unread": _unread(actor),
             "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4))}
+
+
+def _in_queue(actor: Actor) -> bool:
+    """Members of a distribution queue get the at-work/away switch in the header."""
+    from voronka.distribution.models import QueueMember
+
+    return actor.user_id is not None and QueueMember.objects.filter(user_id=actor.user_id, queue__is_active=True).exists()
 
 
 def _unread(actor: Actor) -> int:

@@ -85,7 +85,7 @@ def test_demo_loads_a_company_and_is_idempotent(settings, tmp_path):
                          "Встреча проведена", "Отправлено КП", "Получено согласие"]
     assert leads_pipeline.stages.filter(semantics="failure").count() >= 5
     assert set(Pipeline.objects.filter(entity_type_id=2).values_list("code", flat=True)) == {
-        "sales", "production", "complaints", "repeat"}
+        "sales", "production", "complaints", "repeat", "welcome"}  # welcome: intake's dispatcher demo (seed 004)
     assert Source.objects.filter(code="yandex_direct").exists() and Source.objects.count() >= 8
 
     # records
@@ -211,7 +211,7 @@ def test_generate_uses_the_demo_pipelines(settings, tmp_path):
     assert Lead.objects.count() == before + 200
     new = Lead.objects.order_by("-id")[:200]
     assert {lead.pipeline.code for lead in new} == {"leads"}
-    assert Deal.objects.filter(pipeline__code__in=["sales", "production", "complaints", "repeat"]).count() >= 40
+    assert Deal.objects.filter(pipeline__code__in=["sales", "production", "complaints", "repeat", "welcome"]).count() >= 40
     _check_history(1, Lead.objects.order_by("-id")[:200], timezone.now())
     from voronka.pipelines.models import StageTotal
 

@@ -12,7 +12,12 @@ pytestmark = pytest.mark.django_db
 PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/account/", "/settings/tokens/", "/settings/integrations/bitrix24/",
          "/settings/roles/", "/settings/view-as/", "/settings/audit/", "/settings/recycle-bin/", "/settings/pipelines/",
          "/settings/fields/", "/settings/users/", "/settings/robots/", "/settings/automation-log/",
-         "/settings/automation-log/?status=failed", "/notifications/", "/notifications/?show=unread", "/imports/"]
+         "/settings/automation-log/?status=failed", "/notifications/", "/notifications/?show=unread", "/imports/",
+         "/settings/intake/log/", "/settings/intake/log/?status=rejected&channel=mail", "/settings/intake/mailboxes/",
+         "/settings/intake/mailboxes/new/", "/free/",
+         "/settings/intake/forms/", "/settings/intake/forms/new/", "/settings/intake/queues/",
+         "/settings/intake/queues/new/", "/settings/intake/sources/", "/settings/intake/sources/new/",
+         "/settings/intake/telegram/new/"]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
 
@@ -33,13 +38,14 @@ def test_no_page_errors_for_any_role(client, demo):
         actor = Actor.for_user(user, "test")
         urls = list(PAGES)
         for kind, type_id in zip(KINDS, (1, 2, 3, 4), strict=True):
-            urls += [f"/crm/{kind}/", f"/crm/{kind}/?all=1&order=-created_at", f"/crm/{kind}/new/"]
+            urls += [f"/crm/{kind}/", f"/crm/{kind}/?all=1&order=-created_at", f"/crm/{kind}/new/",
+                     f"/crm/{kind}/duplicates/"]
             if type_id in (1, 2):
                 urls += [f"/crm/{kind}/board/"] + [f"/crm/{kind}/board/?pipeline={p}" for p in pipelines]
                 urls += [f"/settings/robots/{p}/" for p in pipelines] + [f"/settings/robots/{p}/new/" for p in pipelines]
             first = records_visible_to(actor, type_id).order_by("-id").first()
             if first is not None:
-                urls.append(f"/crm/{kind}/{first.pk}/")
+                urls += [f"/crm/{kind}/{first.pk}/", f"/crm/{kind}/{first.pk}/duplicates/"]
                 if type_id in (1, 2):
                     urls.append(f"/settings/robots/{first.pipeline_id}/dry-run/?record={first.pk}&stage={first.stage_id}")
         for url in urls:

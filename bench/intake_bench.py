@@ -1,0 +1,285 @@
+"""Intake benchmark: web-form submissions per second with N contacts stored, at 1 and 8 clients, next to
+the bare-insert baseline of the same server; and the time of a duplicate lookup at N contacts.
+
+    .venv/bin/python bench/intake_bench.py --contacts 1000000 --seconds 20           # SQLite, a fresh var dir
+    scripts/with-postgres.sh .venv/bin/python bench/intake_bench.py --contacts 1000000   # PostgreSQL
+    .venv/bin/python bench/intake_bench.py --contacts 20000 --seconds 5 --clients 1,8     # a quick try
+
+What one form submission does (the full path of a real one): the per-address rate limit check, the intake
+log row, validation, duplicate control (phone/e-mail index, name index with rapidfuzz), the new lead with
+its phones/e-mails, the distribution queue's pick under its row lock, the timeline entries and the outbox
+events (the robots' work is enqueued there, run later by the worker). Every submission has a new phone
+and e-mail and a name from a small pool, so name candidates are found and scored like in real life.
+
+The database is filled with ``voronka generate --contacts N`` (bulk rows) and ``voronka intake reindex``
+(the name index of duplicate search). The server is gunicorn (2 workers × 4 threads) on 127.0.0.1; the
+clients are separate processes (no GIL between them). Figures: requests per second over ``--seconds``,
+p50/p95 latency, and the form/baseline ratio (target ≥ 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+FIRST = ["Иван", "Мария", "Пётр", "Анна", "Олег", "Елена", "Сергей", "Ольга", "Дмитрий", "Татьяна"]
+LAST = ["Иванов", "Смирнова", "Кузнецов", "Попова", "Васильев", "Петрова", "Соколов", "Михайлова"]
+
+
+def log(text: str) -> None:
+    print(f"[intake-bench {time.strftime('%H:%M:%S', time.gmtime())}] {text}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def voronka(env: dict, *args: str) -> None:
+    started = time.perf_counter()
+    subprocess.run([str(BIN / "voronka"), *args], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    log(f"voronka {' '.join(args)}: {time.perf_counter() - started:.1f} s")
+
+
+# --- the clients -----------------------------------------------------------------------------------
+
+def _client(args) -> tuple[int, int, list[float]]:
+    port, path, kind, seconds, seed = args
+    rnd = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    ok = failed = 0
+    times: list[float] = []
+    stop = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < stop:
+        n += 1
+        if kind == "baseline":
+            body, ctype = json.dumps({"title": f"row {seed}-{n}"}).encode(), "application/json"
+        else:
+            phone = f"+7999{seed % 1000:03d}{n % 10000:04d}"
+            body = urllib.parse.urlencode({
+                "name": f"{rnd.choice(LAST)} {rnd.choice(FIRST)}", "phone": phone,
+                "email": f"bench{seed}.{n}@example.ru", "question": "Нужна консультация"}).encode()
+            ctype = "application/x-www-form-urlencoded"
+        started = time.perf_counter()
+        try:
+            conn.request("POST", path, body=body, headers={"Content-Type": ctype, "Accept": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            status = 0
+        times.append(time.perf_counter() - started)
+        if status in (200, 201):
+            ok += 1
+        else:
+            failed += 1
+    conn.close()
+    return ok, failed, times
+
+
+def load(port: int, path: str, kind: str, clients: int, seconds: float) -> dict:
+    with multiprocessing.Pool(clients) as pool:
+        seeds = [random.randrange(1, 10**6) for _ in range(clients)]
+        results = pool.map(_client, [(port, path, kind, seconds, s) for s in seeds])
+    ok = sum(r[0] for r in results)
+    failed = sum(r[1] for r in results)
+    times = sorted(t for r in results for t in r[2])
+    p = (lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000) if times else (lambda q: 0.0)
+    return {"rps": ok / seconds, "ok": ok, "failed": failed, "p50_ms": p(0.5), "p95_ms": p(0.95)}
+
+
+# --- the server ------------------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, env: dict, logfile: Path):
+        self.env, self.logfile, self.port, self.proc = env, logfile, free_port(), None
+
+    def __enter__(self):
+        out = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), "voronka.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
+             "--worker-class", "gthread", "--threads", "4", "--keep-alive", "75", "--timeout", "120",
+             "--log-level", "warning"], cwd=ROOT, env=self.env, stdout=out, stderr=out, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.logfile}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/bench/baseline/")
+                if conn.getresponse().status == 405:
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not answer within 60 s")
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+# --- setup and the in-process lookup measurement ----------------------------------------------------
+
+def setup_form() -> None:
+    """A queue of five present sellers and a form «bench» (in this process, through the actions)."""
+    from voronka.core.actor import Actor
+    from voronka.distribution.actions import create_queue
+    from voronka.identity.models import User
+    from voronka.intake.forms import create_form
+    from voronka.intake.models import WebForm
+
+    if WebForm.objects.filter(slug="bench").exists():
+        return
+    admin = User.objects.filter(is_superuser=True).first() or User.objects.create_superuser("bench-admin", "", "x")
+    actor = Actor.for_user(admin, "bench")
+    sellers = [User.objects.create_user(f"bench-seller{i}", f"bs{i}@example.ru", "x", first_name=f"S{i}")
+               for i in range(5)]
+    from voronka.pipelines.actions import create_pipeline
+    from voronka.pipelines.models import Pipeline
+
+    if not Pipeline.objects.filter(entity_type_id=1).exists():
+        create_pipeline(actor, entity_type_id=1, name="Лиды", code="leads", stages=[
+            {"name": "Не обработан", "code": "new"}, {"name": "В работе", "code": "work"},
+            {"name": "Сконвертирован", "code": "converted", "semantics": "success"},
+            {"name": "Некачественный", "code": "junk", "semantics": "failure"}])
+    queue = create_queue(actor, code="bench", name="Bench", members=[{"user": u.pk} for u in sellers])
+    create_form(actor, slug="bench", name="Bench", source="bench", queue=queue.pk, fields=[
+        {"name": "name", "label": "Имя", "maps_to": "first_name", "required": True},
+        {"name": "phone", "label": "Телефон", "type": "tel", "maps_to": "phones", "required": True},
+        {"name": "email", "label": "E-mail", "type": "email", "maps_to": "emails"},
+        {"name": "question", "label": "Вопрос", "type": "textarea", "maps_to": "inquiry"}])
+
+
+def lookups(samples: int) -> dict:
+    """Duplicate lookups of existing contacts' phones, e-mails and names, in-process: the database work and
+    the scoring, without HTTP."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.core import entity_types
+    from voronka.intake import duplicates
+    from voronka.parties.models import Communication, Contact
+
+    top = Contact.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    rnd = random.Random(7)
+    ids = [rnd.randint(1, top) for _ in range(samples)] if top else []
+    comms = {}
+    for c in Communication.objects.filter(entity_type_id=entity_types.CONTACT, entity_id__in=ids):
+        comms.setdefault((c.kind, c.entity_id), c.normalized)
+    people = {c.pk: c for c in Contact.objects.filter(pk__in=ids).select_related("company")}
+    result = {}
+    for label, make in (
+            ("phone", lambda i: {"phones": [comms[("phone", i)]]} if ("phone", i) in comms else None),
+            ("email", lambda i: {"emails": [comms[("email", i)]]} if ("email", i) in comms else None),
+            ("name + company", lambda i: {"name": people[i].full_name,
+                                          "company": people[i].company.name if people[i].company else ""}
+             if i in people else None)):
+        times, found, queries = [], 0, 0
+        for i in ids:
+            criteria = make(i)
+            if criteria is None:
+                continue
+            with CaptureQueriesContext(connection) as ctx:
+                started = time.perf_counter()
+                matches = duplicates.find(**criteria)
+                times.append(time.perf_counter() - started)
+            queries = max(queries, len(ctx.captured_queries))
+            found += any(m.id == i and m.entity_type_id == entity_types.CONTACT for m in matches)
+        times.sort()
+        result[label] = {"n": len(times), "found": found,
+                         "p50_ms": statistics.median(times) * 1000 if times else 0,
+                         "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000 if times else 0,
+                         "max_queries": queries}
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=1_000_000, help="contacts stored (default 1,000,000)")
+    parser.add_argument("--seconds", type=float, default=20, help="seconds per measurement (default 20)")
+    parser.add_argument("--clients", default="1,8", help="client counts, comma separated (default 1,8)")
+    parser.add_argument("--lookups", type=int, default=300, help="duplicate lookups per kind (default 300)")
+    parser.add_argument("--var", default="", help="var directory to use (kept; default: a temporary one)")
+    parser.add_argument("--json", default="", help="also write the figures to this file")
+    opts = parser.parse_args()
+    var = Path(opts.var) if opts.var else Path(tempfile.mkdtemp(prefix="vk-intake-bench-"))
+    env = {**os.environ, "VORONKA_VAR_DIR": str(var), "VORONKA_BENCH": "1", "VORONKA_FORM_RATE_LIMIT": "1000000000",
+           "DJANGO_SETTINGS_MODULE": "voronka.settings", "PYTHONPATH": str(ROOT)}
+    os.environ.update({k: env[k] for k in ("VORONKA_VAR_DIR", "VORONKA_BENCH", "VORONKA_FORM_RATE_LIMIT",
+                                           "DJANGO_SETTINGS_MODULE")})
+    database = "PostgreSQL" if os.environ.get("VORONKA_DATABASE_URL", "").startswith("postgres") else "SQLite"
+    log(f"{database}, var {var}, {opts.contacts:,} contacts")
+    try:
+        voronka(env, "migrate", "--noinput", "-v", "0")
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from voronka.parties.models import Contact
+
+        have = Contact.objects.count()
+        if have < opts.contacts:
+            voronka(env, "generate", "--contacts", str(opts.contacts - have),
+                    "--companies", str(max(1, (opts.contacts - have) // 10)), "--no-progress")
+            voronka(env, "intake", "reindex")
+        setup_form()
+        from django.db import connection
+
+        connection.close()
+        figures = {"database": database, "contacts": Contact.objects.count(), "runs": []}
+        with Server(env, var / "intake-bench-gunicorn.log") as server:
+            for clients in [int(c) for c in opts.clients.split(",") if c.strip()]:
+                base = load(server.port, "/bench/baseline/", "baseline", clients, opts.seconds)
+                form = load(server.port, "/f/bench/", "form", clients, opts.seconds)
+                ratio = form["rps"] / base["rps"] if base["rps"] else 0
+                figures["runs"].append({"clients": clients, "baseline": base, "form": form, "ratio": ratio})
+                log(f"{clients} client(s): baseline {base['rps']:.1f}/s, form {form['rps']:.1f}/s "
+                    f"(p50 {form['p50_ms']:.0f} ms, p95 {form['p95_ms']:.0f} ms, failed {form['failed']}), "
+                    f"ratio {ratio:.2f}")
+        figures["lookups"] = lookups(opts.lookups)
+    finally:
+        if not opts.var:
+            shutil.rmtree(var, ignore_errors=True)
+    print(f"\n### Intake at {figures['contacts']:,} contacts ({database}, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f})\n")
+    print("| clients | baseline /s | form /s | form p50 ms | form p95 ms | failed | form / baseline |")
+    print("|---|---|---|---|---|---|---|")
+    for run in figures["runs"]:
+        b, f = run["baseline"], run["form"]
+        print(f"| {run['clients']} | {b['rps']:.1f} | {f['rps']:.1f} | {f['p50_ms']:.0f} | {f['p95_ms']:.0f} | "
+              f"{f['failed']} | {run['ratio']:.2f} |")
+    print("\n| duplicate lookup | lookups | found | p50 ms | p95 ms | queries |")
+    print("|---|---|---|---|---|---|")
+    for label, row in figures["lookups"].items():
+        print(f"| {label} | {row['n']} | {row['found']} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | "
+              f"{row['max_queries']} |")
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(figures, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
