@@ -34,7 +34,7 @@ from voronka.core import clock, entity_types, history
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
 
-from . import conditions, effects, limits, overdue, rules
+from . import conditions, effects, limits, overdue, rules, triggers
 from .models import Run, Timer
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def claim_runs(now: datetime.datetime, limit: int = BATCH) -> tuple[str, list[in
 
 
 def _lock(pk: int, token: str) -> Run | None:
-    run = Run.objects.select_for_update(of=("self",)).select_related("robot", "limit").filter(pk=pk).first()
+    run = Run.objects.select_for_update(of=("self",)).select_related("robot", "limit", "trigger__stage").filter(pk=pk).first()
     if run is None or run.status != Run.Status.RUNNING or run.claim_token != token:
         return None  # someone else owns it now (our lease expired): never apply it twice
     return run
@@ -127,6 +127,9 @@ def _lock(pk: int, token: str) -> Run | None:
 # --- execution -----------------------------------------------------------------------------------------
 
 def actor_for(run: Run) -> Actor:
+    if run.action == triggers.MOVE:
+        return Actor.system(cause=f"trigger:{run.trigger_id or run.rule.split(':')[1]}", entry_point="automation",
+                            depth=run.depth)
     cause = f"robot:{run.robot_id}" if run.robot_id else run.rule.rsplit(":", 1)[0]
     return Actor.system(cause=cause, entry_point="automation", depth=run.depth)
 
@@ -136,6 +139,8 @@ def label(run: Run) -> str:
         return run.robot.name
     if run.action == ESCALATE:
         return _("Stage time limit")
+    if run.action == triggers.MOVE:
+        return run.trigger.name if run.trigger is not None else _("Trigger")
     return run.rule
 
 
@@ -166,6 +171,8 @@ def _target(run: Run):
         if obj.stage_id != run.limit.stage_id or obj.stage_changed_at != entered:
             return obj, _("The record has left the stage.")
         return obj, None
+    if run.action == triggers.MOVE:
+        return obj, triggers.why_not(run.trigger, obj) or None
     robot = run.robot
     if robot is None:
         return obj, _("The robot was deleted.")
@@ -223,6 +230,8 @@ def _execute_db(pk: int, token: str) -> None:
             actor = actor_for(run)
             if run.action == ESCALATE:
                 outputs = limits.escalate(actor, obj, run)
+            elif run.action == triggers.MOVE:
+                outputs = triggers.move(actor, obj, run.trigger, run)
             else:
                 outputs = effects.DB[run.action][1](actor, obj, run.robot.params or {}, run)
             _finish(run, Run.Status.DONE, outputs=outputs)
