@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from voronka.core import audit, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
-from voronka.core.errors import ValidationFailed
+from voronka.core.errors import NotFound, ValidationFailed
 from voronka.core.models import TimelineEntry
 from voronka.core.recordkit import lock
 
@@ -40,7 +40,8 @@ def payment_received(actor: Actor, deal_id: int, *, amount, currency: str = "", 
             raise ValidationFailed(_("At most %(n)s characters.") % {"n": limit}, fields={key: [_("too long")]})
     with transaction.atomic():
         deal = lock(DEAL, deal_id)
-        policies.require(actor, policies.READ, entity_types.DEAL, deal)
+        if not policies.can(actor, policies.READ, entity_types.DEAL, deal):  # not found, not «forbidden»: no leak
+            raise NotFound(_("Deal #%(id)s does not exist.") % {"id": deal_id})
         policies.require(actor, policies.UPDATE, entity_types.DEAL, deal)
         if reference:
             before = TimelineEntry.objects.filter(entity_type_id=entity_types.DEAL, entity_id=deal.pk,

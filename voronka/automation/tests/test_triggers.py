@@ -227,7 +227,7 @@ def test_a_payment_moves_the_deal_and_is_recorded_once(admin, manager, deal_pipe
     assert OutboxEvent.objects.filter(name="deal.payment_received").count() == 2
     with pytest.raises(ValidationFailed):
         payment_received(admin, deal.pk, amount="-1")
-    with pytest.raises(PermissionDenied):  # the manager may not see the admin's deal
+    with pytest.raises(NotFound):  # the manager may not see the admin's deal: it does not exist for him
         payment_received(manager, deal.pk, amount="10")
 
 
