@@ -100,6 +100,18 @@ def trigger_url(trigger: StageTrigger) -> str:
     return f"{base}/hooks/trigger/{trigger.pk}/{trigger.secret}/"
 
 
+def trigger_kinds() -> list[tuple[str, str, str]]:
+    """(code, label, help) of every trigger kind, for the forms."""
+    return [(k.code, str(k.label), str(k.help)) for k in triggers.KINDS.values()]
+
+
+def trigger_examples() -> dict[str, str]:
+    import yaml
+
+    return {k.code: (yaml.safe_dump(k.example, allow_unicode=True, sort_keys=False, default_flow_style=False)
+                     if k.example else "") for k in triggers.KINDS.values()}
+
+
 def describe_trigger(trigger: StageTrigger) -> str:
     """What sets the trigger off, in words: «A call from or to the client (directions: missed)»."""
     kind = triggers.KINDS.get(trigger.kind)

@@ -37,6 +37,7 @@ def test_no_page_errors_for_any_role(client, demo):
             if type_id in (1, 2):
                 urls += [f"/crm/{kind}/board/"] + [f"/crm/{kind}/board/?pipeline={p}" for p in pipelines]
                 urls += [f"/settings/robots/{p}/" for p in pipelines] + [f"/settings/robots/{p}/new/" for p in pipelines]
+                urls += [f"/settings/robots/{p}/trigger/new/" for p in pipelines]
             first = records_visible_to(actor, type_id).order_by("-id").first()
             if first is not None:
                 urls.append(f"/crm/{kind}/{first.pk}/")
