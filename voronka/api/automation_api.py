@@ -34,7 +34,7 @@ StatusLiteral = Literal[tuple(Run.Status.values)]  # type: ignore[valid-type]
 
 
 class DelayIn(Strict):
-    kind: Literal["none", "after", "at_field"]
+    kind: Literal["none", "after", "at_field", "working"]
     amount: int = Field(0, ge=-100000, le=100000)
     unit: UnitLiteral = "minutes"  # type: ignore[valid-type]
     field: str | None = Field(None, max_length=100, description="A date field, for kind at_field.")
@@ -132,6 +132,7 @@ class TimeLimitOut(BaseModel):
     amount: int
     unit: str
     enabled: bool
+    working_time: bool
     steps: list[Any]
 
 
@@ -139,6 +140,7 @@ class TimeLimitIn(Strict):
     amount: int = Field(ge=1, le=100000)
     unit: UnitLiteral = "hours"  # type: ignore[valid-type]
     enabled: bool = True
+    working_time: bool = Field(False, description="Count the limit in the responsible's working time.")
     steps: list[dict[str, Any]] | None = Field(None, max_length=20,
                                                description="Escalation steps; default: notify the responsible.")
 
@@ -287,6 +289,7 @@ def _limit(limit: StageLimit | None) -> dict | None:
     if limit is None:
         return None
     return {"stage": limit.stage_id, "amount": limit.amount, "unit": limit.unit, "enabled": limit.enabled,
+            "working_time": limit.working_time,
             "steps": limit.steps or []}
 
 

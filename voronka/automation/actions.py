@@ -37,13 +37,13 @@ def _apply_delay(robot: Robot, delay) -> None:
     if delay in (None, {}, "none"):
         robot.delay_kind, robot.delay_amount, robot.delay_unit, robot.delay_field = "none", 0, "minutes", ""
         return
-    if not isinstance(delay, dict) or delay.get("kind") not in ("none", "after", "at_field"):
-        raise _invalid("delay", _("The delay is {kind: none | after | at_field, amount, unit, field}."))
+    if not isinstance(delay, dict) or delay.get("kind") not in ("none", "after", "at_field", "working"):
+        raise _invalid("delay", _("The delay is {kind: none | after | at_field | working, amount, unit, field}."))
     unknown = set(delay) - {"kind", "amount", "unit", "field"}
     if unknown:
         raise _invalid("delay", _("Unknown delay keys: %(k)s.") % {"k": ", ".join(sorted(unknown))})
     kind, amount, unit = delay["kind"], delay.get("amount", 0), delay.get("unit", "minutes")
-    if not isinstance(amount, int) or isinstance(amount, bool) or (kind == "after" and amount < 0):
+    if not isinstance(amount, int) or isinstance(amount, bool) or (kind in ("after", "working") and amount < 0):
         raise _invalid("delay", _("The delay amount must be a whole number (zero or more after an event)."))
     if unit not in UNITS:
         raise _invalid("delay", _("The delay unit must be minutes, hours or days."))
@@ -157,7 +157,7 @@ def delete_robot(actor: Actor, robot_id: int) -> None:
 
 
 def set_stage_limit(actor: Actor, stage: int, *, amount: int, unit: str = "hours", steps: list | None = None,
-                    enabled: bool = True) -> StageLimit:
+                    enabled: bool = True, working_time: bool = False) -> StageLimit:
     """Create or change a stage's time limit and re-plan the timers of the items in the stage."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise _invalid("amount", _("The limit is a whole number greater than zero."))
@@ -170,16 +170,19 @@ def set_stage_limit(actor: Actor, stage: int, *, amount: int, unit: str = "hours
         raise _invalid("steps", str(exc)) from None
     if not isinstance(enabled, bool):
         raise _invalid("enabled", _("«enabled» is true or false."))
+    if not isinstance(working_time, bool):
+        raise _invalid("working_time", _("«working_time» is true or false."))
     with transaction.atomic():
         stage_obj = _stage(stage)
         policies.require(actor, SETTINGS, stage_obj.pipeline.entity_type_id)
         limit = StageLimit.objects.select_for_update().filter(stage=stage_obj).first() or StageLimit(stage=stage_obj)
         limit.amount, limit.unit, limit.steps, limit.enabled = amount, unit, steps, enabled
+        limit.working_time = working_time
         limit.updated_at = timezone.now()
         limit.save()
         planned = engine.replan_stage(stage_obj)
         audit.record(actor, "automation.limit_set", entity_id=limit.pk, stage=stage_obj.pk, amount=amount, unit=unit,
-                     steps=len(steps), enabled=enabled, items=planned)
+                     steps=len(steps), enabled=enabled, working_time=working_time, items=planned)
         config_cache.bump()
         outbox.emit(actor, "automation.limit_set", None, limit.pk, {"stage": stage_obj.pk})
         return limit

@@ -44,6 +44,8 @@ def _delay(robot: Robot) -> dict:
         return {"kind": "after", "amount": robot.delay_amount, "unit": robot.delay_unit}
     if robot.delay_kind == "at_field":
         return {"kind": "at_field", "field": robot.delay_field, "amount": robot.delay_amount, "unit": robot.delay_unit}
+    if robot.delay_kind == "working":
+        return {"kind": "working", "amount": robot.delay_amount, "unit": robot.delay_unit}
     return {"kind": "none"}
 
 
@@ -56,6 +58,8 @@ def export_pipeline(pipeline) -> str:
         if limit is not None:
             item["time_limit"] = {"amount": limit.amount, "unit": limit.unit, "enabled": limit.enabled,
                                   "steps": _people_out(limit.steps)}
+            if limit.working_time:
+                item["time_limit"]["working_time"] = True
         item["robots"] = [{"name": r.name, "order": r.order, "trigger": r.trigger, "enabled": r.enabled,
                            "conditions": r.conditions or {}, "delay": _delay(r), "action": r.action,
                            "params": _people_out(r.params or {})}
@@ -137,8 +141,8 @@ def _check_document(text: str) -> dict:
             if "kind" not in trigger:
                 raise _fail(t_where, _("«kind» is required."))
         limit = stage.get("time_limit")
-        if limit is not None and (not isinstance(limit, dict) or set(limit) - {"amount", "unit", "enabled", "steps"}):
-            raise _fail(where, _("«time_limit» is a mapping of amount, unit, enabled and steps."))
+        if limit is not None and (not isinstance(limit, dict) or set(limit) - {"amount", "unit", "enabled", "steps", "working_time"}):
+            raise _fail(where, _("«time_limit» is a mapping of amount, unit, enabled, working_time and steps."))
     return document
 
 

@@ -20,6 +20,7 @@ class Robot(models.Model):
         NONE = "none", _("At once")
         AFTER = "after", _("After a time")
         AT_FIELD = "at_field", _("At a date field plus or minus an offset")
+        WORKING = "working", _("At the next working time of the responsible (plus working time)")
 
     class Action(models.TextChoices):
         CREATE_TASK = "create_task", _("Create a task")
@@ -81,6 +82,7 @@ class StageLimit(models.Model):
                                  verbose_name=_("stage"))
     amount = models.PositiveIntegerField(_("limit"))
     unit = models.CharField(_("unit"), max_length=10, default="hours")
+    working_time = models.BooleanField(_("in working time"), default=False)  # of the responsible, by the calendar
     steps = models.JSONField(_("escalation steps"), default=list)
     enabled = models.BooleanField(_("enabled"), default=True)
     updated_at = models.DateTimeField(default=timezone.now)

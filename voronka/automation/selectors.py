@@ -139,12 +139,19 @@ def robot_delay(robot: Robot) -> dict:
         return {"kind": "after", "amount": robot.delay_amount, "unit": robot.delay_unit}
     if robot.delay_kind == Robot.Delay.AT_FIELD:
         return {"kind": "at_field", "field": robot.delay_field, "amount": robot.delay_amount, "unit": robot.delay_unit}
+    if robot.delay_kind == Robot.Delay.WORKING:
+        return {"kind": "working", "amount": robot.delay_amount, "unit": robot.delay_unit}
     return {"kind": "none"}
 
 
 def describe_delay(robot: Robot) -> str:
     if robot.delay_kind == Robot.Delay.AFTER:
         return _("after %(d)s") % {"d": rules.human_duration(robot.delay_amount, robot.delay_unit)}
+    if robot.delay_kind == Robot.Delay.WORKING:
+        if not robot.delay_amount:
+            return _("at the responsible's next working time")
+        return _("after %(d)s of the responsible's working time") % {
+            "d": rules.human_duration(robot.delay_amount, robot.delay_unit)}
     if robot.delay_kind == Robot.Delay.AT_FIELD:
         if robot.delay_amount == 0:
             return _("at «%(f)s»") % {"f": robot.delay_field}
@@ -202,6 +209,8 @@ def describe_limit(limit: StageLimit) -> list[str]:
             what += "; " + _("reassign to %(who)s") % {"who": step["reassign"]}
         if step.get("email"):
             what += "; " + _("also by e-mail")
+        if limit.working_time:
+            when = _("%(when)s of working time") % {"when": when}
         lines.append(f"{when}: {what}")
     return lines
 
@@ -353,10 +362,8 @@ def dry_run(actor: Actor, entity_type_id: int, record_id, stage_id) -> DryRun:
     timers = []
     limit = StageLimit.objects.filter(stage=stage, enabled=True).first()
     if limit is not None:
-        at_limit = now + rules.delta(limit.amount, limit.unit)
-        for line, step in zip(describe_limit(limit), limit.steps or [], strict=False):
-            after = step.get("after") or {"amount": 0, "unit": "minutes"}
-            timers.append((at_limit + rules.delta(after.get("amount", 0), after.get("unit", "minutes")), line))
+        moments = engine.limit_moments(limit, now, getattr(obj, "responsible", None))
+        timers = list(zip(moments, describe_limit(limit), strict=False))
     moves = []  # the stage's triggers: would each move the record here from where it is now?
     for trigger in StageTrigger.objects.filter(stage=stage).select_related("stage").order_by("order", "id"):
         reason = triggers.why_not(trigger, obj)

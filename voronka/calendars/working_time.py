@@ -11,9 +11,9 @@
 instant-equivalent (compare them, store them; show them in any zone). Wall-clock hours are read in the schedule's
 time zone with ``zoneinfo``, so a zone with daylight saving gets the right instants too.
 
-If a schedule has no working time at all in the next ``HORIZON_DAYS`` days (an empty week, a year-long absence),
-the functions fall back to calendar time (``t`` / ``t + duration``) rather than wait for ever; ``Schedule.empty``
-tells callers.
+If a schedule has no (or too little) working time in the next ``HORIZON_DAYS`` days (an empty week, a year-long
+absence), the functions fall back to calendar time (``t``; the rest of the duration after the last working
+interval) rather than wait for ever; ``Schedule.empty`` tells callers.
 """
 
 from __future__ import annotations
@@ -132,13 +132,14 @@ def next_working_time_in(schedule: Schedule, t: datetime.datetime) -> datetime.d
 def add_working_time_in(schedule: Schedule, t: datetime.datetime, duration: datetime.timedelta) -> datetime.datetime:
     if duration < datetime.timedelta():
         raise ValueError("a negative duration")
-    remaining = duration
+    remaining, last = duration, t
     for start, end in intervals(schedule, t):
         start = max(start, t)
         if end - start >= remaining:
             return start + remaining
         remaining -= end - start
-    return t + duration
+        last = end
+    return last + remaining  # the horizon has too little working time: the rest counts as calendar time
 
 
 def is_working_time_in(schedule: Schedule, t: datetime.datetime) -> bool:

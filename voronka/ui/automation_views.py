@@ -355,12 +355,13 @@ def limit_edit(request, pk: int, stage_id: int):
 
     limit = StageLimit.objects.filter(stage=stage).first()
     values = {"amount": str(limit.amount) if limit else "3", "unit": limit.unit if limit else "hours",
-              "enabled": limit.enabled if limit else True,
+              "enabled": limit.enabled if limit else True, "working_time": limit.working_time if limit else False,
               "steps": _dump(limit.steps) if limit else automation.STEPS_EXAMPLE}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         values = {"amount": request.POST.get("amount", "").strip(), "unit": request.POST.get("unit", ""),
-                  "enabled": request.POST.get("enabled") == "on", "steps": request.POST.get("steps", "")}
+                  "enabled": request.POST.get("enabled") == "on", "steps": request.POST.get("steps", ""),
+                  "working_time": request.POST.get("working_time") == "on"}
         try:
             amount = int(values["amount"])
         except ValueError:
@@ -370,7 +371,7 @@ def limit_edit(request, pk: int, stage_id: int):
         if not errors:
             try:
                 robots.set_stage_limit(actor, stage.pk, amount=amount, unit=values["unit"], steps=steps,
-                                       enabled=values["enabled"])
+                                       enabled=values["enabled"], working_time=values["working_time"])
             except ActionError as exc:
                 for name, msgs in (exc.fields or {"steps": [exc.message]}).items():
                     errors.setdefault(name, []).extend(msgs)

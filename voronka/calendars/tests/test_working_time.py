@@ -217,3 +217,9 @@ def test_calendar_writes_are_validated_and_need_the_right(admin, manager):
     row = actions.set_company_calendar(admin, time_zone="Asia/Novosibirsk",
                                        week={"mon": [["08:00", "12:00"], ["13:00", "17:00"]]})
     assert row.week["tue"] == [] and row.time_zone == "Asia/Novosibirsk"
+
+
+def test_too_little_working_time_continues_in_calendar_time_after_the_last_interval():
+    only = {datetime.date(2026, 11, 23): [["10:00", "11:00"]]}
+    schedule = Schedule(tz=MSK, week={day: [] for day in default_week()}, days=only)
+    assert add_working_time_in(schedule, msk(2026, 11, 20, 12, 0), 90 * M) == msk(2026, 11, 23, 11, 30)
