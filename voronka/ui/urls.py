@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import account_views, automation_views, config_views, import_views, settings_views, task_views, views
 from . import record_views as records
+from .calendar_views import company_calendar, user_calendar
 from .hook_views import email_clicked, email_opened, trigger_hook
 
 app_name = "ui"
@@ -62,6 +63,8 @@ urlpatterns = [
     path("settings/automation-log/", automation_views.automation_log, name="automation_log"),
     path("settings/overdue-tasks/", automation_views.task_escalation_edit, name="task_escalation"),
     path("settings/automation-log/<int:run_id>/retry/", automation_views.run_retry, name="run_retry"),
+    path("settings/calendar/", company_calendar, name="calendar"),
+    path("settings/calendar/users/<int:user_id>/", user_calendar, name="user_calendar"),
     path("hooks/trigger/<int:pk>/<str:secret>/", trigger_hook, name="trigger_hook"),
     path("t/o/<str:token>/", email_opened, name="email_opened"),
     path("t/c/<str:token>/", email_clicked, name="email_clicked"),

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/account/", "/settings/tokens/",
          "/settings/roles/", "/settings/view-as/", "/settings/audit/", "/settings/recycle-bin/", "/settings/pipelines/",
-         "/settings/fields/", "/settings/users/", "/settings/robots/", "/settings/automation-log/",
+         "/settings/fields/", "/settings/users/", "/settings/robots/", "/settings/automation-log/", "/settings/calendar/",
          "/settings/automation-log/?status=failed", "/notifications/", "/notifications/?show=unread", "/imports/"]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
