@@ -163,11 +163,10 @@ def fire_cost(ctx: dict, due: int) -> float:
 
 def latency(ctx: dict, samples: int, interval: float) -> dict:
     """A real idle worker; each sample moves one lead to «Work» (a committed action) and waits for the comment."""
+    from voronka.core.management.commands.worker import drain
     from voronka.core.models import TimelineEntry
     from voronka.leads.actions import move_lead
     from voronka.leads.models import Lead
-
-    from voronka.core.management.commands.worker import drain
 
     drain()  # the events of the earlier steps are delivered here: the worker starts idle
     env = dict(os.environ)
