@@ -109,9 +109,9 @@ def _targets(event: OutboxEvent) -> list[tuple[int, int]]:
 
 
 def on_event(event: OutboxEvent) -> None:
+    if not any(kind.listens(event.name) for kind in KINDS.values()):
+        return  # no kind of trigger listens to this event: not even the settings version is read
     kinds = configured()
-    if not kinds:
-        return
     listening = [code for code in kinds if code in KINDS and KINDS[code].listens(event.name)]
     if not listening:
         return
