@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "voronka.deals",
     "voronka.activities",
     "voronka.links",
+    "voronka.calendars",
     "voronka.automation",
     "voronka.distribution",
     "voronka.intake",
@@ -212,6 +213,13 @@ VORONKA_AUTOMATION_LEASE_SECONDS = int(env("AUTOMATION_LEASE_SECONDS", "300") or
 VORONKA_AUTOMATION_MAX_ATTEMPTS = int(env("AUTOMATION_MAX_ATTEMPTS", "5") or 5)
 VORONKA_AUTOMATION_BACKOFF_SECONDS = int(env("AUTOMATION_BACKOFF_SECONDS", "30") or 30)
 VORONKA_SMS_PROVIDER = env("SMS_PROVIDER", "voronka.automation.effects.LogSmsProvider")
+# The address clients reach this installation at (tracking pixels and links in robots' e-mails, trigger URLs).
+VORONKA_PUBLIC_URL = env("PUBLIC_URL", "http://localhost:8000") or "http://localhost:8000"
+VORONKA_EMAIL_TRACKING = env_bool("EMAIL_TRACKING", True)
+# SMS.ru (VORONKA_SMS_PROVIDER=voronka.automation.sms.SmsRuProvider): the API key, the sender name, the base URL.
+VORONKA_SMSRU_API_ID = env("SMSRU_API_ID", "")
+VORONKA_SMSRU_SENDER = env("SMSRU_SENDER", "")
+VORONKA_SMSRU_URL = env("SMSRU_URL", "https://sms.ru") or "https://sms.ru"
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
 from . import auth, automation_api, errors, imports, intake, links, resources, settings_api, tasks
+from .calendar_api import router as calendar_router
 
 DESCRIPTION = """
 Voronka's native REST API.
@@ -53,4 +54,5 @@ api.add_router("/intake", intake.intake)
 api.add_router("", intake.lookups)
 api.add_router("/distribution", intake.distribution_router)
 api.add_router("/automation", automation_api.router)
+api.add_router("/calendar", calendar_router)
 api.add_router("/imports", imports.router)

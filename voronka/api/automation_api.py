@@ -1,5 +1,5 @@
-"""Automation over the API: robots per pipeline, stage time limits, the automation log (runs, retry), YAML
-export/import of a pipeline and the dry run. Everything needs the ``settings:robots`` right (the settings
+"""Automation over the API: robots and triggers per pipeline, stage time limits, «payment received» on a deal,
+the automation log (runs, retry), YAML export/import of a pipeline and the dry run. Everything needs the ``settings:robots`` right (the settings
 actions and selectors check it); a read-only token may read but not change."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ StatusLiteral = Literal[tuple(Run.Status.values)]  # type: ignore[valid-type]
 
 
 class DelayIn(Strict):
-    kind: Literal["none", "after", "at_field"]
+    kind: Literal["none", "after", "at_field", "working"]
     amount: int = Field(0, ge=-100000, le=100000)
     unit: UnitLiteral = "minutes"  # type: ignore[valid-type]
     field: str | None = Field(None, max_length=100, description="A date field, for kind at_field.")
@@ -78,11 +78,61 @@ class RobotOut(BaseModel):
     description: str = Field(description="What the robot does, in words.")
 
 
+class TriggerIn(Strict):
+    stage: Id = Field(description="The stage the item moves to (in this pipeline).")
+    kind: str = Field(min_length=1, max_length=30, description="webform, email_opened, link_clicked, call, payment, "
+                      "task_completed, field_value, webhook.")
+    name: str = Field("", max_length=200)
+    params: dict[str, Any] = Field(default_factory=dict, description="The event's parameters (see docs/automation.md).")
+    allow_backwards: bool = False
+    enabled: bool = True
+    order: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+
+
+class TriggerUpdateIn(Strict):
+    stage: Id | None = None
+    kind: str | None = Field(None, min_length=1, max_length=30)
+    name: str | None = Field(None, max_length=200)
+    params: dict[str, Any] | None = None
+    allow_backwards: bool | None = None
+    enabled: bool | None = None
+    order: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    rotate_secret: bool | None = Field(None, description="true: a new secret, the old webhook URL stops working.")
+
+
+class TriggerOut(BaseModel):
+    id: int
+    pipeline: int
+    stage: int
+    name: str
+    kind: str
+    params: dict[str, Any]
+    allow_backwards: bool
+    enabled: bool
+    order: int
+    url: str = Field(description="For kind webhook: the address an outside system POSTs the record's id to.")
+    description: str = Field(description="What sets it off, in words.")
+
+
+class PaymentIn(Strict):
+    amount: float | str = Field(description="The amount paid, more than zero.")
+    currency: str = Field("", max_length=3)
+    reference: str = Field("", max_length=100, description="The payment's id in the payment system: a repeated "
+                           "notice with the same reference is recorded once.")
+    note: str = Field("", max_length=1000)
+
+
+class PaymentOut(BaseModel):
+    recorded: bool
+    entry: int
+
+
 class TimeLimitOut(BaseModel):
     stage: int
     amount: int
     unit: str
     enabled: bool
+    working_time: bool
     steps: list[Any]
 
 
@@ -90,6 +140,7 @@ class TimeLimitIn(Strict):
     amount: int = Field(ge=1, le=100000)
     unit: UnitLiteral = "hours"  # type: ignore[valid-type]
     enabled: bool = True
+    working_time: bool = Field(False, description="Count the limit in the responsible's working time.")
     steps: list[dict[str, Any]] | None = Field(None, max_length=20,
                                                description="Escalation steps; default: notify the responsible.")
 
@@ -112,6 +163,7 @@ class StageRobotsOut(BaseModel):
     code: str
     name: str
     robots: list[RobotOut]
+    triggers: list[TriggerOut]
     time_limit: TimeLimitOut | None
 
 
@@ -132,6 +184,7 @@ class RunOut(BaseModel):
     rule: str
     robot: int | None
     limit: int | None
+    trigger: int | None
     name: str
     action: str
     entity_type_id: int
@@ -177,6 +230,7 @@ class ImportOut(BaseModel):
     pipeline: str
     stages: int
     robots: int
+    triggers: int
     limits: int
     dry_run: bool
 
@@ -195,11 +249,19 @@ class DryTimerOut(BaseModel):
     step: str
 
 
+class DryTriggerOut(BaseModel):
+    trigger: int
+    name: str
+    would_move: bool
+    reason: str
+
+
 class DryRunOut(BaseModel):
     entity_type_id: int
     record: int
     stage: int
     robots: list[DryRobotOut]
+    triggers: list[DryTriggerOut]
     time_limit: list[DryTimerOut]
     notes: list[str]
 
@@ -217,10 +279,17 @@ def _robot(r: Robot) -> dict:
             "description": automation.describe_action(r.action, r.params)}
 
 
+def _trigger(t) -> dict:
+    return {"id": t.pk, "pipeline": t.pipeline_id, "stage": t.stage_id, "name": t.name, "kind": t.kind,
+            "params": t.params or {}, "allow_backwards": t.allow_backwards, "enabled": t.enabled, "order": t.order,
+            "url": automation.trigger_url(t), "description": automation.describe_trigger(t)}
+
+
 def _limit(limit: StageLimit | None) -> dict | None:
     if limit is None:
         return None
     return {"stage": limit.stage_id, "amount": limit.amount, "unit": limit.unit, "enabled": limit.enabled,
+            "working_time": limit.working_time,
             "steps": limit.steps or []}
 
 
@@ -245,7 +314,8 @@ def list_robots(request, pipeline: str = PipelineRef):
     columns = automation.board(request.auth, p)
     return {"id": p.pk, "entity_type_id": p.entity_type_id, "code": p.code, "name": p.name,
             "stages": [{"id": c.stage.pk, "code": c.stage.code, "name": c.stage.name,
-                        "robots": [_robot(r) for r in c.robots], "time_limit": _limit(c.limit)} for c in columns]}
+                        "robots": [_robot(r) for r in c.robots], "triggers": [_trigger(t) for t in c.triggers],
+                        "time_limit": _limit(c.limit)} for c in columns]}
 
 
 @router.post("/pipelines/{pipeline}/robots", response=responses({201: RobotOut}), operation_id="create_robot",
@@ -290,6 +360,53 @@ def delete_robot(request, id: int = RecordId):
     return Status(204, None)
 
 
+@router.post("/pipelines/{pipeline}/triggers", response=responses({201: TriggerOut}), operation_id="create_trigger",
+             summary="Add a trigger to a stage of the pipeline")
+def create_trigger(request, payload: TriggerIn, pipeline: str = PipelineRef):
+    p = automation.pipeline_for(request.auth, pipeline)
+    data = payload_data(payload)
+    stage = _stage_of(request.auth, p, data.pop("stage"))
+    if data.get("order") is None:
+        data.pop("order", None)
+    return Status(201, _trigger(actions.create_trigger(request.auth, stage=stage.pk, **data)))
+
+
+@router.get("/triggers/{id}", response=responses({200: TriggerOut}), operation_id="get_trigger",
+            summary="Read a trigger")
+def get_trigger(request, id: int = RecordId):
+    return _trigger(automation.trigger_for(request.auth, id))
+
+
+@router.patch("/triggers/{id}", response=responses({200: TriggerOut}), operation_id="update_trigger",
+              summary="Change a trigger (only the fields sent)")
+def update_trigger(request, payload: TriggerUpdateIn, id: int = RecordId):
+    automation.trigger_for(request.auth, id)
+    data = payload_data(payload)
+    for key in ("stage", "kind", "name", "order", "allow_backwards", "enabled", "rotate_secret"):
+        if key in data and data[key] is None:
+            raise ValidationFailed(_("Some fields are not valid."), fields={key: [_("This field cannot be empty.")]})
+    if "params" in data and data["params"] is None:
+        data["params"] = {}
+    actions.update_trigger(request.auth, id, **data)
+    return _trigger(automation.trigger_for(request.auth, id))
+
+
+@router.delete("/triggers/{id}", response=responses({204: None}), operation_id="delete_trigger",
+               summary="Delete a trigger")
+def delete_trigger(request, id: int = RecordId):
+    automation.trigger_for(request.auth, id)
+    actions.delete_trigger(request.auth, id)
+    return Status(204, None)
+
+
+@router.post("/deals/{id}/payment-received", response=responses({200: PaymentOut}), operation_id="payment_received",
+             summary="Record that the client paid for a deal (sets off «payment received» triggers)")
+def payment_received(request, payload: PaymentIn, id: int = RecordId):
+    from voronka.deals.payments import payment_received as record
+
+    return record(request.auth, id, **payload_data(payload))
+
+
 @router.put("/stages/{id}/robot-order", response=responses({200: list[RobotOut]}), operation_id="reorder_robots",
             summary="Put a stage's robots in this order")
 def reorder_robots(request, payload: RobotOrderIn, id: int = RecordId):
@@ -313,7 +430,8 @@ def delete_time_limit(request, id: int = RecordId):
 # --- runs --------------------------------------------------------------------------------------------
 
 def _run(run: Run) -> dict:
-    return {"id": run.pk, "rule": run.rule, "robot": run.robot_id, "limit": run.limit_id, "name": automation.run_label(run),
+    return {"id": run.pk, "rule": run.rule, "robot": run.robot_id, "limit": run.limit_id, "trigger": run.trigger_id,
+            "name": automation.run_label(run),
             "action": run.action, "entity_type_id": run.entity_type_id, "entity_id": run.entity_id,
             "status": run.status, "attempts": run.attempts, "scheduled_at": run.scheduled_at,
             "created_at": run.created_at, "finished_at": run.finished_at, "error": run.error,
@@ -390,6 +508,8 @@ def dry_run(request, query: Query[DryRunQuery]):
     return {"entity_type_id": type_id, "record": result.record.pk, "stage": result.stage.pk,
             "robots": [{"robot": d.robot.pk, "name": d.robot.name, "would_run": d.holds, "reason": d.reason,
                         "due_at": d.due_at if d.holds else None, "does": d.does} for d in result.robots],
+            "triggers": [{"trigger": t.pk, "name": t.name, "would_move": moves, "reason": reason}
+                         for t, moves, reason in result.triggers],
             "time_limit": [{"due_at": due, "step": line} for due, line in result.timers], "notes": result.notes}
 
 

@@ -37,13 +37,13 @@ def _apply_delay(robot: Robot, delay) -> None:
     if delay in (None, {}, "none"):
         robot.delay_kind, robot.delay_amount, robot.delay_unit, robot.delay_field = "none", 0, "minutes", ""
         return
-    if not isinstance(delay, dict) or delay.get("kind") not in ("none", "after", "at_field"):
-        raise _invalid("delay", _("The delay is {kind: none | after | at_field, amount, unit, field}."))
+    if not isinstance(delay, dict) or delay.get("kind") not in ("none", "after", "at_field", "working"):
+        raise _invalid("delay", _("The delay is {kind: none | after | at_field | working, amount, unit, field}."))
     unknown = set(delay) - {"kind", "amount", "unit", "field"}
     if unknown:
         raise _invalid("delay", _("Unknown delay keys: %(k)s.") % {"k": ", ".join(sorted(unknown))})
     kind, amount, unit = delay["kind"], delay.get("amount", 0), delay.get("unit", "minutes")
-    if not isinstance(amount, int) or isinstance(amount, bool) or (kind == "after" and amount < 0):
+    if not isinstance(amount, int) or isinstance(amount, bool) or (kind in ("after", "working") and amount < 0):
         raise _invalid("delay", _("The delay amount must be a whole number (zero or more after an event)."))
     if unit not in UNITS:
         raise _invalid("delay", _("The delay unit must be minutes, hours or days."))
@@ -157,7 +157,7 @@ def delete_robot(actor: Actor, robot_id: int) -> None:
 
 
 def set_stage_limit(actor: Actor, stage: int, *, amount: int, unit: str = "hours", steps: list | None = None,
-                    enabled: bool = True) -> StageLimit:
+                    enabled: bool = True, working_time: bool = False) -> StageLimit:
     """Create or change a stage's time limit and re-plan the timers of the items in the stage."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise _invalid("amount", _("The limit is a whole number greater than zero."))
@@ -170,16 +170,19 @@ def set_stage_limit(actor: Actor, stage: int, *, amount: int, unit: str = "hours
         raise _invalid("steps", str(exc)) from None
     if not isinstance(enabled, bool):
         raise _invalid("enabled", _("«enabled» is true or false."))
+    if not isinstance(working_time, bool):
+        raise _invalid("working_time", _("«working_time» is true or false."))
     with transaction.atomic():
         stage_obj = _stage(stage)
         policies.require(actor, SETTINGS, stage_obj.pipeline.entity_type_id)
         limit = StageLimit.objects.select_for_update().filter(stage=stage_obj).first() or StageLimit(stage=stage_obj)
         limit.amount, limit.unit, limit.steps, limit.enabled = amount, unit, steps, enabled
+        limit.working_time = working_time
         limit.updated_at = timezone.now()
         limit.save()
         planned = engine.replan_stage(stage_obj)
         audit.record(actor, "automation.limit_set", entity_id=limit.pk, stage=stage_obj.pk, amount=amount, unit=unit,
-                     steps=len(steps), enabled=enabled, items=planned)
+                     steps=len(steps), enabled=enabled, working_time=working_time, items=planned)
         config_cache.bump()
         outbox.emit(actor, "automation.limit_set", None, limit.pk, {"stage": stage_obj.pk})
         return limit
@@ -280,3 +283,167 @@ def retry_run(actor: Actor, run_id: int):
                      run=run.pk, rule=run.rule, error=previous[:500])
         outbox.emit(actor, "automation.run_retried", None, run.pk, {"rule": run.rule})
         return run
+
+
+# --- triggers ------------------------------------------------------------------------------------------
+
+TRIGGER_FIELDS = ("name", "kind", "params", "allow_backwards", "enabled", "order", "stage", "rotate_secret")
+
+
+def _apply_trigger(trigger, data: dict) -> None:
+    from . import triggers
+
+    unknown = set(data) - set(TRIGGER_FIELDS)
+    if unknown:
+        raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
+    if "stage" in data:
+        stage_obj = _stage(data["stage"])
+        if trigger.pipeline_id and stage_obj.pipeline_id != trigger.pipeline_id:
+            raise _invalid("stage", _("The stage must be in the trigger's pipeline."))
+        trigger.stage, trigger.pipeline = stage_obj, stage_obj.pipeline
+    if "name" in data:
+        if not isinstance(data["name"], str) or not data["name"].strip():
+            raise _invalid("name", _("A trigger needs a name."))
+        trigger.name = data["name"].strip()[:200]
+    if "order" in data:
+        if not isinstance(data["order"], int) or isinstance(data["order"], bool):
+            raise _invalid("order", _("The order is a whole number."))
+        trigger.order = data["order"]
+    for key in ("enabled", "allow_backwards"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise _invalid(key, _("«%(k)s» is true or false.") % {"k": key})
+            setattr(trigger, key, data[key])
+    if "kind" in data:
+        if data["kind"] not in triggers.KINDS:
+            raise _invalid("kind", _("Unknown event «%(k)s»; use one of %(all)s.")
+                           % {"k": data["kind"], "all": ", ".join(triggers.KINDS)})
+        trigger.kind = data["kind"]
+    if "params" in data:
+        trigger.params = data["params"] if data["params"] is not None else {}
+    if not trigger.kind:
+        raise _invalid("kind", _("A trigger needs an event."))
+    try:
+        triggers.check_params(trigger.kind, trigger.params)
+    except ValueError as exc:
+        raise _invalid("params", str(exc)) from None
+    if data.get("rotate_secret") or not trigger.secret:
+        import secrets
+
+        trigger.secret = secrets.token_urlsafe(24)
+
+
+def create_trigger(actor: Actor, *, stage: int, **data):
+    """A trigger on ``stage``: ``kind`` (see ``triggers.KINDS``), ``params``, ``name``, ``allow_backwards``,
+    ``enabled``, ``order``. A secret for the incoming webhook URL is generated."""
+    from . import triggers
+    from .models import StageTrigger
+
+    with transaction.atomic():
+        stage_obj = _stage(stage)
+        policies.require(actor, SETTINGS, stage_obj.pipeline.entity_type_id)
+        trigger = StageTrigger(pipeline=stage_obj.pipeline, stage=stage_obj, name="", kind="", params={})
+        _apply_trigger(trigger, {k: v for k, v in data.items() if k != "stage"})
+        if not trigger.name:
+            trigger.name = str(triggers.KINDS[trigger.kind].label)
+        trigger.save()
+        audit.record(actor, "automation.trigger_created", entity_id=trigger.pk, stage=stage_obj.pk, kind=trigger.kind)
+        config_cache.bump()
+        outbox.emit(actor, "automation.trigger_created", None, trigger.pk, {"stage": stage_obj.pk})
+        return trigger
+
+
+def update_trigger(actor: Actor, trigger_id: int, **data):
+    """Change the fields given; ``stage`` moves it within its pipeline; ``rotate_secret=True`` makes a new URL."""
+    from .models import StageTrigger
+
+    with transaction.atomic():
+        trigger = (StageTrigger.objects.select_for_update().select_related("pipeline").filter(pk=trigger_id).first()
+                   if str(trigger_id).isdigit() else None)
+        if trigger is None:
+            raise NotFound(_("Trigger #%(id)s does not exist.") % {"id": trigger_id})
+        policies.require(actor, SETTINGS, trigger.pipeline.entity_type_id)
+        _apply_trigger(trigger, data)
+        trigger.updated_at = timezone.now()
+        trigger.save()
+        changed = sorted(k for k in data if k != "rotate_secret") + (["secret"] if data.get("rotate_secret") else [])
+        audit.record(actor, "automation.trigger_updated", entity_id=trigger.pk, changed=changed)
+        config_cache.bump()
+        outbox.emit(actor, "automation.trigger_updated", None, trigger.pk, {"changed": changed})
+        return trigger
+
+
+def delete_trigger(actor: Actor, trigger_id: int) -> None:
+    """Its pending runs are skipped when they come due («The trigger was deleted.»)."""
+    from .models import StageTrigger
+
+    with transaction.atomic():
+        trigger = (StageTrigger.objects.select_for_update().select_related("pipeline").filter(pk=trigger_id).first()
+                   if str(trigger_id).isdigit() else None)
+        if trigger is None:
+            raise NotFound(_("Trigger #%(id)s does not exist.") % {"id": trigger_id})
+        policies.require(actor, SETTINGS, trigger.pipeline.entity_type_id)
+        name = trigger.name
+        trigger.delete()
+        audit.record(actor, "automation.trigger_deleted", entity_id=trigger_id, name=name)
+        config_cache.bump()
+        outbox.emit(actor, "automation.trigger_deleted", None, trigger_id)
+
+
+def call_trigger(trigger_id: int, secret: str, item_id, *, ip: str = "") -> dict:
+    """An outside system called a trigger's incoming webhook URL (F37) with an item's id: check the secret
+    (a wrong one, a disabled or missing trigger are all «not found»), check the item is in the trigger's
+    pipeline, and emit ``automation.trigger_called``; the engine moves the item as for any trigger."""
+    import hmac
+
+    from voronka.core import entity_types
+
+    from .models import StageTrigger
+
+    trigger = StageTrigger.objects.select_related("pipeline").filter(pk=trigger_id, kind="webhook").first() \
+        if str(trigger_id).isdigit() else None
+    if trigger is None or not trigger.enabled or not secret \
+            or not hmac.compare_digest(trigger.secret.encode(), str(secret).encode()):
+        raise NotFound(_("No such trigger."))
+    if isinstance(item_id, bool) or not str(item_id).strip().isdigit():
+        raise _invalid("id", _("Give the record's id (a whole number) as «id»."))
+    info = entity_types.get(trigger.pipeline.entity_type_id)
+    obj = info.model.objects.filter(pk=int(str(item_id).strip()), deleted_at__isnull=True).first()
+    if obj is None or obj.pipeline_id != trigger.pipeline_id:
+        raise NotFound(_("%(what)s #%(id)s is not in the pipeline «%(p)s».")
+                       % {"what": info.title, "id": item_id, "p": trigger.pipeline.name})
+    import dataclasses
+
+    actor = dataclasses.replace(Actor.system(cause=f"trigger_webhook:{trigger.pk}", entry_point="webhook"), ip=ip)
+    with transaction.atomic():
+        event = outbox.emit(actor, "automation.trigger_called", info.id, obj.pk, {"trigger": trigger.pk})
+    return {"accepted": True, "event": event.pk, "entity_type": info.code, "id": obj.pk}
+
+
+def record_email_event(token: str, kind: str) -> str | None:
+    """A client opened a robot's e-mail (the tracking pixel) or clicked one of its links (the redirect): the
+    first time each is recorded and ``email.opened`` / ``email.clicked`` is emitted on the record. Returns the
+    link to redirect to (clicks), or None for a token that is not ours."""
+    from django.core import signing
+    from django.db import IntegrityError
+
+    from .models import Run, TrackedEmailEvent
+
+    try:
+        data = signing.loads(token, salt="voronka.automation.email")
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("r"), int):
+        return None
+    url = str(data.get("u") or "") if kind == "clicked" else ""
+    run = Run.objects.filter(pk=data["r"]).only("id", "entity_type_id", "entity_id", "depth").first()
+    if run is None:
+        return url or None
+    actor = Actor.system(cause=f"email:{run.pk}", entry_point="tracking", depth=run.depth)
+    try:
+        with transaction.atomic():
+            TrackedEmailEvent.objects.create(run=run, kind=kind, url=url[:1000])
+            outbox.emit(actor, f"email.{kind}", run.entity_type_id, run.entity_id, {"run": run.pk, "url": url})
+    except IntegrityError:
+        pass  # seen before: recorded once
+    return url or ""

@@ -9,9 +9,10 @@ class AutomationConfig(AppConfig):
     def ready(self):
         from voronka.core import jobs, outbox
 
-        from . import engine, overdue, scheduler
+        from . import engine, overdue, scheduler, triggers
 
         outbox.subscribe("*", engine.on_event)
+        outbox.subscribe("*", triggers.on_event)
         outbox.subscribe("task.", overdue.on_event)
         jobs.register("automation", scheduler.tick)
 

@@ -1,4 +1,4 @@
-"""A pipeline's stages, robots and time limits as a YAML document (``voronka automation export|import``).
+"""A pipeline's stages, robots, triggers and time limits as a YAML document (``voronka automation export|import``).
 
 The format is documented in ``docs/automation.md``. Import validates the whole document and writes it in one
 transaction through the settings actions (so every write is checked, audited and re-plans timers); any error
@@ -16,10 +16,11 @@ from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
 
 from . import actions, rules
-from .models import Robot, StageLimit
+from .models import Robot, StageLimit, StageTrigger
 
 VERSION = 1
-STAGE_KEYS = {"code", "name", "semantics", "color", "required_fields", "time_limit", "robots"}
+STAGE_KEYS = {"code", "name", "semantics", "color", "required_fields", "time_limit", "robots", "triggers"}
+TRIGGER_KEYS = {"name", "kind", "params", "allow_backwards", "enabled", "order"}
 ROBOT_KEYS = {"name", "order", "trigger", "enabled", "conditions", "delay", "action", "params"}
 
 
@@ -43,6 +44,8 @@ def _delay(robot: Robot) -> dict:
         return {"kind": "after", "amount": robot.delay_amount, "unit": robot.delay_unit}
     if robot.delay_kind == "at_field":
         return {"kind": "at_field", "field": robot.delay_field, "amount": robot.delay_amount, "unit": robot.delay_unit}
+    if robot.delay_kind == "working":
+        return {"kind": "working", "amount": robot.delay_amount, "unit": robot.delay_unit}
     return {"kind": "none"}
 
 
@@ -55,10 +58,17 @@ def export_pipeline(pipeline) -> str:
         if limit is not None:
             item["time_limit"] = {"amount": limit.amount, "unit": limit.unit, "enabled": limit.enabled,
                                   "steps": _people_out(limit.steps)}
+            if limit.working_time:
+                item["time_limit"]["working_time"] = True
         item["robots"] = [{"name": r.name, "order": r.order, "trigger": r.trigger, "enabled": r.enabled,
                            "conditions": r.conditions or {}, "delay": _delay(r), "action": r.action,
                            "params": _people_out(r.params or {})}
                           for r in Robot.objects.filter(stage=stage).order_by("order", "id")]
+        found = [{"name": t.name, "kind": t.kind, "params": _people_out(t.params or {}), "allow_backwards": t.allow_backwards,
+                  "enabled": t.enabled, "order": t.order}
+                 for t in StageTrigger.objects.filter(stage=stage).order_by("order", "id")]
+        if found:  # the secret of an incoming webhook is never exported
+            item["triggers"] = found
         stages.append(item)
     document = {"version": VERSION, "pipeline": {
         "entity_type": entity_types.get(pipeline.entity_type_id).code, "code": pipeline.code, "name": pipeline.name,
@@ -119,9 +129,20 @@ def _check_document(text: str) -> dict:
                 raise _fail(r_where, _("unknown keys %(k)s.") % {"k": ", ".join(sorted(unknown))})
             if "action" not in robot:
                 raise _fail(r_where, _("«action» is required."))
+        if not isinstance(stage.get("triggers", []), list):
+            raise _fail(where, _("«triggers» must be a list."))
+        for t_index, trigger in enumerate(stage.get("triggers", [])):
+            t_where = _("stage «%(s)s», trigger %(n)s") % {"s": stage["code"], "n": t_index + 1}
+            if not isinstance(trigger, dict):
+                raise _fail(t_where, _("must be a mapping."))
+            unknown = set(trigger) - TRIGGER_KEYS
+            if unknown:
+                raise _fail(t_where, _("unknown keys %(k)s.") % {"k": ", ".join(sorted(unknown))})
+            if "kind" not in trigger:
+                raise _fail(t_where, _("«kind» is required."))
         limit = stage.get("time_limit")
-        if limit is not None and (not isinstance(limit, dict) or set(limit) - {"amount", "unit", "enabled", "steps"}):
-            raise _fail(where, _("«time_limit» is a mapping of amount, unit, enabled and steps."))
+        if limit is not None and (not isinstance(limit, dict) or set(limit) - {"amount", "unit", "enabled", "steps", "working_time"}):
+            raise _fail(where, _("«time_limit» is a mapping of amount, unit, enabled, working_time and steps."))
     return document
 
 
@@ -139,7 +160,7 @@ def import_document(actor: Actor, text: str) -> dict:
     document = _check_document(text)
     spec = document["pipeline"]
     info = entity_types.by_code(spec["entity_type"])
-    summary = {"pipeline": spec["code"], "stages": 0, "robots": 0, "limits": 0}
+    summary = {"pipeline": spec["code"], "stages": 0, "robots": 0, "triggers": 0, "limits": 0}
     where = "pipeline"
     try:
         with transaction.atomic():
@@ -162,6 +183,20 @@ def import_document(actor: Actor, text: str) -> dict:
                     where = _("stage «%(s)s», robot %(n)s") % {"s": item["code"], "n": r_index + 1}
                     actions.create_robot(actor, stage=stage.pk, **robot)
                     summary["robots"] += 1
+                # triggers: matched by (event, name) and updated in place, so an incoming webhook keeps its URL
+                existing = {(t.kind, t.name): t for t in StageTrigger.objects.filter(stage=stage).order_by("-id")}
+                kept = set()
+                for t_index, trigger in enumerate(item.get("triggers") or []):
+                    where = _("stage «%(s)s», trigger %(n)s") % {"s": item["code"], "n": t_index + 1}
+                    found = existing.get((trigger.get("kind"), trigger.get("name")))
+                    if found is not None and found.pk not in kept:
+                        actions.update_trigger(actor, found.pk, **trigger)
+                        kept.add(found.pk)
+                    else:
+                        kept.add(actions.create_trigger(actor, stage=stage.pk, **trigger).pk)
+                    summary["triggers"] += 1
+                for old in StageTrigger.objects.filter(stage=stage).exclude(pk__in=kept):
+                    actions.delete_trigger(actor, old.pk)
                 where = _("stage «%(s)s», time limit") % {"s": item["code"]}
                 limit = item.get("time_limit")
                 if limit is None:

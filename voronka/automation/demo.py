@@ -7,6 +7,8 @@
 - seed 002: the sales manager who created a production order (an observer of it, F30) is notified at every
   production stage;
 - F41: an overdue task tells its responsible at the deadline and the head of their department a day later.
+- a trigger: a payment received on a sales deal moves it to «Оплачено» (the accountant or the bank's webhook
+  records it through ``POST /api/v1/automation/deals/{id}/payment-received``).
 
 The demo's own history never runs these: its events are marked delivered (``Demo.settle_outbox``) and the
 limits exist before the records, so nothing is re-planned for them. New records from today on get it all.
@@ -53,6 +55,7 @@ def install(admin: Actor, pipelines: dict) -> None:
     actions.set_task_escalation(admin, steps=[
         {"after": {"amount": 0, "unit": "minutes"}, "notify": ["responsible"]},
         {"after": {"amount": 1, "unit": "days"}, "notify": ["head"]}])
+    actions.create_trigger(admin, stage=stage(DEAL, "sales", "won"), name="Оплата получена", kind="payment")
     for code, text in PRODUCTION_STAGES.items():
         actions.create_robot(admin, stage=stage(DEAL, "production", code), name="Уведомить менеджера по продажам",
                              action="notify", params={"text": text, "to": ["creator"]})

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import json
 import logging
+import re
 import urllib.error
 import urllib.request
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
@@ -340,14 +342,51 @@ def prepare_email_client(actor: Actor, obj, params: dict, run) -> dict:
     to = _client_communications(obj, "email")
     if not to:
         raise ValidationFailed(_("The client has no e-mail address."))
-    return {"to": to[:1], "subject": fields.render(params["subject"], obj)[:200], "body": fields.render(params["body"], obj)}
+    body = fields.render(params["body"], obj)
+    request = {"to": to[:1], "subject": fields.render(params["subject"], obj)[:200], "body": body}
+    if tracking_enabled():
+        request["html"] = tracked_html(body, run.pk)
+    return request
+
+
+URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
+
+
+def tracking_enabled() -> bool:
+    return bool(getattr(settings, "VORONKA_EMAIL_TRACKING", True))
+
+
+def tracking_url(kind: str, run_id: int, url: str = "") -> str:
+    """The public address of the tracking pixel (``o``) or of a link's redirect (``c``), signed."""
+    from django.core import signing
+
+    data = {"r": run_id, "u": url} if url else {"r": run_id}
+    token = signing.dumps(data, salt="voronka.automation.email", compress=True)
+    base = str(getattr(settings, "VORONKA_PUBLIC_URL", "") or "http://localhost:8000").rstrip("/")
+    return f"{base}/t/{kind}/{token}/"
+
+
+def tracked_html(body: str, run_id: int) -> str:
+    """The HTML part of a robot's e-mail: the text with its links going through the click redirect, and the
+    opening pixel. The plain-text part keeps the original links."""
+    parts, last = [], 0
+    for m in URL_RE.finditer(body):
+        parts.append(html.escape(body[last:m.start()]))
+        parts.append(f'<a href="{html.escape(tracking_url("c", run_id, m.group(0)))}">{html.escape(m.group(0))}</a>')
+        last = m.end()
+    parts.append(html.escape(body[last:]))
+    text = "".join(parts).replace("\n", "<br>\n")
+    pixel = f'<img src="{html.escape(tracking_url("o", run_id))}" width="1" height="1" alt="">'
+    return f"<html><body>{text}\n{pixel}</body></html>"
 
 
 def send_email_client(request: dict, params: dict, run) -> dict:
     domain = getattr(settings, "VORONKA_MAIL_DOMAIN", "voronka.local")
-    message = EmailMessage(request["subject"], request["body"], None, request["to"],
-                           headers={"Message-ID": f"<{run.key.replace(':', '.')}@{domain}>",
-                                    "X-Voronka-Idempotency-Key": run.key})
+    message = EmailMultiAlternatives(request["subject"], request["body"], None, request["to"],
+                                     headers={"Message-ID": f"<{run.key.replace(':', '.')}@{domain}>",
+                                              "X-Voronka-Idempotency-Key": run.key})
+    if request.get("html"):
+        message.attach_alternative(request["html"], "text/html")
     try:
         message.send()
     except Exception as exc:  # SMTP errors, refused connections …

@@ -26,7 +26,7 @@ from .models import Robot, Run, StageLimit, Timer
 
 log = logging.getLogger(__name__)
 
-VERBS = {"created", "stage_changed", "deleted", "restored", "purged"}
+VERBS = {"created", "stage_changed", "deleted", "restored", "purged", "updated"}
 
 
 def configured_stages() -> dict[str, frozenset[int]]:
@@ -35,13 +35,18 @@ def configured_stages() -> dict[str, frozenset[int]]:
     from voronka.core import config_cache
 
     def load():
+        limits = StageLimit.objects.filter(enabled=True)
         return {"robots": frozenset(Robot.objects.filter(enabled=True).values_list("stage_id", flat=True)),
-                "limits": frozenset(StageLimit.objects.filter(enabled=True).values_list("stage_id", flat=True))}
+                "limits": frozenset(limits.values_list("stage_id", flat=True)),
+                "working": frozenset(limits.filter(working_time=True).values_list("stage_id", flat=True))}
 
     return config_cache.cached(("automation",), load, config_cache.current_version())
 
 
 def on_event(event: OutboxEvent) -> None:
+    if event.name == "calendar.changed":
+        replan_working_time()
+        return
     prefix, _sep, verb = event.name.rpartition(".")
     if verb not in VERBS or not event.entity_type_id or not event.entity_id:
         return
@@ -52,6 +57,10 @@ def on_event(event: OutboxEvent) -> None:
     if not info.staged or info.code != prefix:
         return
     configured = configured_stages()
+    if verb == "updated":  # a new responsible moves the timers of a limit counted in his working time
+        if "responsible" in ((event.payload or {}).get("changed") or []) and configured["working"]:
+            sync_timers(info, event.entity_id)
+        return
     if verb == "created" and not configured["robots"] and not configured["limits"]:
         return  # nothing is configured anywhere: no robot to plan, no timer to keep
     if verb == "stage_changed":
@@ -78,6 +87,11 @@ def schedule_for(robot: Robot, obj, base: datetime.datetime) -> tuple[datetime.d
     """When a robot's run is due, counted from the moment the item entered the stage; or why it cannot be."""
     if robot.delay_kind == Robot.Delay.AFTER:
         return base + rules.delta(robot.delay_amount, robot.delay_unit), ""
+    if robot.delay_kind == Robot.Delay.WORKING:  # the responsible's next working time, plus working time
+        from voronka.calendars.working_time import add_working_time, working_duration
+
+        person = getattr(obj, "responsible", None) if obj is not None else None
+        return add_working_time(person, base, working_duration(person, robot.delay_amount, robot.delay_unit)), ""
     if robot.delay_kind == Robot.Delay.AT_FIELD:
         moment = rules.date_field_moment(obj, robot.delay_field) if obj is not None else None
         if moment is None:
@@ -134,12 +148,30 @@ def wanted_timers(obj) -> dict[tuple[int, int], tuple[StageLimit, datetime.datet
     limit = StageLimit.objects.filter(stage_id=obj.stage_id, enabled=True).first()
     if limit is None:
         return {}
-    at_limit = obj.stage_changed_at + rules.delta(limit.amount, limit.unit)
     wanted = {}
-    for index, step in enumerate(limit.steps or []):
-        after = step.get("after") or {"amount": 0, "unit": "minutes"}
-        wanted[(obj.stage_id, index)] = (limit, at_limit + rules.delta(after.get("amount", 0), after.get("unit", "minutes")))
+    for index, due in enumerate(limit_moments(limit, obj.stage_changed_at, getattr(obj, "responsible", None))):
+        wanted[(obj.stage_id, index)] = (limit, due)
     return wanted
+
+
+def limit_moments(limit: StageLimit, entered: datetime.datetime, responsible=None) -> list[datetime.datetime]:
+    """When each escalation step of ``limit`` is due for a stay that began at ``entered``: calendar time, or
+    the responsible's working time (by the working calendar) when the limit says so."""
+    steps = [step.get("after") or {"amount": 0, "unit": "minutes"} for step in (limit.steps or [])]
+    if not limit.working_time:
+        at_limit = entered + rules.delta(limit.amount, limit.unit)
+        return [at_limit + rules.delta(a.get("amount", 0), a.get("unit", "minutes")) for a in steps]
+    from voronka.calendars.working_time import add_working_time_in, schedule_for
+
+    schedule = schedule_for(responsible, entered)
+    day = schedule.day_length()
+
+    def span(amount: int, unit: str) -> datetime.timedelta:
+        return day * amount if unit == "days" else rules.delta(amount, unit)
+
+    limit_span = span(limit.amount, limit.unit)
+    return [add_working_time_in(schedule, entered, limit_span + span(a.get("amount", 0), a.get("unit", "minutes")))
+            for a in steps]
 
 
 def sync_timers(info, entity_id: int) -> None:
@@ -173,6 +205,17 @@ def _sync(info, entity_id: int) -> None:
         elif timer.status == Timer.Status.PENDING and (timer.due_at != due or timer.limit_id != limit.pk):
             timer.limit, timer.due_at = limit, due
             timer.save(update_fields=["limit", "due_at"])
+
+
+def replan_working_time() -> int:
+    """The working calendar changed: re-plan the timers of items in stages whose limit counts working time."""
+    from voronka.pipelines.models import Stage
+
+    count = 0
+    for stage in Stage.objects.filter(time_limit__enabled=True, time_limit__working_time=True).select_related("pipeline"):
+        with transaction.atomic():
+            count += replan_stage(stage)
+    return count
 
 
 def replan_stage(stage) -> int:

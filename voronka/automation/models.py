@@ -20,6 +20,7 @@ class Robot(models.Model):
         NONE = "none", _("At once")
         AFTER = "after", _("After a time")
         AT_FIELD = "at_field", _("At a date field plus or minus an offset")
+        WORKING = "working", _("At the next working time of the responsible (plus working time)")
 
     class Action(models.TextChoices):
         CREATE_TASK = "create_task", _("Create a task")
@@ -83,6 +84,7 @@ class StageLimit(models.Model):
                                  verbose_name=_("stage"))
     amount = models.PositiveIntegerField(_("limit"))
     unit = models.CharField(_("unit"), max_length=10, default="hours")
+    working_time = models.BooleanField(_("in working time"), default=False)  # of the responsible, by the calendar
     steps = models.JSONField(_("escalation steps"), default=list)
     enabled = models.BooleanField(_("enabled"), default=True)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -136,8 +138,9 @@ class Run(models.Model):
     key = models.CharField(max_length=120, unique=True)  # idempotency key: one run per cause and rule
     robot = models.ForeignKey(Robot, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     limit = models.ForeignKey(StageLimit, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    trigger = models.ForeignKey("StageTrigger", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     step = models.PositiveSmallIntegerField(null=True, blank=True)
-    rule = models.CharField(max_length=100)  # "robot:12" or "limit:3:0", kept when the rule is deleted
+    rule = models.CharField(max_length=100)  # "robot:12", "limit:3:0" or "trigger:4", kept when the rule is deleted
     action = models.CharField(max_length=30)
     entity_type_id = models.PositiveIntegerField()
     entity_id = models.BigIntegerField()
@@ -217,3 +220,45 @@ class TaskTimer(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id} step {self.step} at {self.due_at}"
+
+
+class StageTrigger(models.Model):
+    """Moves an item to its stage when something happens outside the pipeline (a form is filled, a call comes
+    in, a payment arrives …). ``kind`` names an entry of ``triggers.KINDS``; ``params`` are that kind's
+    settings. Forward only (by stage order) unless ``allow_backwards``. ``secret`` is the incoming webhook's."""
+
+    pipeline = models.ForeignKey("pipelines.Pipeline", on_delete=models.CASCADE, related_name="+",
+                                 verbose_name=_("pipeline"))
+    stage = models.ForeignKey("pipelines.Stage", on_delete=models.CASCADE, related_name="triggers",
+                              verbose_name=_("stage"))
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("event"), max_length=30)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    allow_backwards = models.BooleanField(_("may move back"), default=False)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    secret = models.CharField(_("secret"), max_length=64, blank=True)
+    order = models.IntegerField(_("order"), default=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["stage_id", "order", "id"]
+        indexes = [models.Index(fields=["pipeline", "kind"], name="trigger_pipeline_kind_idx")]
+        verbose_name = _("trigger")
+        verbose_name_plural = _("triggers")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrackedEmailEvent(models.Model):
+    """The first opening of a robot's e-mail to a client, or the first click of one of its links: each is
+    recorded once (and emits ``email.opened`` / ``email.clicked`` once), whatever the mail client reloads."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="email_events")
+    kind = models.CharField(max_length=10)  # opened | clicked
+    url = models.CharField(max_length=1000, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "kind", "url"], name="tracked_email_event_uniq")]

@@ -34,7 +34,7 @@ from voronka.core import clock, entity_types, history
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
 
-from . import conditions, effects, limits, overdue, rules
+from . import conditions, effects, limits, overdue, rules, triggers
 from .models import Run, Timer
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,80 @@ def tick() -> int:
     now = clock.now()
     work = fire_timers(now) + overdue.fire_due(now)
     token, ids = claim_runs(now)
-    for pk in ids:
-        execute(pk, token)
+    if rules.setting("BATCH_TRANSACTIONS", 1):
+        execute_claimed(ids, token)
+    else:
+        for pk in ids:
+            execute(pk, token)
     return work + len(ids)
+
+
+def execute_claimed(ids: list[int], token: str) -> None:
+    """Execute claimed runs in their order: consecutive database runs in one transaction (``execute_batch``),
+    external ones one by one (they cannot share a transaction with the outside world)."""
+    kinds = dict(Run.objects.filter(pk__in=ids).values_list("id", "action"))
+    group: list[int] = []
+    for pk in ids:
+        if kinds.get(pk) in effects.EXTERNAL:
+            execute_batch(group, token)
+            group = []
+            _execute_external(pk, token)
+        elif pk in kinds:
+            group.append(pk)
+    execute_batch(group, token)
+
+
+def execute_batch(ids: list[int], token: str) -> None:
+    """Database runs in one transaction, each in a savepoint: its effect and its completion are still applied
+    together or not at all (a crash rolls the whole batch back and the runs are claimed again when the lease
+    expires), but the batch pays for one commit instead of one per run. A refused action rolls back to its
+    savepoint and the run fails in the batch; an unexpected error is retried after the batch like a single
+    run's. If the batch itself fails (a deadlock with another worker, a lost connection), each run is executed
+    alone, as without batching."""
+    if len(ids) <= 1:
+        for pk in ids:
+            _execute_db(pk, token)
+        return
+    retry: list[tuple[int, str]] = []
+    try:
+        with transaction.atomic():
+            runs = {r.pk: r for r in Run.objects.select_for_update(of=("self",))
+                    .select_related("robot", "limit", "trigger__stage").filter(pk__in=ids)}
+            for pk in ids:
+                run = runs.get(pk)
+                if run is None or run.status != Run.Status.RUNNING or run.claim_token != token:
+                    continue  # someone else owns it now (our lease expired)
+                try:
+                    with transaction.atomic():
+                        _apply(run)
+                except ActionError as exc:
+                    _finish(run, Run.Status.FAILED, outputs=run.outputs, error=_format_action_error(exc)[:10000])
+                except Exception:
+                    log.exception("automation run %s failed", pk)
+                    retry.append((pk, _short_traceback()))
+    except Exception:
+        log.exception("a batch of automation runs failed; running them one by one")
+        for pk in ids:
+            _execute_db(pk, token)
+        return
+    for pk, error in retry:
+        _fail(pk, token, error, retry=True)
+
+
+def _apply(run: Run) -> None:
+    """Decide and apply one locked, claimed database run (inside the caller's transaction)."""
+    obj, reason = _target(run)
+    if reason:
+        _finish(run, Run.Status.SKIPPED, error=reason)
+        return
+    actor = actor_for(run)
+    if run.action == ESCALATE:
+        outputs = limits.escalate(actor, obj, run)
+    elif run.action == triggers.MOVE:
+        outputs = triggers.move(actor, obj, run.trigger, run)
+    else:
+        outputs = effects.DB[run.action][1](actor, obj, run.robot.params or {}, run)
+    _finish(run, Run.Status.DONE, outputs=outputs)
 
 
 # --- timers ----------------------------------------------------------------------------------------------
@@ -118,7 +189,7 @@ def claim_runs(now: datetime.datetime, limit: int = BATCH) -> tuple[str, list[in
 
 
 def _lock(pk: int, token: str) -> Run | None:
-    run = Run.objects.select_for_update(of=("self",)).select_related("robot", "limit").filter(pk=pk).first()
+    run = Run.objects.select_for_update(of=("self",)).select_related("robot", "limit", "trigger__stage").filter(pk=pk).first()
     if run is None or run.status != Run.Status.RUNNING or run.claim_token != token:
         return None  # someone else owns it now (our lease expired): never apply it twice
     return run
@@ -127,6 +198,9 @@ def _lock(pk: int, token: str) -> Run | None:
 # --- execution -----------------------------------------------------------------------------------------
 
 def actor_for(run: Run) -> Actor:
+    if run.action == triggers.MOVE:
+        return Actor.system(cause=f"trigger:{run.trigger_id or run.rule.split(':')[1]}", entry_point="automation",
+                            depth=run.depth)
     cause = f"robot:{run.robot_id}" if run.robot_id else run.rule.rsplit(":", 1)[0]
     return Actor.system(cause=cause, entry_point="automation", depth=run.depth)
 
@@ -136,6 +210,8 @@ def label(run: Run) -> str:
         return run.robot.name
     if run.action == ESCALATE:
         return _("Stage time limit")
+    if run.action == triggers.MOVE:
+        return run.trigger.name if run.trigger is not None else _("Trigger")
     return run.rule
 
 
@@ -166,6 +242,8 @@ def _target(run: Run):
         if obj.stage_id != run.limit.stage_id or obj.stage_changed_at != entered:
             return obj, _("The record has left the stage.")
         return obj, None
+    if run.action == triggers.MOVE:
+        return obj, triggers.why_not(run.trigger, obj) or None
     robot = run.robot
     if robot is None:
         return obj, _("The robot was deleted.")
@@ -216,16 +294,7 @@ def _execute_db(pk: int, token: str) -> None:
             run = _lock(pk, token)
             if run is None:
                 return
-            obj, reason = _target(run)
-            if reason:
-                _finish(run, Run.Status.SKIPPED, error=reason)
-                return
-            actor = actor_for(run)
-            if run.action == ESCALATE:
-                outputs = limits.escalate(actor, obj, run)
-            else:
-                outputs = effects.DB[run.action][1](actor, obj, run.robot.params or {}, run)
-            _finish(run, Run.Status.DONE, outputs=outputs)
+            _apply(run)
     except ActionError as exc:  # the action refused: retrying would not help
         _fail(pk, token, _format_action_error(exc), retry=False)
     except Exception:

@@ -17,9 +17,9 @@ from voronka.core import clock, entity_types, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import NotFound, ValidationFailed
 
-from . import conditions, effects, engine, rules
+from . import conditions, effects, engine, rules, triggers
 from .actions import SETTINGS
-from .models import Robot, Run, StageLimit
+from .models import Robot, Run, StageLimit, StageTrigger
 
 
 def can_configure(actor: Actor) -> bool:
@@ -64,6 +64,7 @@ class StageColumn:
     stage: object
     robots: list = field(default_factory=list)
     limit: StageLimit | None = None
+    triggers: list = field(default_factory=list)
 
 
 def board(actor: Actor, pipeline) -> list[StageColumn]:
@@ -75,7 +76,53 @@ def board(actor: Actor, pipeline) -> list[StageColumn]:
         columns[robot.stage_id].robots.append(robot)
     for limit in StageLimit.objects.filter(stage_id__in=columns):
         columns[limit.stage_id].limit = limit
+    for trigger in StageTrigger.objects.filter(stage_id__in=columns).order_by("order", "id"):
+        columns[trigger.stage_id].triggers.append(trigger)
     return [columns[s.pk] for s in stages]
+
+
+def trigger_for(actor: Actor, trigger_id) -> StageTrigger:
+    trigger = StageTrigger.objects.select_related("pipeline", "stage").filter(pk=trigger_id).first() \
+        if str(trigger_id).isdigit() else None
+    if trigger is None:
+        raise NotFound(_("Trigger #%(id)s does not exist.") % {"id": trigger_id})
+    require_configure(actor, trigger.pipeline.entity_type_id)
+    return trigger
+
+
+def trigger_url(trigger: StageTrigger) -> str:
+    """The incoming webhook's address (for the people who may configure it), or "" for other kinds."""
+    if trigger.kind != "webhook":
+        return ""
+    from django.conf import settings
+
+    base = str(getattr(settings, "VORONKA_PUBLIC_URL", "") or "").rstrip("/")
+    return f"{base}/hooks/trigger/{trigger.pk}/{trigger.secret}/"
+
+
+def trigger_kinds() -> list[tuple[str, str, str]]:
+    """(code, label, help) of every trigger kind, for the forms."""
+    return [(k.code, str(k.label), str(k.help)) for k in triggers.KINDS.values()]
+
+
+def trigger_examples() -> dict[str, str]:
+    import yaml
+
+    return {k.code: (yaml.safe_dump(k.example, allow_unicode=True, sort_keys=False, default_flow_style=False)
+                     if k.example else "") for k in triggers.KINDS.values()}
+
+
+def describe_trigger(trigger: StageTrigger) -> str:
+    """What sets the trigger off, in words: «A call from or to the client (directions: missed)»."""
+    kind = triggers.KINDS.get(trigger.kind)
+    text = str(kind.label) if kind else trigger.kind
+    params = {k: v for k, v in (trigger.params or {}).items() if v not in ("", None, [])}
+    if params:
+        text += " (" + "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                                 for k, v in params.items()) + ")"
+    if trigger.allow_backwards:
+        text += " · " + _("may move back")
+    return text
 
 
 def robot_for(actor: Actor, robot_id) -> Robot:
@@ -92,12 +139,19 @@ def robot_delay(robot: Robot) -> dict:
         return {"kind": "after", "amount": robot.delay_amount, "unit": robot.delay_unit}
     if robot.delay_kind == Robot.Delay.AT_FIELD:
         return {"kind": "at_field", "field": robot.delay_field, "amount": robot.delay_amount, "unit": robot.delay_unit}
+    if robot.delay_kind == Robot.Delay.WORKING:
+        return {"kind": "working", "amount": robot.delay_amount, "unit": robot.delay_unit}
     return {"kind": "none"}
 
 
 def describe_delay(robot: Robot) -> str:
     if robot.delay_kind == Robot.Delay.AFTER:
         return _("after %(d)s") % {"d": rules.human_duration(robot.delay_amount, robot.delay_unit)}
+    if robot.delay_kind == Robot.Delay.WORKING:
+        if not robot.delay_amount:
+            return _("at the responsible's next working time")
+        return _("after %(d)s of the responsible's working time") % {
+            "d": rules.human_duration(robot.delay_amount, robot.delay_unit)}
     if robot.delay_kind == Robot.Delay.AT_FIELD:
         if robot.delay_amount == 0:
             return _("at «%(f)s»") % {"f": robot.delay_field}
@@ -159,6 +213,8 @@ def describe_limit(limit: StageLimit) -> list[str]:
             what += "; " + _("reassign to %(who)s") % {"who": step["reassign"]}
         if step.get("email"):
             what += "; " + _("also by e-mail")
+        if limit.working_time:
+            when = _("%(when)s of working time") % {"when": when}
         lines.append(f"{when}: {what}")
     return lines
 
@@ -172,7 +228,7 @@ def runs(actor: Actor, *, status: str = "", pipeline=None, robot=None, entity_ty
          entity_id=None, date_from: str = "", date_to: str = ""):
     """Runs, newest first (page them with ``keyset_page(order="-id")``). Bad filters raise ValidationFailed."""
     require_configure(actor)
-    qs = Run.objects.select_related("robot", "limit").order_by("-id")
+    qs = Run.objects.select_related("robot", "limit", "trigger").order_by("-id")
     errors: dict[str, list[str]] = {}
     if status:
         if status not in Run.Status.values:
@@ -190,7 +246,8 @@ def runs(actor: Actor, *, status: str = "", pipeline=None, robot=None, entity_ty
             pipeline_id = int(pipeline)
             from django.db.models import Q
 
-            qs = qs.filter(Q(robot__pipeline_id=pipeline_id) | Q(limit__stage__pipeline_id=pipeline_id))
+            qs = qs.filter(Q(robot__pipeline_id=pipeline_id) | Q(limit__stage__pipeline_id=pipeline_id)
+                           | Q(trigger__pipeline_id=pipeline_id))
     if entity_type not in (None, ""):
         try:
             info = entity_types.get(int(entity_type)) if str(entity_type).isdigit() else entity_types.by_code(entity_type)
@@ -241,6 +298,8 @@ def run_records(actor: Actor, items: list[Run]) -> dict[tuple[int, int], object]
 def run_label(run: Run) -> str:
     if run.robot is not None:
         return run.robot.name
+    if run.action == triggers.MOVE:
+        return run.trigger.name if run.trigger is not None else _("Trigger")
     if run.action == "escalate":
         return _("Stage time limit")
     return run.rule
@@ -264,6 +323,7 @@ class DryRun:
     robots: list[DryRobot]
     timers: list[tuple[datetime.datetime, str]]
     notes: list[str]
+    triggers: list[tuple[StageTrigger, bool, str]] = field(default_factory=list)
 
 
 def dry_run(actor: Actor, entity_type_id: int, record_id, stage_id) -> DryRun:
@@ -306,11 +366,13 @@ def dry_run(actor: Actor, entity_type_id: int, record_id, stage_id) -> DryRun:
     timers = []
     limit = StageLimit.objects.filter(stage=stage, enabled=True).first()
     if limit is not None:
-        at_limit = now + rules.delta(limit.amount, limit.unit)
-        for line, step in zip(describe_limit(limit), limit.steps or [], strict=False):
-            after = step.get("after") or {"amount": 0, "unit": "minutes"}
-            timers.append((at_limit + rules.delta(after.get("amount", 0), after.get("unit", "minutes")), line))
-    return DryRun(record=obj, stage=stage, robots=result, timers=timers, notes=notes)
+        moments = engine.limit_moments(limit, now, getattr(obj, "responsible", None))
+        timers = list(zip(moments, describe_limit(limit), strict=False))
+    moves = []  # the stage's triggers: would each move the record here from where it is now?
+    for trigger in StageTrigger.objects.filter(stage=stage).select_related("stage").order_by("order", "id"):
+        reason = triggers.why_not(trigger, obj)
+        moves.append((trigger, not reason, reason))
+    return DryRun(record=obj, stage=stage, robots=result, timers=timers, notes=notes, triggers=moves)
 
 
 def action_examples() -> dict[str, str]:

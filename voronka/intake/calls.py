@@ -93,7 +93,7 @@ def handle_call(actor: Actor, entry: IntakeLog) -> Outcome:
             "started_at": p.get("started_at") or "", "log": entry.pk}
     deals = duplicates.open_deals_of(t, obj)
     call = history.entry(actor, t, obj.pk, "call", text=text, data=data, also=[(entity_types.DEAL, d) for d in deals])
-    outbox.emit(actor, "call.logged", t, obj.pk, {"entry": call.pk, "direction": event})
+    outbox.emit(actor, "call.logged", t, obj.pk, {"entry": call.pk, "direction": event, "deals": deals})
     produced.append([t, obj.pk, "call"])
     reason = ""
     if event == "missed":

@@ -114,6 +114,15 @@ def robots_board(request, pk: int):
                     ids[i], ids[j] = ids[j], ids[i]
                     robots.reorder_robots(actor, robot.stage_id, ids)
                 return redirect(f"{reverse('ui:robots', kwargs={'pk': pk})}#robot-{robot.pk}")
+            elif op in ("trigger_enable", "trigger_disable"):
+                trigger = automation.trigger_for(actor, request.POST.get("trigger", ""))
+                robots.update_trigger(actor, trigger.pk, enabled=op == "trigger_enable")
+                messages.success(request, _("Trigger «%(n)s» enabled.") % {"n": trigger.name} if op == "trigger_enable"
+                                 else _("Trigger «%(n)s» disabled.") % {"n": trigger.name})
+            elif op == "trigger_delete":
+                trigger = automation.trigger_for(actor, request.POST.get("trigger", ""))
+                robots.delete_trigger(actor, trigger.pk)
+                messages.success(request, _("Trigger «%(n)s» deleted.") % {"n": trigger.name})
             elif op == "delete_limit":
                 robots.delete_stage_limit(actor, request.POST.get("stage", ""))
                 messages.success(request, _("The time limit was removed."))
@@ -127,6 +136,8 @@ def robots_board(request, pk: int):
         column.rows = [{"robot": r, "delay": automation.describe_delay(r), "does": automation.describe_action(r.action, r.params),
                         "has_conditions": bool(r.conditions)} for r in column.robots]
         column.limit_lines = automation.describe_limit(column.limit) if column.limit else []
+        column.trigger_rows = [{"trigger": t, "does": automation.describe_trigger(t), "url": automation.trigger_url(t)}
+                               for t in column.triggers]
     return page(request, "ui/automation/board.html", {
         "pipeline": pipeline, "pipelines": _pipelines_nav(actor), "columns": columns,
         "kind": BY_TYPE[pipeline.entity_type_id].url if pipeline.entity_type_id in BY_TYPE else "",
@@ -262,6 +273,77 @@ def robot_edit(request, pk: int, robot_id: int | None = None):
     }, nav="robots", status=422 if errors or general else 200)
 
 
+def _trigger_values(trigger, stage_id) -> dict:
+    if trigger is None:
+        return {"name": "", "stage": str(stage_id or ""), "kind": "call", "enabled": True, "allow_backwards": False,
+                "order": "", "params": automation.trigger_examples().get("call", ""), "rotate_secret": False}
+    return {"name": trigger.name, "stage": str(trigger.stage_id), "kind": trigger.kind, "enabled": trigger.enabled,
+            "allow_backwards": trigger.allow_backwards, "order": str(trigger.order), "params": _dump(trigger.params),
+            "rotate_secret": False}
+
+
+@login_required
+def trigger_edit(request, pk: int, trigger_id: int | None = None):
+    actor = _configurer(request)
+    pipeline = _pipeline(actor, pk)
+    if pipeline is None:
+        return redirect("ui:robots_home")
+    trigger = None
+    if trigger_id is not None:
+        try:
+            trigger = automation.trigger_for(actor, trigger_id)
+        except NotFound:
+            messages.error(request, _("Trigger #%(id)s does not exist.") % {"id": trigger_id})
+            return redirect("ui:robots", pk=pk)
+        if trigger.pipeline_id != pipeline.pk:
+            return redirect("ui:trigger_edit", pk=trigger.pipeline_id, trigger_id=trigger.pk)
+    stages = list(pipeline.stages.order_by("sort", "id"))
+    values = _trigger_values(trigger, request.GET.get("stage") or (stages[0].pk if stages else ""))
+    errors: dict[str, list[str]] = {}
+    general: list[str] = []
+    if request.method == "POST":
+        post = request.POST
+        values = {k: post.get(k, "") for k in values} | {k: post.get(k) == "on"
+                                                       for k in ("enabled", "allow_backwards", "rotate_secret")}
+        data: dict = {"kind": post.get("kind", ""), "enabled": values["enabled"],
+                      "allow_backwards": values["allow_backwards"]}
+        if post.get("name", "").strip():
+            data["name"] = post["name"].strip()
+        if post.get("order", "").strip():
+            try:
+                data["order"] = int(post["order"].strip())
+            except ValueError:
+                errors["order"] = [_("A whole number.")]
+        data["params"] = _yaml_field(post.get("params", ""), "params", errors, default={}) or {}
+        if not isinstance(data["params"], dict) and "params" not in errors:
+            errors["params"] = [_("The parameters are a mapping of names to values (see the example).")]
+        stage = post.get("stage", "")
+        if not any(str(s.pk) == stage for s in stages):
+            errors["stage"] = [_("Choose a stage of this pipeline.")]
+        if not errors:
+            try:
+                if trigger is None:
+                    trigger = robots.create_trigger(actor, stage=int(stage), **data)
+                else:
+                    trigger = robots.update_trigger(actor, trigger.pk, stage=int(stage),
+                                                    rotate_secret=values["rotate_secret"], **data)
+            except ActionError as exc:
+                for name, msgs in (exc.fields or {}).items():
+                    errors.setdefault(name, []).extend(msgs)
+                if not exc.fields:
+                    general.append(exc.message)
+            else:
+                messages.success(request, _("Trigger «%(n)s» saved.") % {"n": trigger.name})
+                return redirect(f"{reverse('ui:robots', kwargs={'pk': pk})}#trigger-{trigger.pk}")
+        if errors and not general:
+            general.append(_("The trigger was not saved: correct the fields marked below."))
+    return page(request, "ui/automation/trigger_form.html", {
+        "pipeline": pipeline, "trigger": trigger, "stages": stages, "values": values, "errors": errors,
+        "general": general, "kinds": automation.trigger_kinds(), "examples": automation.trigger_examples(),
+        "url": automation.trigger_url(trigger) if trigger is not None else "",
+    }, nav="robots", status=422 if errors or general else 200)
+
+
 @login_required
 def limit_edit(request, pk: int, stage_id: int):
     actor = _configurer(request)
@@ -273,12 +355,13 @@ def limit_edit(request, pk: int, stage_id: int):
 
     limit = StageLimit.objects.filter(stage=stage).first()
     values = {"amount": str(limit.amount) if limit else "3", "unit": limit.unit if limit else "hours",
-              "enabled": limit.enabled if limit else True,
+              "enabled": limit.enabled if limit else True, "working_time": limit.working_time if limit else False,
               "steps": _dump(limit.steps) if limit else automation.STEPS_EXAMPLE}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         values = {"amount": request.POST.get("amount", "").strip(), "unit": request.POST.get("unit", ""),
-                  "enabled": request.POST.get("enabled") == "on", "steps": request.POST.get("steps", "")}
+                  "enabled": request.POST.get("enabled") == "on", "steps": request.POST.get("steps", ""),
+                  "working_time": request.POST.get("working_time") == "on"}
         try:
             amount = int(values["amount"])
         except ValueError:
@@ -288,7 +371,7 @@ def limit_edit(request, pk: int, stage_id: int):
         if not errors:
             try:
                 robots.set_stage_limit(actor, stage.pk, amount=amount, unit=values["unit"], steps=steps,
-                                       enabled=values["enabled"])
+                                       enabled=values["enabled"], working_time=values["working_time"])
             except ActionError as exc:
                 for name, msgs in (exc.fields or {"steps": [exc.message]}).items():
                     errors.setdefault(name, []).extend(msgs)

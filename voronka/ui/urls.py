@@ -6,6 +6,8 @@ from . import account_views, automation_views, config_views, import_views, setti
 from . import intake_settings_views as intake_settings
 from . import intake_views as intake
 from . import record_views as records
+from .calendar_views import company_calendar, user_calendar
+from .hook_views import email_clicked, email_opened, trigger_hook
 
 app_name = "ui"
 
@@ -82,12 +84,19 @@ urlpatterns = [
     path("settings/robots/<int:pk>/new/", automation_views.robot_edit, name="robot_new"),
     path("settings/robots/<int:pk>/robot/<int:robot_id>/", automation_views.robot_edit, name="robot_edit"),
     path("settings/robots/<int:pk>/limit/<int:stage_id>/", automation_views.limit_edit, name="limit_edit"),
+    path("settings/robots/<int:pk>/trigger/new/", automation_views.trigger_edit, name="trigger_new"),
+    path("settings/robots/<int:pk>/trigger/<int:trigger_id>/", automation_views.trigger_edit, name="trigger_edit"),
     path("settings/robots/<int:pk>/export/", automation_views.robots_export, name="robots_export"),
     path("settings/robots/<int:pk>/import/", automation_views.robots_import, name="robots_import"),
     path("settings/robots/<int:pk>/dry-run/", automation_views.dry_run, name="dry_run"),
     path("settings/automation-log/", automation_views.automation_log, name="automation_log"),
     path("settings/overdue-tasks/", automation_views.task_escalation_edit, name="task_escalation"),
     path("settings/automation-log/<int:run_id>/retry/", automation_views.run_retry, name="run_retry"),
+    path("settings/calendar/", company_calendar, name="calendar"),
+    path("settings/calendar/users/<int:user_id>/", user_calendar, name="user_calendar"),
+    path("hooks/trigger/<int:pk>/<str:secret>/", trigger_hook, name="trigger_hook"),
+    path("t/o/<str:token>/", email_opened, name="email_opened"),
+    path("t/c/<str:token>/", email_clicked, name="email_clicked"),
     path("notifications/", automation_views.notifications, name="notifications"),
     path("notifications/read/", automation_views.notifications_read, name="notifications_read"),
     path("settings/recycle-bin/", settings_views.recycle_bin, name="recycle_bin"),

@@ -122,3 +122,52 @@ def test_rights_and_read_only_tokens(manager_user, admin_user, lead_pipeline, st
     refused = reader.post(f"/automation/pipelines/{lead_pipeline.pk}/robots",
                           {"stage": stages["new"].pk, "action": "comment", "params": {"text": "x"}})
     assert refused.status_code == 403
+
+
+def test_triggers_crud_dry_run_and_the_log(api, admin, lead_pipeline, stages):
+    from voronka.core.management.commands.worker import drain
+
+    url = f"/automation/pipelines/{lead_pipeline.pk}/triggers"
+    created = api.post(url, {"stage": stages["assigned"].pk, "kind": "webhook", "name": "Из 1С"})
+    assert created.status_code == 201, created.json()
+    hook = created.json()
+    assert hook["url"].endswith(f"/hooks/trigger/{hook['id']}/{hook['url'].rstrip('/').rsplit('/', 1)[1]}/")
+    call = api.post(url, {"stage": stages["qualified"].pk, "kind": "call", "params": {"directions": ["missed"]}}).json()
+    assert "directions: missed" in call["description"]
+    bad = api.post(url, {"stage": stages["new"].pk, "kind": "telepathy"})
+    assert bad.status_code == 422 and "kind" in bad.json()["fields"]
+    bad = api.post(url, {"stage": stages["new"].pk, "kind": "call", "params": {"directions": "all"}})
+    assert bad.status_code == 422 and "params" in bad.json()["fields"]
+    listing = api.get(f"/automation/pipelines/{lead_pipeline.pk}/robots").json()
+    assigned = next(s for s in listing["stages"] if s["code"] == "assigned")
+    assert [t["id"] for t in assigned["triggers"]] == [hook["id"]]
+    rotated = api.patch(f"/automation/triggers/{hook['id']}", {"rotate_secret": True, "allow_backwards": True}).json()
+    assert rotated["url"] != hook["url"] and rotated["allow_backwards"] is True
+    lead = create_lead(admin, title="Лид")
+    dry = api.get("/automation/dry-run", entity_type="lead", record=lead.pk, stage=stages["assigned"].pk).json()
+    assert dry["triggers"] == [{"trigger": hook["id"], "name": "Из 1С", "would_move": True, "reason": ""}]
+    from django.test import Client
+
+    path = rotated["url"].split("://", 1)[1].split("/", 1)[1]
+    assert Client().post(f"/{path}", {"id": lead.pk}).status_code == 202
+    drain()
+    run = api.get("/automation/runs", entity_id=lead.pk).json()["items"][0]
+    assert (run["trigger"], run["name"], run["status"]) == (hook["id"], "Из 1С", "done")
+    assert api.delete(f"/automation/triggers/{call['id']}").status_code == 204
+    assert api.get(f"/automation/triggers/{call['id']}").status_code == 404
+
+
+def test_payment_received(api, manager_user, admin, deal_pipelines):
+    from voronka.deals.actions import create_deal
+
+    deal = create_deal(admin, title="Баня", pipeline="sales")
+    url = f"/automation/deals/{deal.pk}/payment-received"
+    ok = api.post(url, {"amount": "15000", "reference": "pay-1"})
+    assert ok.status_code == 200 and ok.json()["recorded"] is True
+    assert api.post(url, {"amount": 15000, "reference": "pay-1"}).json()["recorded"] is False
+    assert api.post(url, {"amount": 0}).status_code == 422
+    assert api.post(url, {"amount": "много"}).status_code == 422
+    assert api.post("/automation/deals/999999/payment-received", {"amount": 1}).status_code == 404
+    manager = bearer(ApiToken.issue(manager_user, name="m")[1])
+    assert manager.post(url, {"amount": 1}).status_code == 404  # not his deal: not found, not forbidden
+    assert manager.get(f"/automation/triggers/{deal.pk}").status_code in (403, 404)

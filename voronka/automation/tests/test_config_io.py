@@ -5,8 +5,8 @@ import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from voronka.automation.actions import create_robot, set_stage_limit
-from voronka.automation.models import Robot, StageLimit
+from voronka.automation.actions import create_robot, create_trigger, set_stage_limit
+from voronka.automation.models import Robot, StageLimit, StageTrigger
 from voronka.pipelines.models import Pipeline
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +20,7 @@ def configured(admin, stages, manager_user):
                  delay={"kind": "after", "amount": 10, "unit": "minutes"})
     set_stage_limit(admin, stages["new"].pk, amount=3, unit="hours",
                     steps=[{"notify": ["responsible"]}, {"after": {"amount": 1, "unit": "hours"}, "notify": ["head"]}])
+    create_trigger(admin, stage=stages["assigned"].pk, name="Входящий", kind="webhook")
 
 
 def export(ref="leads") -> str:
@@ -42,7 +43,7 @@ def test_export_then_import_into_a_new_pipeline_gives_the_same_document(configur
     out = StringIO()
     path = _write(doc)
     call_command("automation", "import", path, stdout=out)
-    assert "6 stage(s), 1 robot(s), 1 time limit(s)" in out.getvalue()
+    assert "6 stage(s), 1 robot(s), 1 trigger(s), 1 time limit(s)" in out.getvalue()
     copy = yaml.safe_load(export("lead:leads-copy"))
     assert copy["pipeline"]["stages"] == doc["pipeline"]["stages"]
 
@@ -64,6 +65,27 @@ def test_import_replaces_robots_of_listed_stages_and_is_idempotent(configured, s
     call_command("automation", "import", path)
     assert list(Robot.objects.values_list("name", flat=True)) == ["Другое имя"]
     assert StageLimit.objects.count() == 1
+
+
+def test_triggers_round_trip_and_a_webhook_keeps_its_address(configured, stages):
+    before = StageTrigger.objects.get()
+    doc = yaml.safe_load(export())
+    assigned = doc["pipeline"]["stages"][1]
+    assert assigned["triggers"] == [{"name": "Входящий", "kind": "webhook", "params": {}, "allow_backwards": False,
+                                     "enabled": True, "order": 100}]
+    assert before.secret not in export()  # never exported
+    assigned["triggers"].append({"name": "Звонок", "kind": "call", "params": {"directions": ["missed"]}})
+    path = _write(doc)
+    call_command("automation", "import", path)
+    call_command("automation", "import", path)
+    assert StageTrigger.objects.get(kind="webhook").secret == before.secret
+    assert StageTrigger.objects.get(kind="call").params == {"directions": ["missed"]}
+    assigned["triggers"] = [assigned["triggers"][1]]
+    call_command("automation", "import", _write(doc))
+    assert list(StageTrigger.objects.values_list("kind", flat=True)) == ["call"]
+    doc["pipeline"]["stages"][1]["triggers"][0]["kind"] = "telepathy"
+    with pytest.raises(CommandError, match="stage «assigned», trigger 1: kind: Unknown event"):
+        call_command("automation", "import", _write(doc))
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -190,3 +190,37 @@ def test_writes_where_nothing_is_configured_cost_one_query_and_new_robots_are_se
     b = create_lead(admin, title="B")
     drive()
     assert list(Run.objects.values_list("entity_id", flat=True)) == [b.pk]
+
+
+def test_a_batch_keeps_each_runs_outcome_apart(admin, robot, drive, monkeypatch):
+    """Database runs of one tick share a transaction, each in a savepoint: a refused action fails alone (its
+    partial writes rolled back), an unexpected error is retried alone, the others are done."""
+    from voronka.automation import effects
+
+    robot("comment", {"text": "first"}, order=10)
+    robot("move_stage", {"stage": "qualified"}, order=20)  # refused: «qualified» requires phones
+    robot("comment", {"text": "boom"}, order=30)
+    robot("comment", {"text": "last"}, order=40)
+    real = effects.DB["comment"]
+
+    def flaky(actor, obj, params, run):
+        result = real[1](actor, obj, params, run)  # writes, then fails: the savepoint must undo the write
+        if params["text"] == "boom":
+            raise RuntimeError("network hiccup")
+        return result
+
+    monkeypatch.setitem(effects.DB, "comment", (real[0], flaky))
+    lead = create_lead(admin, title="A")
+    from voronka.core.management.commands.worker import sweep
+
+    sweep()
+    assert scheduler.tick() == 4
+    by_order = {r.robot.order: r for r in Run.objects.select_related("robot")}
+    assert by_order[10].status == "done" and by_order[40].status == "done"
+    assert by_order[20].status == "failed" and "phones" in by_order[20].error
+    assert by_order[30].status == "pending" and "network hiccup" in by_order[30].error  # retried later
+    texts = sorted(TimelineEntry.objects.filter(entity_id=lead.pk, kind="comment").values_list("text", flat=True))
+    assert texts == ["first", "last"]
+    from voronka.leads.models import Lead
+
+    assert Lead.objects.get(pk=lead.pk).stage.code == "new"

@@ -200,3 +200,59 @@ def test_notifications_bell_and_mark_read(client, manager_user, admin, lead_pipe
     assert not Notification.objects.filter(user=manager_user, is_read=False).exists()
     evil = client.post("/notifications/read/", {"go": "https://evil.example/"})
     assert evil["Location"] == "/notifications/"
+
+
+def _trigger_form(stage, **extra):
+    data = {"name": "Клиент позвонил", "stage": stage.pk, "kind": "call", "order": "",
+            "params": "directions: [incoming, missed]\n", "enabled": "on"}
+    data.update(extra)
+    return data
+
+
+def test_add_edit_disable_delete_a_trigger(admin_client, admin, lead_pipeline, stages):
+    from voronka.automation.models import StageTrigger
+
+    url = f"/settings/robots/{lead_pipeline.pk}/trigger/new/?stage={stages['assigned'].pk}"
+    form = admin_client.get(url).content.decode()
+    assert "A call from or to the client" in form and "directions: incoming, missed, outgoing." in form
+    bad = admin_client.post(url, _trigger_form(stages["assigned"], params="directions: sideways\n"))
+    assert bad.status_code == 422 and "«directions» is a list of" in bad.content.decode()
+    bad = admin_client.post(url, _trigger_form(stages["assigned"], params="directions: [\n"))
+    assert bad.status_code == 422 and "not valid YAML" in bad.content.decode()
+    assert admin_client.post(url, _trigger_form(stages["assigned"])).status_code == 302
+    trigger = StageTrigger.objects.get()
+    assert (trigger.stage_id, trigger.params) == (stages["assigned"].pk, {"directions": ["incoming", "missed"]})
+    board = admin_client.get(f"/settings/robots/{lead_pipeline.pk}/").content.decode()
+    assert "Клиент позвонил" in board and "directions: incoming, missed" in board
+    edit = f"/settings/robots/{lead_pipeline.pk}/trigger/{trigger.pk}/"
+    assert admin_client.post(edit, _trigger_form(stages["qualified"], kind="webhook", params="",
+                                                 allow_backwards="on")).status_code == 302
+    trigger.refresh_from_db()
+    assert (trigger.kind, trigger.stage_id, trigger.allow_backwards) == ("webhook", stages["qualified"].pk, True)
+    page = admin_client.get(edit).content.decode()
+    assert f"/hooks/trigger/{trigger.pk}/{trigger.secret}/" in page
+    old = trigger.secret
+    admin_client.post(edit, _trigger_form(stages["qualified"], kind="webhook", params="", rotate_secret="on"))
+    trigger.refresh_from_db()
+    assert trigger.secret != old
+    board_url = f"/settings/robots/{lead_pipeline.pk}/"
+    admin_client.post(board_url, {"op": "trigger_disable", "trigger": trigger.pk})
+    trigger.refresh_from_db()
+    assert trigger.enabled is False
+    lead = create_lead(admin, title="Лид")
+    dry = admin_client.get(f"/settings/robots/{lead_pipeline.pk}/dry-run/?record={lead.pk}&stage={stages['qualified'].pk}")
+    assert "The trigger is disabled." in dry.content.decode()
+    admin_client.post(board_url, {"op": "trigger_delete", "trigger": trigger.pk})
+    assert not StageTrigger.objects.exists()
+    assert AuditEvent.objects.filter(action="automation.trigger_deleted").exists()
+
+
+def test_trigger_pages_need_the_right(client, manager_user, lead_pipeline, stages, admin):
+    from voronka.automation.actions import create_trigger
+
+    trigger = create_trigger(admin, stage=stages["new"].pk, kind="call")
+    client.force_login(manager_user)
+    assert client.get(f"/settings/robots/{lead_pipeline.pk}/trigger/new/").status_code == 403
+    assert client.get(f"/settings/robots/{lead_pipeline.pk}/trigger/{trigger.pk}/").status_code == 403
+    assert client.post(f"/settings/robots/{lead_pipeline.pk}/", {"op": "trigger_delete", "trigger": trigger.pk}).status_code == 403
+    trigger.refresh_from_db()

@@ -17,7 +17,7 @@ PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/accoun
          "/settings/intake/mailboxes/new/", "/free/",
          "/settings/intake/forms/", "/settings/intake/forms/new/", "/settings/intake/queues/",
          "/settings/intake/queues/new/", "/settings/intake/sources/", "/settings/intake/sources/new/",
-         "/settings/intake/telegram/new/"]
+         "/settings/intake/telegram/new/", "/settings/calendar/"]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
 
@@ -43,6 +43,7 @@ def test_no_page_errors_for_any_role(client, demo):
             if type_id in (1, 2):
                 urls += [f"/crm/{kind}/board/"] + [f"/crm/{kind}/board/?pipeline={p}" for p in pipelines]
                 urls += [f"/settings/robots/{p}/" for p in pipelines] + [f"/settings/robots/{p}/new/" for p in pipelines]
+                urls += [f"/settings/robots/{p}/trigger/new/" for p in pipelines]
             first = records_visible_to(actor, type_id).order_by("-id").first()
             if first is not None:
                 urls += [f"/crm/{kind}/{first.pk}/", f"/crm/{kind}/{first.pk}/duplicates/"]

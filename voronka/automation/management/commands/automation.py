@@ -71,4 +71,4 @@ class Command(BaseCommand):
         except ImportFailed as exc:
             raise CommandError(f"{path}: {exc} Nothing was changed.") from None
         self.stdout.write(f"imported pipeline «{summary['pipeline']}»: {summary['stages']} stage(s), "
-                          f"{summary['robots']} robot(s), {summary['limits']} time limit(s)")
+                          f"{summary['robots']} robot(s), {summary['triggers']} trigger(s), {summary['limits']} time limit(s)")
