@@ -27,7 +27,7 @@ def _record(actor: Actor, entity_type_id, entity_id, perm: str = policies.READ):
         info = entity_types.get(int(entity_type_id))
     except (LookupError, TypeError, ValueError):
         raise ValidationFailed(_("Unknown kind of record."), fields={"entity_type_id": [_("unknown")]}) from None
-    obj = info.model.objects.filter(pk=entity_id, deleted_at__isnull=True).first() if str(entity_id).isdigit() else None
+    obj = info.objects.filter(pk=entity_id, deleted_at__isnull=True).first() if str(entity_id).isdigit() else None
     if obj is None:
         raise ValidationFailed(_("The record does not exist."), fields={"entity_id": [_("not found")]})
     policies.require(actor, perm, info.id, obj)

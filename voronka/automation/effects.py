@@ -235,14 +235,15 @@ def create_linked(actor: Actor, obj, params: dict, run) -> dict:
     data = _record_data(params.get("fields") or {"title": "{title}"}, obj)
     if info.id == entity_types.DEAL and source_type == entity_types.LEAD:
         data.setdefault("lead", obj.pk)
+    spec = rules.spec_for(info.id)
     for link in ("contact", "company"):  # the same client
-        if hasattr(info.model, link) and hasattr(obj, f"{link}_id") and getattr(obj, f"{link}_id"):
+        if link in spec.writable and hasattr(obj, f"{link}_id") and getattr(obj, f"{link}_id"):
             data.setdefault(link, getattr(obj, f"{link}_id"))
     data.setdefault("responsible", obj.responsible_id)
     for key in ("pipeline", "stage"):
         if params.get(key) not in (None, ""):
             data[key] = params[key]
-    created = create_one(actor, rules.spec_for(info.id), data)
+    created = create_one(actor, spec, data)
     history.entry(actor, source_type, obj.pk, "linked", text=str(created)[:200],
                   data={"entity_type_id": info.id, "entity_id": created.pk},
                   also=[(info.id, created.pk)])

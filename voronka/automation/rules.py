@@ -158,10 +158,9 @@ def spec_for(entity_type_id: int):
 
     specs = {entity_types.LEAD: LEAD, entity_types.DEAL: DEAL, entity_types.CONTACT: CONTACT,
              entity_types.COMPANY: COMPANY}
-    try:
+    if entity_type_id in specs:
         return specs[entity_type_id]
-    except KeyError:
-        raise LookupError(f"no write path for entity type {entity_type_id}") from None
+    return entity_types.spec_for(entity_type_id)  # smart processes register theirs
 
 
 def date_field_moment(obj, name: str) -> datetime.datetime | None:
