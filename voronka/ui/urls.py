@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import account_views, automation_views, config_views, import_views, settings_views, task_views, views
+from . import account_views, automation_views, config_views, import_views, settings_views, smart_views, task_views, views
 from . import record_views as records
 
 app_name = "ui"
@@ -36,6 +36,9 @@ urlpatterns = [
     path("imports/<int:pk>/progress/", import_views.progress, name="import_progress"),
     path("imports/<int:pk>/report/", import_views.report, name="import_report"),
     path("settings/pipelines/", config_views.pipelines, name="pipelines"),
+    path("settings/types/", smart_views.types, name="smart_types"),
+    path("settings/types/<int:pk>/", smart_views.type_edit, name="smart_type"),
+    path("settings/types/<int:pk>/delete/", smart_views.type_delete, name="smart_type_delete"),
     path("settings/pipelines/<int:pk>/", config_views.pipeline, name="pipeline"),
     path("settings/fields/", config_views.fields, name="fields"),
     path("settings/fields/<int:pk>/delete/", config_views.field_delete, name="field_delete"),
