@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import account_views, automation_views, config_views, import_views, settings_views, smart_views, task_views, views
+from . import (
+    account_views,
+    automation_views,
+    config_views,
+    import_views,
+    settings_views,
+    smart_views,
+    task_views,
+    views,
+)
 from . import record_views as records
 
 app_name = "ui"
