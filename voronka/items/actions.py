@@ -21,10 +21,10 @@ from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_djang
 from voronka.core.recordkit import RecordSpec, create_many, create_one, delete_one, restore_one, update_one
 
 from . import registry
-from .models import LINKABLE, SmartItem, SmartType
+from .models import LINKABLE, ListRow, SmartItem, SmartType
 
 SETTINGS = "settings:pipelines"
-TYPE_FIELDS = ("name", "name_plural", "code", "links", "use_opportunity", "sort")
+TYPE_FIELDS = ("name", "name_plural", "code", "links", "use_opportunity", "sort", "kind")
 #: codes and addresses already taken by built-in kinds of records and screens
 RESERVED = {"lead", "leads", "deal", "deals", "contact", "contacts", "company", "companies", "task", "tasks",
             "item", "items", "type", "types", "list", "lists", "pipeline", "stage", "user", "comment", "quote",
@@ -71,6 +71,11 @@ def _check_type(data: dict, *, creating: bool, current: SmartType | None = None)
     for key in ("use_opportunity",):
         if key in data and not isinstance(data[key], bool):
             errors[key] = [_("Must be true or false.")]
+    if "kind" in data:
+        if current is not None and data["kind"] != current.kind:
+            errors["kind"] = [_("A process cannot become a list or back.")]
+        elif data["kind"] not in SmartType.Kind.values:
+            errors["kind"] = [_("One of: %(names)s.") % {"names": ", ".join(SmartType.Kind.values)}]
     if "sort" in data and (not isinstance(data["sort"], int) or isinstance(data["sort"], bool)):
         errors["sort"] = [_("Must be a whole number.")]
     if errors:
@@ -123,9 +128,12 @@ def create_type(actor: Actor, **data) -> SmartType:
             config_cache.bump()
             registry.forget()
             registry.install(t)  # the pipeline below needs the type registered
-            create_pipeline(actor, entity_type_id=t.id, name=pipeline_name, code="general", is_default=True,
-                            stages=stages if stages is not None else default_stages())
-            history.entry(actor, 0, t.id, "created", text=f"smart process {t.name_plural}")
+            if t.kind == SmartType.Kind.PROCESS:
+                create_pipeline(actor, entity_type_id=t.id, name=pipeline_name, code="general", is_default=True,
+                                stages=stages if stages is not None else default_stages())
+            elif stages is not None:
+                raise ValidationFailed(_("A list has no stages."), fields={"stages": [_("not for a list")]})
+            history.entry(actor, 0, t.id, "created", text=f"{t.kind} {t.name_plural}")
             outbox.emit(actor, "smart_type.created", None, t.id, {"entity_type_id": t.id, "code": t.code})
     except IntegrityError:
         raise Conflict(_("Another type was created at the same moment; try again."), fields={"code": [_("taken")]}) \
@@ -179,7 +187,7 @@ def delete_type(actor: Actor, type_id: int) -> None:
     policies.require(actor, SETTINGS, 0)
     with transaction.atomic():
         t = _lock_type(type_id)
-        if SmartItem.objects.filter(entity_type_id=t.id).exists():
+        if SmartItem.objects.filter(entity_type_id=t.id).exists() or ListRow.objects.filter(entity_type_id=t.id).exists():
             raise Conflict(_("«%(t)s» has items (maybe in the recycle bin); delete and purge them first.")
                            % {"t": t.name_plural})
         StageHistory.objects.filter(entity_type_id=t.id).delete()
@@ -195,13 +203,17 @@ def delete_type(actor: Actor, type_id: int) -> None:
 
 # --- items ---------------------------------------------------------------------------------------------
 
-def spec(type_ref) -> RecordSpec:
-    """The write-path spec of a smart process given by id or code; NotFound for anything else."""
+def spec(type_ref, *, kind: str = "process") -> RecordSpec:
+    """The write-path spec of a smart process (or, with ``kind="list"``, a custom list) given by id or code;
+    NotFound for anything else."""
     try:
         info = entity_types.get(int(type_ref)) if str(type_ref).isdigit() else entity_types.by_code(str(type_ref))
     except (LookupError, ValueError):
         info = None
-    if info is None or not info.dynamic or info.model is not SmartItem:
+    model = ListRow if kind == SmartType.Kind.LIST else SmartItem
+    if info is None or not info.dynamic or info.model is not model:
+        if kind == SmartType.Kind.LIST:
+            raise NotFound(_("List «%(t)s» does not exist.") % {"t": type_ref})
         raise NotFound(_("Smart process «%(t)s» does not exist.") % {"t": type_ref})
     return info.spec
 
@@ -230,3 +242,25 @@ def delete_item(actor: Actor, type_ref, item_id: int) -> SmartItem:
 
 def restore_item(actor: Actor, type_ref, item_id: int) -> SmartItem:
     return restore_one(actor, spec(type_ref), item_id)
+
+
+# --- rows of custom lists (F6) -----------------------------------------------------------------------
+
+def create_row(actor: Actor, list_ref, **data) -> ListRow:
+    return create_one(actor, spec(list_ref, kind="list"), data)
+
+
+def create_rows(actor: Actor, list_ref, items: list[dict], *, atomic_all: bool = False):
+    return create_many(actor, spec(list_ref, kind="list"), items, atomic_all=atomic_all)
+
+
+def update_row(actor: Actor, list_ref, row_id: int, **data) -> ListRow:
+    return update_one(actor, spec(list_ref, kind="list"), row_id, data)
+
+
+def delete_row(actor: Actor, list_ref, row_id: int) -> ListRow:
+    return delete_one(actor, spec(list_ref, kind="list"), row_id)
+
+
+def restore_row(actor: Actor, list_ref, row_id: int) -> ListRow:
+    return restore_one(actor, spec(list_ref, kind="list"), row_id)

@@ -7,8 +7,12 @@ class ItemsConfig(AppConfig):
     verbose_name = "Smart processes"
 
     def ready(self):
+        from django.core.signals import request_finished, request_started
+
         from voronka.core import entity_types
 
         from . import registry
 
         entity_types.set_loader(registry.sync)
+        request_started.connect(registry.request_started, dispatch_uid="items.registry.started")
+        request_finished.connect(registry.request_finished, dispatch_uid="items.registry.finished")

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from voronka.core.records import Record
 from voronka.pipelines.models import PipelineItem
 
 #: entities a type's items may point at with their own fields
@@ -19,7 +20,14 @@ LINKABLE = ("contact", "company")
 
 
 class SmartType(models.Model):
+    """A smart process (items with pipelines and stages) or a custom list (rows without stages, F6)."""
+
+    class Kind(models.TextChoices):
+        PROCESS = "process", _("Smart process")
+        LIST = "list", _("List")
+
     id = models.PositiveIntegerField(_("entity type id"), primary_key=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PROCESS)
     code = models.SlugField(_("code"), max_length=40, unique=True,
                             help_text=_("Latin letters, digits and hyphens; used in addresses and robot files."))
     name = models.CharField(_("name"), max_length=100)
@@ -66,4 +74,35 @@ class SmartItem(PipelineItem):
 
     @property
     def ENTITY_TYPE_ID(self) -> int:  # noqa: N802 - the name every record answers to
+        return self.entity_type_id
+
+
+class ListRow(Record):
+    """A row of any custom list (F6), e.g. a licence: its own fields are custom fields of the list's type."""
+
+    entity_type_id = models.PositiveIntegerField(_("entity type"), editable=False)
+    title = models.CharField(_("title"), max_length=255)
+    contact = models.ForeignKey("parties.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                verbose_name=_("contact"), db_index=False)
+    company = models.ForeignKey("parties.Company", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                verbose_name=_("company"), db_index=False)
+    comment = models.TextField(_("comment"), blank=True)
+
+    class Meta:
+        verbose_name = _("row")
+        verbose_name_plural = _("rows")
+        indexes = [
+            models.Index(fields=["entity_type_id", "id"], name="listrow_type_idx"),
+            models.Index(fields=["entity_type_id", "responsible", "id"], name="listrow_resp_idx"),
+            models.Index(fields=["entity_type_id", "created_at", "id"], name="listrow_created_idx"),
+            models.Index(fields=["entity_type_id", "title", "id"], name="listrow_title_idx"),
+            models.Index(fields=["contact", "id"], name="listrow_contact_idx"),
+            models.Index(fields=["company", "id"], name="listrow_company_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def ENTITY_TYPE_ID(self) -> int:  # noqa: N802
         return self.entity_type_id

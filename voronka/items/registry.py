@@ -12,23 +12,37 @@ from voronka.core import config_cache, entity_types
 from voronka.core.recordkit import RecordSpec
 from voronka.pipelines.stages import StageHook
 
-from .models import SmartItem, SmartType
+from .models import ListRow, SmartItem, SmartType
 
 WRITABLE = ("title", "opportunity", "currency", "source", "comment", "responsible", "begin_date", "close_date")
+LIST_WRITABLE = ("title", "comment", "responsible")
 
 _lock = threading.Lock()
 _state: dict = {"version": None, "types": {}}  # types: id -> (code, name, plural, links) registered
+_request = threading.local()  # within a web request the version is checked once (menus ask several times)
+
+
+def request_started(**kwargs) -> None:
+    _request.active, _request.checked = True, False
+
+
+def request_finished(**kwargs) -> None:
+    _request.active = False
 
 
 def spec_of(t: SmartType) -> RecordSpec:
     links = tuple(x for x in ("contact", "company") if x in (t.links or []))
+    if t.kind == SmartType.Kind.LIST:
+        return RecordSpec(model=ListRow, entity_type_id=t.id, code=t.code, writable=(*LIST_WRITABLE, *links),
+                          scope={"entity_type_id": t.id})
     return RecordSpec(model=SmartItem, entity_type_id=t.id, code=t.code, writable=(*WRITABLE, *links),
                       hooks=(StageHook(),), scope={"entity_type_id": t.id})
 
 
 def install(t: SmartType) -> None:
     """Register one type in this process (also used right after creating or changing it)."""
-    entity_types.register(t.id, t.code, SmartItem, staged=True, title=t.name, spec=spec_of(t),
+    model = ListRow if t.kind == SmartType.Kind.LIST else SmartItem
+    entity_types.register(t.id, t.code, model, staged=model is SmartItem, title=t.name, spec=spec_of(t),
                           scope={"entity_type_id": t.id}, name=t.name, name_plural=t.name_plural)
     _state["types"][t.id] = (t.code, t.name, t.name_plural, tuple(t.links or ()))
 
@@ -39,6 +53,10 @@ def forget() -> None:
 
 
 def sync() -> None:
+    if getattr(_request, "active", False):
+        if _request.checked:
+            return
+        _request.checked = True
     try:
         version = config_cache.current_version()
     except Exception:  # no database yet (before migrate) or no database access (unit tests): nothing to load

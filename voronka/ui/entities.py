@@ -102,6 +102,16 @@ def smart_ui(info) -> EntityUI:
     key = (info.id, info.code, info.label_plural, writable)
     if key not in _smart_cache:
         links = tuple(n for n in ("contact", "company") if n in writable)
+        if not info.staged:  # a custom list
+            _smart_cache[key] = EntityUI(
+                info.code, info.code, info.id, info.label_plural.capitalize(),
+                columns=("title", *links, "responsible", "created_at"),
+                card_fields=("title", *links, "responsible", "comment", "is_open"),
+                create_fields=("title", *links, "responsible"),
+                has_communications=False, orders=("-id", "id", "-created_at", "created_at", "title", "-title"),
+                extra={"smart": True, "list": True},
+            )
+            return _smart_cache[key]
         _smart_cache[key] = EntityUI(
             info.code, info.code, info.id, info.label_plural.capitalize(),
             columns=("title", "stage", "responsible", "opportunity", *links, "created_at"),
