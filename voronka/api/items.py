@@ -17,8 +17,8 @@ from voronka.core.errors import NotFound, ValidationFailed
 from voronka.core.recordkit import RecordSpec
 from voronka.core.selectors import get_record_for, records_visible_to
 from voronka.items import actions
-from voronka.items.models import LINKABLE, SmartItem, SmartType
-from voronka.items.registry import WRITABLE
+from voronka.items.models import LINKABLE, ListRow, SmartItem, SmartType
+from voronka.items.registry import LIST_WRITABLE, WRITABLE
 from voronka.pipelines.stages import StageHook
 
 from . import pagination, serialize
@@ -39,8 +39,9 @@ from .schemas import (
     responses,
 )
 
-types_router = Router(tags=["Smart processes"])
-items_router = Router(tags=["Smart processes"])
+types_router = Router(tags=["Smart processes and lists"])
+items_router = Router(tags=["Smart processes and lists"])
+lists_router = Router(tags=["Smart processes and lists"])
 
 # the schemas of every type's items, built from a template spec with every linkable field
 TEMPLATE = RecordSpec(model=SmartItem, entity_type_id=0, code="item", writable=(*WRITABLE, *LINKABLE),
@@ -48,8 +49,10 @@ TEMPLATE = RecordSpec(model=SmartItem, entity_type_id=0, code="item", writable=(
 SCHEMAS = record_schemas(TEMPLATE, "SmartItem")
 LISTING = ListConfig(orders=both_ways(("id", "created_at", "updated_at", "opportunity", "title")), search=("title",),
                      links=LINKABLE)
-Filters = filter_schema(TEMPLATE, "SmartItem", LISTING)
-ItemIn, ItemOut, ItemPage = SCHEMAS["in"], SCHEMAS["out"], SCHEMAS["page"]
+LIST_TEMPLATE = RecordSpec(model=ListRow, entity_type_id=0, code="row", writable=(*LIST_WRITABLE, *LINKABLE))
+LIST_SCHEMAS = record_schemas(LIST_TEMPLATE, "ListRow")
+LIST_LISTING = ListConfig(orders=both_ways(("id", "created_at", "updated_at", "title")), search=("title",),
+                          links=LINKABLE)
 TypeRef = Path(..., min_length=1, max_length=40, description="Smart process code or entity type id (1030 …).")
 
 
@@ -62,6 +65,7 @@ class StageSpecIn(Strict):
 
 
 class TypeIn(Strict):
+    kind: str | None = Field(None, max_length=10, description="`process` (default): items with stages; `list`: rows.")
     name: str = Field(max_length=100, description="Singular name, e.g. «Production order».")
     name_plural: str | None = Field(None, max_length=100)
     code: str | None = Field(None, max_length=40, description="Used in addresses; default: made from the name.")
@@ -83,6 +87,7 @@ class TypeUpdateIn(Strict):
 
 
 class TypeOut(BaseModel):
+    kind: str
     id: int = Field(description="Entity type id: use it where an entity type is asked (pipelines, fields, rights).")
     code: str
     name: str
@@ -95,7 +100,7 @@ class TypeOut(BaseModel):
 
 
 def _type_out(t: SmartType) -> dict:
-    return {"id": t.id, "code": t.code, "name": t.name, "name_plural": t.name_plural, "links": list(t.links or []),
+    return {"kind": t.kind, "id": t.id, "code": t.code, "name": t.name, "name_plural": t.name_plural, "links": list(t.links or []),
             "use_opportunity": t.use_opportunity, "sort": t.sort, "created_at": t.created_at,
             "updated_at": t.updated_at}
 
@@ -153,123 +158,124 @@ def delete_type(request, ref: str = TypeRef):
     return Status(204, None)
 
 
-# --- items ---------------------------------------------------------------------------------------------
+# --- items and rows ------------------------------------------------------------------------------------
 
 class _Bound:
-    """What ``records.bulk_create``/``bulk_update`` need of a record type, bound to one smart process."""
+    """What ``records.bulk_create``/``bulk_update`` need of a record type, bound to one type."""
 
-    def __init__(self, spec: RecordSpec):
+    def __init__(self, spec: RecordSpec, schemas: dict, kind: str):
         self.spec = spec
-        self.schemas = SCHEMAS
+        self.schemas = schemas
         ref = spec.entity_type_id
+        create_many = actions.create_items if kind == "process" else actions.create_rows
+        update = actions.update_item if kind == "process" else actions.update_row
         self.actions = type("A", (), {
-            "create_many": staticmethod(lambda actor, items: actions.create_items(actor, ref, items)),
-            "update": staticmethod(lambda actor, pk, **data: actions.update_item(actor, ref, pk, **data)),
+            "create_many": staticmethod(lambda actor, items: create_many(actor, ref, items)),
+            "update": staticmethod(lambda actor, pk, **data: update(actor, ref, pk, **data)),
         })
 
 
-def _spec(ref: str) -> RecordSpec:
-    return actions.spec(ref)
+def build(router: Router, *, kind: str, prefix: str, schemas: dict, listing: ListConfig, one: str, many: str) -> None:
+    """The routes of every type of one kind: ``{prefix}`` is ``/{type}`` for items, ``/{type}/rows`` for lists."""
+    In, Out, Page = schemas["in"], schemas["out"], schemas["page"]
+    Filters = filter_schema(TEMPLATE if kind == "process" else LIST_TEMPLATE, one.capitalize(), listing)
+    write = {"process": (actions.create_item, actions.update_item, actions.delete_item, actions.restore_item),
+             "list": (actions.create_row, actions.update_row, actions.delete_row, actions.restore_row)}[kind]
+    create, update, delete, restore = write
+
+    def spec_of(ref: str) -> RecordSpec:
+        return actions.spec(ref, kind=kind)
+
+    def read(request, spec: RecordSpec, pk: int):
+        return get_record_for(request.auth, spec.entity_type_id, pk)
+
+    @router.get(prefix, response=responses({200: Page}), operation_id=f"list_{many}", summary=f"List {many}",
+                description="One page of what the caller may see; `custom.<code>=<value>` filters custom fields.")
+    def list_records(request, filters: Query[Filters], type: str = TypeRef):  # type: ignore[valid-type]
+        spec = spec_of(type)
+        qs = apply(spec, listing, records_visible_to(request.auth, spec.entity_type_id), filters, request.GET)
+        page = pagination.page(qs, order=filters.order, cursor=filters.cursor, limit=filters.limit)
+        pagination.check_export_threshold(request.auth, spec.entity_type_id, page)
+        return {"items": serialize.records(spec, page.items), "next_cursor": page.next_cursor}
+
+    @router.post(prefix, response=responses({201: Out}), operation_id=f"create_{one}", summary=f"Create a {one}")
+    def create_record(request, payload: In, type: str = TypeRef):  # type: ignore[valid-type]
+        spec = spec_of(type)
+        return Status(201, serialize.record(spec, create(request.auth, spec.entity_type_id, **payload_data(payload))))
+
+    @router.post(f"{prefix}/bulk", response=responses({200: BulkResultOut}), operation_id=f"bulk_create_{many}",
+                 summary=f"Create many {many}", exclude_none=True)
+    def bulk_create_records(request, payload: BulkCreateIn, type: str = TypeRef):
+        return {"items": bulk_create(_Bound(spec_of(type), schemas, kind), request.auth, payload.items)}
+
+    @router.patch(f"{prefix}/bulk", response=responses({200: BulkResultOut}), operation_id=f"bulk_update_{many}",
+                  summary=f"Change many {many}", exclude_none=True)
+    def bulk_update_records(request, payload: BulkUpdateIn, type: str = TypeRef):
+        return {"items": bulk_update(_Bound(spec_of(type), schemas, kind), request.auth, payload.items)}
+
+    @router.get(prefix + "/{id}", response=responses({200: Out}), operation_id=f"get_{one}", summary=f"Read a {one}")
+    def get_record(request, type: str = TypeRef, id: int = RecordId):
+        spec = spec_of(type)
+        return serialize.record(spec, read(request, spec, id))
+
+    @router.patch(prefix + "/{id}", response=responses({200: Out}), operation_id=f"update_{one}",
+                  summary=f"Change a {one}", description="Only the fields sent are changed.")
+    def update_record(request, payload: In, type: str = TypeRef, id: int = RecordId):  # type: ignore[valid-type]
+        spec = spec_of(type)
+        read(request, spec, id)
+        return serialize.record(spec, update(request.auth, spec.entity_type_id, id, **payload_data(payload)))
+
+    @router.delete(prefix + "/{id}", response=responses({204: None}), operation_id=f"delete_{one}",
+                   summary=f"Delete a {one}", description="Moves it to the recycle bin.")
+    def delete_record(request, type: str = TypeRef, id: int = RecordId):
+        spec = spec_of(type)
+        read(request, spec, id)
+        delete(request.auth, spec.entity_type_id, id)
+        return Status(204, None)
+
+    @router.post(prefix + "/{id}/restore", response=responses({200: Out}), operation_id=f"restore_{one}",
+                 summary=f"Restore a deleted {one}")
+    def restore_record(request, type: str = TypeRef, id: int = RecordId):
+        spec = spec_of(type)
+        return serialize.record(spec, restore(request.auth, spec.entity_type_id, id))
+
+    if kind == "process":
+        @router.post(prefix + "/{id}/move", response=responses({200: Out}), operation_id="move_item",
+                     summary="Move an item to a stage",
+                     description="Fields the stage requires must be filled, or given in `fields`.")
+        def move_record(request, payload: MoveIn, type: str = TypeRef, id: int = RecordId):
+            spec = spec_of(type)
+            read(request, spec, id)
+            check_text(payload.fields or {})
+            misplaced = sorted({"stage", "pipeline"} & set(payload.fields or {}))
+            if misplaced:
+                raise ValidationFailed(_("Give the stage and pipeline as the target, not among the fields."),
+                                       fields={"fields": [_("must not contain %(names)s") % {"names": ", ".join(misplaced)}]})
+            data = payload_data(payload)
+            obj = actions.move_item(request.auth, spec.entity_type_id, id, stage=payload.stage,
+                                    pipeline=payload.pipeline, fields=data.get("fields"))
+            return serialize.record(spec, obj)
+
+    @router.get(prefix + "/{id}/timeline", response=responses({200: TimelinePageOut}),
+                operation_id=f"{one}_timeline", summary=f"Timeline of a {one}")
+    def record_timeline(request, type: str = TypeRef, id: int = RecordId, limit: int = Query(50, ge=1, le=200),
+                        before: int | None = Query(None, ge=1, le=MAX_ID)):
+        return timeline_page(request.auth, spec_of(type).entity_type_id, id, limit, before)
+
+    @router.post(prefix + "/{id}/comments", response=responses({201: TimelineEntryOut}),
+                 operation_id=f"comment_{one}", summary=f"Comment on a {one}")
+    def comment_record(request, payload: CommentIn, type: str = TypeRef, id: int = RecordId):
+        from voronka.activities.actions import add_comment
+
+        spec = spec_of(type)
+        read(request, spec, id)
+        errors = text_errors({"text": payload.text})
+        if errors:
+            raise ValidationFailed(_("Some fields are not valid."), fields=errors)
+        entry = add_comment(request.auth, entity_type_id=spec.entity_type_id, entity_id=id, text=payload.text)
+        return Status(201, serialize.timeline_entry(entry))
 
 
-def _read(request, spec: RecordSpec, pk: int):
-    return get_record_for(request.auth, spec.entity_type_id, pk)
-
-
-@items_router.get("/{type}", response=responses({200: ItemPage}), operation_id="list_items",
-                  summary="List items of a smart process",
-                  description="One page of the items the caller may see; `custom.<code>=<value>` filters custom fields.")
-def list_items(request, filters: Query[Filters], type: str = TypeRef):  # type: ignore[valid-type]
-    spec = _spec(type)
-    qs = apply(spec, LISTING, records_visible_to(request.auth, spec.entity_type_id), filters, request.GET)
-    page = pagination.page(qs, order=filters.order, cursor=filters.cursor, limit=filters.limit)
-    pagination.check_export_threshold(request.auth, spec.entity_type_id, page)
-    return {"items": serialize.records(spec, page.items), "next_cursor": page.next_cursor}
-
-
-@items_router.post("/{type}", response=responses({201: ItemOut}), operation_id="create_item",
-                   summary="Create an item of a smart process")
-def create_item(request, payload: ItemIn, type: str = TypeRef):  # type: ignore[valid-type]
-    spec = _spec(type)
-    obj = actions.create_item(request.auth, spec.entity_type_id, **payload_data(payload))
-    return Status(201, serialize.record(spec, obj))
-
-
-@items_router.post("/{type}/bulk", response=responses({200: BulkResultOut}), operation_id="bulk_create_items",
-                   summary="Create many items", exclude_none=True)
-def bulk_create_items(request, payload: BulkCreateIn, type: str = TypeRef):
-    return {"items": bulk_create(_Bound(_spec(type)), request.auth, payload.items)}
-
-
-@items_router.patch("/{type}/bulk", response=responses({200: BulkResultOut}), operation_id="bulk_update_items",
-                    summary="Change many items", exclude_none=True)
-def bulk_update_items(request, payload: BulkUpdateIn, type: str = TypeRef):
-    return {"items": bulk_update(_Bound(_spec(type)), request.auth, payload.items)}
-
-
-@items_router.get("/{type}/{id}", response=responses({200: ItemOut}), operation_id="get_item", summary="Read an item")
-def get_item(request, type: str = TypeRef, id: int = RecordId):
-    spec = _spec(type)
-    return serialize.record(spec, _read(request, spec, id))
-
-
-@items_router.patch("/{type}/{id}", response=responses({200: ItemOut}), operation_id="update_item",
-                    summary="Change an item", description="Only the fields sent are changed.")
-def update_item(request, payload: ItemIn, type: str = TypeRef, id: int = RecordId):  # type: ignore[valid-type]
-    spec = _spec(type)
-    _read(request, spec, id)
-    return serialize.record(spec, actions.update_item(request.auth, spec.entity_type_id, id, **payload_data(payload)))
-
-
-@items_router.delete("/{type}/{id}", response=responses({204: None}), operation_id="delete_item",
-                     summary="Delete an item", description="Moves the item to the recycle bin.")
-def delete_item(request, type: str = TypeRef, id: int = RecordId):
-    spec = _spec(type)
-    _read(request, spec, id)
-    actions.delete_item(request.auth, spec.entity_type_id, id)
-    return Status(204, None)
-
-
-@items_router.post("/{type}/{id}/restore", response=responses({200: ItemOut}), operation_id="restore_item",
-                   summary="Restore a deleted item")
-def restore_item(request, type: str = TypeRef, id: int = RecordId):
-    spec = _spec(type)
-    return serialize.record(spec, actions.restore_item(request.auth, spec.entity_type_id, id))
-
-
-@items_router.post("/{type}/{id}/move", response=responses({200: ItemOut}), operation_id="move_item",
-                   summary="Move an item to a stage",
-                   description="Fields the stage requires must be filled, or given in `fields`.")
-def move_item(request, payload: MoveIn, type: str = TypeRef, id: int = RecordId):
-    spec = _spec(type)
-    _read(request, spec, id)
-    check_text(payload.fields or {})
-    misplaced = sorted({"stage", "pipeline"} & set(payload.fields or {}))
-    if misplaced:
-        raise ValidationFailed(_("Give the stage and pipeline as the target, not among the fields."),
-                               fields={"fields": [_("must not contain %(names)s") % {"names": ", ".join(misplaced)}]})
-    data = payload_data(payload)
-    obj = actions.move_item(request.auth, spec.entity_type_id, id, stage=payload.stage, pipeline=payload.pipeline,
-                            fields=data.get("fields"))
-    return serialize.record(spec, obj)
-
-
-@items_router.get("/{type}/{id}/timeline", response=responses({200: TimelinePageOut}), operation_id="item_timeline",
-                  summary="Timeline of an item")
-def item_timeline(request, type: str = TypeRef, id: int = RecordId, limit: int = Query(50, ge=1, le=200),
-                  before: int | None = Query(None, ge=1, le=MAX_ID)):
-    return timeline_page(request.auth, _spec(type).entity_type_id, id, limit, before)
-
-
-@items_router.post("/{type}/{id}/comments", response=responses({201: TimelineEntryOut}), operation_id="comment_item",
-                   summary="Comment on an item")
-def comment_item(request, payload: CommentIn, type: str = TypeRef, id: int = RecordId):
-    from voronka.activities.actions import add_comment
-
-    spec = _spec(type)
-    _read(request, spec, id)
-    errors = text_errors({"text": payload.text})
-    if errors:
-        raise ValidationFailed(_("Some fields are not valid."), fields=errors)
-    entry = add_comment(request.auth, entity_type_id=spec.entity_type_id, entity_id=id, text=payload.text)
-    return Status(201, serialize.timeline_entry(entry))
+build(items_router, kind="process", prefix="/{type}", schemas=SCHEMAS, listing=LISTING, one="item", many="items")
+build(lists_router, kind="list", prefix="/{type}/rows", schemas=LIST_SCHEMAS, listing=LIST_LISTING, one="row",
+      many="rows")
