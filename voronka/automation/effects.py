@@ -211,6 +211,52 @@ def move_stage(actor: Actor, obj, params: dict, run) -> dict:
     return {"from": before, "to": moved.stage_id, "pipeline": moved.pipeline_id}
 
 
+# --- return to the pipeline it came from (F25) ---------------------------------------------------------
+
+def check_return_to_origin(params: dict) -> None:
+    where = _("return to the pipeline it came from")
+    _only(params, {"stage"}, where)
+    if "stage" in params and (not isinstance(params["stage"], str | int) or params["stage"] in ("", None)):
+        raise ValueError(_("%(w)s: «stage» is «previous» or a stage of the original pipeline.") % {"w": where})
+
+
+def origin_of(entity_type_id: int, obj):
+    """Where a record came from into its current pipeline: (original pipeline id, the last in-progress stage it
+    had there), read from the stage history; None when it has always been in this pipeline."""
+    from voronka.pipelines.models import StageHistory
+
+    rows = list(StageHistory.objects.filter(entity_type_id=entity_type_id, entity_id=obj.pk)
+                .select_related("from_stage", "to_stage").order_by("-id")[:500])
+    for index, row in enumerate(rows):
+        if row.pipeline_id == obj.pipeline_id and row.from_stage is not None \
+                and row.from_stage.pipeline_id != obj.pipeline_id:
+            origin = row.from_stage.pipeline_id
+            earlier = [r for r in rows[index + 1:] if r.pipeline_id == origin]
+            stage = next((r.to_stage_id for r in earlier if r.to_stage.semantics == "process"), None)
+            return origin, stage
+    return None
+
+
+def return_to_origin(actor: Actor, obj, params: dict, run) -> dict:
+    """The complaints round trip: a record sent to another pipeline (a deal «finished with defects» moved to
+    Complaints) goes back to the pipeline it came from, to the stage it was in before it left (``previous``,
+    the default) or to a stage of that pipeline given by code."""
+    from voronka.pipelines.actions import move_to_stage
+
+    found = origin_of(obj.ENTITY_TYPE_ID, obj)
+    if found is None:
+        raise ValidationFailed(_("The record has always been in this pipeline: there is nowhere to return to."))
+    pipeline, previous = found
+    target = params.get("stage", "previous")
+    if target == "previous":
+        if previous is None:
+            raise ValidationFailed(_("The record had no stage in progress in the pipeline it came from."))
+        target = previous
+    before = (obj.pipeline_id, obj.stage_id)
+    moved = move_to_stage(actor, rules.spec_for(obj.ENTITY_TYPE_ID), obj.pk, stage=target, pipeline=pipeline)
+    return {"from": list(before), "to": [moved.pipeline_id, moved.stage_id]}
+
+
 # --- create a linked record ----------------------------------------------------------------------------
 
 def check_create_linked(params: dict) -> None:
@@ -410,6 +456,7 @@ DB = {
     A.SET_FIELDS: (check_set_fields, set_fields),
     A.CHANGE_RESPONSIBLE: (check_change_responsible, change_responsible),
     A.MOVE_STAGE: (check_move_stage, move_stage),
+    A.RETURN_TO_ORIGIN: (check_return_to_origin, return_to_origin),
     A.CREATE_LINKED: (check_create_linked, create_linked),
     A.COMMENT: (check_comment, comment),
 }

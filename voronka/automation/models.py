@@ -27,6 +27,7 @@ class Robot(models.Model):
         SET_FIELDS = "set_fields", _("Set fields")
         CHANGE_RESPONSIBLE = "change_responsible", _("Change the responsible")
         MOVE_STAGE = "move_stage", _("Move to a stage")
+        RETURN_TO_ORIGIN = "return_to_origin", _("Return to the pipeline it came from")
         CREATE_LINKED = "create_linked", _("Create a linked record")
         COMMENT = "comment", _("Add a comment")
         WEBHOOK = "webhook", _("Call a webhook")

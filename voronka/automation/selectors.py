@@ -125,7 +125,7 @@ def describe_action(action: str, params: dict) -> str:
         detail = params.get("text", "")
         if action == Robot.Action.NOTIFY:
             detail = f"{', '.join(params.get('to') or ['responsible'])}: {detail}"
-    elif action == Robot.Action.MOVE_STAGE:
+    elif action in (Robot.Action.MOVE_STAGE, Robot.Action.RETURN_TO_ORIGIN):
         detail = str(params.get("stage", ""))
     elif action == Robot.Action.SET_FIELDS and isinstance(params.get("fields"), dict):
         detail = ", ".join(params["fields"])
@@ -318,6 +318,7 @@ def action_examples() -> dict[str, str]:
         "set_fields": "fields:\n  title: '{title} (checked)'\n",
         "change_responsible": "mode: round_robin\nusers: ['user:ivanov', 'user:petrova']\n",
         "move_stage": "stage: in_work\n",
+        "return_to_origin": "stage: previous\n",
         "create_linked": "entity_type: deal\nfields:\n  title: 'Deal: {title}'\n",
         "comment": "text: 'The client was sent the price list.'\n",
         "webhook": "url: 'https://example.com/hook'\nsecret: 'change-me'\nfields: [title, stage, responsible]\n",
