@@ -64,8 +64,12 @@ def _people(value, where: str, *, required: bool = True) -> None:
 
 def check_create_task(params: dict) -> None:
     where = _("create task")
-    _only(params, {"title", "description", "deadline", "responsible", "observers"}, where)
+    _only(params, {"title", "description", "deadline", "responsible", "observers", "approval"}, where)
     _need(params, "title", str, where)
+    approval = params.get("approval")
+    if approval is not None and (not isinstance(approval, dict) or not approval
+                                 or set(approval) - {"approved", "rejected"}):
+        raise ValueError(_("%(w)s: «approval» maps approved and rejected to stage codes.") % {"w": where})
     if "deadline" in params:
         rules.check_duration(params["deadline"], f"{where}: deadline")
     _people(params.get("responsible", "responsible"), f"{where}: responsible")
@@ -87,7 +91,8 @@ def create_task(actor: Actor, obj, params: dict, run) -> dict:
     task = action(actor, title=fields.render(params["title"], obj)[:255],
                   description=fields.render(params.get("description", ""), obj), deadline=deadline,
                   responsible=responsible[0].pk, observers=observers,
-                  entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk)
+                  entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk,
+                  **({"approval": params["approval"]} if params.get("approval") else {}))
     return {"task": task.pk, "responsible": task.responsible_id, "title": task.title}
 
 

@@ -23,6 +23,7 @@ urlpatterns = [
     path("tasks/", task_views.my_tasks, name="tasks"),
     path("tasks/<int:pk>/", task_views.task_card, name="task"),
     path("tasks/<int:pk>/complete/", task_views.task_complete, name="task_complete"),
+    path("tasks/<int:pk>/decide/", task_views.task_decide, name="task_decide"),
     path("tasks/<int:pk>/cancel/", task_views.task_cancel, name="task_cancel"),
     path("tasks/<int:pk>/recurrence/", task_views.task_recurrence, name="task_recurrence"),
     path("crm/<str:kind>/", records.record_list, name="records"),

@@ -86,3 +86,45 @@ def test_return_to_a_named_stage_and_nowhere_to_return(admin, flows, drive):
     drive()
     other.refresh_from_db()
     assert other.stage_id == flows["stage"]["sales.won"].pk
+
+
+def test_approval_task_moves_the_item_on_its_outcome(admin, manager, manager_user, drive):
+    from voronka.activities.actions import complete_task, decide_task
+    from voronka.activities.models import Task
+    from voronka.core.errors import Conflict, NotFound
+    from voronka.identity.models import User
+    from voronka.items import actions
+
+    head = User.objects.create_user("head", "h@example.ru", "x", first_name="Ольга", last_name="Начальникова")
+    actions.create_type(admin, name="Production order", name_plural="Production", code="production", stages=[
+        {"name": "Approval", "code": "approval"}, {"name": "Queued", "code": "queued"},
+        {"name": "Done", "code": "done", "semantics": "success"},
+        {"name": "Rejected", "code": "rejected", "semantics": "failure"}])
+    stage = {s.code: s for s in __import__("voronka.pipelines.models", fromlist=["Stage"]).Stage.objects.filter(
+        pipeline__entity_type_id=1030)}
+    create_robot(admin, stage=stage["approval"].pk, action="create_task", params={
+        "title": "Approve production of {title}", "responsible": f"user:{head.pk}",
+        "approval": {"approved": "queued", "rejected": "rejected"}})
+    first = actions.create_item(admin, "production", title="Kitchen", responsible=manager_user.pk)
+    second = actions.create_item(admin, "production", title="Wardrobe", responsible=manager_user.pk)
+    drive()
+    task1, task2 = Task.objects.order_by("id")
+    assert task1.approval == {"approved": stage["queued"].pk, "rejected": stage["rejected"].pk}
+    with pytest.raises(Conflict):
+        complete_task(admin, task1.pk)
+    with pytest.raises(NotFound):  # the manager has no right on production items: the task is invisible
+        decide_task(manager, task1.pk, outcome="approved")
+    from voronka.core.actor import Actor
+
+    approver = Actor.for_user(head, "test")
+    decide_task(approver, task1.pk, outcome="approved", comment="OK, materials in stock")
+    decide_task(approver, task2.pk, outcome="rejected")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.stage_id == stage["queued"].pk and second.stage_id == stage["rejected"].pk
+    task1.refresh_from_db()
+    assert task1.status == "done" and task1.outcome == "approved" and task1.result == "OK, materials in stock"
+    move = StageHistory.objects.filter(entity_id=first.pk, to_stage=stage["queued"]).get()
+    assert move.cause == f"approval:{task1.pk}"
+    with pytest.raises(Conflict):
+        decide_task(approver, task1.pk, outcome="rejected")
