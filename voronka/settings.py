@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "voronka.deals",
     "voronka.activities",
     "voronka.items",
+    "voronka.links",
     "voronka.automation",
     "voronka.distribution",
     "voronka.intake",
