@@ -135,6 +135,8 @@ def _record_data(values: dict, obj) -> dict:
     data: dict[str, Any] = {}
     for name, template in values.items():
         value = fields.value_or_render(template, obj)
+        if hasattr(value, "isoformat"):  # a date or time copied from the record: written as text like any input
+            value = value.isoformat()
         if name.startswith("custom.") or name.startswith("uf_"):
             data.setdefault("custom", {})[name.removeprefix("custom.")] = value
         else:
@@ -266,8 +268,11 @@ def return_to_origin(actor: Actor, obj, params: dict, run) -> dict:
 
 def check_create_linked(params: dict) -> None:
     where = _("create linked record")
-    _only(params, {"entity_type", "pipeline", "stage", "fields"}, where)
+    _only(params, {"entity_type", "pipeline", "stage", "fields", "role", "responsible", "observers"}, where)
     code = _need(params, "entity_type", str, where)
+    if "responsible" in params:
+        _people(params["responsible"], f"{where}: responsible")
+    _people(params.get("observers"), f"{where}: observers", required=False)
     try:
         info = entity_types.by_code(code)
         rules.spec_for(info.id)
@@ -278,7 +283,6 @@ def check_create_linked(params: dict) -> None:
 
 
 def create_linked(actor: Actor, obj, params: dict, run) -> dict:
-    from voronka.core import history
     from voronka.core.recordkit import create_one
 
     info = entity_types.by_code(params["entity_type"])
@@ -290,15 +294,70 @@ def create_linked(actor: Actor, obj, params: dict, run) -> dict:
     for link in ("contact", "company"):  # the same client
         if link in spec.writable and hasattr(obj, f"{link}_id") and getattr(obj, f"{link}_id"):
             data.setdefault(link, getattr(obj, f"{link}_id"))
+    if params.get("responsible"):  # e.g. the production master; people are resolved on the source record
+        found = rules.people([params["responsible"]] if isinstance(params["responsible"], str)
+                             else params["responsible"], obj)
+        if found:
+            data["responsible"] = found[0].pk
     data.setdefault("responsible", obj.responsible_id)
     for key in ("pipeline", "stage"):
         if params.get(key) not in (None, ""):
             data[key] = params[key]
     created = create_one(actor, spec, data)
-    history.entry(actor, source_type, obj.pk, "linked", text=str(created)[:200],
-                  data={"entity_type_id": info.id, "entity_id": created.pk},
-                  also=[(info.id, created.pk)])
+    from voronka.links.actions import link
+
+    # a link both cards show (and «move linked records» follows); its timeline entry is on both records
+    link(actor, (source_type, obj.pk), (info.id, created.pk), role=params.get("role") or "")
+    observers = [u.pk for u in rules.people(params.get("observers") or [], obj) if u.pk != created.responsible_id]
+    if observers:  # F30: the deal's manager follows the production order
+        from voronka.core.recordkit import set_observers
+
+        set_observers(actor, spec, created.pk, observers)
     return {"created": [info.id, created.pk]}
+
+
+# --- move linked records (F24: finishing production moves the deal on) ----------------------------------
+
+def check_move_linked(params: dict) -> None:
+    where = _("move linked records")
+    _only(params, {"entity_type", "stage", "pipeline", "from_stages"}, where)
+    code = _need(params, "entity_type", str, where)
+    try:
+        info = entity_types.by_code(code)
+    except LookupError:
+        raise ValueError(_("%(w)s: unknown kind of record «%(c)s».") % {"w": where, "c": code}) from None
+    if not info.staged:
+        raise ValueError(_("%(w)s: «%(c)s» has no stages.") % {"w": where, "c": code})
+    if not isinstance(params.get("stage"), str | int) or params.get("stage") in ("", None):
+        raise ValueError(_("%(w)s: «stage» is required.") % {"w": where})
+    if "from_stages" in params and not (isinstance(params["from_stages"], list)
+                                        and all(isinstance(x, str | int) for x in params["from_stages"])):
+        raise ValueError(_("%(w)s: «from_stages» is a list of stage codes.") % {"w": where})
+
+
+def move_linked(actor: Actor, obj, params: dict, run) -> dict:
+    """Move every live record of a kind linked to this one to a stage (optionally only those now in
+    ``from_stages``): put on the production item's «Done» stage, it moves the deal on."""
+    from voronka.links.selectors import linked_ids
+    from voronka.pipelines.actions import move_to_stage
+    from voronka.pipelines.models import Stage
+
+    info = entity_types.by_code(params["entity_type"])
+    spec = rules.spec_for(info.id)
+    moved, skipped = [], []
+    for _type, pk in linked_ids(actor, obj.ENTITY_TYPE_ID, obj.pk, other_type_id=info.id):
+        target = info.objects.filter(pk=pk, deleted_at__isnull=True).first()
+        if target is None:
+            continue
+        if params.get("from_stages"):
+            codes = {str(c) for c in params["from_stages"]}
+            current = Stage.objects.filter(pk=target.stage_id).values_list("code", flat=True).first()
+            if current not in codes and str(target.stage_id) not in codes:
+                skipped.append(pk)
+                continue
+        done = move_to_stage(actor, spec, pk, stage=params["stage"], pipeline=params.get("pipeline"))
+        moved.append([pk, done.stage_id])
+    return {"moved": moved, "skipped": skipped}
 
 
 # --- comment -------------------------------------------------------------------------------------------
@@ -463,6 +522,7 @@ DB = {
     A.MOVE_STAGE: (check_move_stage, move_stage),
     A.RETURN_TO_ORIGIN: (check_return_to_origin, return_to_origin),
     A.CREATE_LINKED: (check_create_linked, create_linked),
+    A.MOVE_LINKED: (check_move_linked, move_linked),
     A.COMMENT: (check_comment, comment),
 }
 EXTERNAL = {

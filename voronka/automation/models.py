@@ -29,6 +29,7 @@ class Robot(models.Model):
         MOVE_STAGE = "move_stage", _("Move to a stage")
         RETURN_TO_ORIGIN = "return_to_origin", _("Return to the pipeline it came from")
         CREATE_LINKED = "create_linked", _("Create a linked record")
+        MOVE_LINKED = "move_linked", _("Move linked records to a stage")
         COMMENT = "comment", _("Add a comment")
         WEBHOOK = "webhook", _("Call a webhook")
         EMAIL_CLIENT = "email_client", _("Send an e-mail to the client")

@@ -135,7 +135,7 @@ def describe_action(action: str, params: dict) -> str:
         detail = str(params.get("url", ""))
     elif action == Robot.Action.EMAIL_CLIENT:
         detail = str(params.get("subject", ""))
-    elif action == Robot.Action.CREATE_LINKED:
+    elif action in (Robot.Action.CREATE_LINKED, Robot.Action.MOVE_LINKED):
         detail = str(params.get("entity_type", ""))
     detail = str(detail).strip()
     return f"{label}: {detail}" if detail else label
@@ -319,6 +319,7 @@ def action_examples() -> dict[str, str]:
         "change_responsible": "mode: round_robin\nusers: ['user:ivanov', 'user:petrova']\n",
         "move_stage": "stage: in_work\n",
         "return_to_origin": "stage: previous\n",
+        "move_linked": "entity_type: deal\nstage: installation\nfrom_stages: [production]\n",
         "create_linked": "entity_type: deal\nfields:\n  title: 'Deal: {title}'\n",
         "comment": "text: 'The client was sent the price list.'\n",
         "webhook": "url: 'https://example.com/hook'\nsecret: 'change-me'\nfields: [title, stage, responsible]\n",

@@ -84,7 +84,8 @@ def _check_type(data: dict, *, creating: bool, current: SmartType | None = None)
 
 
 def _code_taken(code: str) -> bool:
-    return any(info.code == code for info in entity_types.all_types())  # all_types syncs: no stale entry
+    registry.sync(force=True)  # no stale entry of a type whose creation rolled back
+    return any(info.code == code for info in entity_types.all_types())
 
 
 _TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",

@@ -87,6 +87,7 @@ class ListRow(Record):
     company = models.ForeignKey("parties.Company", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                 verbose_name=_("company"), db_index=False)
     comment = models.TextField(_("comment"), blank=True)
+    source = models.CharField(_("source"), max_length=50, blank=True)
 
     class Meta:
         verbose_name = _("row")

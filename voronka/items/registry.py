@@ -7,6 +7,7 @@ when it changed, so every process sees a type created or renamed elsewhere on it
 from __future__ import annotations
 
 import threading
+import time
 
 from voronka.core import config_cache, entity_types
 from voronka.core.recordkit import RecordSpec
@@ -15,7 +16,7 @@ from voronka.pipelines.stages import StageHook
 from .models import ListRow, SmartItem, SmartType
 
 WRITABLE = ("title", "opportunity", "currency", "source", "comment", "responsible", "begin_date", "close_date")
-LIST_WRITABLE = ("title", "comment", "responsible")
+LIST_WRITABLE = ("title", "comment", "source", "responsible")
 
 _lock = threading.Lock()
 _state: dict = {"version": None, "types": {}}  # types: id -> (code, name, plural, links) registered
@@ -23,7 +24,7 @@ _request = threading.local()  # within a web request the version is checked once
 
 
 def request_started(**kwargs) -> None:
-    _request.active, _request.checked = True, False
+    _request.active, _request.checked_at = True, None
 
 
 def request_finished(**kwargs) -> None:
@@ -50,13 +51,17 @@ def install(t: SmartType) -> None:
 def forget() -> None:
     """Make the next ``sync`` reload (after a change that may roll back)."""
     _state["version"] = None
+    _request.checked_at = None
 
 
-def sync() -> None:
-    if getattr(_request, "active", False):
-        if _request.checked:
+def sync(*, force: bool = False) -> None:
+    """Reload the types if the settings changed. Within a web request the check is made once (a request whose
+    end was never signalled counts for a few seconds at most); ``force`` always checks."""
+    if getattr(_request, "active", False) and not force:
+        now = time.monotonic()
+        if _request.checked_at is not None and now - _request.checked_at < 5:
             return
-        _request.checked = True
+        _request.checked_at = now
     try:
         version = config_cache.current_version()
     except Exception:  # no database yet (before migrate) or no database access (unit tests): nothing to load

@@ -128,3 +128,78 @@ def test_approval_task_moves_the_item_on_its_outcome(admin, manager, manager_use
     assert move.cause == f"approval:{task1.pk}"
     with pytest.raises(Conflict):
         decide_task(approver, task1.pk, outcome="rejected")
+
+
+def test_production_flow_end_to_end(admin, manager, manager_user, drive):
+    """Seed 002: a deal reaching «Production» creates a linked production order with data asked from the manager,
+    approved by the head of sales; production stages notify the manager, who observes the order; finished
+    production moves the deal on."""
+    from voronka.activities.actions import decide_task
+    from voronka.activities.models import Notification, Task
+    from voronka.core.actor import Actor
+    from voronka.core.errors import ValidationFailed
+    from voronka.core.selectors import get_record_for
+    from voronka.identity.models import Role, RoleAssignment, User
+    from voronka.identity.permissions import rights_changed
+    from voronka.items import actions
+    from voronka.items.models import SmartItem
+    from voronka.links.models import Link
+    from voronka.pipelines.models import Stage
+
+    head = User.objects.create_user("head", "h@example.ru", "x", first_name="Ольга", last_name="Начальникова")
+    master = User.objects.create_user("master", "p@example.ru", "x", first_name="Иван", last_name="Мастеров")
+    RoleAssignment.objects.create(role=Role.objects.get(code="production_master"), user=master)
+    rights_changed()
+    create_pipeline(admin, entity_type_id=2, name="Sales", code="sales", is_default=True, stages=[
+        {"name": "New", "code": "new"},
+        {"name": "Production", "code": "production", "required_fields": ["close_date"]},
+        {"name": "Installation", "code": "installation"},
+        {"name": "Won", "code": "won", "semantics": "success"}])
+    t = actions.create_type(admin, name="Production order", name_plural="Production", code="production", stages=[
+        {"name": "Approval", "code": "approval"}, {"name": "Queued", "code": "queued"},
+        {"name": "Cutting", "code": "cutting"}, {"name": "Done", "code": "done", "semantics": "success"},
+        {"name": "Rejected", "code": "rejected", "semantics": "failure"}])
+    deal_stage = {s.code: s for s in Stage.objects.filter(pipeline__code="sales")}
+    item_stage = {s.code: s for s in Stage.objects.filter(pipeline__entity_type_id=t.id)}
+    create_robot(admin, stage=deal_stage["production"].pk, action="create_linked", params={
+        "entity_type": "production", "responsible": "role:production_master", "observers": ["responsible"],
+        "fields": {"title": "Production: {title}", "opportunity": "{opportunity}", "close_date": "{close_date}"}})
+    create_robot(admin, stage=item_stage["approval"].pk, action="create_task", params={
+        "title": "Approve {title}", "responsible": "user:head", "approval": {"approved": "queued",
+                                                                             "rejected": "rejected"}})
+    for code in ("cutting", "done"):
+        create_robot(admin, stage=item_stage[code].pk, action="notify",
+                     params={"text": "{title}: {stage}", "to": ["observers"]})
+    create_robot(admin, stage=item_stage["done"].pk, action="move_linked",
+                 params={"entity_type": "deal", "stage": "installation", "from_stages": ["production"]})
+
+    deal = create_deal(manager, title="Kitchen for Sidorov", opportunity="350000")
+    with pytest.raises(ValidationFailed) as err:  # the manager is asked for the data first
+        move_deal(manager, deal.pk, stage="production")
+    assert "close_date" in err.value.fields
+    move_deal(manager, deal.pk, stage="production", fields={"close_date": "2026-12-20"})
+    drive()
+    from voronka.automation.models import Run
+
+    assert {(r.action, r.status, r.error) for r in Run.objects.all()} == {("create_linked", "done", ""),
+                                                                           ("create_task", "done", "")}
+    item = SmartItem.objects.get(entity_type_id=t.id)
+    assert (item.title, str(item.opportunity), str(item.close_date)) == (
+        "Production: Kitchen for Sidorov", "350000.00", "2026-12-20")
+    assert item.responsible_id == master.pk and item.stage_id == item_stage["approval"].pk
+    assert Link.objects.filter(source_type_id=2, source_id=deal.pk, target_type_id=t.id, target_id=item.pk).exists()
+    assert get_record_for(manager, t.id, item.pk) == item  # an observer reads the order without rights on the type
+    task = Task.objects.get(entity_type_id=t.id, entity_id=item.pk)
+    assert task.responsible_id == head.pk
+    decide_task(Actor.for_user(head, "test"), task.pk, outcome="approved")
+    item.refresh_from_db()
+    assert item.stage_id == item_stage["queued"].pk
+    actions.move_item(admin, "production", item.pk, stage="cutting")
+    drive()
+    assert Notification.objects.filter(user=manager_user, entity_type_id=t.id, entity_id=item.pk).count() == 1
+    actions.move_item(admin, "production", item.pk, stage="done")
+    drive()
+    deal.refresh_from_db()
+    assert deal.stage_id == deal_stage["installation"].pk
+    assert Notification.objects.filter(user=manager_user, entity_type_id=t.id).count() == 2
+    assert not Notification.objects.filter(user=head).exists()
