@@ -16,3 +16,10 @@ class ItemsConfig(AppConfig):
         entity_types.set_loader(registry.sync)
         request_started.connect(registry.request_started, dispatch_uid="items.registry.started")
         request_finished.connect(registry.request_finished, dispatch_uid="items.registry.finished")
+
+        from voronka.leads import demo as lead_demo
+
+        from . import demo
+
+        if demo.install not in lead_demo.SETTINGS_HOOKS:  # before automation's hook, which adds the robots
+            lead_demo.SETTINGS_HOOKS.insert(0, demo.install)
