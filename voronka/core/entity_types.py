@@ -134,4 +134,9 @@ def spec_for(type_id: int):
 
 def all_types() -> list[EntityTypeInfo]:
     _sync()
+    return known()
+
+
+def known() -> list[EntityTypeInfo]:
+    """What this process has registered, without asking the database (hot loops; call ``all_types`` first)."""
     return sorted(_registry.values(), key=lambda i: i.id)
