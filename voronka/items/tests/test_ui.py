@@ -102,3 +102,24 @@ def test_new_type_appears_in_the_role_matrix_and_a_granted_user_gets_it(admin_cl
     assert client.get(f"/crm/production/{item.pk}/").status_code == 200
     client.post("/crm/production/new/", {"title": "Mine", "currency": "RUB", "opportunity": "0"})
     assert SmartItem.objects.get(title="Mine").responsible_id == manager_user.pk
+
+
+def test_robot_screens_of_a_smart_process(admin_client, admin, production, drive_worker=None):
+    from voronka.automation.actions import create_robot
+    from voronka.core.management.commands.worker import drain
+    from voronka.pipelines.models import Pipeline
+
+    pipeline = Pipeline.objects.get(entity_type_id=production.id)
+    queued = pipeline.stages.get(code="queued")
+    create_robot(admin, stage=queued.pk, action="comment", params={"text": "Queued {title}"})
+    actions.create_item(admin, "production", title="Desk")
+    drain()
+    for url in ("/settings/robots/", f"/settings/robots/{pipeline.pk}/", f"/settings/robots/{pipeline.pk}/new/",
+                f"/settings/robots/{pipeline.pk}/export/", "/settings/automation-log/", "/settings/roles/",
+                f"/settings/pipelines/{pipeline.pk}/", "/settings/fields/", "/settings/recycle-bin/",
+                f"/settings/recycle-bin/?type={production.id}"):
+        r = admin_client.get(url)
+        assert r.status_code == (302 if url == "/settings/robots/" else 200), url
+    assert "Production" in admin_client.get("/settings/automation-log/").content.decode()
+    export = admin_client.get(f"/settings/robots/{pipeline.pk}/export/").content.decode()
+    assert "production" in export
