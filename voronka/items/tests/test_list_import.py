@@ -66,3 +66,13 @@ def test_importing_a_list_needs_the_right(manager, licences):
 
     with pytest.raises(PermissionDenied):
         imports.create_job(manager, file=io.BytesIO(csv_bytes(ROWS)), file_name="f.csv", type="licences")
+
+
+def test_cli_imports_list_rows(admin_user, licences, tmp_path):
+    from django.core.management import call_command
+
+    path = tmp_path / "licences.csv"
+    path.write_bytes(csv_bytes(ROWS[:3]))
+    out = io.StringIO()
+    call_command("import", str(path), type="licences", user=admin_user.username, stdout=out, stderr=io.StringIO())
+    assert ListRow.objects.filter(entity_type_id=licences.id).count() == 2
