@@ -194,6 +194,12 @@ def delete_type(actor: Actor, type_id: int) -> None:
         StageHistory.objects.filter(entity_type_id=t.id).delete()
         Pipeline.objects.filter(entity_type_id=t.id).delete()
         FieldDefinition.objects.filter(entity_type_id=t.id).delete()
+        from voronka.identity.models import RolePermission
+        from voronka.identity.permissions import rights_changed
+
+        if RolePermission.objects.filter(entity_type_id=t.id).delete()[0]:
+            transaction.on_commit(rights_changed)
+            rights_changed()
         t.delete()
         config_cache.bump()
         registry.forget()

@@ -102,12 +102,17 @@ def test_type_rename_and_code_is_fixed(admin, production):
 
 
 def test_delete_type_only_when_empty(admin, production):
+    from voronka.identity.models import Role, RolePermission
+
+    RolePermission.objects.create(role=Role.objects.get(code="sales_manager"), entity_type_id=production.id,
+                                  perm="read", scope=50)
     item = actions.create_item(admin, "production", title="Table")
     with pytest.raises(Conflict):
         actions.delete_type(admin, production.id)
     SmartItem.objects.filter(pk=item.pk).delete()
     actions.delete_type(admin, production.id)
     assert not Pipeline.objects.filter(entity_type_id=production.id).exists()
+    assert not RolePermission.objects.filter(entity_type_id=production.id).exists()
     with pytest.raises(LookupError):
         entity_types.get(production.id)
 
