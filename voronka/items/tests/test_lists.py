@@ -7,7 +7,6 @@ import pytest
 from voronka.core import entity_types
 from voronka.core.errors import NotFound, PermissionDenied, ValidationFailed
 from voronka.customfields.actions import define_field
-from voronka.identity.models import ApiToken
 from voronka.items import actions
 from voronka.items.models import ListRow
 from voronka.pipelines.models import Pipeline
@@ -64,32 +63,6 @@ def test_list_rights(manager, manager_user, admin, licences):
         {"entity_type_id": licences.id, "pipeline": None, "perm": "read", "scope": "all"}])
     with pytest.raises(PermissionDenied):
         actions.update_row(manager, "licences", row.pk, title="x")
-
-
-def test_list_api(admin_user, manager_user, licences, contact):
-    from voronka.api.tests.conftest import bearer
-
-    api = bearer(ApiToken.issue(admin_user, name="t")[1])
-    other = bearer(ApiToken.issue(manager_user, name="t")[1])
-    r = api.post("/types", {"kind": "list", "name": "Certificate", "code": "certificates"})
-    assert r.status_code == 201 and r.json()["kind"] == "list"
-    r = api.post("/lists/licences/rows", {"title": "Kontur", "contact": contact.pk,
-                                          "custom": {"uf_key": "K-1", "uf_seats": 3}})
-    assert r.status_code == 201, r.content
-    row = r.json()
-    assert row["custom"] == {"uf_key": "K-1", "uf_seats": 3} and "stage" not in row
-    assert api.get("/lists/licences/rows", **{"custom.uf_key": "K-1"}).json()["items"][0]["id"] == row["id"]
-    assert api.patch(f"/lists/licences/rows/{row['id']}", {"custom": {"uf_seats": 4}}).json()["custom"]["uf_seats"] == 4
-    assert api.post("/lists/licences/rows", {"title": "x", "stage": "new"}).status_code == 422
-    assert api.get("/lists/production/rows").status_code == 404
-    assert api.get(f"/lists/certificates/rows/{row['id']}").status_code == 404
-    r = api.post("/lists/licences/rows/bulk", {"items": [{"title": "A"}, {"title": "B", "custom": {"uf_seats": "x"}}]})
-    assert [i["ok"] for i in r.json()["items"]] == [True, False]
-    assert other.get("/lists/licences/rows").json()["items"] == []
-    assert other.get(f"/lists/licences/rows/{row['id']}").status_code == 404
-    assert other.post("/lists/licences/rows", {"title": "x"}).status_code == 403
-    assert api.delete(f"/lists/licences/rows/{row['id']}").status_code == 204
-    assert api.get(f"/lists/licences/rows/{row['id']}").status_code == 404
 
 
 def test_list_screens(client, admin_user, admin, licences, contact):

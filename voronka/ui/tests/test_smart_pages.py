@@ -10,6 +10,25 @@ from voronka.items.models import SmartItem, SmartType
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def production(admin):
+    return actions.create_type(admin, name="Production order", name_plural="Production", code="production", stages=[
+        {"name": "Queued", "code": "queued"},
+        {"name": "Cutting", "code": "cutting"},
+        {"name": "Assembly", "code": "assembly", "required_fields": ["close_date"]},
+        {"name": "Done", "code": "done", "semantics": "success"},
+        {"name": "Rejected", "code": "rejected", "semantics": "failure"},
+    ])
+
+
 @pytest.fixture
 def admin_client(client, admin_user):
     client.cookies["django_language"] = "en"

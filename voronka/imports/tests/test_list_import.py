@@ -9,11 +9,12 @@ import pytest
 from voronka.customfields.actions import define_field
 from voronka.imports import actions as imports
 from voronka.imports import mapping, runner
-from voronka.imports.tests.conftest import csv_bytes, xlsx_bytes
 from voronka.items import actions
 from voronka.items.models import ListRow
 from voronka.parties.actions import create_contact
 from voronka.parties.models import Contact
+
+from .conftest import csv_bytes, xlsx_bytes
 
 pytestmark = pytest.mark.django_db
 

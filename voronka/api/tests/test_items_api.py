@@ -5,11 +5,29 @@ from __future__ import annotations
 import pytest
 
 from voronka.activities.models import Task
-from voronka.api.tests.conftest import ApiClient, bearer  # noqa: F401 - fixtures below use them
+from voronka.api.tests.conftest import bearer
 from voronka.automation.models import Run
 from voronka.identity.models import ApiToken
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def licences(admin):
+    from voronka.customfields.actions import define_field
+    from voronka.items import actions
+
+    t = actions.create_type(admin, kind="list", name="Licence", name_plural="Licences", code="licences")
+    for code, label, kind in (("uf_key", "Key", "string"), ("uf_seats", "Seats", "integer")):
+        define_field(admin, entity_type_id=t.id, code=code, label=label, kind=kind)
+    return t
+
+
+@pytest.fixture
+def contact(admin):
+    from voronka.parties.actions import create_contact
+
+    return create_contact(admin, last_name="Иванов", first_name="Иван")
 
 
 @pytest.fixture
@@ -110,3 +128,27 @@ def test_users_without_rights_see_nothing_and_cannot_write(api, manager_api):
     assert manager_api.post("/types", {"name": "Mine"}).status_code == 403
     assert manager_api.patch(f"/types/{t['id']}", {"name": "Mine"}).status_code == 404
     assert api.get(f"/items/production/{item['id']}").json()["title"] == "Secret"
+
+
+def test_list_api(admin_user, manager_user, licences, contact):
+    api = bearer(ApiToken.issue(admin_user, name="t")[1])
+    other = bearer(ApiToken.issue(manager_user, name="t")[1])
+    r = api.post("/types", {"kind": "list", "name": "Certificate", "code": "certificates"})
+    assert r.status_code == 201 and r.json()["kind"] == "list"
+    r = api.post("/lists/licences/rows", {"title": "Kontur", "contact": contact.pk,
+                                          "custom": {"uf_key": "K-1", "uf_seats": 3}})
+    assert r.status_code == 201, r.content
+    row = r.json()
+    assert row["custom"] == {"uf_key": "K-1", "uf_seats": 3} and "stage" not in row
+    assert api.get("/lists/licences/rows", **{"custom.uf_key": "K-1"}).json()["items"][0]["id"] == row["id"]
+    assert api.patch(f"/lists/licences/rows/{row['id']}", {"custom": {"uf_seats": 4}}).json()["custom"]["uf_seats"] == 4
+    assert api.post("/lists/licences/rows", {"title": "x", "stage": "new"}).status_code == 422
+    assert api.get("/lists/production/rows").status_code == 404
+    assert api.get(f"/lists/certificates/rows/{row['id']}").status_code == 404
+    r = api.post("/lists/licences/rows/bulk", {"items": [{"title": "A"}, {"title": "B", "custom": {"uf_seats": "x"}}]})
+    assert [i["ok"] for i in r.json()["items"]] == [True, False]
+    assert other.get("/lists/licences/rows").json()["items"] == []
+    assert other.get(f"/lists/licences/rows/{row['id']}").status_code == 404
+    assert other.post("/lists/licences/rows", {"title": "x"}).status_code == 403
+    assert api.delete(f"/lists/licences/rows/{row['id']}").status_code == 204
+    assert api.get(f"/lists/licences/rows/{row['id']}").status_code == 404
