@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "voronka.leads",
     "voronka.deals",
     "voronka.activities",
+    "voronka.items",
     "voronka.links",
     "voronka.calendars",
     "voronka.automation",

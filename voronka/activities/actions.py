@@ -16,7 +16,7 @@ from voronka.core.errors import Conflict, NotFound, PermissionDenied, Validation
 from . import recurrence as recurrence_rules
 from .models import Notification, Task
 
-TASK_FIELDS = ("title", "description", "deadline", "responsible", "observers", "entity_type_id", "entity_id",
+TASK_FIELDS = ("title", "description", "deadline", "responsible", "observers", "entity_type_id", "entity_id", "approval",
                "recurrence")
 MAX_COMMENT = 20000
 
@@ -27,7 +27,7 @@ def _record(actor: Actor, entity_type_id, entity_id, perm: str = policies.READ):
         info = entity_types.get(int(entity_type_id))
     except (LookupError, TypeError, ValueError):
         raise ValidationFailed(_("Unknown kind of record."), fields={"entity_type_id": [_("unknown")]}) from None
-    obj = info.model.objects.filter(pk=entity_id, deleted_at__isnull=True).first() if str(entity_id).isdigit() else None
+    obj = info.objects.filter(pk=entity_id, deleted_at__isnull=True).first() if str(entity_id).isdigit() else None
     if obj is None:
         raise ValidationFailed(_("The record does not exist."), fields={"entity_id": [_("not found")]})
     policies.require(actor, perm, info.id, obj)
@@ -70,7 +70,8 @@ def create_task(actor: Actor, **data) -> Task:
         if data.get("entity_type_id") is not None or data.get("entity_id") is not None:
             info, obj = _record(actor, data.get("entity_type_id"), data.get("entity_id"))
         responsible = data.get("responsible") or actor.user_id
-        task = Task(title=(data.get("title") or "").strip() if isinstance(data.get("title"), str) else data.get("title"),
+        approval = _approval(data.get("approval"), info, obj)
+        task = Task(approval=approval, title=(data.get("title") or "").strip() if isinstance(data.get("title"), str) else data.get("title"),
                     description=data.get("description") or "", deadline=_deadline(data.get("deadline")),
                     responsible_id=responsible, created_by_id=actor.user_id, cause=actor.cause[:100],
                     entity_type_id=info.id if info else None, entity_id=obj.pk if obj else None,
@@ -87,6 +88,64 @@ def create_task(actor: Actor, **data) -> Task:
             history.entry(actor, info.id, obj.pk, "task", text=task.title,
                           data={"task": task.pk, "event": "created", "deadline": task.deadline})
         outbox.emit(actor, "task.created", info.id if info else None, obj.pk if obj else None, {"task": task.pk})
+        return task
+
+
+OUTCOMES = ("approved", "rejected")
+
+
+def _approval(value, info, obj) -> dict:
+    """An approval task names, per outcome, the stage its record moves to (a stage id or code of the record's
+    pipeline, or empty to stay)."""
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, dict) or not value or set(value) - set(OUTCOMES):
+        raise ValidationFailed(_("An approval maps «approved» and «rejected» to stages."),
+                               fields={"approval": [_("keys: approved, rejected")]})
+    if obj is None or not info.staged:
+        raise ValidationFailed(_("An approval needs a record with stages."), fields={"approval": [_("no record")]})
+    from voronka.pipelines.models import Stage
+
+    stages = Stage.objects.filter(pipeline_id=obj.pipeline_id)
+    clean = {}
+    for outcome, ref in value.items():
+        if ref in (None, ""):
+            continue
+        found = stages.filter(pk=ref).first() if isinstance(ref, int) or str(ref).isdigit() else \
+            stages.filter(code=str(ref)).first()
+        if found is None:
+            raise ValidationFailed(_("No stage «%(s)s» in the record's pipeline.") % {"s": ref},
+                                   fields={"approval": [str(ref)]})
+        clean[outcome] = found.pk
+    return clean or {"approved": None}
+
+
+def decide_task(actor: Actor, task_id: int, *, outcome: str, comment: str = "") -> Task:
+    """Approve or reject an approval task: it is completed with the outcome, and its record moves to the stage the
+    approval names for it (by the system, on behalf of the approval: the approver needs no right on the record)."""
+    if outcome not in OUTCOMES:
+        raise ValidationFailed(_("The outcome is «approved» or «rejected»."), fields={"outcome": [_("unknown")]})
+    with transaction.atomic():
+        task = Task.objects.filter(pk=task_id).only("approval").first()
+        if task is not None and not task.approval:
+            raise Conflict(_("Task #%(id)s is not an approval.") % {"id": task_id})
+        task = _finish(actor, task_id, Task.Status.DONE, comment, field="comment",
+                       refused=_("Only the approver can decide."), too_long=_("The comment is too long."))
+        task.outcome = outcome
+        task.save(update_fields=["outcome"])
+        target = task.approval.get(outcome)
+        if task.entity_type_id:
+            history.entry(actor, task.entity_type_id, task.entity_id, "task", text=task.title,
+                          data={"task": task.pk, "event": "decided", "outcome": outcome, "result": comment})
+        if target and task.entity_type_id:
+            from voronka.pipelines.actions import move_to_stage
+
+            system = Actor.system(cause=f"approval:{task.pk}", on_behalf_of=actor.user, depth=actor.depth + 1)
+            obj = entity_types.get(task.entity_type_id).objects.filter(pk=task.entity_id, deleted_at__isnull=True).first()
+            if obj is not None and obj.stage_id != target:
+                move_to_stage(system, entity_types.spec_for(task.entity_type_id), obj.pk, stage=target)
+        outbox.emit(actor, "task.completed", task.entity_type_id, task.entity_id,
+                    {"task": task.pk, "result": comment, "outcome": outcome, "next": None})
         return task
 
 
@@ -173,6 +232,8 @@ def _finish(actor: Actor, task_id: int, status: str, text: str, *, refused: str,
 
 def complete_task(actor: Actor, task_id: int, *, result: str = "") -> Task:
     with transaction.atomic():
+        if Task.objects.filter(pk=task_id).exclude(approval={}).exists():
+            raise Conflict(_("This is an approval: approve or reject it."))
         task = _finish(actor, task_id, Task.Status.DONE, result, field="result",
                        refused=_("Only the responsible or the author can complete a task."),
                        too_long=_("The result is too long."))

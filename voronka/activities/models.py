@@ -25,6 +25,10 @@ class Task(models.Model):
     entity_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
     result = models.TextField(_("result"), blank=True)
+    # an approval task: the stage the linked record moves to on each outcome, {"approved": …, "rejected": …}
+    approval = models.JSONField(_("approval"), default=dict, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=10, blank=True,
+                               choices=[("approved", _("Approved")), ("rejected", _("Rejected"))])
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)

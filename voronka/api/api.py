@@ -6,7 +6,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
-from . import auth, automation_api, errors, imports, intake, links, resources, settings_api, tasks
+from . import auth, automation_api, errors, imports, intake, items, links, resources, settings_api, tasks
 from .calendar_api import router as calendar_router
 
 DESCRIPTION = """
@@ -56,3 +56,6 @@ api.add_router("/distribution", intake.distribution_router)
 api.add_router("/automation", automation_api.router)
 api.add_router("/calendar", calendar_router)
 api.add_router("/imports", imports.router)
+api.add_router("/types", items.types_router)
+api.add_router("/items", items.items_router)
+api.add_router("/lists", items.lists_router)

@@ -1,7 +1,7 @@
 """Tasks: list, create, read, change, complete. Writes go through voronka.activities.actions."""
 
 import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
@@ -34,6 +34,9 @@ class TaskIn(Strict):
     entity_type_id: int | None = Field(None, ge=1, le=2**31 - 1, description="Kind of the linked record (1 lead, 2 deal …).")
     entity_id: int | None = Field(None, ge=1, le=MAX_ID, description="Id of the linked record.")
     recurrence: str | None = Recurrence
+    approval: dict[str, int | str | None] | None = Field(None, description=(
+        "An approval task: the stage (id or code) its record moves to when approved and when rejected, "
+        "`{\"approved\": \"cutting\", \"rejected\": \"rejected\"}`; decided with POST /tasks/{id}/decide."))
 
 
 class TaskUpdateIn(Strict):
@@ -47,6 +50,11 @@ class TaskUpdateIn(Strict):
 
 class TaskCompleteIn(Strict):
     result: str = Field("", max_length=20000)
+
+
+class TaskDecideIn(Strict):
+    outcome: Literal["approved", "rejected"]
+    comment: str = Field("", max_length=20000)
 
 
 class TaskCancelIn(Strict):
@@ -71,6 +79,8 @@ class TaskOut(BaseModel):
     is_overdue: bool
     recurrence: str
     recurrence_of: int | None
+    approval: dict[str, Any]
+    outcome: str
 
 
 class TaskPage(BaseModel):
@@ -94,7 +104,8 @@ def _out(task: Task) -> dict:
             "observers": sorted(u.pk for u in task.observers.all()), "entity_type_id": task.entity_type_id,
             "entity_id": task.entity_id, "status": task.status, "result": task.result, "created_at": task.created_at,
             "updated_at": task.updated_at, "completed_at": task.completed_at, "is_overdue": task.is_overdue,
-            "recurrence": task.recurrence, "recurrence_of": task.recurrence_of_id}
+            "recurrence": task.recurrence, "recurrence_of": task.recurrence_of_id,
+            "approval": task.approval or {}, "outcome": task.outcome}
 
 
 def _get(actor, pk: int) -> Task:
@@ -142,6 +153,15 @@ def complete_task(request, payload: TaskCompleteIn, id: int = RecordId):
     _get(request.auth, id)
     data = payload_data(payload)
     actions.complete_task(request.auth, id, result=data.get("result", ""))
+    return _out(_get(request.auth, id))
+
+
+@router.post("/{id}/decide", response=responses({200: TaskOut}), operation_id="decide_task",
+             summary="Approve or reject an approval task (its record moves to the stage named for the outcome)")
+def decide_task(request, payload: TaskDecideIn, id: int = RecordId):
+    _get(request.auth, id)
+    data = payload_data(payload)
+    actions.decide_task(request.auth, id, outcome=data["outcome"], comment=data.get("comment", ""))
     return _out(_get(request.auth, id))
 
 

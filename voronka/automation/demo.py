@@ -59,3 +59,59 @@ def install(admin: Actor, pipelines: dict) -> None:
     for code, text in PRODUCTION_STAGES.items():
         actions.create_robot(admin, stage=stage(DEAL, "production", code), name="Уведомить менеджера по продажам",
                              action="notify", params={"text": text, "to": ["creator"]})
+    install_flows(admin, pipelines)
+
+
+def install_flows(admin: Actor, pipelines: dict) -> None:
+    """Seed 002 with the smart process the items demo defines (F5, F24, F30) and the complaints round trip (F25):
+
+    - a deal entering the Production pipeline creates a linked «Производственный заказ» (the head of production
+      responsible, the deal's author and observers following it);
+    - the order's launch is approved by the commercial director (an approval task: approved → «В очереди»,
+      rejected → «Запуск отклонён»); every later stage tells the followers;
+    - a finished order moves the deal on to «Отгружено клиенту»;
+    - a deal closed «Завершено с дефектами» (the defect must be described) goes to Complaints by itself, where a
+      complaints specialist takes it (round robin), and «Дефекты устранены» returns it to Production,
+      «Отгружено клиенту».
+    """
+    from voronka.pipelines.actions import update_stage
+    from voronka.pipelines.models import Stage
+
+    def stage(entity_type_id: int, pipeline: str, code: str) -> int:
+        return pipelines[(entity_type_id, pipeline)].stages.get(code=code).pk
+
+    try:
+        orders = entity_types.by_code("production-orders")
+    except LookupError:
+        return
+    order_stage = {s.code: s.pk for s in Stage.objects.filter(pipeline__entity_type_id=orders.id)}
+    actions.create_robot(admin, stage=stage(DEAL, "production", "free"), name="Создать производственный заказ",
+                         action="create_linked", params={
+                             "entity_type": orders.code, "role": "production", "responsible": "user:prod_head",
+                             "observers": ["creator", "observers"],
+                             "fields": {"title": "{title}", "opportunity": "{opportunity}",
+                                        "comment": "Заказ по сделке «{title}»: {link}"}})
+    actions.create_robot(admin, stage=order_stage["approval"], name="Согласовать запуск",
+                         action="create_task", params={
+                             "title": "Согласовать запуск в производство: {title}",
+                             "description": "Одобрите запуск или отклоните его с комментарием.",
+                             "deadline": {"amount": 1, "unit": "days"}, "responsible": "user:sales_head",
+                             "approval": {"approved": "queued", "rejected": "rejected"}})
+    for code, text in (("queued", "Заказ «{title}» поставлен в очередь производства."),
+                       ("cutting", "Заказ «{title}»: раскрой и сварка."), ("painting", "Заказ «{title}»: покраска."),
+                       ("done", "Заказ «{title}» изготовлен."),
+                       ("rejected", "Запуск заказа «{title}» отклонён.")):
+        actions.create_robot(admin, stage=order_stage[code], name="Уведомить менеджера по продажам",
+                             action="notify", params={"text": text, "to": ["observers"]})
+    actions.create_robot(admin, stage=order_stage["done"], name="Сделка: заказ изготовлен",
+                         action="move_linked", params={
+                             "entity_type": "deal", "stage": "shipped",
+                             "from_stages": ["free", "assigned", "planned", "stage1", "stage2", "stage3"]})
+    update_stage(admin, stage(DEAL, "production", "defects"), required_fields=["custom.uf_defect"])
+    actions.create_robot(admin, stage=stage(DEAL, "production", "defects"), name="В рекламации",
+                         action="move_stage", params={"pipeline": "complaints", "stage": "new"})
+    actions.create_robot(admin, stage=stage(DEAL, "complaints", "new"), name="Назначить специалиста по рекламациям",
+                         action="change_responsible",
+                         params={"mode": "round_robin", "users": ["user:support1", "user:support2"]})
+    actions.create_robot(admin, stage=stage(DEAL, "complaints", "resolved"), name="Вернуть в производство",
+                         action="return_to_origin", params={"stage": "shipped"})

@@ -66,8 +66,12 @@ def _people(value, where: str, *, required: bool = True) -> None:
 
 def check_create_task(params: dict) -> None:
     where = _("create task")
-    _only(params, {"title", "description", "deadline", "responsible", "observers"}, where)
+    _only(params, {"title", "description", "deadline", "responsible", "observers", "approval"}, where)
     _need(params, "title", str, where)
+    approval = params.get("approval")
+    if approval is not None and (not isinstance(approval, dict) or not approval
+                                 or set(approval) - {"approved", "rejected"}):
+        raise ValueError(_("%(w)s: «approval» maps approved and rejected to stage codes.") % {"w": where})
     if "deadline" in params:
         rules.check_duration(params["deadline"], f"{where}: deadline")
     _people(params.get("responsible", "responsible"), f"{where}: responsible")
@@ -89,7 +93,8 @@ def create_task(actor: Actor, obj, params: dict, run) -> dict:
     task = action(actor, title=fields.render(params["title"], obj)[:255],
                   description=fields.render(params.get("description", ""), obj), deadline=deadline,
                   responsible=responsible[0].pk, observers=observers,
-                  entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk)
+                  entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk,
+                  **({"approval": params["approval"]} if params.get("approval") else {}))
     return {"task": task.pk, "responsible": task.responsible_id, "title": task.title}
 
 
@@ -132,6 +137,8 @@ def _record_data(values: dict, obj) -> dict:
     data: dict[str, Any] = {}
     for name, template in values.items():
         value = fields.value_or_render(template, obj)
+        if hasattr(value, "isoformat"):  # a date or time copied from the record: written as text like any input
+            value = value.isoformat()
         if name.startswith("custom.") or name.startswith("uf_"):
             data.setdefault("custom", {})[name.removeprefix("custom.")] = value
         else:
@@ -213,12 +220,61 @@ def move_stage(actor: Actor, obj, params: dict, run) -> dict:
     return {"from": before, "to": moved.stage_id, "pipeline": moved.pipeline_id}
 
 
+# --- return to the pipeline it came from (F25) ---------------------------------------------------------
+
+def check_return_to_origin(params: dict) -> None:
+    where = _("return to the pipeline it came from")
+    _only(params, {"stage"}, where)
+    if "stage" in params and (not isinstance(params["stage"], str | int) or params["stage"] in ("", None)):
+        raise ValueError(_("%(w)s: «stage» is «previous» or a stage of the original pipeline.") % {"w": where})
+
+
+def origin_of(entity_type_id: int, obj):
+    """Where a record came from into its current pipeline: (original pipeline id, the last in-progress stage it
+    had there), read from the stage history; None when it has always been in this pipeline."""
+    from voronka.pipelines.models import StageHistory
+
+    rows = list(StageHistory.objects.filter(entity_type_id=entity_type_id, entity_id=obj.pk)
+                .select_related("from_stage", "to_stage").order_by("-id")[:500])
+    for index, row in enumerate(rows):
+        if row.pipeline_id == obj.pipeline_id and row.from_stage is not None \
+                and row.from_stage.pipeline_id != obj.pipeline_id:
+            origin = row.from_stage.pipeline_id
+            earlier = [r for r in rows[index + 1:] if r.pipeline_id == origin]
+            stage = next((r.to_stage_id for r in earlier if r.to_stage.semantics == "process"), None)
+            return origin, stage
+    return None
+
+
+def return_to_origin(actor: Actor, obj, params: dict, run) -> dict:
+    """The complaints round trip: a record sent to another pipeline (a deal «finished with defects» moved to
+    Complaints) goes back to the pipeline it came from, to the stage it was in before it left (``previous``,
+    the default) or to a stage of that pipeline given by code."""
+    from voronka.pipelines.actions import move_to_stage
+
+    found = origin_of(obj.ENTITY_TYPE_ID, obj)
+    if found is None:
+        raise ValidationFailed(_("The record has always been in this pipeline: there is nowhere to return to."))
+    pipeline, previous = found
+    target = params.get("stage", "previous")
+    if target == "previous":
+        if previous is None:
+            raise ValidationFailed(_("The record had no stage in progress in the pipeline it came from."))
+        target = previous
+    before = (obj.pipeline_id, obj.stage_id)
+    moved = move_to_stage(actor, rules.spec_for(obj.ENTITY_TYPE_ID), obj.pk, stage=target, pipeline=pipeline)
+    return {"from": list(before), "to": [moved.pipeline_id, moved.stage_id]}
+
+
 # --- create a linked record ----------------------------------------------------------------------------
 
 def check_create_linked(params: dict) -> None:
     where = _("create linked record")
-    _only(params, {"entity_type", "pipeline", "stage", "fields"}, where)
+    _only(params, {"entity_type", "pipeline", "stage", "fields", "role", "responsible", "observers"}, where)
     code = _need(params, "entity_type", str, where)
+    if "responsible" in params:
+        _people(params["responsible"], f"{where}: responsible")
+    _people(params.get("observers"), f"{where}: observers", required=False)
     try:
         info = entity_types.by_code(code)
         rules.spec_for(info.id)
@@ -229,7 +285,6 @@ def check_create_linked(params: dict) -> None:
 
 
 def create_linked(actor: Actor, obj, params: dict, run) -> dict:
-    from voronka.core import history
     from voronka.core.recordkit import create_one
 
     info = entity_types.by_code(params["entity_type"])
@@ -237,18 +292,74 @@ def create_linked(actor: Actor, obj, params: dict, run) -> dict:
     data = _record_data(params.get("fields") or {"title": "{title}"}, obj)
     if info.id == entity_types.DEAL and source_type == entity_types.LEAD:
         data.setdefault("lead", obj.pk)
+    spec = rules.spec_for(info.id)
     for link in ("contact", "company"):  # the same client
-        if hasattr(info.model, link) and hasattr(obj, f"{link}_id") and getattr(obj, f"{link}_id"):
+        if link in spec.writable and hasattr(obj, f"{link}_id") and getattr(obj, f"{link}_id"):
             data.setdefault(link, getattr(obj, f"{link}_id"))
+    if params.get("responsible"):  # e.g. the production master; people are resolved on the source record
+        found = rules.people([params["responsible"]] if isinstance(params["responsible"], str)
+                             else params["responsible"], obj)
+        if found:
+            data["responsible"] = found[0].pk
     data.setdefault("responsible", obj.responsible_id)
     for key in ("pipeline", "stage"):
         if params.get(key) not in (None, ""):
             data[key] = params[key]
-    created = create_one(actor, rules.spec_for(info.id), data)
-    history.entry(actor, source_type, obj.pk, "linked", text=str(created)[:200],
-                  data={"entity_type_id": info.id, "entity_id": created.pk},
-                  also=[(info.id, created.pk)])
+    created = create_one(actor, spec, data)
+    from voronka.links.actions import link
+
+    # a link both cards show (and «move linked records» follows); its timeline entry is on both records
+    link(actor, (source_type, obj.pk), (info.id, created.pk), role=params.get("role") or "")
+    observers = [u.pk for u in rules.people(params.get("observers") or [], obj) if u.pk != created.responsible_id]
+    if observers:  # F30: the deal's manager follows the production order
+        from voronka.core.recordkit import set_observers
+
+        set_observers(actor, spec, created.pk, observers)
     return {"created": [info.id, created.pk]}
+
+
+# --- move linked records (F24: finishing production moves the deal on) ----------------------------------
+
+def check_move_linked(params: dict) -> None:
+    where = _("move linked records")
+    _only(params, {"entity_type", "stage", "pipeline", "from_stages"}, where)
+    code = _need(params, "entity_type", str, where)
+    try:
+        info = entity_types.by_code(code)
+    except LookupError:
+        raise ValueError(_("%(w)s: unknown kind of record «%(c)s».") % {"w": where, "c": code}) from None
+    if not info.staged:
+        raise ValueError(_("%(w)s: «%(c)s» has no stages.") % {"w": where, "c": code})
+    if not isinstance(params.get("stage"), str | int) or params.get("stage") in ("", None):
+        raise ValueError(_("%(w)s: «stage» is required.") % {"w": where})
+    if "from_stages" in params and not (isinstance(params["from_stages"], list)
+                                        and all(isinstance(x, str | int) for x in params["from_stages"])):
+        raise ValueError(_("%(w)s: «from_stages» is a list of stage codes.") % {"w": where})
+
+
+def move_linked(actor: Actor, obj, params: dict, run) -> dict:
+    """Move every live record of a kind linked to this one to a stage (optionally only those now in
+    ``from_stages``): put on the production item's «Done» stage, it moves the deal on."""
+    from voronka.links.selectors import linked_ids
+    from voronka.pipelines.actions import move_to_stage
+    from voronka.pipelines.models import Stage
+
+    info = entity_types.by_code(params["entity_type"])
+    spec = rules.spec_for(info.id)
+    moved, skipped = [], []
+    for _type, pk in linked_ids(actor, obj.ENTITY_TYPE_ID, obj.pk, other_type_id=info.id):
+        target = info.objects.filter(pk=pk, deleted_at__isnull=True).first()
+        if target is None:
+            continue
+        if params.get("from_stages"):
+            codes = {str(c) for c in params["from_stages"]}
+            current = Stage.objects.filter(pk=target.stage_id).values_list("code", flat=True).first()
+            if current not in codes and str(target.stage_id) not in codes:
+                skipped.append(pk)
+                continue
+        done = move_to_stage(actor, spec, pk, stage=params["stage"], pipeline=params.get("pipeline"))
+        moved.append([pk, done.stage_id])
+    return {"moved": moved, "skipped": skipped}
 
 
 # --- comment -------------------------------------------------------------------------------------------
@@ -568,7 +679,9 @@ DB = {
     A.SET_FIELDS: (check_set_fields, set_fields),
     A.CHANGE_RESPONSIBLE: (check_change_responsible, change_responsible),
     A.MOVE_STAGE: (check_move_stage, move_stage),
+    A.RETURN_TO_ORIGIN: (check_return_to_origin, return_to_origin),
     A.CREATE_LINKED: (check_create_linked, create_linked),
+    A.MOVE_LINKED: (check_move_linked, move_linked),
     A.COMMENT: (check_comment, comment),
     A.CONVERT_LEAD: (check_convert_lead, convert_lead),
     A.MARK_CONTACT: (check_mark_contact, mark_contact),

@@ -81,14 +81,14 @@ def check_duration(value, where: str, *, signed: bool = False) -> tuple[int, str
 
 # --- people ------------------------------------------------------------------------------------------
 
-PEOPLE_HELP = "responsible, head, creator, user:ID, user:LOGIN, role:CODE"
+PEOPLE_HELP = "responsible, head, creator, observers, user:ID, user:LOGIN, role:CODE"
 
 
 def check_person(ref, where: str, *, allow_role: bool = True) -> None:
     if not isinstance(ref, str):
         raise ValueError(_("%(w)s: a person is written as one of: %(h)s.") % {"w": where, "h": PEOPLE_HELP})
     kind, _sep, arg = ref.partition(":")
-    if ref in ("responsible", "head", "creator"):
+    if ref in ("responsible", "head", "creator", "observers"):
         return
     if kind == "user" and arg:
         user = _user(arg)
@@ -124,6 +124,12 @@ def people(refs, obj) -> list:
             users = [getattr(obj, "created_by", None)]
         elif ref == "head":
             users = [head_of(getattr(obj, "responsible", None))]
+        elif ref == "observers":  # who follows the record (F30: the sales manager on a production order)
+            from voronka.core.models import Observer
+
+            ids = list(Observer.objects.filter(entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk)
+                       .order_by("id").values_list("user_id", flat=True))
+            users = list(get_user_model().objects.filter(pk__in=ids).order_by("id"))
         elif kind == "user":
             users = [_user(arg)]
         elif kind == "role":
@@ -158,10 +164,9 @@ def spec_for(entity_type_id: int):
 
     specs = {entity_types.LEAD: LEAD, entity_types.DEAL: DEAL, entity_types.CONTACT: CONTACT,
              entity_types.COMPANY: COMPANY}
-    try:
+    if entity_type_id in specs:
         return specs[entity_type_id]
-    except KeyError:
-        raise LookupError(f"no write path for entity type {entity_type_id}") from None
+    return entity_types.spec_for(entity_type_id)  # smart processes register theirs
 
 
 def date_field_moment(obj, name: str) -> datetime.datetime | None:

@@ -179,7 +179,7 @@ def describe_action(action: str, params: dict) -> str:
         detail = params.get("text", "")
         if action == Robot.Action.NOTIFY:
             detail = f"{', '.join(params.get('to') or ['responsible'])}: {detail}"
-    elif action == Robot.Action.MOVE_STAGE:
+    elif action in (Robot.Action.MOVE_STAGE, Robot.Action.RETURN_TO_ORIGIN):
         detail = str(params.get("stage", ""))
     elif action == Robot.Action.SET_FIELDS and isinstance(params.get("fields"), dict):
         detail = ", ".join(params["fields"])
@@ -189,7 +189,7 @@ def describe_action(action: str, params: dict) -> str:
         detail = str(params.get("url", ""))
     elif action == Robot.Action.EMAIL_CLIENT:
         detail = str(params.get("subject", ""))
-    elif action == Robot.Action.CREATE_LINKED:
+    elif action in (Robot.Action.CREATE_LINKED, Robot.Action.MOVE_LINKED):
         detail = str(params.get("entity_type", ""))
     elif action == Robot.Action.MARK_CONTACT and isinstance(params.get("fields"), dict):
         detail = ", ".join(params["fields"])
@@ -384,6 +384,8 @@ def action_examples() -> dict[str, str]:
         "set_fields": "fields:\n  title: '{title} (checked)'\n",
         "change_responsible": "mode: round_robin\nusers: ['user:ivanov', 'user:petrova']\n",
         "move_stage": "stage: in_work\n",
+        "return_to_origin": "stage: previous\n",
+        "move_linked": "entity_type: deal\nstage: installation\nfrom_stages: [production]\n",
         "create_linked": "entity_type: deal\nfields:\n  title: 'Deal: {title}'\n",
         "comment": "text: 'The client was sent the price list.'\n",
         "webhook": "url: 'https://example.com/hook'\nsecret: 'change-me'\nfields: [title, stage, responsible]\n",

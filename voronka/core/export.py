@@ -59,7 +59,7 @@ def export_records(actor: Actor, entity_type_id: int, qs: QuerySet, *, columns: 
         from openpyxl import Workbook
 
         wb = Workbook(write_only=True)
-        ws = wb.create_sheet(str(info.model._meta.verbose_name_plural)[:31])
+        ws = wb.create_sheet(info.label_plural[:31])
         ws.append(list(columns))
         for row in rows.iterator(chunk_size=2000):
             ws.append([_cell(v) for v in row])

@@ -64,6 +64,8 @@ class RecordSpec:
     hooks: tuple[Hook, ...] = ()
     defaults: Callable[[Actor, dict], dict] | None = None  # extra defaults on create
     has_custom: bool = True
+    # column values that select this type's rows in a table shared by several types (smart processes)
+    scope: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if "is_open" not in self.writable and any(f.name == "is_open" for f in self.model._meta.fields):
@@ -261,7 +263,7 @@ def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic
             results.append(ItemResult(index, False, error=ValidationFailed(_("The record must be a JSON object."))))
             continue
         values = dict(spec.defaults(actor, data)) if spec.defaults else {}
-        obj = spec.model(created_at=now, updated_at=now, created_by_id=actor.user_id)
+        obj = spec.model(created_at=now, updated_at=now, created_by_id=actor.user_id, **spec.scope)
         if "responsible" in spec.writable and "responsible" not in data:
             obj.responsible_id = actor.user_id
         for k, v in values.items():
@@ -311,14 +313,25 @@ def snapshot(spec: RecordSpec, obj) -> dict:
     return snap
 
 
+def _spec_label(spec: RecordSpec) -> str:
+    from . import entity_types
+
+    try:
+        return entity_types.get(spec.entity_type_id).label.capitalize()
+    except LookupError:
+        return str(spec.model._meta.verbose_name).capitalize()
+
+
 def lock(spec: RecordSpec, pk: int, *, include_deleted: bool = False):
     qs = spec.model.objects.select_for_update()
+    if spec.scope:
+        qs = qs.filter(**spec.scope)
     if not include_deleted:
         qs = qs.filter(deleted_at__isnull=True)
     try:
         return qs.get(pk=pk)
     except (ObjectDoesNotExist, ValueError, TypeError):
-        raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": spec.model._meta.verbose_name.capitalize(),
+        raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": _spec_label(spec),
                                                                "id": pk}) from None
 
 

@@ -21,8 +21,7 @@ from .models import TimelineEntry
 
 
 def records_visible_to(actor: Actor, entity_type_id: int, *, deleted: bool = False) -> QuerySet:
-    model = entity_types.get(entity_type_id).model
-    qs = model.objects.filter(deleted_at__isnull=not deleted)
+    qs = entity_types.get(entity_type_id).objects.filter(deleted_at__isnull=not deleted)
     return policies.visible(actor, entity_type_id, qs)
 
 
@@ -35,7 +34,7 @@ def get_record_for(actor: Actor, entity_type_id: int, pk: Any):
     obj = records_visible_to(actor, entity_type_id).filter(pk=pk).first() if pk is not None else None
     if obj is None:
         # the same answer whether it does not exist or the actor may not see it: nothing leaks
-        raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": str(info.model._meta.verbose_name).capitalize(),
+        raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": info.label.capitalize(),
                                                                "id": pk})
     return obj
 

@@ -9,6 +9,7 @@ class DealsConfig(AppConfig):
     def ready(self):
         from voronka.core import entity_types
 
+        from . import actions
         from .models import Deal
 
-        entity_types.register(entity_types.DEAL, "deal", Deal, staged=True, title="Deal")
+        entity_types.register(entity_types.DEAL, "deal", Deal, spec=actions.DEAL, staged=True, title="Deal")

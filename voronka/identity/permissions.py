@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from voronka.core import entity_types
 from voronka.core.actor import Actor
 
 from .models import Department, RoleAssignment, RolePermission, Scope, User
@@ -221,7 +222,8 @@ class RoleEngine:
             groups.setdefault(scope, []).append(pipeline_id)
         for scope, pipelines in groups.items():
             clauses.append(Q(pipeline_id__in=pipelines) & self._scope_q(grants, scope))
-        if perm == "read" and getattr(qs.model, "ENTITY_TYPE_ID", None) == entity_type_id:
+        if perm == "read" and (getattr(qs.model, "ENTITY_TYPE_ID", None) == entity_type_id
+                               or entity_type_id >= entity_types.FIRST_DYNAMIC):
             from voronka.core.models import Observer
 
             clauses.append(Q(pk__in=Observer.objects.filter(user_id=user.pk, entity_type_id=entity_type_id)

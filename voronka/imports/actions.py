@@ -30,6 +30,7 @@ KIND_NAMES = {entity_types.CONTACT: "contacts", entity_types.COMPANY: "companies
 
 
 def type_of(code) -> int:
+    entity_types.all_types()  # custom lists defined in another process are import types here too
     if code in mp.TYPES:
         return mp.TYPES[code]
     if isinstance(code, int) and code in mp.TYPE_CODES:
@@ -42,7 +43,8 @@ def _right_message(type_id: int) -> str:
     return {entity_types.CONTACT: _("You do not have the right to add contacts."),
             entity_types.COMPANY: _("You do not have the right to add companies."),
             entity_types.LEAD: _("You do not have the right to add leads."),
-            entity_types.DEAL: _("You do not have the right to add deals.")}[type_id]
+            entity_types.DEAL: _("You do not have the right to add deals.")}.get(
+        type_id, _("You do not have the right to add records here."))
 
 
 def require_rights(actor: Actor, entity_type_id: int, column_map: dict | None = None, mode: str = "") -> None:

@@ -324,7 +324,7 @@ class Importer:
             else:
                 plan.actions[record] = "create"
                 plan.keys[record] = self._key(record, plan)
-        if self.main in ("lead", "deal"):
+        if self.main not in ("contact", "company"):  # leads, deals and rows of custom lists are always new
             plan.actions[self.main] = "create"
         return plan
 
@@ -358,7 +358,8 @@ class Importer:
         from voronka.leads.actions import LEAD
         from voronka.parties.actions import COMPANY, CONTACT
 
-        return {"contact": CONTACT, "company": COMPANY, "lead": LEAD, "deal": DEAL}[record]
+        builtin = {"contact": CONTACT, "company": COMPANY, "lead": LEAD, "deal": DEAL}
+        return builtin[record] if record in builtin else entity_types.spec_for(mp.TYPE_OF_RECORD[record])
 
     def _fail(self, plan: RowPlan, record: str, error: ActionError) -> None:
         if error.fields:
@@ -389,7 +390,7 @@ class Importer:
             data = dict(p.data[record])
             if record == "contact" and "company" in p.ids and "company" not in data:
                 data["company"] = p.ids["company"]
-            if record in ("lead", "deal"):
+            if record not in ("contact", "company"):  # leads, deals, list rows: link the row's client
                 for linked in ("contact", "company"):
                     if linked in p.ids:
                         data[linked] = p.ids[linked]

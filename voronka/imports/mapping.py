@@ -8,6 +8,7 @@ are not imported. Several columns may feed phones or e-mails; every other target
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
@@ -16,16 +17,47 @@ from django.utils.translation import gettext_lazy
 from voronka.core import entity_types
 from voronka.core.errors import ValidationFailed
 
-TYPES = {"contacts": entity_types.CONTACT, "companies": entity_types.COMPANY, "leads": entity_types.LEAD,
-         "deals": entity_types.DEAL}
-TYPE_CODES = {v: k for k, v in TYPES.items()}
-RECORD_OF_TYPE = {entity_types.CONTACT: "contact", entity_types.COMPANY: "company", entity_types.LEAD: "lead",
-                  entity_types.DEAL: "deal"}
-TYPE_OF_RECORD = {v: k for k, v in RECORD_OF_TYPE.items()}
+_TYPES = {"contacts": entity_types.CONTACT, "companies": entity_types.COMPANY, "leads": entity_types.LEAD,
+          "deals": entity_types.DEAL}
+_RECORD_OF_TYPE = {entity_types.CONTACT: "contact", entity_types.COMPANY: "company", entity_types.LEAD: "lead",
+                   entity_types.DEAL: "deal"}
 # the records a row of each import type may fill: the imported one first, then the linked ones
-RECORDS = {entity_types.CONTACT: ("contact", "company"), entity_types.COMPANY: ("company",),
-           entity_types.LEAD: ("lead", "contact", "company"), entity_types.DEAL: ("deal", "contact", "company")}
+_RECORDS = {entity_types.CONTACT: ("contact", "company"), entity_types.COMPANY: ("company",),
+            entity_types.LEAD: ("lead", "contact", "company"), entity_types.DEAL: ("deal", "contact", "company")}
 MULTI = {"phones", "emails"}
+
+
+def custom_lists() -> list:
+    """The custom lists (F6) of this process's registry: an import type each, named by the list's code, whose
+    rows may link a contact and a company. Callers sync the registry first (``entity_types.all_types``)."""
+    return [i for i in entity_types.known() if i.dynamic and not i.staged and i.spec is not None]
+
+
+def _list_links(info) -> tuple[str, ...]:
+    return tuple(n for n in ("contact", "company") if n in info.spec.writable)
+
+
+class _Live(Mapping):
+    """A read-only mapping rebuilt from the built-in kinds plus the custom lists on every use."""
+
+    def __init__(self, build):
+        self._build = build
+
+    def __getitem__(self, key):
+        return self._build()[key]
+
+    def __iter__(self):
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+
+TYPES = _Live(lambda: {**_TYPES, **{i.code: i.id for i in custom_lists()}})
+TYPE_CODES = _Live(lambda: {v: k for k, v in TYPES.items()})
+RECORD_OF_TYPE = _Live(lambda: {**_RECORD_OF_TYPE, **{i.id: i.code for i in custom_lists()}})
+TYPE_OF_RECORD = _Live(lambda: {v: k for k, v in RECORD_OF_TYPE.items()})
+RECORDS = _Live(lambda: {**_RECORDS, **{i.id: (i.code, *_list_links(i)) for i in custom_lists()}})
 
 
 @dataclass(frozen=True)
@@ -73,7 +105,7 @@ STAGED = (
     _f("utm_medium", "utm_medium", aliases=("utm medium",)),
     _f("utm_campaign", "utm_campaign", aliases=("utm campaign",)),
 )
-FIELDS: dict[str, tuple[Field, ...]] = {
+_FIELDS: dict[str, tuple[Field, ...]] = {
     "contact": PERSON + (
         _f("birthday", gettext_lazy("Birthday"), "date", ("дата рождения", "день рождения", "birthday", "birth date",
                                                           "date of birth")),
@@ -110,6 +142,10 @@ FIELDS: dict[str, tuple[Field, ...]] = {
                                                                       "close date", "expected close date")),
     ) + STAGED + COMMON,
 }
+LIST_ROW = (
+    _f("title", gettext_lazy("Title"), aliases=("название", "наименование", "заголовок", "title", "name")),
+) + COMMON
+FIELDS = _Live(lambda: {**_FIELDS, **{i.code: LIST_ROW for i in custom_lists()}})
 # On a lead row, person and company columns feed the lead's own fields too
 LEAD_COPIES = {"contact.first_name": "first_name", "contact.last_name": "last_name",
                "contact.middle_name": "middle_name", "contact.position": "position", "contact.phones": "phones",
@@ -130,6 +166,8 @@ def custom_fields(record: str) -> list[Field]:
 
 def targets(entity_type_id: int) -> dict[str, Field]:
     """Every target of an import type: ``{"deal.title": Field, …}``, the imported record's fields first."""
+    if entity_type_id >= entity_types.FIRST_DYNAMIC:
+        entity_types.all_types()  # a list defined in another process is known here too
     result: dict[str, Field] = {}
     for record in RECORDS[entity_type_id]:
         for f in FIELDS[record] + tuple(custom_fields(record)):
@@ -140,7 +178,8 @@ def targets(entity_type_id: int) -> dict[str, Field]:
 
 
 def target_choices(entity_type_id: int) -> list[tuple[str, str]]:
-    names = {"contact": _("Contact"), "company": _("Company"), "lead": _("Lead"), "deal": _("Deal")}
+    names = {"contact": _("Contact"), "company": _("Company"), "lead": _("Lead"), "deal": _("Deal"),
+             **{i.code: i.label.capitalize() for i in custom_lists()}}
     return [(key, f"{names[key.split('.', 1)[0]]}: {f.label}") for key, f in targets(entity_type_id).items()]
 
 

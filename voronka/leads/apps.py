@@ -9,6 +9,7 @@ class LeadsConfig(AppConfig):
     def ready(self):
         from voronka.core import entity_types
 
+        from . import actions
         from .models import Lead
 
-        entity_types.register(entity_types.LEAD, "lead", Lead, staged=True, title="Lead")
+        entity_types.register(entity_types.LEAD, "lead", Lead, spec=actions.LEAD, staged=True, title="Lead")

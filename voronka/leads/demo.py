@@ -1208,8 +1208,9 @@ class Demo:
             elif step in ("stage1", "stage2", "stage3", "shipped", "cancelled"):
                 self.close_tasks(master, rec, "Сделано")
                 move_deal(self.actor(master), deal.pk, stage=step)
-            elif step == "defects":
-                move_deal(self.actor(master), deal.pk, stage="defects")
+            elif step == "defects":  # closing with defects asks what they are (the complaint's first field)
+                move_deal(self.actor(master), deal.pk, stage="defects",
+                          fields={"custom": {"uf_defect": DEFECTS[deal.pk % len(DEFECTS)]}})
             elif step == "complaint":
                 defect = rnd.choice(DEFECTS)
                 move_deal(self.actor("support_head"), deal.pk, pipeline=self.pipelines[(DEAL, "complaints")].pk,

@@ -9,7 +9,8 @@ class PartiesConfig(AppConfig):
     def ready(self):
         from voronka.core import entity_types
 
+        from . import actions
         from .models import Company, Contact
 
-        entity_types.register(entity_types.CONTACT, "contact", Contact, staged=False, title="Contact")
-        entity_types.register(entity_types.COMPANY, "company", Company, staged=False, title="Company")
+        entity_types.register(entity_types.CONTACT, "contact", Contact, spec=actions.CONTACT, staged=False, title="Contact")
+        entity_types.register(entity_types.COMPANY, "company", Company, spec=actions.COMPANY, staged=False, title="Company")

@@ -522,7 +522,7 @@ def dry_run(request, pk: int):
     ui = BY_TYPE.get(pipeline.entity_type_id)
     return page(request, "ui/automation/dry_run.html", {
         "pipeline": pipeline, "stages": stages, "record": record, "stage": stage, "result": result, "errors": errors,
-        "kind": ui.url if ui else "", "kind_title": ui.model._meta.verbose_name if ui else "",
+        "kind": ui.url if ui else "", "kind_title": ui.info.label if ui else "",
     }, nav="robots", status=422 if errors else 200)
 
 
@@ -547,7 +547,7 @@ def automation_log(request):
         ui = BY_TYPE.get(run.entity_type_id)
         rows.append({"run": run, "label": automation.run_label(run), "record": obj,
                      "url": reverse("ui:card", kwargs={"kind": ui.url, "pk": run.entity_id}) if obj is not None and ui else "",
-                     "kind": ui.model._meta.verbose_name if ui else "", "action": dict(Robot.Action.choices).get(run.action)
+                     "kind": ui.info.label if ui else "", "action": dict(Robot.Action.choices).get(run.action)
                      or (_("Escalation") if run.action == "escalate" else run.action)})
     query = request.GET.copy()
     query.pop("cursor", None)
@@ -555,7 +555,7 @@ def automation_log(request):
     return page(request, "ui/automation/log.html", {
         "rows": rows, "next_cursor": next_cursor, "filters": filters, "error": error, "query": query.urlencode(),
         "statuses": Run.Status.choices, "pipelines": _pipelines_nav(actor), "robots": robots_list,
-        "kinds": [(i.code, i.model._meta.verbose_name_plural.capitalize()) for i in entity_types.all_types() if i.staged],
+        "kinds": [(i.code, i.label_plural.capitalize()) for i in entity_types.all_types() if i.staged],
     }, nav="automation_log", status=422 if error else 200)
 
 

@@ -55,7 +55,7 @@ def pipelines(request):
         else:
             messages.success(request, _("Pipeline created."))
             return redirect("ui:pipeline", pk=pipeline.pk)
-    groups = [{"info": i, "title": i.model._meta.verbose_name_plural.capitalize(),
+    groups = [{"info": i, "title": i.label_plural.capitalize(),
                "pipelines": Pipeline.objects.filter(entity_type_id=i.id).prefetch_related("stages")} for i in staged]
     return page(request, "ui/settings/pipelines.html", {"groups": groups, "staged": staged}, nav="pipelines")
 
@@ -100,7 +100,7 @@ def pipeline(request, pk: int):
     field_names += [(d.code, d.label) for d in FieldDefinition.objects.filter(entity_type_id=info.id)]
     return page(request, "ui/settings/pipeline.html", {
         "pipeline": pipeline, "stages": pipeline.stages.order_by("sort", "id"), "fields": field_names,
-        "semantics": Stage.Semantics.choices, "title": info.model._meta.verbose_name_plural.capitalize()},
+        "semantics": Stage.Semantics.choices, "title": info.label_plural.capitalize()},
         nav="pipelines")
 
 
@@ -128,7 +128,7 @@ def fields(request):
         return redirect("ui:fields")
     types = entity_types.all_types()
     return page(request, "ui/settings/fields.html", {
-        "types": [(t.id, t.model._meta.verbose_name_plural.capitalize()) for t in types],
+        "types": [(t.id, t.label_plural.capitalize()) for t in types],
         "definitions": FieldDefinition.objects.select_related("pipeline").order_by("entity_type_id", "sort", "id"),
         "kinds": FieldDefinition.Kind.choices, "pipelines": Pipeline.objects.order_by("entity_type_id", "sort")},
         nav="fields")

@@ -28,7 +28,7 @@ class EntityUI:
     def all_columns(self) -> tuple[str, ...]:
         """Columns a person may choose for the list."""
         skip = {"id", "custom", "deleted_at", "created_by", "pipeline", "stage_semantics", "is_open", "comment",
-                "inquiry", "behaviour_notes"}
+                "inquiry", "behaviour_notes", "entity_type_id"}
         names = [f.name for f in self.model._meta.fields if f.name not in skip]
         return tuple(dict.fromkeys([*self.columns, *names]))
 
@@ -46,6 +46,8 @@ class EntityUI:
 
     @property
     def spec(self):
+        if self.type_id >= entity_types.FIRST_DYNAMIC:
+            return self.info.spec
         from voronka.deals.actions import DEAL
         from voronka.leads.actions import LEAD
         from voronka.parties.actions import COMPANY, CONTACT
@@ -90,8 +92,83 @@ COMPANIES = EntityUI(
 )
 
 ALL = (LEADS, DEALS, CONTACTS, COMPANIES)
-BY_URL = {e.url: e for e in ALL}
-BY_TYPE = {e.type_id: e for e in ALL}
+
+_smart_cache: dict[tuple, EntityUI] = {}
+
+
+def smart_ui(info) -> EntityUI:
+    """The screens of a smart process, from its registry entry: no per-type code."""
+    writable = info.spec.writable
+    key = (info.id, info.code, info.label_plural, writable)
+    if key not in _smart_cache:
+        links = tuple(n for n in ("contact", "company") if n in writable)
+        if not info.staged:  # a custom list
+            _smart_cache[key] = EntityUI(
+                info.code, info.code, info.id, info.label_plural.capitalize(),
+                columns=("title", *links, "responsible", "created_at"),
+                card_fields=("title", *links, "responsible", "comment", "is_open"),
+                create_fields=("title", *links, "responsible"),
+                has_communications=False, orders=("-id", "id", "-created_at", "created_at", "title", "-title"),
+                extra={"smart": True, "list": True},
+            )
+            return _smart_cache[key]
+        _smart_cache[key] = EntityUI(
+            info.code, info.code, info.id, info.label_plural.capitalize(),
+            columns=("title", "stage", "responsible", "opportunity", *links, "created_at"),
+            card_fields=("title", "opportunity", "currency", "begin_date", "close_date", "source", "responsible",
+                         *links, "comment", "is_open"),
+            create_fields=("title", "opportunity", "currency", *links, "responsible", "close_date"),
+            has_communications=False,
+            orders=("-id", "id", "-created_at", "created_at", "-opportunity", "opportunity", "-stage_changed_at"),
+            extra={"smart": True},
+        )
+    return _smart_cache[key]
+
+
+def smart_entities() -> list[EntityUI]:
+    return [smart_ui(i) for i in entity_types.all_types() if i.dynamic and i.spec is not None]
+
+
+def all_entities() -> list[EntityUI]:
+    return [*ALL, *smart_entities()]
+
+
+class _Lookup(dict):
+    """The built-in kinds by key, falling back on the smart processes defined at run time."""
+
+    def __init__(self, items: dict, by: str):
+        super().__init__(items)
+        self._by = by
+
+    def _dynamic(self, key):
+        if self._by == "type":
+            if not isinstance(key, int) or key < entity_types.FIRST_DYNAMIC:
+                return None
+            try:
+                info = entity_types.get(key)
+            except LookupError:
+                return None
+            return smart_ui(info) if info.dynamic else None
+        return next((e for e in smart_entities() if e.url == key), None)
+
+    def __missing__(self, key):
+        found = self._dynamic(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or self._dynamic(key) is not None
+
+
+BY_URL = _Lookup({e.url: e for e in ALL}, "url")
+BY_TYPE = _Lookup({e.type_id: e for e in ALL}, "type")
 
 
 def by_url(url: str) -> EntityUI:

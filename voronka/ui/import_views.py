@@ -17,7 +17,11 @@ from .views import action_error, actor_of, page
 
 
 def _labels() -> dict[str, str]:
-    return {"contacts": _("Contacts"), "companies": _("Companies"), "leads": _("Leads"), "deals": _("Deals")}
+    from voronka.core import entity_types
+
+    entity_types.all_types()  # custom lists are import types too
+    return {"contacts": _("Contacts"), "companies": _("Companies"), "leads": _("Leads"), "deals": _("Deals"),
+            **{i.code: i.label_plural.capitalize() for i in mp.custom_lists()}}
 
 
 def can_import(actor) -> bool:

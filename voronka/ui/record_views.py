@@ -77,7 +77,65 @@ def record_form(ui: EntityUI, fields, *, instance=None, data=None, prefix=None) 
                 initial[name] = getattr(instance, f"{name}_id")
     form = form_class(data=data, instance=instance, initial=initial, prefix=prefix)
     form.instance_before = instance
+    if prefix is None:
+        add_custom_fields(form, ui, instance)
     return form
+
+
+CUSTOM_PREFIX = "cf_"
+
+
+def add_custom_fields(form, ui: EntityUI, instance) -> None:
+    """The type's custom fields (of the record's pipeline too) as inputs named ``cf_<code>``; values go to the
+    write path as text, which validates them (``customfields.validation``)."""
+    from voronka.customfields.models import FieldDefinition
+    from voronka.customfields.validation import definitions
+
+    K = FieldDefinition.Kind
+    values = (getattr(instance, "custom", None) or {}) if instance is not None else {}
+    form.custom_codes = []
+    for d in definitions(ui.type_id, getattr(instance, "pipeline_id", None)):
+        if d.multiple or d.kind in (K.LINK,):
+            continue
+        name = f"{CUSTOM_PREFIX}{d.code}"
+        label = d.label
+        if d.kind == K.ENUM:
+            field = forms.ChoiceField(choices=[("", "—"), *[(c["id"], c.get("label", c["id"]))
+                                                           for c in (d.options or {}).get("choices", [])]],
+                                      required=False, label=label)
+        elif d.kind == K.BOOLEAN:
+            field = forms.ChoiceField(choices=[("", "—"), ("yes", _("Yes")), ("no", _("No"))], required=False,
+                                      label=label)
+        elif d.kind == K.USER:
+            User = get_user_model()
+            field = forms.ChoiceField(choices=[("", "—"), *[(str(u.pk), str(u)) for u in User.objects.filter(
+                is_active=True).order_by("last_name", "username")]], required=False, label=label)
+        else:
+            widget = {K.TEXT: forms.Textarea(attrs={"rows": 3}), K.DATE: forms.DateInput(attrs={"type": "date"}),
+                      K.INTEGER: forms.NumberInput(), K.DECIMAL: forms.TextInput(attrs={"inputmode": "decimal"}),
+                      K.DATETIME: forms.DateTimeInput(attrs={"type": "datetime-local"})}.get(d.kind, forms.TextInput())
+            field = forms.CharField(required=False, label=label, widget=widget)
+        value = values.get(d.code)
+        if d.kind == K.BOOLEAN and value is not None:
+            value = "yes" if value else "no"
+        elif d.kind == K.MONEY and isinstance(value, dict):
+            value = f"{value.get('amount')}|{value.get('currency')}"
+        elif d.kind == K.DATETIME and isinstance(value, str):
+            value = value[:16]
+        form.fields[name] = field
+        form.initial[name] = "" if value is None else str(value)
+        form.custom_codes.append(d.code)
+
+
+def custom_payload(form) -> dict:
+    """Changed custom inputs as {code: text or None}."""
+    out = {}
+    for code in getattr(form, "custom_codes", []):
+        name = f"{CUSTOM_PREFIX}{code}"
+        if name in form.changed_data:
+            value = form.cleaned_data.get(name)
+            out[code] = value if value not in ("", None) else None
+    return out
 
 
 def form_payload(form, fields) -> dict:
@@ -95,6 +153,8 @@ def form_payload(form, fields) -> dict:
 
 def errors_to_form(form, exc: ActionError) -> None:
     for name, msgs in exc.fields.items():
+        if name.startswith("custom."):
+            name = CUSTOM_PREFIX + name.removeprefix("custom.")
         target = name if name in form.fields else None
         for m in msgs:
             form.add_error(target, m if target else f"{name}: {m}")
@@ -219,7 +279,13 @@ def _ids_by_contact(ui: EntityUI, q: str):
 
 def _columns(ui: EntityUI, names):
     meta = ui.model._meta
-    return [{"name": c, "label": str(meta.get_field(c).verbose_name).capitalize()} for c in names]
+    labels = {}
+    if any(c.startswith("custom.") for c in names):
+        from voronka.customfields.validation import definitions
+
+        labels = {f"custom.{d.code}": d.label for d in definitions(ui.type_id)}
+    return [{"name": c, "label": labels.get(c, c) if c.startswith("custom.")
+             else str(meta.get_field(c).verbose_name).capitalize()} for c in names]
 
 
 def _select_related(ui: EntityUI, columns):
@@ -246,7 +312,9 @@ def record_list(request, kind: str):
     if not policies.can(actor, policies.READ, ui.type_id):
         return page(request, "ui/records/denied.html", {"ui": ui}, nav=ui.url, status=403)
     params, views, current_view = effective_params(request, ui, actor)
-    columns = [c for c in params.getlist("columns") if c in ui.all_columns] or list(ui.columns)
+    custom_columns = _custom_columns(ui)
+    choosable = (*ui.all_columns, *custom_columns)
+    columns = [c for c in params.getlist("columns") if c in choosable] or _default_columns(ui, custom_columns)
     qs = _filtered(request, ui, actor, params).select_related(*_select_related(ui, columns))
     order = params.get("order") or "-id"
     if order not in ui.orders:
@@ -275,7 +343,7 @@ def record_list(request, kind: str):
                "next_cursor": result.next_cursor,
                "query": query.urlencode(), "filters": _filter_options(ui, actor, params, users), "order": order,
                "views": views, "current_view": current_view, "chosen_columns": columns,
-               "all_columns": _columns(ui, ui.all_columns), "can_share": policies.can(actor, "settings:roles", 0),
+               "all_columns": _columns(ui, choosable), "can_share": policies.can(actor, "settings:roles", 0),
                "roles": _roles() if policies.can(actor, "settings:roles", 0) else [],
                "bulk_stages": _bulk_stages(ui), "users": users}
     if request.htmx and request.GET.get("cursor"):
@@ -283,7 +351,27 @@ def record_list(request, kind: str):
     return page(request, "ui/records/list.html", context, nav=ui.url)
 
 
+def _custom_columns(ui: EntityUI) -> tuple[str, ...]:
+    """Custom fields as list columns (``custom.<code>``): every type-wide single-value field."""
+    from voronka.customfields.validation import definitions
+
+    return tuple(f"custom.{d.code}" for d in definitions(ui.type_id) if not d.multiple and d.pipeline_id is None)
+
+
+def _default_columns(ui: EntityUI, custom_columns) -> list[str]:
+    if ui.extra.get("list"):  # a custom list is its fields: show them after the title
+        return [ui.columns[0], *custom_columns[:6], *ui.columns[1:]]
+    return list(ui.columns)
+
+
 def _cell(obj, name: str):
+    if name.startswith("custom."):
+        value = (obj.custom or {}).get(name.removeprefix("custom."))
+        if isinstance(value, dict) and "amount" in value:
+            return {"money": value["amount"], "currency": value.get("currency", "")}
+        if isinstance(value, bool):
+            return {"text": _("Yes") if value else _("No")}
+        return {"text": "" if value is None else str(value)}
     value = getattr(obj, name)
     if name == "title" or name in ("name", "last_name"):
         return {"link": True, "text": value or "—"}
@@ -502,6 +590,9 @@ def card(request, kind: str, pk: int):
             messages.error(request, _("You may not change this record."))
         elif form.is_valid():
             payload = form_payload(form, ui.card_fields)
+            custom = custom_payload(form)
+            if custom:
+                payload["custom"] = custom
             for key in ("phones", "emails"):
                 if ui.has_communications and f"{key}_text" in request.POST:
                     payload[key] = [v.strip() for v in request.POST[f"{key}_text"].splitlines() if v.strip()]
@@ -617,6 +708,9 @@ def create(request, kind: str):
     pipelines = Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True) if ui.staged else []
     if request.method == "POST" and form.is_valid():
         payload = {k: form_payload_value(form, k) for k in fields if form.cleaned_data.get(k) not in (None, "")}
+        custom = {k: v for k, v in custom_payload(form).items() if v is not None}
+        if custom:
+            payload["custom"] = custom
         if ui.staged and (request.POST.get("pipeline") or "").isdigit():
             payload["pipeline"] = int(request.POST["pipeline"])
         if ui.staged and (request.POST.get("stage") or "").isdigit():

@@ -51,7 +51,7 @@ def _matrix_rows(role: Role | None):
     pipelines = list(Pipeline.objects.filter(is_active=True).order_by("entity_type_id", "sort", "id"))
     rows = []
     for info in entity_types.all_types():
-        rows.append({"key": f"{info.id}-all", "title": info.model._meta.verbose_name_plural.capitalize(),
+        rows.append({"key": f"{info.id}-all", "title": info.label_plural.capitalize(),
                      "subtitle": _("every pipeline") if info.staged else "", "entity_type_id": info.id,
                      "pipeline": None,
                      "cells": [{"perm": perm, "scope": existing.get((info.id, None, perm), 0)} for perm, _l in PERMS]})
@@ -165,7 +165,7 @@ def view_as(request):
                 allowed = policies.can(viewer, perm, info.id)
                 scope = grants.scope(info.id, perm, None) if not grants.superuser else Scope.ALL
                 rights.append({"label": label, "allowed": allowed, "scope": Scope(scope).label if scope in Scope.values else ""})
-            sections.append({"title": info.model._meta.verbose_name_plural.capitalize(), "count": count, "more": more,
+            sections.append({"title": info.label_plural.capitalize(), "count": count, "more": more,
                              "rows": rows, "rights": rights})
     return page(request, "ui/settings/view_as.html", {"users": users, "chosen": chosen, "sections": sections},
                 nav="view_as")
@@ -198,7 +198,7 @@ def recycle_bin(request):
     if not policies.can(actor, "settings:recycle_bin", 0):
         raise DjangoPermissionDenied
     type_id = int(request.GET.get("type") or 1) if (request.GET.get("type") or "1").isdigit() else 1
-    kinds = [{"id": i.id, "label": i.model._meta.verbose_name_plural.capitalize()}
+    kinds = [{"id": i.id, "label": i.label_plural.capitalize()}
              for i in entity_types.all_types() if _spec_for(i.id)]
     info = next((k for k in kinds if k["id"] == type_id), kinds[0])
     rows = list(records_visible_to(actor, info["id"], deleted=True).order_by("-deleted_at", "-id")[:100])

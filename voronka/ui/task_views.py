@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from voronka.activities import recurrence
 from voronka.activities import selectors as task_selectors
-from voronka.activities.actions import cancel_task, complete_task, update_task
+from voronka.activities.actions import cancel_task, complete_task, decide_task, update_task
 from voronka.core.errors import ActionError, NotFound, ValidationFailed
 
 from .entities import BY_TYPE
@@ -50,6 +50,20 @@ def task_complete(request, pk: int):
         action_error(request, exc)
     else:
         messages.success(request, _("Task completed."))
+    return redirect("ui:task", pk=pk)
+
+
+@login_required
+@require_POST
+def task_decide(request, pk: int):
+    """Approve or reject an approval task; its record moves to the stage the approval names."""
+    try:
+        decide_task(actor_of(request), pk, outcome=request.POST.get("outcome", ""),
+                    comment=request.POST.get("comment", ""))
+    except ActionError as exc:
+        action_error(request, exc)
+    else:
+        messages.success(request, _("Decision saved."))
     return redirect("ui:task", pk=pk)
 
 

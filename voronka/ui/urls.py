@@ -2,7 +2,7 @@ from django.urls import path
 
 from voronka.compat_b24 import ui_views as b24_views
 
-from . import account_views, automation_views, config_views, import_views, settings_views, task_views, views
+from . import account_views, automation_views, config_views, import_views, settings_views, smart_views, task_views, views
 from . import intake_settings_views as intake_settings
 from . import intake_views as intake
 from . import record_views as records
@@ -20,6 +20,7 @@ urlpatterns = [
     path("tasks/", task_views.my_tasks, name="tasks"),
     path("tasks/<int:pk>/", task_views.task_card, name="task"),
     path("tasks/<int:pk>/complete/", task_views.task_complete, name="task_complete"),
+    path("tasks/<int:pk>/decide/", task_views.task_decide, name="task_decide"),
     path("tasks/<int:pk>/cancel/", task_views.task_cancel, name="task_cancel"),
     path("tasks/<int:pk>/recurrence/", task_views.task_recurrence, name="task_recurrence"),
     path("presence/", intake.presence, name="presence"),
@@ -66,6 +67,9 @@ urlpatterns = [
     path("imports/<int:pk>/progress/", import_views.progress, name="import_progress"),
     path("imports/<int:pk>/report/", import_views.report, name="import_report"),
     path("settings/pipelines/", config_views.pipelines, name="pipelines"),
+    path("settings/types/", smart_views.types, name="smart_types"),
+    path("settings/types/<int:pk>/", smart_views.type_edit, name="smart_type"),
+    path("settings/types/<int:pk>/delete/", smart_views.type_delete, name="smart_type_delete"),
     path("settings/pipelines/<int:pk>/", config_views.pipeline, name="pipeline"),
     path("settings/fields/", config_views.fields, name="fields"),
     path("settings/fields/<int:pk>/delete/", config_views.field_delete, name="field_delete"),

@@ -31,11 +31,11 @@ def menu_for(actor: Actor) -> dict:
 
     from voronka.identity.permissions import grants_for
 
-    from .entities import ALL
+    from .entities import all_entities
 
     hidden = grants_for(actor.user).menu_hidden if actor.user is not None and actor.user.is_authenticated else set()
     records = []
-    for ui in ALL:
+    for ui in all_entities():
         if ui.url in hidden:
             continue
         if actor.user is not None and policies.can(actor, policies.READ, ui.type_id):
@@ -106,7 +106,7 @@ def home(request):
         if not policies.can(actor, policies.READ, info.id):
             continue
         count, more = bounded_count(records_visible_to(actor, info.id))
-        counts.append({"title": info.model._meta.verbose_name_plural.capitalize(), "count": count, "more": more})
+        counts.append({"title": info.label_plural.capitalize(), "count": count, "more": more})
     tasks = open_task_counts(actor)
     return page(request, "ui/home.html", {
         "counts": counts, "tasks_open": tasks["open"], "tasks_overdue": tasks["overdue"]}, nav="home")

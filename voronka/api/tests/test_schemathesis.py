@@ -36,11 +36,14 @@ def existing(admin, admin_user, lead_pipeline, deal_pipelines) -> dict[str, int]
     from voronka.automation.actions import create_robot
     from voronka.core.management.commands.worker import drain
     from voronka.deals.actions import create_deal
+    from voronka.items.actions import create_item, create_row, create_type
     from voronka.leads.actions import create_lead
     from voronka.links.actions import link
     from voronka.parties.actions import create_company, create_contact
     from voronka.pipelines.actions import create_stage
 
+    create_type(admin, name="Production order", code="production")
+    create_type(admin, kind="list", name="Licence", code="licences")
     robot = create_robot(admin, stage=lead_pipeline.stages.order_by("sort").first().pk, action="comment",
                          params={"text": "Новая заявка {title}"})
     lead = create_lead(admin, title="Заявка", phones=["+79161234567"])
@@ -57,6 +60,8 @@ def existing(admin, admin_user, lead_pipeline, deal_pipelines) -> dict[str, int]
         "pipelines": lead_pipeline.pk,
         "stages": create_stage(admin, lead_pipeline.pk, name="Пустой этап").pk,
         "users": admin_user.pk,
+        "{type}": create_item(admin, "production", title="Кухня").pk,
+        "rows": create_row(admin, "licences", title="1С").pk,
     }
 
 
@@ -75,6 +80,9 @@ def keep_connection():
 
 
 def _steer(case, existing: dict[str, int]) -> None:
+    if isinstance(case.path_parameters, dict) and isinstance(case.path_parameters.get("type"), str) \
+            and case.path_parameters["type"].isalpha():  # a real smart process or list (kept invalid otherwise)
+        case.path_parameters["type"] = "licences" if "/lists/" in case.operation.path else "production"
     value = case.path_parameters.get("id") if isinstance(case.path_parameters, dict) else None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         parts = case.operation.path.split("/")

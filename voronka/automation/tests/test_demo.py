@@ -17,7 +17,8 @@ def test_demo_ships_the_seed_automation_without_a_storm(tmp_path, settings, driv
     assert (limit.amount, limit.unit, limit.steps[0]["notify"]) == (3, "hours", ["user:director"])
     names = set(Robot.objects.values_list("name", flat=True))
     assert {"Презентация образцов", "Контроль подписания договора", "Уведомить менеджера по продажам"} <= names
-    assert Robot.objects.filter(stage__pipeline__code="production").count() == 8
+    # 8 notifications, the production order robot and «to Complaints» (the smart-process flow, voronka.items)
+    assert Robot.objects.filter(stage__pipeline__code="production").count() == 10
     drive()
     assert Run.objects.count() == 0 and Timer.objects.count() == 0  # history is history
     assert TaskTimer.objects.count() == 0 and len(TaskEscalation.objects.get().steps) == 2

@@ -27,11 +27,14 @@ def _error(exc: ActionError) -> CommandError:
 
 
 class Command(BaseCommand):
-    help = "Import contacts, companies, leads or deals from an XLSX or CSV file (F52)."
+    help = "Import contacts, companies, leads, deals or custom list rows from an XLSX or CSV file (F52)."
 
     def add_arguments(self, parser):
         parser.add_argument("file", nargs="?", help="the .xlsx or .csv file")
-        parser.add_argument("--type", choices=sorted(mp.TYPES), help="what the rows are")
+        from voronka.core import entity_types
+
+        entity_types.all_types()  # custom lists (by code) are import types too
+        parser.add_argument("--type", choices=sorted(mp.TYPES), help="what the rows are (or a custom list's code)")
         parser.add_argument("--mapping", default=None,
                             help='JSON {"column": "target"} or a path to a JSON file; default: suggested from headers')
         parser.add_argument("--mode", choices=ImportJob.Mode.values, default=ImportJob.Mode.MATCH_OR_CREATE,
