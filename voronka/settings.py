@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "voronka.distribution",
     "voronka.intake",
     "voronka.imports",
+    "voronka.analytics",
     "voronka.api",
     "voronka.ui",
     "voronka.benchsupport",

@@ -6,7 +6,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
-from . import auth, automation_api, errors, imports, intake, resources, settings_api, tasks
+from . import analytics_api, auth, automation_api, errors, imports, intake, resources, settings_api, tasks
 
 DESCRIPTION = """
 Voronka's native REST API.
@@ -53,3 +53,4 @@ api.add_router("", intake.lookups)
 api.add_router("/distribution", intake.distribution_router)
 api.add_router("/automation", automation_api.router)
 api.add_router("/imports", imports.router)
+api.add_router("/analytics", analytics_api.router)

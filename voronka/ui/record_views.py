@@ -115,7 +115,8 @@ def effective_params(request, ui: EntityUI, actor):
     if ref.isdigit():
         chosen = next((v for v in views if v.pk == int(ref)), None)
     elif not any(k in request.GET for k in ("q", "stage", "responsible", "source", "semantics", "order", "cursor",
-                                            "created_from", "created_to", "columns", "pipeline", "all")):
+                                            "created_from", "created_to", "closed_from", "closed_to", "columns",
+                                            "pipeline", "all")):
         chosen = next((v for v in views if v.is_default), None)
     params = QueryDict(mutable=True)
     if chosen is not None:
@@ -174,7 +175,10 @@ def _filtered(request, ui: EntityUI, actor, f=None):
                     value = int(value)
                 qs = qs.filter(**{f"custom__{code}__contains" if defn.multiple else f"custom__{code}":
                                   [value] if defn.multiple else value})
-    for key, lookup in (("created_from", "created_at__date__gte"), ("created_to", "created_at__date__lte")):
+    for key, lookup in (("created_from", "created_at__date__gte"), ("created_to", "created_at__date__lte"),
+                        ("closed_from", "closed_at__date__gte"), ("closed_to", "closed_at__date__lte")):
+        if key.startswith("closed") and not ui.staged:
+            continue
         value = f.get(key)
         if value:
             try:
