@@ -458,7 +458,7 @@ def funnel(actor: Actor, p: Params) -> Report:
     p.pipeline = pipe.pk
     stages = list(Stage.objects.filter(pipeline=pipe).order_by("sort", "id"))
     steps = [s for s in stages if s.semantics == "process"]
-    order = {s.pk: i for i, s in enumerate(steps)}
+    order = {s.pk: i for i, s in enumerate(s for s in stages if s.semantics != "failure")}
     qs = in_period(items(actor, p, p.entity), p, "created_at")
     current = {pk: (stage, sem, amount) for pk, stage, sem, amount in
                qs.values_list("id", "stage_id", "stage_semantics", "opportunity")}
@@ -467,12 +467,8 @@ def funnel(actor: Actor, p: Params) -> Report:
                                                     to_stage_id__in=list(order))
                          .values_list("entity_id", "to_stage_id").distinct()):
         furthest[pk] = max(furthest.get(pk, -1), order[stage_id])
-    won_ids = {pk for pk, (st, sem, _a) in current.items() if sem == "success"}
-    reached = []
-    for i in range(len(steps)):
-        ids = [pk for pk in current if pk in won_ids or furthest.get(pk, -1) >= i
-               or (current[pk][0] in order and order[current[pk][0]] >= i)]
-        reached.append(ids)
+    won_ids = {pk for pk, (_st, sem, _a) in current.items() if sem == "success"}
+    reached = [[pk for pk in current if furthest.get(pk, -1) >= order[s.pk]] for s in steps]
     reached.append(sorted(won_ids))
     code = _entity_code(p.entity)
     rows = []
@@ -489,7 +485,7 @@ def funnel(actor: Actor, p: Params) -> Report:
                "dropped_amount": money(amount - sum((current[pk][2] for pk in reached[i + 1]), ZERO))
                if nxt is not None else None,
                "drop_rate": pct(count - nxt, count) if nxt is not None else None,
-               "filter": {**row_filter(p, None), **({"stage": str(stage.pk)} if stage else {"semantics": "success"})}}
+               "filter": {**row_filter(p, None), **({"reached_stage": str(stage.pk)} if stage else {"semantics": "success"})}}
         rows.append(row)
     lost = []
     for s in stages:
@@ -505,8 +501,8 @@ def funnel(actor: Actor, p: Params) -> Report:
                   {"reached": first, "won": len(won_ids)}, chart="funnel", chart_value="reached",
                   notes=[_("Items created in the period and now in this pipeline. An item reached a stage if it ever "
                            "entered it or a later one (moving back does not un-count it; skipping stages passes "
-                           "through them); «Success» counts items won now (a re-opened deal is not). Reached counts "
-                           "link to the items now in that stage.")],
+                           "through them, and so does winning); «Success» counts items won now (a re-opened deal is "
+                           "not).")],
                   details={"lost": lost})
 
 

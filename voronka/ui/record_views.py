@@ -115,7 +115,7 @@ def effective_params(request, ui: EntityUI, actor):
     if ref.isdigit():
         chosen = next((v for v in views if v.pk == int(ref)), None)
     elif not any(k in request.GET for k in ("q", "stage", "responsible", "source", "semantics", "order", "cursor",
-                                            "created_from", "created_to", "closed_from", "closed_to", "columns",
+                                            "created_from", "created_to", "closed_from", "closed_to", "reached_stage", "columns",
                                             "pipeline", "all")):
         chosen = next((v for v in views if v.is_default), None)
     params = QueryDict(mutable=True)
@@ -149,6 +149,8 @@ def _filtered(request, ui: EntityUI, actor, f=None):
         semantics = f.get("semantics")
         if semantics in ("process", "success", "failure"):
             qs = qs.filter(stage_semantics=semantics)
+        if (f.get("reached_stage") or "").isdigit():
+            qs = qs.filter(pk__in=_reached(ui.type_id, int(f["reached_stage"])))
     if (f.get("responsible") or "").isdigit():
         qs = qs.filter(responsible_id=int(f["responsible"]))
     if f.get("responsible") == "me":
@@ -186,6 +188,18 @@ def _filtered(request, ui: EntityUI, actor, f=None):
             except ValueError:
                 messages.error(request, _("«%(v)s» is not a date.") % {"v": value})
     return qs
+
+
+def _reached(type_id: int, stage_id: int):
+    """Items that ever entered the stage or a later one of its pipeline, failures aside (analytics' funnel)."""
+    from voronka.pipelines.models import Stage, StageHistory
+
+    stage = Stage.objects.filter(pk=stage_id).first()
+    if stage is None:
+        return []
+    later = [s.pk for s in Stage.objects.filter(pipeline_id=stage.pipeline_id).exclude(semantics="failure")
+             if (s.sort, s.pk) >= (stage.sort, stage.pk)]
+    return StageHistory.objects.filter(entity_type_id=type_id, to_stage_id__in=later).values("entity_id")
 
 
 def _filterable(ui: EntityUI):

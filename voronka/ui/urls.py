@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import account_views, automation_views, config_views, import_views, settings_views, task_views, views
+from . import (
+    account_views,
+    analytics_views,
+    automation_views,
+    config_views,
+    import_views,
+    settings_views,
+    task_views,
+    views,
+)
 from . import record_views as records
 
 app_name = "ui"
@@ -31,6 +40,13 @@ urlpatterns = [
     path("crm/<str:kind>/<int:pk>/take/", records.take, name="take"),
     path("crm/<str:kind>/<int:pk>/convert/", records.convert, name="convert"),
     path("crm/<str:kind>/<int:pk>/repeat/", records.repeat_deal, name="repeat"),
+    path("reports/", analytics_views.index, name="reports"),
+    path("reports/dashboard/", analytics_views.dashboard, {"who": "head"}, name="dashboard"),
+    path("reports/my/", analytics_views.dashboard, {"who": "me"}, name="my_dashboard"),
+    path("reports/plans/", analytics_views.plans_page, name="report_plans"),
+    path("reports/plans/save/", analytics_views.plan_save, name="report_plan_save"),
+    path("reports/plans/probabilities/", analytics_views.stage_probabilities, name="report_probabilities"),
+    path("reports/<slug:slug>/", analytics_views.report_page, name="report"),
     path("imports/", import_views.imports, name="imports"),
     path("imports/<int:pk>/", import_views.job_view, name="import"),
     path("imports/<int:pk>/progress/", import_views.progress, name="import_progress"),

@@ -48,7 +48,8 @@ def menu_for(actor: Actor) -> dict:
             "users": policies.can(actor, "settings:users", 0),
             "robots": policies.can(actor, "settings:robots", 0),
             "unread": _unread(actor),
-            "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4))}
+            "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4)),
+            "reports": "reports" not in hidden and any(policies.can(actor, policies.READ, t) for t in (1, 2))}
 
 
 def _unread(actor: Actor) -> int:

@@ -12,7 +12,11 @@ pytestmark = pytest.mark.django_db
 PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/account/", "/settings/tokens/",
          "/settings/roles/", "/settings/view-as/", "/settings/audit/", "/settings/recycle-bin/", "/settings/pipelines/",
          "/settings/fields/", "/settings/users/", "/settings/robots/", "/settings/automation-log/",
-         "/settings/automation-log/?status=failed", "/notifications/", "/notifications/?show=unread", "/imports/"]
+         "/settings/automation-log/?status=failed", "/notifications/", "/notifications/?show=unread", "/imports/",
+         "/reports/", "/reports/dashboard/", "/reports/my/", "/reports/plans/",
+         *[f"/reports/{slug}/" for slug in ("new-leads", "lead-conversion", "lead-speed", "deals", "funnel", "deal-amount",
+                                           "lost-reasons", "time-to-close", "stage-time", "managers", "support",
+                                           "end-to-end", "plan-fact", "portrait")]]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
 
