@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import Case, Count, F, IntegerField, Min, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Trunc
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -98,9 +98,31 @@ def in_period(qs: QuerySet, p: Params, name: str) -> QuerySet:
     return qs.filter(**{f"{name}__gte": p.start, f"{name}__lt": p.end})
 
 
+MAX_BUCKETS = 400  # beyond this many periods a CASE gets long; the database's own truncation takes over
+
+
+def buckets(p: Params) -> list[datetime.date]:
+    """The first day of every period (day, week …) that meets the report's dates, in order."""
+    out, k = [], _group_start(p, p.date_from)
+    while k <= p.date_to:
+        out.append(k)
+        k = period_end(p, k) + datetime.timedelta(days=1)
+    return out
+
+
 def group_expr(p: Params, time_field: str, *, prefix: str = ""):
+    """The group of a row. Periods are cut at the viewer's midnights, computed here with ``zoneinfo`` (summer time
+    included) and compared as plain instants: ``CASE WHEN created_at < <1 Feb 00:00 Moscow> THEN 0 …``, the same
+    SQL on SQLite and PostgreSQL and no time-zone function called per row."""
     if p.group in TIME_GROUPS:
-        return Trunc(prefix + time_field, p.group, tzinfo=p.zone)
+        starts = buckets(p)
+        if len(starts) > MAX_BUCKETS:
+            return Trunc(prefix + time_field, p.group, tzinfo=p.zone)
+        whens = [When(**{f"{prefix}{time_field}__lt": datetime.datetime.combine(nxt, datetime.time(), p.zone)},
+                      then=Value(i)) for i, nxt in enumerate(starts[1:])]
+        if not whens:
+            return Value(0, output_field=IntegerField())
+        return Case(*whens, default=Value(len(starts) - 1), output_field=IntegerField())
     return {"source": F(prefix + "source"), "user": F(prefix + "responsible_id"),
             "department": F(prefix + "responsible__department_id"), "pipeline": F(prefix + "pipeline_id"),
             "none": Value(0)}[p.group]
@@ -111,6 +133,8 @@ def norm_key(p: Params, key):
     if p.group in TIME_GROUPS:
         if key is None:
             return None
+        if isinstance(key, int):
+            return buckets(p)[key]
         if isinstance(key, datetime.datetime):
             if key.tzinfo is None:
                 key = key.replace(tzinfo=p.zone)
@@ -305,14 +329,22 @@ def new_leads(actor: Actor, p: Params) -> Report:
 
 # --- lead → deal conversion ------------------------------------------------------------------------------
 
-def lead_conversion(actor: Actor, p: Params) -> Report:
+def _with_deal(won: bool = False):
+    """Ids of leads that have a live deal (a won one): a semi-join both databases run from the deals' lead index."""
     from voronka.deals.models import Deal
 
+    deals = Deal.objects.filter(deleted_at__isnull=True, lead_id__isnull=False)
+    if won:
+        deals = deals.filter(stage_semantics="success")
+    return deals.values("lead_id")
+
+
+def lead_conversion(actor: Actor, p: Params) -> Report:
     qs = in_period(items(actor, p, LEAD), p, "created_at")
-    deals = Deal.objects.filter(lead_id=OuterRef("pk"), deleted_at__isnull=True)
-    qs = qs.annotate(_deal=Exists(deals), _won=Exists(deals.filter(stage_semantics="success")))
-    data = _grouped(qs, p, "created_at", leads=Count("id"), to_deal=Count("id", filter=Q(_deal=True)),
-                    to_won=Count("id", filter=Q(_won=True)))
+    data = _grouped(qs, p, "created_at", leads=Count("id"))
+    for key, part in (("to_deal", qs.filter(pk__in=_with_deal())), ("to_won", qs.filter(pk__in=_with_deal(True)))):
+        for k, v in _grouped(part, p, "created_at", n=Count("id")).items():
+            data.setdefault(k, {"leads": 0})[key] = v["n"]
     rows = make_rows(p, data)
     for r in rows:
         for k in ("leads", "to_deal", "to_won"):
@@ -671,9 +703,10 @@ def managers(actor: Actor, p: Params) -> Report:
     open_deals = {r["responsible_id"]: r for r in deals_qs.filter(stage_semantics="process").values("responsible_id")
                   .annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
     new = in_period(leads, p, "created_at")
-    lead_rows = {r["responsible_id"]: r for r in new.annotate(
-        _deal=Exists(_deals_of_lead())).values("responsible_id").annotate(
-        n=Count("id"), conv=Count("id", filter=Q(_deal=True))).order_by()}
+    lead_rows = {r["responsible_id"]: r for r in new.values("responsible_id").annotate(n=Count("id")).order_by()}
+    for uid, n in new.filter(pk__in=_with_deal()).values("responsible_id").annotate(n=Count("id")).order_by() \
+            .values_list("responsible_id", "n"):
+        lead_rows.setdefault(uid, {"n": 0})["conv"] = n
     won = {r["responsible_id"]: r for r in in_period(deals_qs.filter(stage_semantics="success"), p, "closed_at")
            .values("responsible_id").annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
     closed = in_period(deals_qs.exclude(stage_semantics="process"), p, "closed_at")
@@ -721,12 +754,6 @@ def managers(actor: Actor, p: Params) -> Report:
     return Report("managers", _("Manager load and efficiency"), p, cols, rows, totals, chart_value="won_amount",
                   notes=[_("Load is now (open items, tasks past their deadline); efficiency is over the period. "
                            "Only the people whose records you may read are listed.")])
-
-
-def _deals_of_lead():
-    from voronka.deals.models import Deal
-
-    return Deal.objects.filter(lead_id=OuterRef("pk"), deleted_at__isnull=True)
 
 
 # --- support requests per company and contact (F49) ----------------------------------------------------
