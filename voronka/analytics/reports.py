@@ -813,26 +813,35 @@ def end_to_end(actor: Actor, p: Params) -> Report:
     from voronka.deals.models import Deal
 
     leads = in_period(items(actor, p, LEAD, pipeline=p.entity == LEAD), p, "created_at")
-    lead_rows = list(leads.annotate(_g=group_expr(p, "created_at"))
-                     .values_list("_g", "id", "stage_semantics").order_by())
-    lead_ids = [r[1] for r in lead_rows]
-    readable = set(records_visible_to(actor, DEAL).filter(lead_id__in=lead_ids).values_list("id", flat=True)) \
-        if lead_ids else set()
-    all_deals = list(Deal.objects.filter(lead_id__in=lead_ids, deleted_at__isnull=True)
-                     .values_list("id", "lead_id", "stage_semantics", "opportunity", "pipeline_id")) if lead_ids else []
-    downstream = chain.downstream_of([d[0] for d in all_deals])
-    downstream_ids = {x for xs in downstream.values() for x in xs}
-    sales: dict[int, tuple] = {}
-    for d in sorted(all_deals):
-        if d[0] in downstream_ids:
-            continue  # a production item made for another deal of the same lead
-        sales.setdefault(d[1], d)
-    down_info = {pk: (sem, amount) for pk, sem, amount in Deal.objects.filter(pk__in=downstream_ids, deleted_at__isnull=True)
-                 .values_list("id", "stage_semantics", "opportunity")} if downstream_ids else {}
     per: dict = defaultdict(lambda: {k: 0 for k in ("leads", "converted", *OUTCOMES, "downstream")} |
                             {"revenue": ZERO, "cost": ZERO})
-    for g, lead_id, lead_sem in lead_rows:
-        slot = per[norm_key(p, g)]
+    # leads without a deal are counted by the database; only converted leads are followed one by one
+    for key, v in _grouped(leads.exclude(pk__in=_with_deal()), p, "created_at", n=Count("id"),
+                           lost=Count("id", filter=Q(stage_semantics="failure"))).items():
+        per[key]["leads"] += v["n"]
+        per[key]["lead_lost"] += v["lost"]
+        per[key]["lead_open"] += v["n"] - v["lost"]
+    converted = leads.filter(pk__in=_with_deal())
+    lead_rows = _grouped_values(converted, p, "created_at", "id", "stage_semantics")
+    readable = set(records_visible_to(actor, DEAL).filter(lead_id__in=converted.values("id"))
+                   .values_list("id", flat=True))
+    all_deals = list(Deal.objects.filter(lead_id__in=converted.values("id"), deleted_at__isnull=True)
+                     .values_list("id", "lead_id", "stage_semantics", "opportunity", "pipeline_id"))
+    downstream = chain.downstream_of([d[0] for d in all_deals])
+    downstream_set = {x for xs in downstream.values() for x in xs}
+    downstream_ids = sorted(downstream_set)
+    sales: dict[int, tuple] = {}
+    for d in sorted(all_deals):
+        if d[0] in downstream_set:
+            continue  # a production item made for another deal of the same lead
+        sales.setdefault(d[1], d)
+    down_info = {}
+    for i in range(0, len(downstream_ids), chain.CHUNK):
+        down_info.update({pk: (sem, amount) for pk, sem, amount in Deal.objects.filter(
+            pk__in=downstream_ids[i:i + chain.CHUNK], deleted_at__isnull=True)
+            .values_list("id", "stage_semantics", "opportunity")})
+    for key, lead_id, lead_sem in lead_rows:
+        slot = per[key]
         slot["leads"] += 1
         deal = sales.get(lead_id)
         if deal is None:
