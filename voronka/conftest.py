@@ -7,6 +7,15 @@ import pytest
 from voronka.core.actor import Actor
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rights_cache():
+    """Each test starts with no grants cached in the process (ids are reused after a rolled-back test)."""
+    from voronka.identity.permissions import forget_cached
+
+    forget_cached()
+    yield
+
+
 @pytest.fixture
 def admin_user(db):
     from voronka.identity.models import User

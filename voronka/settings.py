@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "voronka.leads",
     "voronka.deals",
     "voronka.activities",
+    "voronka.links",
     "voronka.automation",
     "voronka.distribution",
     "voronka.intake",

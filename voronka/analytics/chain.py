@@ -1,21 +1,20 @@
 """Which records were made from a deal: production items, complaints (F48).
 
-Today the chain is read from the timeline: the robot «create a linked record» (and any action that links
-two records the same way) writes a ``linked`` entry on the source deal naming the created record. When
-the generic link table (``voronka.links``) is merged, ``downstream_of`` reads it too; nothing else in
-analytics knows how the chain is stored.
+Two sources, read together: live links in ``voronka.links`` from the deal to another deal (any role:
+``production``, ``complaint`` …; the deal is the link's source), and the ``linked`` timeline entries the
+robot «create a linked record» writes on the deal it ran on. Nothing else in analytics knows how the
+chain is stored.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from django.apps import apps
-
 from voronka.core import entity_types
 from voronka.core.models import TimelineEntry
+from voronka.links.models import Link
 
-HOW = "records linked from the deal, e.g. by the robot «create a linked record»"
+HOW = "deals the sales deal links to, or made from it by the robot «create a linked record»"
 CHUNK = 5000
 
 
@@ -31,18 +30,8 @@ def downstream_of(deal_ids) -> dict[int, list[int]]:
             data = data or {}
             if data.get("entity_type_id") == entity_types.DEAL and isinstance(data.get("entity_id"), int):
                 out[source].add(data["entity_id"])
-        if apps.is_installed("voronka.links"):
-            out_links = _from_links(part)
-            for source, targets in out_links.items():
-                out[source].update(targets)
+        for source, target in (Link.objects.filter(source_type_id=entity_types.DEAL, source_id__in=part,
+                                                   target_type_id=entity_types.DEAL, deleted_at__isnull=True)
+                               .values_list("source_id", "target_id")):
+            out[source].add(target)
     return {k: sorted(v - {k}) for k, v in out.items()}
-
-
-def _from_links(deal_ids) -> dict[int, set[int]]:  # pragma: no cover - until voronka.links is merged
-    Link = apps.get_model("links", "Link")
-    out: dict[int, set[int]] = defaultdict(set)
-    for source, target in (Link.objects.filter(source_type_id=entity_types.DEAL, source_id__in=deal_ids,
-                                               target_type_id=entity_types.DEAL, deleted_at__isnull=True)
-                           .values_list("source_id", "target_id")):
-        out[source].add(target)
-    return out

@@ -6,7 +6,18 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
-from . import analytics_api, auth, automation_api, errors, imports, intake, resources, settings_api, tasks
+from . import (
+    analytics_api,
+    auth,
+    automation_api,
+    errors,
+    imports,
+    intake,
+    links,
+    resources,
+    settings_api,
+    tasks,
+)
 
 DESCRIPTION = """
 Voronka's native REST API.
@@ -44,6 +55,7 @@ def _not_found(request, exc):
 for prefix, router in resources.routers():
     api.add_router(prefix, router)
 api.add_router("/tasks", tasks.router)
+api.add_router("/links", links.router)
 api.add_router("/pipelines", settings_api.pipelines)
 api.add_router("/stages", settings_api.stages)
 api.add_router("/custom-fields", settings_api.custom_fields)

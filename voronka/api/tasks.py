@@ -3,16 +3,14 @@
 import datetime
 from typing import Literal
 
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from pydantic import BaseModel, Field
 
 from voronka.activities import actions
 from voronka.activities.models import Task
-from voronka.core import entity_types
+from voronka.activities.selectors import visible_tasks
 from voronka.core.errors import NotFound
-from voronka.core.selectors import records_visible_to
 
 from . import pagination
 from .records import RecordId, payload_data
@@ -88,21 +86,6 @@ class TaskFilters(BaseModel):
     responsible: int | None = Field(None, ge=1, le=MAX_ID)
     entity_type_id: int | None = Field(None, ge=1, le=2**31 - 1)
     entity_id: int | None = Field(None, ge=1, le=MAX_ID)
-
-
-def visible_tasks(actor):
-    """Tasks the actor may see: their own, those they observe, and those on records they may read."""
-    qs = Task.objects.all()
-    user = actor.user
-    if actor.is_system or (user is not None and user.is_superuser):
-        return qs
-    if user is None:
-        return qs.none()
-    q = Q(responsible_id=user.pk) | Q(created_by_id=user.pk) | \
-        Q(pk__in=Task.observers.through.objects.filter(user_id=user.pk).values("task_id"))
-    for info in entity_types.all_types():
-        q |= Q(entity_type_id=info.id, entity_id__in=records_visible_to(actor, info.id).values("pk"))
-    return qs.filter(q)
 
 
 def _out(task: Task) -> dict:

@@ -19,21 +19,21 @@ _cache: dict[tuple, tuple[int, Any]] = {}
 _VERSION = Prepared(lambda key: ConfigVersion.objects.filter(key=key).values_list("version"), ["\x00key"])
 
 
-def current_version() -> int:
-    rows = _VERSION.rows(KEY)  # compiled once: this runs on every write
+def current_version(key: str = KEY) -> int:
+    rows = _VERSION.rows(key)  # compiled once: this runs on every write
     return (rows[0][0] if rows else 0) or 0
 
 
-def bump() -> None:
+def bump(key: str = KEY) -> None:
     """Call inside the transaction that changes settings.
 
     The new version is random, not the next number: a transaction that bumped and rolled back must never
     leave behind a number that a later change could reuse while some process caches what it saw.
     """
     token = secrets.randbits(62) + 1
-    updated = ConfigVersion.objects.filter(key=KEY).update(version=token)
+    updated = ConfigVersion.objects.filter(key=key).update(version=token)
     if not updated:
-        ConfigVersion.objects.update_or_create(key=KEY, defaults={"version": token})
+        ConfigVersion.objects.update_or_create(key=key, defaults={"version": token})
 
 
 def cached(key: tuple, loader: Callable[[], Any], version: int) -> Any:

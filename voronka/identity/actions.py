@@ -13,7 +13,7 @@ from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, ValidationFailed
 
 from .models import Department, Role, RoleAssignment, RolePermission, Scope, User
-from .permissions import rights_changed
+from .permissions import forget_cached, rights_changed
 
 ROLES = "settings:roles"
 
@@ -80,7 +80,7 @@ def create_role(actor: Actor, *, code: str, name: str, description: str = "", se
         role.save()
         _write_rights(role, cleaned)
         audit.record(actor, "role.created", role=role.code, rights=len(cleaned))
-        transaction.on_commit(rights_changed)
+        transaction.on_commit(forget_cached)
         rights_changed()
         return role
 
@@ -119,7 +119,7 @@ def set_role_rights(actor: Actor, role_id: int, *, rights, settings_rights=None,
             role.save(update_fields=["menu_hidden"])
         after = _rights_snapshot(role)
         audit.record(actor, "role.rights_changed", role=role.code, before=before, after=after)
-        transaction.on_commit(rights_changed)
+        transaction.on_commit(forget_cached)
         rights_changed()
         return role
 
@@ -141,7 +141,7 @@ def assign_role(actor: Actor, role_id: int, *, user_id: int | None = None, depar
             role=role, user_id=user_id, department_id=department_id,
             defaults={"with_subdepartments": with_subdepartments})
         audit.record(actor, "role.assigned", role=role.code, user=user_id, department=department_id)
-        transaction.on_commit(rights_changed)
+        transaction.on_commit(forget_cached)
         rights_changed()
         return assignment
 
@@ -155,7 +155,7 @@ def unassign_role(actor: Actor, assignment_id: int) -> None:
         audit.record(actor, "role.unassigned", role=assignment.role.code, user=assignment.user_id,
                      department=assignment.department_id)
         assignment.delete()
-        transaction.on_commit(rights_changed)
+        transaction.on_commit(forget_cached)
         rights_changed()
 
 

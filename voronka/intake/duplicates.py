@@ -22,6 +22,7 @@ from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
 from voronka.core.recordkit import RecordSpec, lock, update_one
+from voronka.links import actions as links_actions
 from voronka.parties.models import Communication
 
 from . import names
@@ -277,6 +278,8 @@ def merge_records(actor: Actor, entity_type_id: int, keep_id: int, other_ids: li
         if custom:
             data["custom"] = custom
         moved = _repoint_links(entity_type_id, keep_id, others)
+        moved["record_links"] = sum(links_actions.repoint(actor, (entity_type_id, pk), (entity_type_id, keep_id))
+                                    for pk in others)
         now = timezone.now()
         for pk in others:
             obj = records[pk]

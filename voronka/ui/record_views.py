@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from voronka.activities.models import Task
+from voronka.activities.selectors import tasks_on_record
 from voronka.core import entity_types, policies
 from voronka.core.errors import ActionError, NotFound, ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
@@ -537,9 +538,9 @@ def _card_context(request, ui, actor, obj, form, can_update) -> dict:
     comms = values_of(ui.type_id, [obj.pk]).get(obj.pk) if ui.has_communications else None
     context = {"ui": ui, "obj": obj, "form": form, "can_update": can_update, "comms": comms,
                "timeline": _timeline_rows(actor, ui, obj),
-               "tasks": Task.objects.filter(entity_type_id=ui.type_id, entity_id=obj.pk).select_related("responsible")
-               .order_by("status", "deadline")[:50],
+               "tasks": tasks_on_record(actor, ui.type_id, obj.pk),
                "related": _related(actor, ui, obj),
+               "links": _links_panel(actor, ui, obj),
                "users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username")}
     if ui.staged:
         context["stages"] = list(obj.pipeline.stages.order_by("sort", "id"))
@@ -886,3 +887,73 @@ def bulk(request, kind: str):
     if failed:
         messages.error(request, _("Not done for %(n)s: %(why)s") % {"n": len(failed), "why": "; ".join(failed[:5])})
     return redirect(back)
+
+
+# --- links between records (voronka.links) ------------------------------------------------------
+
+def _links_panel(actor, ui: EntityUI, obj) -> dict:
+    """Linked records for the card: visible ones by kind, a count of those hidden from the actor."""
+    from voronka.links.selectors import links_of
+
+    rows = links_of(actor, ui.type_id, obj.pk)
+    shown = [{"link": r.link, "ui": BY_TYPE.get(r.entity_type_id), "obj": r.obj, "direction": r.direction}
+             for r in rows if not r.hidden and r.entity_type_id in BY_TYPE]
+    kinds = [{"url": e.url, "title": e.title} for e in BY_TYPE.values()
+             if policies.can(actor, policies.READ, e.type_id)]
+    return {"items": shown, "hidden": sum(1 for r in rows if r.hidden), "kinds": kinds}
+
+
+def _find_one(actor, ui: EntityUI, text: str):
+    """The record a person means by «123», «#123» or a part of its name (exactly one visible match)."""
+    text = text.strip().lstrip("#").strip()
+    if not text:
+        raise ValidationFailed(_("Type the number or the name of the record to link."))
+    if text.isdigit():
+        return get_record_for(actor, ui.type_id, int(text))
+    cond = Q()
+    for name in ui.search:
+        cond |= Q(**{f"{name}__icontains": text})
+    found = list(records_visible_to(actor, ui.type_id).filter(cond).order_by("-id")[:6])
+    if not found:
+        raise NotFound(_("Nothing found for «%(text)s».") % {"text": text})
+    if len(found) > 1:
+        names = ", ".join(f"#{o.pk} {o}" for o in found[:5])
+        raise ValidationFailed(_("Several records match: %(names)s. Type the number.") % {"names": names})
+    return found[0]
+
+
+@login_required
+@require_POST
+def link_add(request, kind: str, pk: int):
+    from voronka.links.actions import link
+
+    ui = by_url(kind)
+    actor = actor_of(request)
+    try:
+        other_ui = by_url(request.POST.get("other_kind", ""))
+    except Exception:  # noqa: BLE001 - an unknown kind from a tampered form is a plain form error
+        messages.error(request, _("Choose what to link."))
+        return _back(kind, pk)
+    try:
+        other = _find_one(actor, other_ui, request.POST.get("other", ""))
+        link(actor, (ui.type_id, pk), (other_ui.type_id, other.pk), role=request.POST.get("role", ""))
+    except ActionError as exc:
+        action_error(request, exc)
+    else:
+        messages.success(request, _("Linked with «%(name)s».") % {"name": other})
+    return _back(kind, pk)
+
+
+@login_required
+@require_POST
+def link_remove(request, kind: str, pk: int, link_id: int):
+    from voronka.links.actions import unlink
+
+    by_url(kind)
+    try:
+        unlink(actor_of(request), link_id)
+    except ActionError as exc:
+        action_error(request, exc)
+    else:
+        messages.success(request, _("Unlinked."))
+    return _back(kind, pk)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Case, IntegerField, Q, Value, When
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from voronka.activities import recurrence
-from voronka.activities.actions import can_see_task, cancel_task, complete_task, update_task
-from voronka.activities.models import Task
+from voronka.activities import selectors as task_selectors
+from voronka.activities.actions import cancel_task, complete_task, update_task
 from voronka.core.errors import ActionError, NotFound, ValidationFailed
 
 from .entities import BY_TYPE
@@ -23,15 +22,7 @@ from .views import action_error, actor_of, page
 def my_tasks(request):
     now = timezone.now()
     show = request.GET.get("show", "open")
-    qs = Task.objects.filter(Q(responsible=request.user) | Q(created_by=request.user) | Q(observers=request.user)).distinct()
-    if show == "open":
-        qs = qs.filter(status=Task.Status.OPEN)
-    elif show == "done":
-        qs = qs.exclude(status=Task.Status.OPEN)
-    qs = qs.annotate(overdue_first=Case(When(status="open", deadline__lt=now, then=Value(0)),
-                                        When(status="open", deadline__isnull=False, then=Value(1)),
-                                        default=Value(2), output_field=IntegerField()))
-    tasks = list(qs.select_related("responsible").order_by("overdue_first", "deadline", "-id")[:200])
+    tasks = task_selectors.my_tasks(actor_of(request), show=show)
     for t in tasks:
         ui = BY_TYPE.get(t.entity_type_id)
         t.record_url = f"/crm/{ui.url}/{t.entity_id}/" if ui else ""
@@ -40,9 +31,9 @@ def my_tasks(request):
 
 @login_required
 def task_card(request, pk: int):
-    actor = actor_of(request)
-    task = Task.objects.filter(pk=pk).select_related("responsible", "created_by").first()
-    if task is None or not can_see_task(actor, task):
+    try:
+        task = task_selectors.task_for(actor_of(request), pk)
+    except NotFound:
         return page(request, "ui/tasks/not_found.html", {}, nav="tasks", status=404)
     ui = BY_TYPE.get(task.entity_type_id)
     record_url = f"/crm/{ui.url}/{task.entity_id}/" if ui else ""
@@ -90,10 +81,8 @@ def task_cancel(request, pk: int):
 @login_required
 @require_POST
 def task_recurrence(request, pk: int):
-    task = Task.objects.filter(pk=pk).first()
     try:
-        if task is None:
-            raise NotFound(_("Task #%(id)s does not exist.") % {"id": pk})
+        task = task_selectors.task_for(actor_of(request), pk)
         update_task(actor_of(request), pk, recurrence=recurrence_from_form(request.POST, task.deadline))
     except ActionError as exc:
         action_error(request, exc)

@@ -8,10 +8,10 @@ from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from voronka.activities.selectors import open_task_counts
 from voronka.core import entity_types, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
@@ -89,7 +89,6 @@ def bounded_count(qs, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
 
 @login_required
 def home(request):
-    from voronka.activities.models import Task
     from voronka.core.selectors import records_visible_to
 
     actor = actor_of(request)
@@ -99,10 +98,9 @@ def home(request):
             continue
         count, more = bounded_count(records_visible_to(actor, info.id))
         counts.append({"title": info.model._meta.verbose_name_plural.capitalize(), "count": count, "more": more})
-    tasks = Task.objects.filter(responsible=request.user, status=Task.Status.OPEN)
+    tasks = open_task_counts(actor)
     return page(request, "ui/home.html", {
-        "counts": counts, "tasks_open": tasks.count(),
-        "tasks_overdue": tasks.filter(deadline__lt=timezone.now()).count()}, nav="home")
+        "counts": counts, "tasks_open": tasks["open"], "tasks_overdue": tasks["overdue"]}, nav="home")
 
 
 def action_error(request, exc: ActionError) -> None:

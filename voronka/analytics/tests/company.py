@@ -8,16 +8,16 @@ People: admin (superuser), head (head of sales, sees everything), m1 and m2 (sal
 own (m1 with a role that reads only his own leads and deals).
 
     L1 m1 site   10 Jan 09:00  comment 09:30, assigned 10:00, qualified 12:00, converted 12 Jan 09:00 → D1
-    D1 m1 sales  100 000       invoice 15 Jan, won 20 Jan 09:00 → production P1 (m3, 30 000) made 21 Jan,
-                               shipped 25 Jan
+    D1 m1 sales  100 000       invoice 15 Jan, won 20 Jan 09:00 → production P1 (m3, 30 000) made 21 Jan and
+                               linked to it (voronka.links), shipped 25 Jan
     L2 m1 site   31 Jan 22:30  junk 1 Feb 06:00
     D8 m1 sales   70 000       made 20 Jan 09:00, invoice 21 Jan 09:00, expected to close 25 Feb (open)
     D2 m2 sales   20 000       made 3 Feb 09:00, lost 4 Feb 09:00, reason «Дорого»
     L3 m2 phone  5 Feb 10:00   assigned 10:10, qualified 11:00, back to assigned 12:00, qualified 6 Feb 10:00,
                                converted 7 Feb 10:00 → D3
     D3 m2 sales   50 000       invoice 8 Feb 10:00, lost 10 Feb 10:00, re-opened to invoice 11 Feb 10:00,
-                               won 15 Feb 10:00 → complaint C3 (m3, 5 000, company «Ромашка») made 16 Feb,
-                               rejected 20 Feb
+                               won 15 Feb 10:00 → complaint C3 (m3, 5 000, company «Ромашка») made 16 Feb by a
+                               robot (a «linked» timeline entry), rejected 20 Feb
     L4 m1 phone  10 Feb 08:00  L5 (m1 site, 10 Feb 09:00) merged into it 10 Feb 10:00; stays new
     L6 m1 site   12 Feb 08:00  deleted 12 Feb 09:00
     L7 m2 site   28 Feb 21:30  (1 March in Moscow)
@@ -82,6 +82,7 @@ def build(monkeypatch) -> Company:
     from voronka.identity.permissions import rights_changed
     from voronka.intake.duplicates import merge_records
     from voronka.leads.actions import convert_lead, create_lead, delete_lead, move_lead
+    from voronka.links.actions import link
     from voronka.parties.actions import create_company, create_contact, update_contact
     from voronka.pipelines.actions import create_pipeline
 
@@ -144,12 +145,15 @@ def build(monkeypatch) -> Company:
         clock.set(when)
         return (move_lead if kind == "lead" else move_deal)(actor, obj.pk, stage=c.stages[stage].pk, **kw)
 
-    def linked(source, name, pipeline, who, amount, when, **extra):
+    def linked(source, name, pipeline, who, amount, when, *, by_robot=False, **extra):
         clock.set(when)
         d = create_deal(a, title=name, pipeline=c.pipelines[pipeline].pk, responsible=u[who].pk, opportunity=amount,
                         **extra)
-        history.entry(Actor.system("robot:1"), 2, source.pk, "linked", text=name,
-                      data={"entity_type_id": 2, "entity_id": d.pk}, also=[(2, d.pk)])
+        if by_robot:  # what the robot «create a linked record» writes
+            history.entry(Actor.system("robot:1"), 2, source.pk, "linked", text=name,
+                          data={"entity_type_id": 2, "entity_id": d.pk}, also=[(2, d.pk)])
+        else:
+            link(a, (2, source.pk), (2, d.pk), role="production")
         c.deals[name] = d
         return d
 
@@ -195,7 +199,7 @@ def build(monkeypatch) -> Company:
     move("deal", d3, "sales.lost", at(2, 10, 10), m2)
     move("deal", d3, "sales.invoice", at(2, 11, 10), m2)
     move("deal", d3, "sales.won", at(2, 15, 10), m2)
-    c3 = linked(d3, "C3", "complaints", "m3", 5000, at(2, 16, 9), company=romashka.pk)
+    c3 = linked(d3, "C3", "complaints", "m3", 5000, at(2, 16, 9), by_robot=True, company=romashka.pk)
     move("deal", c3, "complaints.rejected", at(2, 20, 9))
     # L4 + L5 merged; L6 deleted; L7 at the next month border
     l4 = lead("L4", "m1", "phone", at(2, 10, 8))

@@ -37,6 +37,7 @@ def existing(admin, admin_user, lead_pipeline, deal_pipelines) -> dict[str, int]
     from voronka.core.management.commands.worker import drain
     from voronka.deals.actions import create_deal
     from voronka.leads.actions import create_lead
+    from voronka.links.actions import link
     from voronka.parties.actions import create_company, create_contact
     from voronka.pipelines.actions import create_stage
 
@@ -52,6 +53,7 @@ def existing(admin, admin_user, lead_pipeline, deal_pipelines) -> dict[str, int]
         "contacts": create_contact(admin, first_name="Иван", emails=["ivan@example.ru"]).pk,
         "companies": create_company(admin, name="ООО Ромашка").pk,
         "tasks": create_task(admin, title="Позвонить", entity_type_id=1, entity_id=lead.pk).pk,
+        "links": link(admin, (1, lead.pk), (2, create_deal(admin, title="Сделка по заявке").pk)).pk,
         "pipelines": lead_pipeline.pk,
         "stages": create_stage(admin, lead_pipeline.pk, name="Пустой этап").pk,
         "users": admin_user.pk,

@@ -37,7 +37,7 @@ def head_page(browser, live_server, monkeypatch):  # noqa: F811
 
 
 def test_dashboard_funnel_click_and_regrouping(head_page):
-    page, co = head_page, head_page.co
+    page = head_page
     page.click("nav >> text=Reports")
     page.click("text=Head's dashboard")
     page.fill("#d-from", "2026-01-01")

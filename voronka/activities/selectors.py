@@ -1,0 +1,72 @@
+"""Reads of tasks and notifications, already narrowed to what the actor may see.
+
+A task is visible to its responsible, its author, its observers, and whoever may read the record it is on.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from voronka.core import entity_types
+from voronka.core.actor import Actor
+from voronka.core.errors import NotFound
+from voronka.core.selectors import get_record_for, records_visible_to
+
+from .models import Task
+
+
+def visible_tasks(actor: Actor) -> QuerySet:
+    qs = Task.objects.all()
+    user = actor.user
+    if actor.is_system or (user is not None and user.is_superuser):
+        return qs
+    if user is None or not user.is_active:
+        return qs.none()
+    q = Q(responsible_id=user.pk) | Q(created_by_id=user.pk) | \
+        Q(pk__in=Task.observers.through.objects.filter(user_id=user.pk).values("task_id"))
+    for info in entity_types.all_types():
+        q |= Q(entity_type_id=info.id, entity_id__in=records_visible_to(actor, info.id).values("pk"))
+    return qs.filter(q)
+
+
+def task_for(actor: Actor, pk: int) -> Task:
+    """One task the actor may see, or «not found» (the same answer whether it exists or not)."""
+    task = visible_tasks(actor).filter(pk=pk).select_related("responsible", "created_by").first()
+    if task is None:
+        raise NotFound(_("Task #%(id)s does not exist.") % {"id": pk})
+    return task
+
+
+def my_tasks(actor: Actor, *, show: str = "open", limit: int = 200) -> list[Task]:
+    """The actor's own tasks (responsible, author, observer): overdue first, then by deadline."""
+    user = actor.user
+    if user is None:
+        return []
+    now = timezone.now()
+    qs = Task.objects.filter(Q(responsible_id=user.pk) | Q(created_by_id=user.pk) |
+                             Q(pk__in=Task.observers.through.objects.filter(user_id=user.pk).values("task_id")))
+    if show == "open":
+        qs = qs.filter(status=Task.Status.OPEN)
+    elif show == "done":
+        qs = qs.exclude(status=Task.Status.OPEN)
+    qs = qs.annotate(overdue_first=Case(When(status="open", deadline__lt=now, then=Value(0)),
+                                        When(status="open", deadline__isnull=False, then=Value(1)),
+                                        default=Value(2), output_field=IntegerField()))
+    return list(qs.select_related("responsible").order_by("overdue_first", "deadline", "-id")[:limit])
+
+
+def tasks_on_record(actor: Actor, entity_type_id: int, entity_id: int, *, limit: int = 50) -> list[Task]:
+    """Tasks on a record the actor may read (reading the record lets one see its tasks)."""
+    get_record_for(actor, entity_type_id, entity_id)
+    return list(Task.objects.filter(entity_type_id=entity_type_id, entity_id=entity_id).select_related("responsible")
+                .order_by("status", "deadline")[:limit])
+
+
+def open_task_counts(actor: Actor) -> dict[str, int]:
+    """The home page's figures: the actor's open tasks and how many of them are overdue."""
+    if actor.user is None:
+        return {"open": 0, "overdue": 0}
+    tasks = Task.objects.filter(responsible_id=actor.user_id, status=Task.Status.OPEN)
+    return {"open": tasks.count(), "overdue": tasks.filter(deadline__lt=timezone.now()).count()}
