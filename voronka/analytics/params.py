@@ -50,6 +50,7 @@ class Params:
     custom: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)  # report-specific (e.g. reason_field, by)
     now: datetime.datetime = field(default_factory=lambda: timezone.now())
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # computed once per report (buckets)
 
     @property
     def start(self) -> datetime.datetime:

@@ -103,10 +103,14 @@ MAX_BUCKETS = 400  # beyond this many periods a CASE gets long; the database's o
 
 def buckets(p: Params) -> list[datetime.date]:
     """The first day of every period (day, week …) that meets the report's dates, in order."""
+    key = ("buckets", p.group, p.date_from, p.date_to)
+    if key in p.cache:
+        return p.cache[key]
     out, k = [], _group_start(p, p.date_from)
     while k <= p.date_to:
         out.append(k)
         k = period_end(p, k) + datetime.timedelta(days=1)
+    p.cache[key] = out
     return out
 
 
