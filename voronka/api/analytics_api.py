@@ -93,16 +93,16 @@ def save_plan(request: HttpRequest, payload: PlanIn):
     return Status(201, _plan(actions.save_plan(request.auth, **payload.model_dump())))
 
 
-@router.delete("/plans/{id}", response=responses({204: None}), summary="Delete a sales plan")
-def delete_plan(request: HttpRequest, id: Id):
-    actions.delete_plan(request.auth, id)
+@router.delete("/plans/{plan_id}", response=responses({204: None}), summary="Delete a sales plan")
+def delete_plan(request: HttpRequest, plan_id: Id):
+    actions.delete_plan(request.auth, plan_id)
     return Status(204, None)
 
 
-@router.put("/stages/{id}", response=responses({200: StageSettingOut}),
+@router.put("/stages/{stage_id}", response=responses({200: StageSettingOut}),
             summary="A stage's probability of winning and qualification mark")
-def set_stage(request: HttpRequest, id: Id, payload: StageSettingIn):
-    obj = actions.set_stage_setting(request.auth, id, **payload.model_dump())
+def set_stage(request: HttpRequest, stage_id: Id, payload: StageSettingIn):
+    obj = actions.set_stage_setting(request.auth, stage_id, **payload.model_dump())
     return {"stage": obj.stage_id, "probability": obj.probability, "qualifies": obj.qualifies}
 
 
