@@ -6,7 +6,7 @@ import datetime
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -158,11 +158,12 @@ def portrait(actor: Actor, p: Params) -> Report:
     qs = records_visible_to(actor, type_id)
     if p.responsible is not None:
         qs = qs.filter(responsible_id=p.responsible)
-    qs = qs.annotate(_won=Exists(won_deals.filter(**{f"{link}_id": OuterRef("pk")})))
     counts: dict = defaultdict(lambda: {"all": 0, "won": 0})
     today = p.now.astimezone(p.zone).date()
     if by == "age":
-        for birthday, won in qs.values_list("birthday", "_won").iterator(chunk_size=5000):
+        buyers = set(qs.filter(pk__in=won_deals.values(f"{link}_id")).values_list("id", flat=True))
+        for pk, birthday in qs.values_list("id", "birthday").iterator(chunk_size=5000):
+            won = pk in buyers
             band = _("unknown")
             if birthday:
                 age = _age(birthday, today)
@@ -171,10 +172,12 @@ def portrait(actor: Actor, p: Params) -> Report:
             counts[band]["won"] += int(won)
         order = [b[2] for b in AGE_BANDS] + [_("unknown")]
     else:
-        for row in qs.values(field).annotate(n=Count("id"), w=Count("id", filter=Q(_won=True))).order_by():
+        for row in qs.values(field).annotate(n=Count("id")).order_by():
             key = (row[field] or "").strip() if isinstance(row[field], str) else row[field]
             counts[key]["all"] += row["n"]
-            counts[key]["won"] += row["w"]
+        for row in qs.filter(pk__in=won_deals.values(f"{link}_id")).values(field).annotate(n=Count("id")).order_by():
+            key = (row[field] or "").strip() if isinstance(row[field], str) else row[field]
+            counts[key]["won"] += row["n"]
         order = sorted(counts, key=lambda k: -counts[k]["all"])
     model = Contact if type_id == 3 else Company
     choices = dict(model._meta.get_field(field).choices or []) if by in ("gender", "company_type") else {}

@@ -661,9 +661,13 @@ def stage_time(actor: Actor, p: Params) -> Report:
     for stage_id, pk, seconds in history.values_list("from_stage_id", "entity_id", "seconds_in_previous"):
         stays[stage_id].append((float(seconds), pk, False))
     now_items = visible.filter(pipeline=pipe, stage_semantics="process")
+    # items in a stage now: counted by the database; only the longest-waiting few per stage are read
+    now_count = dict(now_items.values("stage_id").annotate(n=Count("id")).order_by().values_list("stage_id", "n"))
     ongoing: dict[int, list] = defaultdict(list)
-    for pk, stage_id, since in now_items.values_list("id", "stage_id", "stage_changed_at"):
-        ongoing[stage_id].append((max(0.0, (p.now - since).total_seconds()), pk, True))
+    for stage_id in now_count:
+        for pk, since in now_items.filter(stage_id=stage_id).order_by("stage_changed_at", "id").values_list(
+                "id", "stage_changed_at")[:SLOWEST]:
+            ongoing[stage_id].append((max(0.0, (p.now - since).total_seconds()), pk, True))
     titles_needed: set[int] = set()
     rows = []
     for s in stages:
@@ -673,7 +677,7 @@ def stage_time(actor: Actor, p: Params) -> Report:
         slowest = sorted(stays[s.pk] + ongoing[s.pk], key=lambda x: -x[0])[:SLOWEST]
         titles_needed.update(pk for _s, pk, _o in slowest)
         rows.append({"key": s.pk, "label": s.name, "left": len(done), "median": median(done), "p90": p90(done),
-                     "avg": mean(done), "now": len(ongoing[s.pk]),
+                     "avg": mean(done), "now": now_count.get(s.pk, 0),
                      "now_max": max((x[0] for x in ongoing[s.pk]), default=None), "slowest": slowest,
                      "filter": {**row_filter(p, None, time_field="moved"), "stage": str(s.pk)}})
     model = entity_types.get(p.entity).model
@@ -696,16 +700,44 @@ def stage_time(actor: Actor, p: Params) -> Report:
 
 # --- manager load and efficiency (F41, F49) -----------------------------------------------------------
 
+def _sees_everything(actor: Actor, type_id: int) -> bool:
+    from voronka.core import policies
+
+    model = entity_types.get(type_id).model
+    return not policies.visible(actor, type_id, model.objects.all()).query.where
+
+
+def _open_load(actor: Actor, p: Params, type_id: int, qs: QuerySet) -> dict:
+    """{responsible id: {"n": open items, "amount": their amount}}. For a viewer who reads every record and
+    filters by nothing but the pipeline, the board's read model (``StageTotal``, kept in the same transaction
+    as every write) answers without counting the records; otherwise the records are counted."""
+    from voronka.pipelines.models import Stage, StageTotal
+
+    if _sees_everything(actor, type_id) and not (p.source or p.department is not None or p.custom):
+        totals = StageTotal.objects.filter(entity_type_id=type_id, stage_id__in=Stage.objects.filter(
+            semantics="process", pipeline__entity_type_id=type_id).values("id"))
+        if p.pipeline is not None:
+            totals = totals.filter(pipeline_id=p.pipeline)
+        if p.responsible is not None:
+            totals = totals.filter(responsible_id=p.responsible)
+        out: dict = {}
+        for uid, n, amount in totals.values("responsible_id").annotate(n=Sum("count"), a=Sum("amount")).order_by() \
+                .values_list("responsible_id", "n", "a"):
+            if n:
+                out[uid or None] = {"n": n, "amount": amount}
+        return out
+    return {r["responsible_id"]: r for r in qs.filter(stage_semantics="process").values("responsible_id")
+            .annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
+
+
 def managers(actor: Actor, p: Params) -> Report:
     from voronka.activities.models import Task
     from voronka.identity.models import User
 
     leads = items(actor, p, LEAD)
     deals_qs = items(actor, p, DEAL)
-    open_leads = dict(leads.filter(stage_semantics="process").values("responsible_id")
-                      .annotate(n=Count("id")).order_by().values_list("responsible_id", "n"))
-    open_deals = {r["responsible_id"]: r for r in deals_qs.filter(stage_semantics="process").values("responsible_id")
-                  .annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
+    open_leads = {uid: r["n"] for uid, r in _open_load(actor, p, LEAD, leads).items()}
+    open_deals = _open_load(actor, p, DEAL, deals_qs)
     new = in_period(leads, p, "created_at")
     lead_rows = {r["responsible_id"]: r for r in new.values("responsible_id").annotate(n=Count("id")).order_by()}
     for uid, n in new.filter(pk__in=_with_deal()).values("responsible_id").annotate(n=Count("id")).order_by() \
