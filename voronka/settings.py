@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "voronka.distribution",
     "voronka.intake",
     "voronka.imports",
+    "voronka.analytics",
     "voronka.api",
     "voronka.compat_b24",
     "voronka.ui",

@@ -6,7 +6,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
-from . import auth, automation_api, errors, imports, intake, items, links, resources, settings_api, tasks
+from . import analytics_api, auth, automation_api, errors, imports, intake, items, links, resources, settings_api, tasks
 from .calendar_api import router as calendar_router
 
 DESCRIPTION = """
@@ -59,3 +59,4 @@ api.add_router("/imports", imports.router)
 api.add_router("/types", items.types_router)
 api.add_router("/items", items.items_router)
 api.add_router("/lists", items.lists_router)
+api.add_router("/analytics", analytics_api.router)

@@ -176,7 +176,8 @@ def effective_params(request, ui: EntityUI, actor):
     if ref.isdigit():
         chosen = next((v for v in views if v.pk == int(ref)), None)
     elif not any(k in request.GET for k in ("q", "stage", "responsible", "source", "semantics", "order", "cursor",
-                                            "created_from", "created_to", "columns", "pipeline", "all")):
+                                            "created_from", "created_to", "closed_from", "closed_to", "reached_stage", "columns",
+                                            "pipeline", "all")):
         chosen = next((v for v in views if v.is_default), None)
     params = QueryDict(mutable=True)
     if chosen is not None:
@@ -209,6 +210,8 @@ def _filtered(request, ui: EntityUI, actor, f=None):
         semantics = f.get("semantics")
         if semantics in ("process", "success", "failure"):
             qs = qs.filter(stage_semantics=semantics)
+        if (f.get("reached_stage") or "").isdigit():
+            qs = qs.filter(pk__in=_reached(ui.type_id, int(f["reached_stage"])))
     if (f.get("responsible") or "").isdigit():
         qs = qs.filter(responsible_id=int(f["responsible"]))
     if f.get("responsible") == "me":
@@ -235,7 +238,10 @@ def _filtered(request, ui: EntityUI, actor, f=None):
                     value = int(value)
                 qs = qs.filter(**{f"custom__{code}__contains" if defn.multiple else f"custom__{code}":
                                   [value] if defn.multiple else value})
-    for key, lookup in (("created_from", "created_at__date__gte"), ("created_to", "created_at__date__lte")):
+    for key, lookup in (("created_from", "created_at__date__gte"), ("created_to", "created_at__date__lte"),
+                        ("closed_from", "closed_at__date__gte"), ("closed_to", "closed_at__date__lte")):
+        if key.startswith("closed") and not ui.staged:
+            continue
         value = f.get(key)
         if value:
             try:
@@ -243,6 +249,18 @@ def _filtered(request, ui: EntityUI, actor, f=None):
             except ValueError:
                 messages.error(request, _("«%(v)s» is not a date.") % {"v": value})
     return qs
+
+
+def _reached(type_id: int, stage_id: int):
+    """Items that ever entered the stage or a later one of its pipeline, failures aside (analytics' funnel)."""
+    from voronka.pipelines.models import Stage, StageHistory
+
+    stage = Stage.objects.filter(pk=stage_id).first()
+    if stage is None:
+        return []
+    later = [s.pk for s in Stage.objects.filter(pipeline_id=stage.pipeline_id).exclude(semantics="failure")
+             if (s.sort, s.pk) >= (stage.sort, stage.pk)]
+    return StageHistory.objects.filter(entity_type_id=type_id, to_stage_id__in=later).values("entity_id")
 
 
 def _filterable(ui: EntityUI):

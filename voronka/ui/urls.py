@@ -2,7 +2,7 @@ from django.urls import path
 
 from voronka.compat_b24 import ui_views as b24_views
 
-from . import account_views, automation_views, config_views, import_views, settings_views, smart_views, task_views, views
+from . import account_views, analytics_views, automation_views, config_views, import_views, settings_views, smart_views, task_views, views
 from . import intake_settings_views as intake_settings
 from . import intake_views as intake
 from . import record_views as records
@@ -62,6 +62,13 @@ urlpatterns = [
     path("crm/<str:kind>/<int:pk>/repeat/", records.repeat_deal, name="repeat"),
     path("crm/<str:kind>/<int:pk>/links/", records.link_add, name="link_add"),
     path("crm/<str:kind>/<int:pk>/links/<int:link_id>/delete/", records.link_remove, name="link_remove"),
+    path("reports/", analytics_views.index, name="reports"),
+    path("reports/dashboard/", analytics_views.dashboard, {"who": "head"}, name="dashboard"),
+    path("reports/my/", analytics_views.dashboard, {"who": "me"}, name="my_dashboard"),
+    path("reports/plans/", analytics_views.plans_page, name="report_plans"),
+    path("reports/plans/save/", analytics_views.plan_save, name="report_plan_save"),
+    path("reports/plans/probabilities/", analytics_views.stage_probabilities, name="report_probabilities"),
+    path("reports/<slug:slug>/", analytics_views.report_page, name="report"),
     path("imports/", import_views.imports, name="imports"),
     path("imports/<int:pk>/", import_views.job_view, name="import"),
     path("imports/<int:pk>/progress/", import_views.progress, name="import_progress"),

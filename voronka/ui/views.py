@@ -51,7 +51,8 @@ def menu_for(actor: Actor) -> dict:
             "web_forms": policies.can(actor, "settings:forms", 0),
             "in_queue": _in_queue(actor),
             "unread": _unread(actor),
-            "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4))}
+            "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4)),
+            "reports": "reports" not in hidden and any(policies.can(actor, policies.READ, t) for t in (1, 2))}
 
 
 def _in_queue(actor: Actor) -> bool:

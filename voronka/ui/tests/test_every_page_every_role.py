@@ -17,7 +17,11 @@ PAGES = ["/", "/tasks/", "/search/?q=фильтр", "/search/?q=8 916", "/accoun
          "/settings/intake/mailboxes/new/", "/free/",
          "/settings/intake/forms/", "/settings/intake/forms/new/", "/settings/intake/queues/",
          "/settings/intake/queues/new/", "/settings/intake/sources/", "/settings/intake/sources/new/",
-         "/settings/intake/telegram/new/", "/settings/calendar/"]
+         "/settings/intake/telegram/new/", "/settings/calendar/",
+         "/reports/", "/reports/dashboard/", "/reports/my/", "/reports/plans/",
+         *[f"/reports/{slug}/" for slug in ("new-leads", "lead-conversion", "lead-speed", "deals", "funnel", "deal-amount",
+                                           "lost-reasons", "time-to-close", "stage-time", "managers", "support",
+                                           "end-to-end", "plan-fact", "portrait")]]
 KINDS = ["leads", "deals", "contacts", "companies"]
 
 

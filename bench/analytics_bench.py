@@ -1,0 +1,142 @@
+"""Analytics benchmark (issue 8): every report and the head's dashboard over a generated database.
+
+    .venv/bin/python bench/analytics_bench.py --leads 10000 --deals 3000                  # SQLite, a smoke run
+    scripts/with-postgres.sh .venv/bin/python bench/analytics_bench.py --leads 1000000 --deals 300000
+    .venv/bin/python bench/analytics_bench.py --leads 1000000 --deals 300000 --repeat 5   # SQLite, the target
+
+It starts from an empty database (a temporary SQLite file, or the PostgreSQL named by VORONKA_DATABASE_URL,
+which with-postgres.sh sets to a throwaway cluster), migrates, fills it with ``voronka generate`` (leads and
+deals with stage history spread over the last year; the fill is timed but not part of the figures), and then
+runs each report ``--repeat`` times as a superuser and as a sales manager (rights narrow every query), over the
+last 30 days (grouped by day) and the last 365 days (grouped by month), plus the head's dashboard page
+(GET /reports/dashboard/ through Django's test client, the whole page with its eleven reports).
+
+Prints one line per report with p50 and max in milliseconds and writes the raw figures as JSON
+(``--out``, default bench/results/analytics-<db>.json). Targets (docs/benchmarks.md): p50 ≤ 1 s on
+PostgreSQL and ≤ 2 s on SQLite at 1M leads, 300k deals, 5M stage-history rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def setup_django(sqlite_dir: str | None) -> str:
+    if sqlite_dir and not os.environ.get("VORONKA_DATABASE_URL"):
+        os.environ["VORONKA_DATABASE_URL"] = f"sqlite:///{sqlite_dir}/bench.sqlite3"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voronka.settings")
+    os.environ.setdefault("VORONKA_SECRET_KEY", "bench-only-secret-key-not-for-production-use-000000")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    return connection.vendor
+
+
+def timed(fn, repeat: int) -> dict:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1), "runs": repeat}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--leads", type=int, default=10000)
+    p.add_argument("--deals", type=int, default=3000)
+    p.add_argument("--contacts", type=int, default=0, help="default: deals / 2")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--seed", type=int, default=8)
+    p.add_argument("--out", help="JSON results file")
+    p.add_argument("--only", help="comma-separated report slugs (default: all) and/or «dashboard»")
+    opts = p.parse_args()
+
+    tmp = tempfile.TemporaryDirectory(prefix="voronka-analytics-bench-")
+    vendor = setup_django(tmp.name)
+    from django.core.management import call_command
+    from django.test import Client
+    from django.utils import timezone
+
+    from voronka.analytics import reports
+    from voronka.analytics.plans import REPORTS as PLAN_REPORTS
+    from voronka.core.actor import Actor
+    from voronka.identity.models import Role, RoleAssignment, User
+    from voronka.identity.permissions import rights_changed
+    from voronka.leads.generate import generate
+    from voronka.pipelines.models import StageHistory
+
+    print(f"[analytics-bench] {vendor}: migrating", flush=True)
+    call_command("migrate", verbosity=0)
+    admin = User.objects.create_superuser("bench-admin", "b@example.ru", "bench-pass", time_zone="Europe/Moscow")
+    manager = User.objects.create_user("bench-manager", "m@example.ru", "bench-pass", time_zone="Europe/Moscow")
+    RoleAssignment.objects.create(role=Role.objects.get(code="sales_manager"), user=manager)
+    rights_changed()
+    t0 = time.perf_counter()
+    contacts = opts.contacts or max(1, opts.deals // 2)
+    generate(leads=opts.leads, deals=opts.deals, contacts=contacts, seed=opts.seed)
+    fill = time.perf_counter() - t0
+    # the generator gives everything to nobody or to random demo users; give the manager a share
+    from voronka.deals.models import Deal
+    from voronka.leads.models import Lead
+
+    Lead.objects.filter(id__lt=opts.leads // 20 + 1).update(responsible=manager)
+    Deal.objects.filter(id__lt=opts.deals // 20 + 1).update(responsible=manager)
+    history = StageHistory.objects.count()
+    print(f"[analytics-bench] filled {opts.leads} leads, {opts.deals} deals, {history} stage-history rows "
+          f"in {fill:.0f} s", flush=True)
+
+    today = timezone.now().date()
+    periods = {"30 days by day": {"date_from": (today - dt.timedelta(days=29)).isoformat(), "date_to": today.isoformat(),
+                                  "group": "day"},
+               "365 days by month": {"date_from": (today - dt.timedelta(days=364)).isoformat(),
+                                     "date_to": today.isoformat(), "group": "month"}}
+    slugs = [*reports.REPORTS, *PLAN_REPORTS]
+    only = set(opts.only.split(",")) if opts.only else None
+    if only:
+        slugs = [s for s in slugs if s in only]
+    results: dict = {"db": vendor, "leads": opts.leads, "deals": opts.deals, "stage_history": history,
+                     "fill_seconds": round(fill, 1), "reports": {}}
+    for who, user in (("admin", admin), ("manager", manager)):
+        actor = Actor.for_user(user, "bench")
+        for label, query in periods.items():
+            for slug in slugs:
+                d = reports.definition(slug)
+                q = dict(query)
+                if d.group in ("none", "pipeline", "user"):
+                    q["group"] = d.group
+                m = timed(lambda s=slug, q=q, a=actor: reports.run(a, s, q), opts.repeat)
+                results["reports"][f"{who} · {label} · {slug}"] = m
+                print(f"{who:8} {label:18} {slug:16} p50 {m['p50_ms']:9.1f} ms  max {m['max_ms']:9.1f} ms", flush=True)
+    client = Client()
+    client.force_login(admin)
+    for label, query in periods.items() if not only or "dashboard" in only else ():
+        def page(q=query):
+            r = client.get("/reports/dashboard/", {"date_from": q["date_from"], "date_to": q["date_to"]})
+            assert r.status_code == 200, r.status_code
+        m = timed(page, opts.repeat)
+        results["reports"][f"admin · {label} · head dashboard page"] = m
+        print(f"{'admin':8} {label:18} {'dashboard page':16} p50 {m['p50_ms']:9.1f} ms  max {m['max_ms']:9.1f} ms")
+    out = Path(opts.out) if opts.out else ROOT / "bench" / "results" / f"analytics-{vendor}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    print(f"[analytics-bench] written {out}")
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,981 @@
+"""The reports: each a function ``(actor, params) -> Report`` over the domain tables, written with the ORM.
+
+Rights: every report starts from ``records_visible_to(actor, …)``, so a manager whose role reads only his
+own leads sees only his own leads in every figure; stage history, tasks and timelines are narrowed to
+the records the viewer may read. The exact definition of every figure is in ``docs/analytics.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Case, Count, F, IntegerField, Min, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Trunc
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from voronka.core import entity_types
+from voronka.core.actor import Actor
+from voronka.core.errors import ValidationFailed
+from voronka.core.models import TimelineEntry
+from voronka.core.selectors import records_visible_to
+
+from . import chain
+from .params import TIME_GROUPS, Params
+
+LEAD, DEAL = entity_types.LEAD, entity_types.DEAL
+ZERO = Decimal("0")
+# timeline entries that count as somebody acting on a lead (a person, not a robot)
+ACTION_KINDS = ("stage", "comment", "task", "call", "mail", "updated", "converted", "responsible")
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    kind: str = "int"  # int, money, percent, duration (seconds), text
+    entity: str = ""  # "lead"/"deal": the number opens that list …
+    filter: dict[str, str] = field(default_factory=dict)  # … with these filters on top of the row's
+
+
+@dataclass
+class Report:
+    slug: str
+    title: str
+    params: Params
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any] = field(default_factory=dict)
+    chart: str = "bars"  # bars, funnel, shares
+    chart_value: str = ""  # the column drawn
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # extra tables (slowest items, outcomes)
+
+
+# --- shared pieces --------------------------------------------------------------------------------------
+
+def items(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True) -> QuerySet:
+    """The live records of a kind the actor may read, narrowed by the report's filters (not the period)."""
+    qs = records_visible_to(actor, type_id)
+    if pipeline and p.pipeline is not None and hasattr(qs.model, "pipeline_id"):
+        qs = qs.filter(pipeline_id=p.pipeline)
+    if p.source and hasattr(qs.model, "source"):
+        qs = qs.filter(source=p.source)
+    if p.responsible is not None:
+        qs = qs.filter(responsible_id=p.responsible)
+    if p.department is not None:
+        from voronka.identity.models import Department
+
+        dept = Department.objects.filter(pk=p.department).first()
+        qs = qs.filter(responsible__department_id__in=sorted(dept.descendant_ids()) if dept else [])
+    if p.custom and type_id == p.entity:
+        for code, value in p.custom.items():
+            qs = qs.filter(_custom_q(type_id, code, value))
+    return qs
+
+
+def _custom_q(type_id: int, code: str, value: str) -> Q:
+    from voronka.customfields.models import FieldDefinition
+
+    defn = FieldDefinition.objects.get(entity_type_id=type_id, code=code)
+    if defn.kind == "boolean":
+        return Q(**{f"custom__{code}": value in ("1", "true", "yes", "on")})
+    if defn.kind == "integer" and value.lstrip("-").isdigit():
+        return Q(**{f"custom__{code}": int(value)})
+    if defn.multiple:
+        return Q(**{f"custom__{code}__contains": [value]})
+    return Q(**{f"custom__{code}": value})
+
+
+def in_period(qs: QuerySet, p: Params, name: str) -> QuerySet:
+    return qs.filter(**{f"{name}__gte": p.start, f"{name}__lt": p.end})
+
+
+MAX_BUCKETS = 400  # beyond this many periods a CASE gets long; the database's own truncation takes over
+
+
+def buckets(p: Params) -> list[datetime.date]:
+    """The first day of every period (day, week …) that meets the report's dates, in order."""
+    key = ("buckets", p.group, p.date_from, p.date_to)
+    if key in p.cache:
+        return p.cache[key]
+    out, k = [], _group_start(p, p.date_from)
+    while k <= p.date_to:
+        out.append(k)
+        k = period_end(p, k) + datetime.timedelta(days=1)
+    p.cache[key] = out
+    return out
+
+
+def group_expr(p: Params, time_field: str, *, prefix: str = ""):
+    """The group of a row. Periods are cut at the viewer's midnights, computed here with ``zoneinfo`` (summer time
+    included) and compared as plain instants: ``CASE WHEN created_at < <1 Feb 00:00 Moscow> THEN 0 …``, the same
+    SQL on SQLite and PostgreSQL and no time-zone function called per row."""
+    if p.group in TIME_GROUPS:
+        starts = buckets(p)
+        if len(starts) > MAX_BUCKETS:
+            return Trunc(prefix + time_field, p.group, tzinfo=p.zone)
+        whens = [When(**{f"{prefix}{time_field}__lt": datetime.datetime.combine(nxt, datetime.time(), p.zone)},
+                      then=Value(i)) for i, nxt in enumerate(starts[1:])]
+        if not whens:
+            return Value(0, output_field=IntegerField())
+        return Case(*whens, default=Value(len(starts) - 1), output_field=IntegerField())
+    return {"source": F(prefix + "source"), "user": F(prefix + "responsible_id"),
+            "department": F(prefix + "responsible__department_id"), "pipeline": F(prefix + "pipeline_id"),
+            "none": Value(0)}[p.group]
+
+
+def norm_key(p: Params, key):
+    """A group key as a plain value: a local date for time groups."""
+    if p.group in TIME_GROUPS:
+        if key is None:
+            return None
+        if isinstance(key, int):
+            return buckets(p)[key]
+        if isinstance(key, datetime.datetime):
+            if key.tzinfo is None:
+                key = key.replace(tzinfo=p.zone)
+            return key.astimezone(p.zone).date()
+        return key
+    return key
+
+
+def period_end(p: Params, start: datetime.date) -> datetime.date:
+    """The last day of the group starting at ``start``."""
+    if p.group == "day":
+        return start
+    if p.group == "week":
+        return start + datetime.timedelta(days=6)
+    months = {"month": 1, "quarter": 3, "year": 12}[p.group]
+    y, m = start.year, start.month + months
+    y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
+    return datetime.date(y, m, 1) - datetime.timedelta(days=1)
+
+
+def labels(p: Params, keys) -> dict:
+    keys = [k for k in keys if k is not None]
+    if p.group in TIME_GROUPS:
+        out = {}
+        for k in keys:
+            if p.group == "day":
+                out[k] = k.isoformat()
+            elif p.group == "week":
+                out[k] = _("week of %(d)s") % {"d": k.isoformat()}
+            elif p.group == "month":
+                out[k] = f"{k:%Y-%m}"
+            elif p.group == "quarter":
+                out[k] = f"{k.year} Q{(k.month - 1) // 3 + 1}"
+            else:
+                out[k] = str(k.year)
+        return out
+    if p.group == "user":
+        from voronka.identity.models import User
+
+        return {u.pk: str(u) for u in User.objects.filter(pk__in=keys)}
+    if p.group == "department":
+        from voronka.identity.models import Department
+
+        return {d.pk: d.name for d in Department.objects.filter(pk__in=keys)}
+    if p.group == "pipeline":
+        from voronka.pipelines.models import Pipeline
+
+        return {x.pk: x.name for x in Pipeline.objects.filter(pk__in=keys)}
+    if p.group == "source":
+        from voronka.leads.models import Source
+
+        names = dict(Source.objects.filter(code__in=keys).values_list("code", "name"))
+        return {k: names.get(k) or k or _("(no source)") for k in keys}
+    return {0: _("Total")}
+
+
+def none_label(p: Params) -> str:
+    return {"user": _("(nobody)"), "department": _("(no department)"), "source": _("(no source)")}.get(p.group, "—")
+
+
+def row_filter(p: Params, key, *, time_field: str = "created") -> dict[str, str]:
+    """The list filters that select a row's records (together with the report's own filters)."""
+    f: dict[str, str] = {}
+    if p.pipeline is not None:
+        f["pipeline"] = str(p.pipeline)
+    if p.source:
+        f["source"] = p.source
+    if p.responsible is not None:
+        f["responsible"] = str(p.responsible)
+    if p.department is not None:
+        f["department"] = str(p.department)
+    f.update({f"cf_{k}": v for k, v in p.custom.items()})
+    start, end = p.date_from, p.date_to
+    if p.group in TIME_GROUPS and key is not None:
+        start, end = max(start, key), min(end, period_end(p, key))
+    f[f"{time_field}_from"], f[f"{time_field}_to"] = start.isoformat(), end.isoformat()
+    if p.group == "user":
+        f["responsible"] = str(key) if key is not None else "none"
+    elif p.group == "department" and key is not None:
+        f["department"] = str(key)
+    elif p.group == "source":
+        f["source"] = key or ""
+    elif p.group == "pipeline" and key is not None:
+        f["pipeline"] = str(key)
+    return f
+
+
+def make_rows(p: Params, data: dict, *, time_field: str = "created", fill: bool = True) -> list[dict]:
+    """Rows from ``{group key: {column: value}}``, in order, with labels and list filters; empty time groups
+    inside the period are shown as zeros (a month without leads is a fact, not a gap)."""
+    keys = list(data)
+    if fill and p.group in TIME_GROUPS:
+        k = _group_start(p, p.date_from)
+        while k <= p.date_to:
+            if k not in data:
+                keys.append(k)
+            k = period_end(p, k) + datetime.timedelta(days=1)
+    names = labels(p, keys)
+    if p.group in TIME_GROUPS:
+        keys.sort(key=lambda k: (k is None, k or datetime.date.min))
+    else:
+        keys.sort(key=lambda k: (k is None, str(names.get(k, ""))))
+    rows = []
+    for k in keys:
+        row = {"key": k.isoformat() if isinstance(k, datetime.date) else k,
+               "label": names.get(k, none_label(p)) if k is not None else none_label(p),
+               "filter": row_filter(p, k, time_field=time_field)}
+        row.update(data.get(k) or {})
+        rows.append(row)
+    return rows
+
+
+def _group_start(p: Params, day: datetime.date) -> datetime.date:
+    if p.group == "day":
+        return day
+    if p.group == "week":
+        return day - datetime.timedelta(days=day.weekday())
+    if p.group == "month":
+        return day.replace(day=1)
+    if p.group == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    return day.replace(month=1, day=1)
+
+
+def pct(part, whole) -> float | None:
+    return round(100.0 * float(part) / float(whole), 1) if whole else None
+
+
+def median(values) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def mean(values) -> float | None:
+    return float(sum(values) / len(values)) if values else None
+
+
+def p90(values) -> float | None:
+    """The 90th percentile by the nearest rank (a real observed value, never interpolated)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)])
+
+
+def money(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
+def _totals(rows, keys) -> dict:
+    return {k: sum((r.get(k) or 0) for r in rows) for k in keys}
+
+
+def _entity_code(type_id: int) -> str:
+    return "lead" if type_id == LEAD else "deal"
+
+
+def _grouped(qs: QuerySet, p: Params, time_field: str, **aggregates) -> dict:
+    out: dict = {}
+    for row in qs.annotate(_g=group_expr(p, time_field)).values("_g").annotate(**aggregates).order_by():
+        key = norm_key(p, row.pop("_g"))
+        slot = out.setdefault(key, {k: 0 for k in aggregates})
+        for k, v in row.items():
+            slot[k] = (slot[k] or 0) + (v or 0)
+    return out
+
+
+def _grouped_values(qs: QuerySet, p: Params, time_field: str, *fields) -> list[tuple]:
+    """(group key, *fields) for every row: for medians and percentiles, computed here."""
+    return [(norm_key(p, g), *rest) for g, *rest in
+            qs.annotate(_g=group_expr(p, time_field)).values_list("_g", *fields).order_by()]
+
+
+# --- new leads (F44) -------------------------------------------------------------------------------------
+
+def new_leads(actor: Actor, p: Params) -> Report:
+    qs = in_period(items(actor, p, LEAD), p, "created_at")
+    data = _grouped(qs, p, "created_at", leads=Count("id"),
+                    in_work=Count("id", filter=Q(stage_semantics="process")),
+                    converted=Count("id", filter=Q(stage_semantics="success")),
+                    junk=Count("id", filter=Q(stage_semantics="failure")))
+    rows = make_rows(p, data)
+    for r in rows:
+        for k in ("leads", "in_work", "converted", "junk"):
+            r.setdefault(k, 0)
+    cols = [Column("leads", _("New leads"), entity="lead"),
+            Column("in_work", _("In work now"), entity="lead", filter={"semantics": "process"}),
+            Column("converted", _("Successful"), entity="lead", filter={"semantics": "success"}),
+            Column("junk", _("Failed"), entity="lead", filter={"semantics": "failure"})]
+    return Report("new-leads", _("New leads"), p, cols, rows, _totals(rows, ["leads", "in_work", "converted", "junk"]),
+                  chart_value="leads")
+
+
+# --- lead → deal conversion ------------------------------------------------------------------------------
+
+def _with_deal(won: bool = False):
+    """Ids of leads that have a live deal (a won one): a semi-join both databases run from the deals' lead index."""
+    from voronka.deals.models import Deal
+
+    deals = Deal.objects.filter(deleted_at__isnull=True, lead_id__isnull=False)
+    if won:
+        deals = deals.filter(stage_semantics="success")
+    return deals.values("lead_id")
+
+
+def lead_conversion(actor: Actor, p: Params) -> Report:
+    qs = in_period(items(actor, p, LEAD), p, "created_at")
+    data = _grouped(qs, p, "created_at", leads=Count("id"))
+    for key, part in (("to_deal", qs.filter(pk__in=_with_deal())), ("to_won", qs.filter(pk__in=_with_deal(True)))):
+        for k, v in _grouped(part, p, "created_at", n=Count("id")).items():
+            data.setdefault(k, {"leads": 0})[key] = v["n"]
+    rows = make_rows(p, data)
+    for r in rows:
+        for k in ("leads", "to_deal", "to_won"):
+            r.setdefault(k, 0)
+        r["deal_rate"], r["won_rate"] = pct(r["to_deal"], r["leads"]), pct(r["to_won"], r["leads"])
+    totals = _totals(rows, ["leads", "to_deal", "to_won"])
+    totals["deal_rate"], totals["won_rate"] = pct(totals["to_deal"], totals["leads"]), pct(totals["to_won"], totals["leads"])
+    cols = [Column("leads", _("Leads"), entity="lead"), Column("to_deal", _("Became deals")),
+            Column("deal_rate", _("Lead → deal"), "percent"), Column("to_won", _("Became won deals")),
+            Column("won_rate", _("Lead → won deal"), "percent")]
+    return Report("lead-conversion", _("Lead conversion"), p, cols, rows, totals, chart_value="deal_rate",
+                  notes=[_("A lead counts once, by the day it was created, whatever happened to it later; "
+                           "its deal's outcome counts even if the deal is another person's.")])
+
+
+# --- time to first action and to qualification ---------------------------------------------------------
+
+def qualification_stages(pipeline_ids=None) -> set[int]:
+    """Stages whose reaching makes a lead qualified: those marked so in analytics settings; in a pipeline
+    where none is marked, the first stage whose code or name says «qualif»/«квалиф» and every later
+    in-progress stage, plus the success stages."""
+    from voronka.pipelines.models import Stage
+
+    stages = Stage.objects.filter(pipeline__entity_type_id=LEAD).select_related("analytics")
+    if pipeline_ids is not None:
+        stages = stages.filter(pipeline_id__in=pipeline_ids)
+    by_pipeline: dict[int, list] = defaultdict(list)
+    for s in stages.order_by("pipeline_id", "sort", "id"):
+        by_pipeline[s.pipeline_id].append(s)
+    out: set[int] = set()
+    for stage_list in by_pipeline.values():
+        marked = [s for s in stage_list if getattr(s, "analytics", None) and s.analytics.qualifies is not None]
+        if marked:
+            out.update(s.pk for s in marked if s.analytics.qualifies)
+            continue
+        seen = False
+        for s in stage_list:
+            word = f"{s.code} {s.name}".lower()
+            if s.semantics == "process" and ("qualif" in word or "квалиф" in word):
+                seen = True
+            if s.semantics == "success" or (seen and s.semantics == "process"):
+                out.add(s.pk)
+    return out
+
+
+def first_actions(lead_ids_qs) -> dict[int, datetime.datetime]:
+    rows = (TimelineEntry.objects.filter(entity_type_id=LEAD, entity_id__in=lead_ids_qs, actor_kind__in=("user", "token"),
+                                         kind__in=ACTION_KINDS)
+            .values("entity_id").annotate(at=Min("created_at")).order_by())
+    return {r["entity_id"]: r["at"] for r in rows}
+
+
+def qualified_at(lead_ids_qs) -> dict[int, datetime.datetime]:
+    from voronka.pipelines.models import StageHistory
+
+    rows = (StageHistory.objects.filter(entity_type_id=LEAD, entity_id__in=lead_ids_qs,
+                                        to_stage_id__in=sorted(qualification_stages()))
+            .values("entity_id").annotate(at=Min("moved_at")).order_by())
+    return {r["entity_id"]: r["at"] for r in rows}
+
+
+def lead_speed(actor: Actor, p: Params) -> Report:
+    qs = in_period(items(actor, p, LEAD), p, "created_at")
+    first = first_actions(qs.values("id"))
+    qual = qualified_at(qs.values("id"))
+    per: dict = defaultdict(lambda: {"first": [], "qual": [], "leads": 0})
+    for key, pk, created in _grouped_values(qs, p, "created_at", "id", "created_at"):
+        slot = per[key]
+        slot["leads"] += 1
+        if pk in first:
+            slot["first"].append(max(0.0, (first[pk] - created).total_seconds()))
+        if pk in qual:
+            slot["qual"].append(max(0.0, (qual[pk] - created).total_seconds()))
+    all_first = [v for s in per.values() for v in s["first"]]
+    all_qual = [v for s in per.values() for v in s["qual"]]
+    data = {k: _speed_cells(s["leads"], s["first"], s["qual"]) for k, s in per.items()}
+    rows = make_rows(p, data)
+    for r in rows:
+        r.setdefault("leads", 0)
+        r.setdefault("acted", 0)
+        r.setdefault("qualified", 0)
+    totals = _speed_cells(sum(s["leads"] for s in per.values()), all_first, all_qual)
+    cols = [Column("leads", _("Leads"), entity="lead"), Column("acted", _("With an action")),
+            Column("first_avg", _("To first action, average"), "duration"),
+            Column("first_median", _("To first action, median"), "duration"),
+            Column("qualified", _("Qualified")),
+            Column("qual_avg", _("To qualification, average"), "duration"),
+            Column("qual_median", _("To qualification, median"), "duration")]
+    return Report("lead-speed", _("Time to first action and to qualification"), p, cols, rows, totals,
+                  chart_value="first_median",
+                  notes=[_("First action: the first stage move, comment, task, call, e-mail, change or conversion "
+                           "made by a person (robots do not count). Leads without one are left out of the times.")])
+
+
+def _speed_cells(leads, first, qual) -> dict:
+    return {"leads": leads, "acted": len(first), "first_avg": mean(first), "first_median": median(first),
+            "qualified": len(qual), "qual_avg": mean(qual), "qual_median": median(qual)}
+
+
+# --- deals by pipeline and period (F45) ---------------------------------------------------------------
+
+def deals(actor: Actor, p: Params) -> Report:
+    qs = in_period(items(actor, p, DEAL), p, "created_at")
+    data = _grouped(qs, p, "created_at", deals=Count("id"), amount=Sum("opportunity"),
+                    open=Count("id", filter=Q(stage_semantics="process")),
+                    won=Count("id", filter=Q(stage_semantics="success")),
+                    won_amount=Sum("opportunity", filter=Q(stage_semantics="success")),
+                    lost=Count("id", filter=Q(stage_semantics="failure")))
+    keys = ["deals", "amount", "open", "won", "won_amount", "lost"]
+    rows = make_rows(p, data)
+    for r in rows:
+        for k in keys:
+            r[k] = money(r.get(k)) if "amount" in k else r.get(k, 0)
+        r["won_rate"] = pct(r["won"], r["won"] + r["lost"])
+    totals = _totals(rows, keys)
+    totals["won_rate"] = pct(totals["won"], totals["won"] + totals["lost"])
+    cols = [Column("deals", _("New deals"), entity="deal"), Column("amount", _("Amount"), "money"),
+            Column("open", _("Open"), entity="deal", filter={"semantics": "process"}),
+            Column("won", _("Won"), entity="deal", filter={"semantics": "success"}),
+            Column("won_amount", _("Won amount"), "money"),
+            Column("lost", _("Lost"), entity="deal", filter={"semantics": "failure"}),
+            Column("won_rate", _("Won of closed"), "percent")]
+    return Report("deals", _("Deals by pipeline and period"), p, cols, rows, totals, chart_value="deals")
+
+
+# --- stage funnel ---------------------------------------------------------------------------------------
+
+def _pipeline(p: Params, type_id: int):
+    from voronka.pipelines.models import Pipeline
+
+    qs = Pipeline.objects.filter(entity_type_id=type_id)
+    pipe = qs.filter(pk=p.pipeline).first() if p.pipeline is not None else \
+        (qs.filter(is_default=True).first() or qs.first())
+    if pipe is None:
+        raise ValidationFailed(_("No such pipeline."), fields={"pipeline": [_("not found")]})
+    return pipe
+
+
+def funnel(actor: Actor, p: Params) -> Report:
+    from voronka.pipelines.models import Stage, StageHistory
+
+    pipe = _pipeline(p, p.entity)
+    p.pipeline = pipe.pk
+    stages = list(Stage.objects.filter(pipeline=pipe).order_by("sort", "id"))
+    steps = [s for s in stages if s.semantics == "process"]
+    order = {s.pk: i for i, s in enumerate(s for s in stages if s.semantics != "failure")}
+    qs = in_period(items(actor, p, p.entity), p, "created_at")
+    current = {pk: (stage, sem, amount) for pk, stage, sem, amount in
+               qs.values_list("id", "stage_id", "stage_semantics", "opportunity")}
+    furthest: dict[int, int] = {}
+    for pk, stage_id in (StageHistory.objects.filter(entity_type_id=p.entity, entity_id__in=qs.values("id"),
+                                                    to_stage_id__in=list(order))
+                         .values_list("entity_id", "to_stage_id").distinct()):
+        furthest[pk] = max(furthest.get(pk, -1), order[stage_id])
+    won_ids = {pk for pk, (_st, sem, _a) in current.items() if sem == "success"}
+    reached = [[pk for pk in current if furthest.get(pk, -1) >= order[s.pk]] for s in steps]
+    reached.append(sorted(won_ids))
+    code = _entity_code(p.entity)
+    rows = []
+    first = len(reached[0]) if reached else 0
+    names = [*steps, None]
+    for i, ids in enumerate(reached):
+        stage = names[i]
+        count = len(ids)
+        nxt = len(reached[i + 1]) if i + 1 < len(reached) else None
+        amount = money(sum((current[pk][2] for pk in ids), ZERO))
+        row = {"key": stage.pk if stage else "won", "label": stage.name if stage else _("Success"),
+               "reached": count, "amount": amount, "of_first": pct(count, first),
+               "dropped": (count - nxt) if nxt is not None else None,
+               "dropped_amount": money(amount - sum((current[pk][2] for pk in reached[i + 1]), ZERO))
+               if nxt is not None else None,
+               "drop_rate": pct(count - nxt, count) if nxt is not None else None,
+               "filter": {**row_filter(p, None), **({"reached_stage": str(stage.pk)} if stage else {"semantics": "success"})}}
+        rows.append(row)
+    lost = []
+    for s in stages:
+        if s.semantics == "failure":
+            ids = [pk for pk, (st, _sem, _a) in current.items() if st == s.pk]
+            lost.append({"key": s.pk, "label": s.name, "count": len(ids),
+                         "amount": money(sum((current[pk][2] for pk in ids), ZERO)),
+                         "filter": {**row_filter(p, None), "stage": str(s.pk)}})
+    cols = [Column("reached", _("Reached"), entity=code), Column("amount", _("Amount"), "money"),
+            Column("of_first", _("Of the first stage"), "percent"), Column("dropped", _("Dropped after")),
+            Column("dropped_amount", _("Amount dropped"), "money"), Column("drop_rate", _("Drop-off"), "percent")]
+    return Report("funnel", _("Stage funnel: %(p)s") % {"p": pipe.name}, p, cols, rows,
+                  {"reached": first, "won": len(won_ids)}, chart="funnel", chart_value="reached",
+                  notes=[_("Items created in the period and now in this pipeline. An item reached a stage if it ever "
+                           "entered it or a later one (moving back does not un-count it; skipping stages passes "
+                           "through them, and so does winning); «Success» counts items won now (a re-opened deal is "
+                           "not).")],
+                  details={"lost": lost})
+
+
+# --- deal amount ---------------------------------------------------------------------------------------
+
+def deal_amount(actor: Actor, p: Params) -> Report:
+    qs = in_period(items(actor, p, DEAL).filter(stage_semantics="success"), p, "closed_at")
+    per: dict = defaultdict(list)
+    for key, amount in _grouped_values(qs, p, "closed_at", "opportunity"):
+        per[key].append(Decimal(amount or 0))
+    data = {k: _amount_cells(v) for k, v in per.items()}
+    rows = make_rows(p, data, time_field="closed")
+    for r in rows:
+        r.setdefault("won", 0)
+        r.setdefault("sum", ZERO)
+    allv = [v for vs in per.values() for v in vs]
+    cols = [Column("won", _("Won deals"), entity="deal", filter={"semantics": "success"}),
+            Column("sum", _("Amount"), "money"), Column("avg", _("Average"), "money"),
+            Column("median", _("Median"), "money")]
+    return Report("deal-amount", _("Average and median deal amount"), p, cols, rows, _amount_cells(allv),
+                  chart_value="avg", notes=[_("Deals won (now in a success stage) and closed in the period, by the "
+                                              "day they were closed.")])
+
+
+def _amount_cells(values) -> dict:
+    return {"won": len(values), "sum": money(sum(values, ZERO)),
+            "avg": money(sum(values, ZERO) / len(values)) if values else None,
+            "median": money(statistics.median(values)) if values else None}
+
+
+# --- lost reasons ----------------------------------------------------------------------------------------
+
+def lost_reasons(actor: Actor, p: Params) -> Report:
+    from voronka.pipelines.models import Stage
+
+    qs = in_period(items(actor, p, p.entity).filter(stage_semantics="failure"), p, "closed_at")
+    reason_field = p.extra.get("reason_field", "")
+    if reason_field:
+        from voronka.customfields.models import FieldDefinition
+
+        if not FieldDefinition.objects.filter(entity_type_id=p.entity, code=reason_field).exists():
+            raise ValidationFailed(_("No custom field «%(c)s».") % {"c": reason_field},
+                                   fields={"reason_field": [_("not found")]})
+    counts: dict = defaultdict(lambda: {"count": 0, "amount": ZERO})
+    for stage_id, custom, amount in qs.values_list("stage_id", "custom", "opportunity").iterator(chunk_size=5000):
+        reason = ""
+        if reason_field:
+            value = (custom or {}).get(reason_field)
+            reason = ", ".join(map(str, value)) if isinstance(value, list) else ("" if value is None else str(value))
+        slot = counts[(stage_id, reason)]
+        slot["count"] += 1
+        slot["amount"] += Decimal(amount or 0)
+    names = dict(Stage.objects.filter(pk__in={k[0] for k in counts}).values_list("id", "name"))
+    total = sum(v["count"] for v in counts.values())
+    base = row_filter(p, None, time_field="closed")
+    base["semantics"] = "failure"
+    rows = []
+    for (stage_id, reason), v in sorted(counts.items(), key=lambda kv: -kv[1]["count"]):
+        label = names.get(stage_id, "?") + (f": {reason}" if reason else "")
+        f = {**base, "stage": str(stage_id)}
+        if reason_field and reason:
+            f[f"cf_{reason_field}"] = reason
+        rows.append({"key": f"{stage_id}:{reason}", "label": label, "count": v["count"], "amount": money(v["amount"]),
+                     "share": pct(v["count"], total), "filter": f})
+    code = _entity_code(p.entity)
+    cols = [Column("count", _("Lost"), entity=code), Column("amount", _("Amount"), "money"),
+            Column("share", _("Share"), "percent")]
+    return Report("lost-reasons", _("Lost reasons"), p, cols, rows,
+                  {"count": total, "amount": money(sum((v["amount"] for v in counts.values()), ZERO))},
+                  chart="shares", chart_value="count",
+                  notes=[_("Items now in a failure stage that were closed in the period: by the failure stage and, "
+                           "when a reason field is chosen, by its value.")])
+
+
+# --- time to close ---------------------------------------------------------------------------------------
+
+def time_to_close(actor: Actor, p: Params) -> Report:
+    qs = in_period(items(actor, p, p.entity).exclude(stage_semantics="process"), p, "closed_at")
+    per: dict = defaultdict(lambda: {"success": [], "failure": []})
+    for key, sem, created, closed in _grouped_values(qs, p, "closed_at", "stage_semantics", "created_at", "closed_at"):
+        per[key][sem].append(max(0.0, (closed - created).total_seconds()))
+    data = {k: _close_cells(v) for k, v in per.items()}
+    rows = make_rows(p, data, time_field="closed")
+    for r in rows:
+        r.setdefault("won", 0)
+        r.setdefault("lost", 0)
+    allv = {"success": [x for v in per.values() for x in v["success"]],
+            "failure": [x for v in per.values() for x in v["failure"]]}
+    code = _entity_code(p.entity)
+    cols = [Column("won", _("Won"), entity=code, filter={"semantics": "success"}),
+            Column("won_avg", _("Won: average"), "duration"), Column("won_median", _("Won: median"), "duration"),
+            Column("lost", _("Lost"), entity=code, filter={"semantics": "failure"}),
+            Column("lost_avg", _("Lost: average"), "duration"), Column("lost_median", _("Lost: median"), "duration")]
+    return Report("time-to-close", _("Time to close"), p, cols, rows, _close_cells(allv), chart_value="won_median",
+                  notes=[_("From creation to the last closing, for items closed in the period. A re-opened item "
+                           "counts once, by its last closing.")])
+
+
+def _close_cells(v) -> dict:
+    return {"won": len(v["success"]), "won_avg": mean(v["success"]), "won_median": median(v["success"]),
+            "lost": len(v["failure"]), "lost_avg": mean(v["failure"]), "lost_median": median(v["failure"])}
+
+
+# --- time in each stage --------------------------------------------------------------------------------
+
+SLOWEST = 5
+
+
+def stage_time(actor: Actor, p: Params) -> Report:
+    from voronka.pipelines.models import Stage, StageHistory
+
+    pipe = _pipeline(p, p.entity)
+    p.pipeline = pipe.pk
+    stages = list(Stage.objects.filter(pipeline=pipe).order_by("sort", "id"))
+    visible = items(actor, p, p.entity, pipeline=False)
+    stays: dict[int, list[tuple[float, int, bool]]] = defaultdict(list)
+    history = in_period(StageHistory.objects.filter(entity_type_id=p.entity, from_stage__pipeline=pipe,
+                                                    seconds_in_previous__isnull=False,
+                                                    entity_id__in=visible.values("id")), p, "moved_at")
+    for stage_id, pk, seconds in history.values_list("from_stage_id", "entity_id", "seconds_in_previous"):
+        stays[stage_id].append((float(seconds), pk, False))
+    now_items = visible.filter(pipeline=pipe, stage_semantics="process")
+    # items in a stage now: counted by the database; only the longest-waiting few per stage are read
+    now_count = dict(now_items.values("stage_id").annotate(n=Count("id")).order_by().values_list("stage_id", "n"))
+    ongoing: dict[int, list] = defaultdict(list)
+    for stage_id in now_count:
+        for pk, since in now_items.filter(stage_id=stage_id).order_by("stage_changed_at", "id").values_list(
+                "id", "stage_changed_at")[:SLOWEST]:
+            ongoing[stage_id].append((max(0.0, (p.now - since).total_seconds()), pk, True))
+    titles_needed: set[int] = set()
+    rows = []
+    for s in stages:
+        if s.semantics != "process":
+            continue
+        done = [x[0] for x in stays[s.pk]]
+        slowest = sorted(stays[s.pk] + ongoing[s.pk], key=lambda x: -x[0])[:SLOWEST]
+        titles_needed.update(pk for _s, pk, _o in slowest)
+        rows.append({"key": s.pk, "label": s.name, "left": len(done), "median": median(done), "p90": p90(done),
+                     "avg": mean(done), "now": now_count.get(s.pk, 0),
+                     "now_max": max((x[0] for x in ongoing[s.pk]), default=None), "slowest": slowest,
+                     "filter": {**row_filter(p, None, time_field="moved"), "stage": str(s.pk)}})
+    model = entity_types.get(p.entity).model
+    titles = dict(model.objects.filter(pk__in=titles_needed).values_list("id", "title"))
+    for r in rows:
+        r["slowest"] = [{"id": pk, "title": titles.get(pk, f"#{pk}"), "seconds": sec, "ongoing": on}
+                        for sec, pk, on in r["slowest"]]
+        for f in ("moved_from", "moved_to"):
+            r["filter"].pop(f, None)
+    code = _entity_code(p.entity)
+    cols = [Column("left", _("Stays ended")), Column("median", _("Median"), "duration"),
+            Column("p90", _("90th percentile"), "duration"), Column("avg", _("Average"), "duration"),
+            Column("now", _("In the stage now"), entity=code), Column("now_max", _("Longest now"), "duration")]
+    return Report("stage-time", _("Time in each stage: %(p)s") % {"p": pipe.name}, p, cols, rows, {},
+                  chart_value="median",
+                  notes=[_("A stay ends when the item leaves the stage; stays that ended in the period count, each "
+                           "visit separately (an item that comes back is counted again). The slowest items include "
+                           "those still in the stage.")])
+
+
+# --- manager load and efficiency (F41, F49) -----------------------------------------------------------
+
+def _sees_everything(actor: Actor, type_id: int) -> bool:
+    from voronka.core import policies
+
+    model = entity_types.get(type_id).model
+    return not policies.visible(actor, type_id, model.objects.all()).query.where
+
+
+def _open_load(actor: Actor, p: Params, type_id: int, qs: QuerySet) -> dict:
+    """{responsible id: {"n": open items, "amount": their amount}}. For a viewer who reads every record and
+    filters by nothing but the pipeline, the board's read model (``StageTotal``, kept in the same transaction
+    as every write) answers without counting the records; otherwise the records are counted."""
+    from voronka.pipelines.models import Stage, StageTotal
+
+    if _sees_everything(actor, type_id) and not (p.source or p.department is not None or p.custom):
+        totals = StageTotal.objects.filter(entity_type_id=type_id, stage_id__in=Stage.objects.filter(
+            semantics="process", pipeline__entity_type_id=type_id).values("id"))
+        if p.pipeline is not None:
+            totals = totals.filter(pipeline_id=p.pipeline)
+        if p.responsible is not None:
+            totals = totals.filter(responsible_id=p.responsible)
+        out: dict = {}
+        for uid, n, amount in totals.values("responsible_id").annotate(n=Sum("count"), a=Sum("amount")).order_by() \
+                .values_list("responsible_id", "n", "a"):
+            if n:
+                out[uid or None] = {"n": n, "amount": amount}
+        return out
+    return {r["responsible_id"]: r for r in qs.filter(stage_semantics="process").values("responsible_id")
+            .annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
+
+
+def managers(actor: Actor, p: Params) -> Report:
+    from voronka.activities.models import Task
+    from voronka.identity.models import User
+
+    leads = items(actor, p, LEAD)
+    deals_qs = items(actor, p, DEAL)
+    open_leads = {uid: r["n"] for uid, r in _open_load(actor, p, LEAD, leads).items()}
+    open_deals = _open_load(actor, p, DEAL, deals_qs)
+    new = in_period(leads, p, "created_at")
+    lead_rows = {r["responsible_id"]: r for r in new.values("responsible_id").annotate(n=Count("id")).order_by()}
+    for uid, n in new.filter(pk__in=_with_deal()).values("responsible_id").annotate(n=Count("id")).order_by() \
+            .values_list("responsible_id", "n"):
+        lead_rows.setdefault(uid, {"n": 0})["conv"] = n
+    won = {r["responsible_id"]: r for r in in_period(deals_qs.filter(stage_semantics="success"), p, "closed_at")
+           .values("responsible_id").annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
+    closed = in_period(deals_qs.exclude(stage_semantics="process"), p, "closed_at")
+    closed_n = dict(closed.values("responsible_id").annotate(n=Count("id")).order_by()
+                    .values_list("responsible_id", "n"))
+    close_times: dict = defaultdict(list)
+    for uid, created, at in closed.filter(stage_semantics="success").values_list("responsible_id", "created_at",
+                                                                                  "closed_at"):
+        close_times[uid].append((at - created).total_seconds())
+    first = first_actions(new.values("id"))
+    speed: dict = defaultdict(list)
+    for pk, uid, created in new.values_list("id", "responsible_id", "created_at"):
+        if pk in first:
+            speed[uid].append(max(0.0, (first[pk] - created).total_seconds()))
+    user_ids = ({u for u in open_leads} | set(open_deals) | set(lead_rows) | set(won)) - {None}
+    overdue = dict(Task.objects.filter(responsible_id__in=sorted(user_ids), status="open", deadline__lt=p.now)
+                   .values("responsible_id").annotate(n=Count("id")).order_by().values_list("responsible_id", "n"))
+    users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)}
+    rows = []
+    for uid in sorted(user_ids, key=lambda i: str(users.get(i, ""))):
+        base = {**row_filter(p, None), "responsible": str(uid)}
+        for k in ("created_from", "created_to"):
+            base.pop(k)
+        lr = lead_rows.get(uid, {})
+        rows.append({
+            "key": uid, "label": str(users.get(uid, uid)), "filter": base,
+            "open_leads": open_leads.get(uid, 0), "open_deals": open_deals.get(uid, {}).get("n", 0),
+            "open_amount": money(open_deals.get(uid, {}).get("amount")), "overdue_tasks": overdue.get(uid, 0),
+            "new_leads": lr.get("n", 0), "conversion": pct(lr.get("conv", 0), lr.get("n", 0)),
+            "first_median": median(speed.get(uid, [])),
+            "won": won.get(uid, {}).get("n", 0), "won_amount": money(won.get(uid, {}).get("amount")),
+            "win_rate": pct(won.get(uid, {}).get("n", 0), closed_n.get(uid, 0)),
+            "close_median": median(close_times.get(uid, [])),
+        })
+    totals = _totals(rows, ["open_leads", "open_deals", "open_amount", "overdue_tasks", "new_leads", "won",
+                            "won_amount"])
+    cols = [Column("open_leads", _("Open leads"), entity="lead", filter={"semantics": "process"}),
+            Column("open_deals", _("Open deals"), entity="deal", filter={"semantics": "process"}),
+            Column("open_amount", _("Open amount"), "money"), Column("overdue_tasks", _("Overdue tasks")),
+            Column("new_leads", _("New leads in the period")), Column("conversion", _("Lead → deal"), "percent"),
+            Column("first_median", _("To first action, median"), "duration"),
+            Column("won", _("Won in the period")), Column("won_amount", _("Won amount"), "money"),
+            Column("win_rate", _("Won of closed"), "percent"),
+            Column("close_median", _("Time to win, median"), "duration")]
+    return Report("managers", _("Manager load and efficiency"), p, cols, rows, totals, chart_value="won_amount",
+                  notes=[_("Load is now (open items, tasks past their deadline); efficiency is over the period. "
+                           "Only the people whose records you may read are listed.")])
+
+
+# --- support requests per company and contact (F49) ----------------------------------------------------
+
+SUPPORT_WORDS = ("support", "service", "complaint", "claim", "поддерж", "сервис", "реклам", "жалоб", "претенз")
+
+
+def support_pipelines(p: Params) -> list[int]:
+    from voronka.pipelines.models import Pipeline
+
+    if p.pipeline is not None:
+        return [p.pipeline]
+    out = []
+    for pk, code, name in Pipeline.objects.filter(entity_type_id=DEAL).values_list("id", "code", "name"):
+        word = f"{code} {name}".lower()
+        if any(w in word for w in SUPPORT_WORDS):
+            out.append(pk)
+    return out
+
+
+def support(actor: Actor, p: Params) -> Report:
+    from voronka.parties.models import Company, Contact
+
+    pipes = support_pipelines(p)
+    qs = in_period(items(actor, p, DEAL, pipeline=False).filter(pipeline_id__in=pipes), p, "created_at")
+    by = p.extra.get("by", "company")
+    if by not in ("company", "contact"):
+        raise ValidationFailed(_("Count by company or by contact."), fields={"by": [_("company or contact")]})
+    agg = (qs.values(f"{by}_id").annotate(n=Count("id"), open=Count("id", filter=Q(stage_semantics="process")),
+                                          solved=Count("id", filter=Q(stage_semantics="success")))
+           .order_by("-n")[:200])
+    agg = list(agg)
+    model = Company if by == "company" else Contact
+    names = {o.pk: str(o) for o in model.objects.filter(pk__in=[r[f"{by}_id"] for r in agg if r[f"{by}_id"]])}
+    rows = []
+    base = row_filter(p, None)
+    base.pop("pipeline", None)
+    for r in agg:
+        key = r[f"{by}_id"]
+        f = {**base, **({"pipeline": str(pipes[0])} if len(pipes) == 1 else {})}
+        rows.append({"key": key, "label": names.get(key, _("(not set)")) if key else _("(not set)"),
+                     "requests": r["n"], "open": r["open"], "solved": r["solved"], "filter": f})
+    cols = [Column("requests", _("Requests")), Column("open", _("Open")), Column("solved", _("Solved"))]
+    return Report("support", _("Support requests per company and contact"), p, cols, rows,
+                  _totals(rows, ["requests", "open", "solved"]), chart="shares", chart_value="requests",
+                  notes=[_("A request is a deal created in the period in a support pipeline: the one chosen, or every "
+                           "deal pipeline whose name or code says support, service, complaint or claim.")],
+                  details={"pipelines": pipes})
+
+
+# --- end to end: lead → sales deal → production / complaint (F48) --------------------------------------
+
+OUTCOMES = ("lead_open", "lead_lost", "deal_open", "deal_lost", "won", "delivered", "downstream_failed")
+
+
+def end_to_end(actor: Actor, p: Params) -> Report:
+    from voronka.deals.models import Deal
+
+    leads = in_period(items(actor, p, LEAD, pipeline=p.entity == LEAD), p, "created_at")
+    per: dict = defaultdict(lambda: {k: 0 for k in ("leads", "converted", *OUTCOMES, "downstream")} |
+                            {"revenue": ZERO, "cost": ZERO})
+    # leads without a deal are counted by the database; only converted leads are followed one by one
+    for key, v in _grouped(leads.exclude(pk__in=_with_deal()), p, "created_at", n=Count("id"),
+                           lost=Count("id", filter=Q(stage_semantics="failure"))).items():
+        per[key]["leads"] += v["n"]
+        per[key]["lead_lost"] += v["lost"]
+        per[key]["lead_open"] += v["n"] - v["lost"]
+    converted = leads.filter(pk__in=_with_deal())
+    lead_rows = _grouped_values(converted, p, "created_at", "id", "stage_semantics")
+    readable = set(records_visible_to(actor, DEAL).filter(lead_id__in=converted.values("id"))
+                   .values_list("id", flat=True))
+    all_deals = list(Deal.objects.filter(lead_id__in=converted.values("id"), deleted_at__isnull=True)
+                     .values_list("id", "lead_id", "stage_semantics", "opportunity", "pipeline_id"))
+    downstream = chain.downstream_of([d[0] for d in all_deals])
+    downstream_set = {x for xs in downstream.values() for x in xs}
+    downstream_ids = sorted(downstream_set)
+    sales: dict[int, tuple] = {}
+    for d in sorted(all_deals):
+        if d[0] in downstream_set:
+            continue  # a production item made for another deal of the same lead
+        sales.setdefault(d[1], d)
+    down_info = {}
+    for i in range(0, len(downstream_ids), chain.CHUNK):
+        down_info.update({pk: (sem, amount) for pk, sem, amount in Deal.objects.filter(
+            pk__in=downstream_ids[i:i + chain.CHUNK], deleted_at__isnull=True)
+            .values_list("id", "stage_semantics", "opportunity")})
+    for key, lead_id, lead_sem in lead_rows:
+        slot = per[key]
+        slot["leads"] += 1
+        deal = sales.get(lead_id)
+        if deal is None:
+            slot["lead_lost" if lead_sem == "failure" else "lead_open"] += 1
+            continue
+        slot["converted"] += 1
+        pk, _lead, sem, amount, _pipe = deal
+        downs = [down_info[x] for x in downstream.get(pk, []) if x in down_info]
+        slot["downstream"] += len(downs)
+        if pk in readable:
+            slot["cost"] += sum((Decimal(a or 0) for _s, a in downs), ZERO)
+        if sem == "process":
+            slot["deal_open"] += 1
+        elif sem == "failure":
+            slot["deal_lost"] += 1
+        else:
+            if pk in readable:
+                slot["revenue"] += Decimal(amount or 0)
+            if any(s == "failure" for s, _a in downs):
+                slot["downstream_failed"] += 1
+            elif downs and all(s == "success" for s, _a in downs):
+                slot["delivered"] += 1
+            else:
+                slot["won"] += 1
+    data = {k: {**v, "revenue": money(v["revenue"]), "cost": money(v["cost"]),
+                "won_total": v["won"] + v["delivered"] + v["downstream_failed"]} for k, v in per.items()}
+    rows = make_rows(p, data)
+    keys = ["leads", "converted", *OUTCOMES, "won_total", "downstream", "revenue", "cost"]
+    for r in rows:
+        for k in keys:
+            r.setdefault(k, ZERO if k in ("revenue", "cost") else 0)
+        r["won_rate"] = pct(r["won_total"], r["leads"])
+    totals = _totals(rows, keys)
+    totals["revenue"], totals["cost"] = money(totals["revenue"]), money(totals["cost"])
+    totals["won_rate"] = pct(totals["won_total"], totals["leads"])
+    cols = [Column("leads", _("Leads"), entity="lead"), Column("lead_open", _("Lead in work")),
+            Column("lead_lost", _("Lost as a lead")), Column("converted", _("Became a sales deal")),
+            Column("deal_open", _("Deal in work")), Column("deal_lost", _("Deal lost")),
+            Column("won", _("Won, not yet delivered")), Column("delivered", _("Won and delivered")),
+            Column("downstream_failed", _("Won, production or complaint failed")),
+            Column("won_total", _("Won in all")), Column("won_rate", _("Lead → won"), "percent"),
+            Column("revenue", _("Revenue (sales deals only)"), "money"),
+            Column("downstream", _("Production and complaint items")),
+            Column("cost", _("Their amounts (cost, not revenue)"), "money")]
+    return Report("end-to-end", _("End-to-end funnel"), p, cols, rows, totals, chart_value="leads",
+                  notes=[_("Each lead created in the period counts once, with its final outcome. Its sales deal is its "
+                           "first deal that was not made from another deal; revenue is that deal's amount when won, "
+                           "once. Items made from the sales deal (production, complaints: %(how)s) carry their "
+                           "status and amount as cost, never revenue.") % {"how": chain.HOW}])
+
+
+# --- registry --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Definition:
+    slug: str
+    title: Any
+    fn: Callable[[Actor, Params], Report]
+    entity: str = "deal"  # which export right the report needs, and its default entity
+    group: str = "month"
+    extra: tuple[str, ...] = ()
+    choose_entity: bool = False
+
+
+REPORTS: dict[str, Definition] = {d.slug: d for d in (
+    Definition("new-leads", gettext_lazy("New leads"), new_leads, "lead"),
+    Definition("lead-conversion", gettext_lazy("Lead conversion"), lead_conversion, "lead"),
+    Definition("lead-speed", gettext_lazy("Time to first action and to qualification"), lead_speed, "lead"),
+    Definition("deals", gettext_lazy("Deals by pipeline and period"), deals, "deal", group="pipeline"),
+    Definition("funnel", gettext_lazy("Stage funnel"), funnel, "deal", group="none", choose_entity=True),
+    Definition("deal-amount", gettext_lazy("Average and median deal amount"), deal_amount, "deal"),
+    Definition("lost-reasons", gettext_lazy("Lost reasons"), lost_reasons, "deal", group="none",
+               extra=("reason_field",), choose_entity=True),
+    Definition("time-to-close", gettext_lazy("Time to close"), time_to_close, "deal", choose_entity=True),
+    Definition("stage-time", gettext_lazy("Time in each stage"), stage_time, "deal", group="none",
+               choose_entity=True),
+    Definition("managers", gettext_lazy("Manager load and efficiency"), managers, "deal", group="user"),
+    Definition("support", gettext_lazy("Support requests"), support, "deal", group="none", extra=("by",)),
+    Definition("end-to-end", gettext_lazy("End-to-end funnel"), end_to_end, "lead"),
+)}
+
+
+def definition(slug: str) -> Definition:
+    from voronka.core.errors import NotFound
+
+    if slug in REPORTS:
+        return REPORTS[slug]
+    from . import plans
+
+    if slug in plans.REPORTS:
+        return plans.REPORTS[slug]
+    raise NotFound(_("There is no report «%(r)s».") % {"r": slug[:60]})
+
+
+def run(actor: Actor, slug: str, data) -> Report:
+    """Parse ``data`` (query parameters) and build the report ``slug`` for ``actor``."""
+    from .params import parse
+
+    d = definition(slug)
+    p = parse(actor, data, default_group=d.group, extra_keys=d.extra, default_entity=d.entity)
+    return d.fn(actor, p)
