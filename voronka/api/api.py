@@ -6,7 +6,19 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
-from . import analytics_api, auth, automation_api, errors, imports, intake, items, links, resources, settings_api, tasks
+from . import (
+    analytics_api,
+    auth,
+    automation_api,
+    errors,
+    imports,
+    intake,
+    items,
+    links,
+    resources,
+    settings_api,
+    tasks,
+)
 from .calendar_api import router as calendar_router
 
 DESCRIPTION = """

@@ -2,7 +2,17 @@ from django.urls import path
 
 from voronka.compat_b24 import ui_views as b24_views
 
-from . import account_views, analytics_views, automation_views, config_views, import_views, settings_views, smart_views, task_views, views
+from . import (
+    account_views,
+    analytics_views,
+    automation_views,
+    config_views,
+    import_views,
+    settings_views,
+    smart_views,
+    task_views,
+    views,
+)
 from . import intake_settings_views as intake_settings
 from . import intake_views as intake
 from . import record_views as records
