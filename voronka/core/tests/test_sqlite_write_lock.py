@@ -28,7 +28,11 @@ def _wrapper(path, timeout=20) -> DatabaseWrapper:
     return wrapper
 
 
-def test_a_waiting_writer_starts_as_soon_as_the_first_commits(tmp_path):
+def test_a_waiting_writer_queues_on_the_lock_and_starts_when_the_first_commits(tmp_path, monkeypatch):
+    """The second writer waits on the ``flock`` (never in SQLite's busy handler: its busy timeout is 0, so
+    reaching SQLite while the first transaction is open would fail at once with «database is locked»)."""
+    from voronka.core.db_sqlite import base
+
     db = tmp_path / "x.sqlite3"
     first = _wrapper(db)
     with first.cursor() as c:
@@ -36,24 +40,36 @@ def test_a_waiting_writer_starts_as_soon_as_the_first_commits(tmp_path):
     first.set_autocommit(True)
     first._start_transaction_under_autocommit()
     first.cursor().execute("INSERT INTO t VALUES (1)")
-    started = {}
+    refused = threading.Event()
+    real_sleep = time.sleep
+
+    def pause(seconds):  # called by _acquire only after the lock was refused
+        refused.set()
+        real_sleep(seconds)
+
+    monkeypatch.setattr(base.time, "sleep", pause)
+    outcome = {}
 
     def writer():
         second = _wrapper(db)  # a connection belongs to its thread
-        second._start_transaction_under_autocommit()
-        started["at"] = time.monotonic()
-        second.cursor().execute("INSERT INTO t VALUES (2)")
-        second.commit()
-        second.close()
+        second.cursor().execute("PRAGMA busy_timeout = 0")
+        try:
+            second._start_transaction_under_autocommit()
+            second.cursor().execute("INSERT INTO t VALUES (2)")
+            second.commit()
+            outcome["ok"] = True
+        except OperationalError as exc:
+            outcome["error"] = str(exc)
+        finally:
+            second.close()
 
     thread = threading.Thread(target=writer)
     thread.start()
-    time.sleep(0.3)  # the second writer queues up behind the lock (SQLite's busy handler would nap 50–100 ms now)
-    assert "at" not in started
-    released = time.monotonic()
+    assert refused.wait(10), "the second writer never queued on the lock"
+    assert "ok" not in outcome  # still waiting: the first transaction holds the lock
     first.commit()
-    thread.join(5)
-    assert started["at"] - released < 0.02  # promptly, not after a busy-handler nap
+    thread.join(10)
+    assert outcome == {"ok": True}
     with first.cursor() as c:
         c.execute("SELECT v FROM t ORDER BY v")
         assert [r[0] for r in c.fetchall()] == [1, 2]
