@@ -483,15 +483,25 @@ def mailbox_for(address: str) -> Mailbox | None:
     return None
 
 
+def _fresh_connections() -> None:
+    """The SMTP daemon lives long: drop database connections that died or aged (never inside a transaction)."""
+    from django.db import connection
+
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def deliver(recipients: list[str], data: bytes, *, peer: str = "", mail_from: str = "") -> list[IntakeLog]:
     """One message received over SMTP: stored once per mailbox among its recipients, then processed."""
-    close_old_connections()
+    _fresh_connections()
     try:
         boxes: dict[int, tuple[Mailbox, list[str]]] = {}
         for rcpt in recipients:
             box = mailbox_for(rcpt)
             if box is not None:
                 boxes.setdefault(box.pk, (box, []))[1].append(rcpt)
+        if not boxes:  # switched off between RCPT and DATA: refuse rather than drop it
+            raise LookupError("no active intake mailbox for these recipients")
         msg_id = _first_id(parse(data), "Message-ID")
         done = []
         for box, rcpts in boxes.values():
@@ -500,7 +510,7 @@ def deliver(recipients: list[str], data: bytes, *, peer: str = "", mail_from: st
                                           meta={"mail_from": mail_from[:300], "rcpt": rcpts[:20]}))
         return done
     finally:
-        close_old_connections()
+        _fresh_connections()
 
 
 class SMTPHandler:
@@ -525,6 +535,8 @@ class SMTPHandler:
         try:
             await sync_to_async(deliver, thread_sensitive=False)(
                 list(envelope.rcpt_tos), data, peer=peer, mail_from=envelope.mail_from or "")
+        except LookupError:
+            return "550 5.1.1 No such intake mailbox here"
         except Exception:
             log.exception("storing a message received over SMTP failed")
             return "451 4.3.0 Temporary failure, try again later"
@@ -532,7 +544,7 @@ class SMTPHandler:
 
 
 def _lookup(address: str) -> Mailbox | None:
-    close_old_connections()
+    _fresh_connections()
     return mailbox_for(address)
 
 

@@ -284,3 +284,11 @@ def test_smtpd_command_refuses_a_bad_address():
 
     with pytest.raises(CommandError, match="HOST:PORT"):
         call_command("mail-smtpd", "--bind", "localhost")
+
+
+def test_deliver_refuses_when_no_mailbox_takes_the_message(admin):
+    box = mail.create_mailbox(admin, name="SMTP", kind="smtp", recipients=["a@crm.example.ru"])
+    Mailbox.objects.filter(pk=box.pk).update(is_active=False)
+    with pytest.raises(LookupError):
+        mail.deliver(["a@crm.example.ru"], message("x@example.ru", "S", "B"))
+    assert not IntakeLog.objects.exists()
