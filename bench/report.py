@@ -288,7 +288,9 @@ def write_report(path: Path, runs: list[dict], info: dict, *, command: str, quic
           "```", "",
           f"This report: `{command}`."
           + (" Server time of the web screens per persona: [benchmarks-screens.md](benchmarks-screens.md) "
-             "(`bench/ui_bench.py`)." if (ROOT / "docs" / "benchmarks-screens.md").exists() and not quick else ""), "",
+             "(`bench/ui_bench.py`)." if (ROOT / "docs" / "benchmarks-screens.md").exists() and not quick else "")
+          + (" Reports and dashboards: [benchmarks-analytics.md](benchmarks-analytics.md) (`bench/analytics_bench.py`)."
+             if (ROOT / "docs" / "benchmarks-analytics.md").exists() and not quick else ""), "",
           "## What is measured", "",
           "- Each database starts empty: SQLite in a temporary `VORONKA_VAR_DIR` (WAL, the settings of "
           "`voronka/settings.py`), PostgreSQL in a throwaway cluster from `scripts/with-postgres.sh` "
