@@ -157,5 +157,6 @@ def when(request, query: Query[WhenQuery]):
     if user is None:
         selectors.company(request.auth)
     at = query.at if timezone.is_aware(query.at) else timezone.make_aware(query.at)  # naive: the installation's zone
-    return {"at": add_working_time(user, at, datetime.timedelta(minutes=query.minutes)) if query.minutes
-            else next_working_time(user, at)}
+    found = add_working_time(user, at, datetime.timedelta(minutes=query.minutes)) if query.minutes \
+        else next_working_time(user, at)
+    return {"at": found.astimezone(datetime.UTC)}  # in UTC: old dates' local mean time has seconds in its offset

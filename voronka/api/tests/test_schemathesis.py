@@ -33,7 +33,8 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application, con
 @pytest.fixture
 def existing(admin, admin_user, lead_pipeline, deal_pipelines) -> dict[str, int]:
     from voronka.activities.actions import create_task
-    from voronka.automation.actions import create_robot
+    from voronka.automation.actions import create_robot, create_trigger
+    from voronka.calendars.actions import add_absence
     from voronka.core.management.commands.worker import drain
     from voronka.deals.actions import create_deal
     from voronka.items.actions import create_item, create_row, create_type
@@ -62,6 +63,8 @@ def existing(admin, admin_user, lead_pipeline, deal_pipelines) -> dict[str, int]
         "users": admin_user.pk,
         "{type}": create_item(admin, "production", title="Кухня").pk,
         "rows": create_row(admin, "licences", title="1С").pk,
+        "triggers": create_trigger(admin, stage=lead_pipeline.stages.order_by("sort").first().pk, kind="call").pk,
+        "absences": add_absence(admin, admin_user.pk, starts_on="2026-12-01", ends_on="2026-12-02").pk,
     }
 
 
