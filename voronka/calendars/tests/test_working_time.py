@@ -197,7 +197,8 @@ def test_company_holidays_user_zone_override_and_absence(admin, manager_user):
 
 
 @pytest.mark.django_db
-def test_calendar_writes_are_validated_and_need_the_right(admin, manager):
+def test_calendar_writes_are_validated_and_need_the_right(admin, manager, settings):
+    settings.LANGUAGE_CODE = "en"  # messages are asserted in English
     from voronka.core.errors import PermissionDenied, ValidationFailed
 
     with pytest.raises(PermissionDenied):

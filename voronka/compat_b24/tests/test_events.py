@@ -111,6 +111,7 @@ def test_gives_up_after_max_attempts(rest, receiver, lead_pipeline, frozen, sett
 
 
 def test_private_addresses_are_refused_unless_allowed(rest, settings, receiver, lead_pipeline, frozen):
+    settings.LANGUAGE_CODE = "en"  # messages are asserted in English
     from voronka.compat_b24.models import EventDelivery
 
     settings.VORONKA_B24_EVENT_PRIVATE_HANDLERS = False

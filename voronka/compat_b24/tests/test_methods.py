@@ -157,6 +157,7 @@ def test_bad_input_never_500(rest, lead_pipeline):
 
 def test_reading_past_the_export_threshold_needs_the_export_right(rest, manager_rest, manager_user, lead_pipeline,
                                                                   settings):
+    settings.LANGUAGE_CODE = "en"  # messages are asserted in English
     from voronka.core.models import AuditEvent
 
     settings.VORONKA_EXPORT_THRESHOLD = 60

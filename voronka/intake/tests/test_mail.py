@@ -176,7 +176,8 @@ def test_replies_thread_by_message_id(box, imap_server, frozen):
     assert TimelineEntry.objects.filter(entity_type_id=entity_types.LEAD, entity_id=lead.pk, kind="mail").count() == 3
 
 
-def test_bad_and_automatic_messages_are_kept(box, frozen):
+def test_bad_and_automatic_messages_are_kept(box, frozen, settings):
+    settings.LANGUAGE_CODE = "en"  # reasons are asserted in English
     no_sender = b"Subject: =?utf-8?b?0J/RgNC40LLQtdGC?=\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\r\n"
     entry = mail.store_and_process(box, no_sender)
     assert entry.status == "rejected" and "sender" in entry.reason and entry.meta["raw_encoding"] == "base64"
