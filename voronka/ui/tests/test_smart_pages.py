@@ -142,3 +142,26 @@ def test_robot_screens_of_a_smart_process(admin_client, admin, production, drive
     assert "Production" in admin_client.get("/settings/automation-log/").content.decode()
     export = admin_client.get(f"/settings/robots/{pipeline.pk}/export/").content.decode()
     assert "production" in export
+
+
+@pytest.mark.parametrize("url", ["/crm/production/", "/crm/production/board/", "/crm/licences/"])
+def test_query_count_does_not_grow_with_items(admin_client, admin, production, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    actions.create_type(admin, kind="list", name="Licence", name_plural="Licences", code="licences")
+
+    def add(n):
+        actions.create_items(admin, "production", [{"title": f"P{i}", "opportunity": i} for i in range(n)])
+        actions.create_rows(admin, "licences", [{"title": f"L{i}"} for i in range(n)])
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert admin_client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    add(3)
+    queries()  # warm: the first page after a settings change reloads the types once
+    few = queries()
+    add(40)
+    assert queries() == few, url
