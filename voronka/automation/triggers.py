@@ -47,6 +47,9 @@ class Kind:
     match: Callable[[OutboxEvent, dict, Any], bool] = lambda event, params, obj: True
     example: dict = dataclasses.field(default_factory=dict)
     help: Any = ""
+    # more items the event concerns (beyond the event's own record and the deals it names), e.g. the records
+    # linked to the item that moved
+    targets: Callable[[OutboxEvent], list[tuple[int, int]]] | None = None
 
     def listens(self, name: str) -> bool:
         return any(name == e or (e.startswith(".") and name.endswith(e)) for e in self.events)
@@ -115,7 +118,12 @@ def on_event(event: OutboxEvent) -> None:
     listening = [code for code in kinds if code in KINDS and KINDS[code].listens(event.name)]
     if not listening:
         return
-    for type_id, item_id in _targets(event):
+    targets = _targets(event)
+    for code in listening:
+        for target in (KINDS[code].targets(event) if KINDS[code].targets else []):
+            if target not in targets:
+                targets.append(target)
+    for type_id, item_id in targets:
         plan(event, type_id, item_id, listening, kinds)
 
 
@@ -313,6 +321,43 @@ def _match_field(event, params, obj) -> bool:
     return conditions.check(obj, _field_condition(params))
 
 
+def _check_linked(params) -> None:
+    _only(params, {"stage", "role"})
+    stage = params.get("stage")
+    if isinstance(stage, bool) or not isinstance(stage, int):
+        raise ValueError(_("«stage» is required: the id of the linked record's stage."))
+    from voronka.pipelines.models import Stage
+
+    if not Stage.objects.filter(pk=stage).exists():
+        raise ValueError(_("No stage #%(id)s.") % {"id": stage})
+    if not isinstance(params.get("role", ""), str):
+        raise ValueError(_("«role» is text: the role of the link (empty: any link)."))
+
+
+def _linked_to_mover(event: OutboxEvent, role: str | None = None) -> list[tuple[int, int]]:
+    from voronka.core.actor import Actor
+    from voronka.links.selectors import linked_ids
+
+    if not (event.entity_type_id and event.entity_id):
+        return []
+    try:
+        return [t for t in linked_ids(Actor.system("trigger"), event.entity_type_id, event.entity_id, role=role)
+                if entity_types.get(t[0]).staged]
+    except Exception:  # the moved record is gone (deleted in the meantime): nothing to follow
+        log.info("no links followed for event %s", event.pk)
+        return []
+
+
+def _match_linked(event, params, obj) -> bool:
+    payload = event.payload or {}
+    if payload.get("to_stage") != params.get("stage"):
+        return False
+    own_type = getattr(obj, "entity_type_id", None) or obj.ENTITY_TYPE_ID
+    if (own_type, obj.pk) == (event.entity_type_id, event.entity_id):
+        return False  # the record that moved is not «linked to itself»
+    return (own_type, obj.pk) in _linked_to_mover(event, params.get("role") or None)
+
+
 register(Kind("webform", gettext_lazy("A web form is filled"), ("webform.submitted",), _check_form, _match_form,
               example={"form": ""}, help=gettext_lazy("form: the form's id or address; empty: any form.")))
 register(Kind("email_opened", gettext_lazy("The client opened a robot's e-mail"), ("email.opened",),
@@ -335,4 +380,7 @@ register(Kind("field_value", gettext_lazy("A field gets a value"), (".updated", 
 register(Kind("webhook", gettext_lazy("An outside system calls the trigger's URL"), ("automation.trigger_called",),
               _check_nothing,
               help=gettext_lazy("POST the record's id to the trigger's URL (shown after saving).")))
-
+register(Kind("linked_stage", gettext_lazy("A linked record reaches a stage"), (".stage_changed",), _check_linked,
+              _match_linked, example={"stage": 0, "role": ""}, targets=_linked_to_mover,
+              help=gettext_lazy("stage: the id of the stage the linked record (a production order, a complaint …) "
+                                "must reach; role: only links with this role (empty: any link).")))
