@@ -33,6 +33,15 @@ PAGES = [
     ("robots", "/settings/robots/{pipeline}/"),
     ("automation-log", "/settings/automation-log/"),
     ("notifications", "/notifications/"),
+    ("dashboard", "/reports/dashboard/"),
+    ("report-funnel", "/reports/funnel/"),
+    ("report-end-to-end", "/reports/end-to-end/"),
+    ("board-production", "/crm/production/board/"),
+    ("smart-processes", "/settings/types/"),
+    ("web-forms", "/settings/intake/forms/"),
+    ("intake-log", "/settings/intake/log/"),
+    ("calendar", "/settings/calendar/"),
+    ("b24-webhooks", "/settings/integrations/bitrix24/"),
 ]
 
 
