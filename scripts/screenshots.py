@@ -36,7 +36,7 @@ PAGES = [
     ("dashboard", "/reports/dashboard/"),
     ("report-funnel", "/reports/funnel/"),
     ("report-end-to-end", "/reports/end-to-end/"),
-    ("board-production", "/crm/production/board/"),
+    ("board-production", "/crm/production-orders/board/"),
     ("smart-processes", "/settings/types/"),
     ("web-forms", "/settings/intake/forms/"),
     ("intake-log", "/settings/intake/log/"),
