@@ -71,18 +71,23 @@ def _check_field_exists(robot: Robot) -> None:
         raise _invalid("delay", _("Field «%(f)s» is not a date.") % {"f": name})
 
 
+def _apply_name_and_order(rule, data: dict, name_missing: str) -> None:
+    """The name and the order, shared by robots and triggers (both are stage rules on the board)."""
+    if "name" in data:
+        if not isinstance(data["name"], str) or not data["name"].strip():
+            raise _invalid("name", name_missing)
+        rule.name = data["name"].strip()[:200]
+    if "order" in data:
+        if not isinstance(data["order"], int) or isinstance(data["order"], bool):
+            raise _invalid("order", _("The order is a whole number."))
+        rule.order = data["order"]
+
+
 def _apply(robot: Robot, data: dict) -> None:
     unknown = set(data) - set(ROBOT_FIELDS)
     if unknown:
         raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
-    if "name" in data:
-        if not isinstance(data["name"], str) or not data["name"].strip():
-            raise _invalid("name", _("A robot needs a name."))
-        robot.name = data["name"].strip()[:200]
-    if "order" in data:
-        if not isinstance(data["order"], int) or isinstance(data["order"], bool):
-            raise _invalid("order", _("The order is a whole number."))
-        robot.order = data["order"]
+    _apply_name_and_order(robot, data, _("A robot needs a name."))
     if "trigger" in data:
         if data["trigger"] not in Robot.Trigger.values:
             raise _invalid("trigger", _("The trigger is on_enter or on_create."))
@@ -301,14 +306,7 @@ def _apply_trigger(trigger, data: dict) -> None:
         if trigger.pipeline_id and stage_obj.pipeline_id != trigger.pipeline_id:
             raise _invalid("stage", _("The stage must be in the trigger's pipeline."))
         trigger.stage, trigger.pipeline = stage_obj, stage_obj.pipeline
-    if "name" in data:
-        if not isinstance(data["name"], str) or not data["name"].strip():
-            raise _invalid("name", _("A trigger needs a name."))
-        trigger.name = data["name"].strip()[:200]
-    if "order" in data:
-        if not isinstance(data["order"], int) or isinstance(data["order"], bool):
-            raise _invalid("order", _("The order is a whole number."))
-        trigger.order = data["order"]
+    _apply_name_and_order(trigger, data, _("A trigger needs a name."))
     for key in ("enabled", "allow_backwards"):
         if key in data:
             if not isinstance(data[key], bool):

@@ -44,12 +44,18 @@ def task_card(request, pk: int):
 @login_required
 @require_POST
 def task_complete(request, pk: int):
+    return _act(request, pk, lambda actor: complete_task(actor, pk, result=request.POST.get("result", "")),
+                _("Task completed."))
+
+
+def _act(request, pk: int, call, done: str):
+    """Run one task action for the signed-in user, say how it went, and go back to the task card."""
     try:
-        complete_task(actor_of(request), pk, result=request.POST.get("result", ""))
+        call(actor_of(request))
     except ActionError as exc:
         action_error(request, exc)
     else:
-        messages.success(request, _("Task completed."))
+        messages.success(request, done)
     return redirect("ui:task", pk=pk)
 
 
@@ -57,14 +63,9 @@ def task_complete(request, pk: int):
 @require_POST
 def task_decide(request, pk: int):
     """Approve or reject an approval task; its record moves to the stage the approval names."""
-    try:
-        decide_task(actor_of(request), pk, outcome=request.POST.get("outcome", ""),
-                    comment=request.POST.get("comment", ""))
-    except ActionError as exc:
-        action_error(request, exc)
-    else:
-        messages.success(request, _("Decision saved."))
-    return redirect("ui:task", pk=pk)
+    return _act(request, pk, lambda actor: decide_task(actor, pk, outcome=request.POST.get("outcome", ""),
+                                                       comment=request.POST.get("comment", "")),
+                _("Decision saved."))
 
 
 def recurrence_from_form(post, deadline) -> str:
@@ -83,23 +84,15 @@ def recurrence_from_form(post, deadline) -> str:
 @login_required
 @require_POST
 def task_cancel(request, pk: int):
-    try:
-        cancel_task(actor_of(request), pk, reason=request.POST.get("reason", ""))
-    except ActionError as exc:
-        action_error(request, exc)
-    else:
-        messages.success(request, _("Task cancelled."))
-    return redirect("ui:task", pk=pk)
+    return _act(request, pk, lambda actor: cancel_task(actor, pk, reason=request.POST.get("reason", "")),
+                _("Task cancelled."))
 
 
 @login_required
 @require_POST
 def task_recurrence(request, pk: int):
-    try:
-        task = task_selectors.task_for(actor_of(request), pk)
-        update_task(actor_of(request), pk, recurrence=recurrence_from_form(request.POST, task.deadline))
-    except ActionError as exc:
-        action_error(request, exc)
-    else:
-        messages.success(request, _("The repetition is saved."))
-    return redirect("ui:task", pk=pk)
+    def call(actor):
+        task = task_selectors.task_for(actor, pk)
+        update_task(actor, pk, recurrence=recurrence_from_form(request.POST, task.deadline))
+
+    return _act(request, pk, call, _("The repetition is saved."))
