@@ -136,16 +136,18 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
 def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, related: tuple[str, ...] = ()) -> dict[Any, Page]:
     """Page 1 (newest first) of ``qs`` for each value of ``field``: the columns of a board.
 
-    PostgreSQL answers all of them with one ``UNION ALL`` of index-ordered, limited subqueries: one round
-    trip instead of one per column, and one part compiled instead of one per column (the parts differ only
-    in the value, which is swapped in the parameters). Elsewhere (SQLite cannot limit the parts of a
-    compound query, and its queries cost no round trip) it runs one keyset query per value.
+    One ``UNION ALL`` of index-ordered, limited subqueries answers all of them: one round trip instead of
+    one per column, and one part compiled instead of one per column (the parts differ only in the value,
+    which is swapped in the parameters; compiling a queryset costs more than running it). SQLite cannot
+    limit the parts of a compound query directly, so there each part is wrapped as
+    ``SELECT * FROM (part)``, which it can (and still walks the index of each part).
     ``related``: foreign keys to load for the items, in one query each (not joined per part).
     """
     if not values:
         return {}
-    if qs.db != "default" or qs.query.combinator or len(values) == 1 or \
-            not _connection_of(qs).features.supports_slicing_ordering_in_compound:
+    connection = _connection_of(qs)
+    wrap = not connection.features.supports_slicing_ordering_in_compound
+    if qs.db != "default" or qs.query.combinator or len(values) == 1 or (wrap and connection.vendor != "sqlite"):
         pages = {v: keyset_page(qs.filter(**{field: v}), order="-id", limit=limit) for v in values}
         if related:
             prefetch_related_objects([o for p in pages.values() for o in p.items], *related)
@@ -163,7 +165,8 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
             one = list(params)
             one[at[0]] = v
             union_params.extend(one)
-        rows = list(qs.model.objects.raw(" UNION ALL ".join([f"({sql})"] * len(values)), union_params))
+        one_part = f"SELECT * FROM ({sql})" if wrap else f"({sql})"
+        rows = list(qs.model.objects.raw(" UNION ALL ".join([one_part] * len(values)), union_params))
     if related:
         prefetch_related_objects(rows, *related)
     attname = qs.model._meta.get_field(field).attname
