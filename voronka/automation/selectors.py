@@ -199,6 +199,24 @@ def describe_action(action: str, params: dict) -> str:
     return f"{label}: {detail}" if detail else label
 
 
+def describe_recipient(token: str) -> str:
+    """«user:ivanov» → the person's name, «role:head» → the role's name, «head» → «the head» (for people)."""
+    from voronka.identity.models import Role, User
+
+    token = str(token or "")
+    words = {"responsible": _("the responsible"), "head": _("the head"), "creator": _("the creator")}
+    if token in words:
+        return words[token]
+    kind, _sep, code = token.partition(":")
+    if kind == "user" and code:
+        user = User.objects.filter(username=code).first()
+        return (user.get_full_name() or user.username) if user else token
+    if kind == "role" and code:
+        role = Role.objects.filter(code=code).first()
+        return _("role «%(name)s»") % {"name": role.name} if role else token
+    return token
+
+
 def describe_limit(limit: StageLimit) -> list[str]:
     """The escalation chain as lines: «after 3 hours: notify head; reassign to head»."""
     lines = []
@@ -208,9 +226,9 @@ def describe_limit(limit: StageLimit) -> list[str]:
         if after.get("amount"):
             when = _("%(limit)s + %(after)s") % {"limit": when, "after": rules.human_duration(after["amount"],
                                                                                               after.get("unit", "minutes"))}
-        what = _("notify %(who)s") % {"who": ", ".join(step.get("notify") or ["responsible"])}
+        what = _("notify %(who)s") % {"who": ", ".join(describe_recipient(t) for t in step.get("notify") or ["responsible"])}
         if step.get("reassign"):
-            what += "; " + _("reassign to %(who)s") % {"who": step["reassign"]}
+            what += "; " + _("reassign to %(who)s") % {"who": describe_recipient(step["reassign"])}
         if step.get("email"):
             what += "; " + _("also by e-mail")
         if limit.working_time:

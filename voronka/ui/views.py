@@ -41,7 +41,7 @@ def menu_for(actor: Actor) -> dict:
         if actor.user is not None and policies.can(actor, policies.READ, ui.type_id):
             name = "ui:board" if ui.staged else "ui:records"
             records.append({"code": ui.url, "title": ui.title, "url": reverse(name, kwargs={"kind": ui.url})})
-    return {"records": records, "tasks": "tasks" not in hidden,"settings": policies.can(actor, "settings:roles", 0),
+    menu = {"records": records, "tasks": "tasks" not in hidden, "settings": policies.can(actor, "settings:roles", 0),
             "recycle_bin": policies.can(actor, "settings:recycle_bin", 0),
             "pipelines": policies.can(actor, "settings:pipelines", 0),
             "fields": policies.can(actor, "settings:fields", 0),
@@ -53,6 +53,58 @@ def menu_for(actor: Actor) -> dict:
             "unread": _unread(actor),
             "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4)),
             "reports": "reports" not in hidden and any(policies.can(actor, policies.READ, t) for t in (1, 2))}
+    menu["settings_groups"] = _settings_groups(menu, is_superuser=bool(getattr(actor.user, "is_superuser", False)))
+    return menu
+
+
+def _settings_groups(menu: dict, *, is_superuser: bool) -> list[dict]:
+    """The settings entries in groups (CRM, automation, intake, people and access, integrations), each
+    entry only for those with the right; a group with no entry left is not shown."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    def entry(code: str, title: str, url_name: str) -> dict:
+        return {"code": code, "title": title, "url": reverse(url_name)}
+
+    groups = [
+        ("crm", _("CRM"), [
+            menu["pipelines"] and entry("pipelines", _("Pipelines"), "ui:pipelines"),
+            menu["pipelines"] and entry("smart_types", _("Smart processes"), "ui:smart_types"),
+            menu["fields"] and entry("fields", _("Custom fields"), "ui:fields"),
+        ]),
+        ("automation", _("Automation"), [
+            menu["robots"] and entry("robots", _("Robots"), "ui:robots_home"),
+            menu["robots"] and entry("automation_log", _("Automation log"), "ui:automation_log"),
+            menu["users"] and entry("calendar", _("Working calendar"), "ui:calendar"),
+        ]),
+        ("intake", _("Intake"), [
+            menu["web_forms"] and entry("web_forms", _("Web forms"), "ui:web_forms"),
+            menu["users"] and entry("queues", _("Distribution queues"), "ui:queues"),
+            menu["intake"] and entry("mailboxes", _("Intake mailboxes"), "ui:mailboxes"),
+            menu["intake"] and entry("intake_sources", _("Sources and bots"), "ui:intake_sources"),
+            menu["intake"] and entry("intake_log", _("Intake log"), "ui:intake_log"),
+        ]),
+        ("people", _("People and access"), [
+            menu["users"] and entry("users", _("Users"), "ui:users"),
+            menu["settings"] and entry("roles", _("Roles and rights"), "ui:roles"),
+            menu["settings"] and entry("view_as", _("View as user"), "ui:view_as"),
+            menu["settings"] and entry("audit", _("Audit log"), "ui:audit"),
+        ]),
+        ("integrations", _("Integrations"), [
+            entry("tokens", _("API tokens"), "ui:tokens"),
+            entry("b24_webhooks", _("Bitrix24 webhooks"), "ui:b24_webhooks"),
+        ]),
+        ("data", _("Data"), [
+            menu["recycle_bin"] and entry("recycle", _("Recycle bin"), "ui:recycle_bin"),
+            is_superuser and {"code": "", "title": _("Data browser"), "url": "/admin/"},
+        ]),
+    ]
+    out = []
+    for code, title, items in groups:
+        items = [i for i in items if i]
+        if items:
+            out.append({"code": code, "title": title, "items": items, "codes": [i["code"] for i in items]})
+    return out
 
 
 def _in_queue(actor: Actor) -> bool:

@@ -45,7 +45,8 @@ def test_board_lists_robots_and_limits(admin_client, admin, lead_pipeline, stage
                     steps=[{"after": {"amount": 0, "unit": "minutes"}, "notify": ["head"]}])
     page = admin_client.get(f"/settings/robots/{lead_pipeline.pk}/").content.decode()
     assert "Задача на звонок" in page and "Не обработан" in page and "Отказ" in page
-    assert "notify head" in page
+    assert "notify the head" in page
+    assert "user:" not in page  # people are named, not shown as tokens
     assert admin_client.get("/settings/robots/").status_code == 302
 
 
@@ -138,7 +139,7 @@ def test_dry_run_writes_nothing(admin_client, admin, lead_pipeline, stages):
     page = admin_client.get(f"/settings/robots/{lead_pipeline.pk}/dry-run/?record={lead.pk}&stage={stages['assigned'].pk}")
     text = page.content.decode()
     assert page.status_code == 200 and "The conditions do not hold." in text and "Всем" in text
-    assert "notify responsible" in text
+    assert "notify the responsible" in text
     assert Run.objects.count() == runs_before
     missing = admin_client.get(f"/settings/robots/{lead_pipeline.pk}/dry-run/?record=999999&stage={stages['new'].pk}")
     assert missing.status_code == 422

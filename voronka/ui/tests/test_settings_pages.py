@@ -93,3 +93,23 @@ def test_staff_who_are_not_admins_sign_in(client, manager_user):
     client.post("/logout/")
     admin_page = client.post("/admin/login/", {"username": "manager", "password": "manager-pass", "next": "/admin/"})
     assert admin_page.status_code == 200 and "_auth_user_id" not in client.session
+
+
+def test_settings_menu_is_grouped_and_opens_the_current_group(admin_client, client, manager_user, lead_pipeline):
+    from django.conf import settings
+
+    settings.LANGUAGE_CODE = "en"
+    html = admin_client.get("/settings/roles/").content.decode()
+    nav = html[html.index('<nav class="nav">'):html.index("</nav>")]
+    for group in ("CRM", "Automation", "Intake", "People and access", "Integrations"):
+        assert f">{group}</summary>" in nav, group
+    # only the group of the current page is open, and its entry is marked as the current page
+    assert nav.count("<details class=\"navgroup\" open>") == 1
+    people = nav[nav.index("People and access"):]
+    people = people[:people.index("</details>")]
+    assert 'aria-current="page">Roles and rights</a>' in people
+    # a manager without settings rights gets no settings group that would lead to a refusal
+    client.force_login(manager_user)
+    nav = client.get("/").content.decode()
+    nav = nav[nav.index('<nav class="nav">'):nav.index("</nav>")]
+    assert "Roles and rights" not in nav and ">CRM</summary>" not in nav and "Pipelines" not in nav
