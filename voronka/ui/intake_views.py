@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
@@ -238,7 +239,7 @@ def _field_rows(ui, spec, records: list) -> list[dict]:
             continue
         try:
             field = model._meta.get_field(name)
-        except Exception:
+        except FieldDoesNotExist:
             continue
         values = [getattr(r, name) for r in records]
         if all(v in (None, "") for v in values) or len({str(v) for v in values}) == 1:

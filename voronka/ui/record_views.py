@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -280,12 +281,12 @@ def _ids_by_contact(ui: EntityUI, q: str):
     values = []
     try:
         values.append(("phone", normalize_phone(q)))
-    except Exception:  # noqa: BLE001 - not a phone: fine
+    except DjangoValidationError:  # not a phone: fine
         pass
     if "@" in q:
         try:
             values.append(("email", normalize_email(q)))
-        except Exception:  # noqa: BLE001
+        except DjangoValidationError:
             pass
     if not values:
         return None
@@ -1043,7 +1044,7 @@ def link_add(request, kind: str, pk: int):
     actor = actor_of(request)
     try:
         other_ui = by_url(request.POST.get("other_kind", ""))
-    except Exception:  # noqa: BLE001 - an unknown kind from a tampered form is a plain form error
+    except Http404:  # an unknown kind from a tampered form is a plain form error
         messages.error(request, _("Choose what to link."))
         return _back(kind, pk)
     try:
