@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from voronka.core import config_cache, entity_types, history, outbox, policies
+from voronka.core import audit, config_cache, entity_types, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_django_validation
 
@@ -56,7 +56,7 @@ def define_field(actor: Actor, *, entity_type_id: int, **data) -> FieldDefinitio
             raise from_django_validation(exc) from None
         _check_options(defn)
         defn.save()
-        history.entry(actor, 0, defn.pk, "created", text=f"field {defn.code}")
+        audit.record(actor, "field.created", field=defn.pk, code=defn.code, entity=defn.entity_type_id)
         config_cache.bump()
         outbox.emit(actor, "field.defined", None, defn.pk, {"entity_type_id": entity_type_id, "code": defn.code})
         return defn
@@ -80,6 +80,7 @@ def update_field(actor: Actor, field_id: int, **data) -> FieldDefinition:
             raise from_django_validation(exc) from None
         _check_options(defn)
         defn.save()
+        audit.record(actor, "field.changed", field=defn.pk, code=defn.code, changed=sorted(data))
         config_cache.bump()
         outbox.emit(actor, "field.changed", None, defn.pk, {"changed": sorted(data)})
         return defn
@@ -93,5 +94,6 @@ def delete_field(actor: Actor, field_id: int) -> None:
             raise NotFound(_("Field #%(id)s does not exist.") % {"id": field_id})
         policies.require(actor, "settings:fields", defn.entity_type_id)
         defn.delete()
+        audit.record(actor, "field.deleted", field=field_id, code=defn.code, entity=defn.entity_type_id)
         config_cache.bump()
         outbox.emit(actor, "field.deleted", None, field_id, {"code": defn.code})

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from voronka.core import entity_types, history, outbox, policies
+from voronka.core import audit, entity_types, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_django_validation
 from voronka.core.normalize import normalize_email, normalize_phone
@@ -82,7 +82,7 @@ def create_form(actor: Actor, **data) -> WebForm:
         data.setdefault("allowed_origins", [])
         _apply(form, data)
         form.save()
-        history.entry(actor, 0, form.pk, "created", text=f"web form {form.slug}")
+        audit.record(actor, "web_form.created", form=form.pk, slug=form.slug)
         outbox.emit(actor, "webform.created", None, form.pk)
         return form
 

@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.core import config_cache, entity_types, history, outbox, policies
+from voronka.core import audit, config_cache, entity_types, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_django_validation
 from voronka.core.recordkit import RecordSpec, create_many, create_one, delete_one, restore_one, update_one
@@ -134,7 +134,8 @@ def create_type(actor: Actor, **data) -> SmartType:
                                 stages=stages if stages is not None else default_stages())
             elif stages is not None:
                 raise ValidationFailed(_("A list has no stages."), fields={"stages": [_("not for a list")]})
-            history.entry(actor, 0, t.id, "created", text=f"{t.kind} {t.name_plural}")
+            audit.record(actor, "custom_list.created" if t.kind == SmartType.Kind.LIST else "smart_type.created",
+                         type=t.id, name=t.name_plural)
             outbox.emit(actor, "smart_type.created", None, t.id, {"entity_type_id": t.id, "code": t.code})
     except IntegrityError:
         raise Conflict(_("Another type was created at the same moment; try again."), fields={"code": [_("taken")]}) \
@@ -174,7 +175,7 @@ def update_type(actor: Actor, type_id: int, **data) -> SmartType:
         t.save()
         config_cache.bump()
         registry.forget()
-        history.entry(actor, 0, t.id, "updated", changes=changes, text=f"smart process {t.name_plural}")
+        audit.record(actor, "smart_type.changed", type=t.id, name=t.name_plural, changes=changes)
         outbox.emit(actor, "smart_type.updated", None, t.id, {"changed": sorted(changes)})
     registry.install(t)
     return t
@@ -203,7 +204,7 @@ def delete_type(actor: Actor, type_id: int) -> None:
         t.delete()
         config_cache.bump()
         registry.forget()
-        history.entry(actor, 0, type_id, "deleted", text=f"smart process {t.name_plural}")
+        audit.record(actor, "smart_type.deleted", type=type_id, name=t.name_plural)
         outbox.emit(actor, "smart_type.deleted", None, int(type_id), {"code": t.code})
     entity_types.unregister(int(type_id))
 

@@ -8,7 +8,7 @@ from django.db.models import Max
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from voronka.core import config_cache, entity_types, history, outbox, policies
+from voronka.core import audit, config_cache, entity_types, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_django_validation
 from voronka.core.recordkit import RecordSpec, update_one
@@ -70,7 +70,8 @@ def create_pipeline(actor: Actor, *, entity_type_id: int, name: str, code: str =
         pipeline.save()
         for index, stage in enumerate(stages or []):
             _create_stage(pipeline, {"sort": (index + 1) * 10, **stage})
-        history.entry(actor, 0, pipeline.pk, "created", text=f"pipeline {pipeline.name}")
+        audit.record(actor, "pipeline.created", pipeline=pipeline.pk, name=pipeline.name,
+                     entity=pipeline.entity_type_id)
         config_cache.bump()
         outbox.emit(actor, "pipeline.created", None, pipeline.pk, {"entity_type_id": entity_type_id})
         return pipeline
@@ -114,6 +115,7 @@ def create_stage(actor: Actor, pipeline_id: int, **data) -> Stage:
             raise NotFound(_("Pipeline #%(id)s does not exist.") % {"id": pipeline_id})
         policies.require(actor, SETTINGS, pipeline.entity_type_id)
         stage = _create_stage(pipeline, data)
+        audit.record(actor, "stage.created", pipeline=pipeline.pk, stage=stage.pk, name=stage.name)
         config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, pipeline.pk, {"stage_created": stage.pk})
         return stage
@@ -131,11 +133,14 @@ def update_stage(actor: Actor, stage_id: int, **data) -> Stage:
         if "code" in data and data["code"] != stage.code and \
                 Stage.objects.filter(pipeline_id=stage.pipeline_id, code=data["code"]).exists():
             raise Conflict(_("A stage with code «%(c)s» exists.") % {"c": data["code"]}, fields={"code": [_("taken")]})
+        before = {key: getattr(stage, key) for key in data}
         for key, value in data.items():
             setattr(stage, key, value)
         _clean(stage)
         _check_required_names(stage.pipeline.entity_type_id, stage.required_fields)
         stage.save()
+        audit.record(actor, "stage.changed", pipeline=stage.pipeline_id, stage=stage.pk, name=stage.name,
+                     changes={k: [before[k], getattr(stage, k)] for k in data if before[k] != getattr(stage, k)})
         config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, stage.pipeline_id, {"stage_updated": stage.pk})
         return stage
@@ -152,6 +157,7 @@ def reorder_stages(actor: Actor, pipeline_id: int, stage_ids: list[int]) -> None
             raise ValidationFailed(_("Give every stage of the pipeline exactly once."))
         for index, pk in enumerate(stage_ids):
             Stage.objects.filter(pk=pk).update(sort=(index + 1) * 10)
+        audit.record(actor, "stage.reordered", pipeline=pipeline.pk, order=list(stage_ids))
         config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, pipeline.pk, {"reordered": True})
 
@@ -166,6 +172,7 @@ def delete_stage(actor: Actor, stage_id: int) -> None:
         if model.objects.filter(stage=stage).exists() or StageHistory.objects.filter(to_stage=stage).exists():
             raise Conflict(_("Stage «%(s)s» has records or history; move them first.") % {"s": stage.name})
         stage.delete()
+        audit.record(actor, "stage.deleted", pipeline=stage.pipeline_id, stage=stage_id, name=stage.name)
         config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, stage.pipeline_id, {"stage_deleted": stage_id})
 
@@ -191,8 +198,8 @@ def update_pipeline(actor: Actor, pipeline_id: int, **data) -> Pipeline:
             Pipeline.objects.filter(entity_type_id=pipeline.entity_type_id, is_default=True).exclude(
                 pk=pipeline.pk).update(is_default=False)
         pipeline.save()
-        history.entry(actor, 0, pipeline.pk, "updated", text=f"pipeline {pipeline.name}",
-                      changes={k: [before[k], getattr(pipeline, k)] for k in data if before[k] != getattr(pipeline, k)})
+        audit.record(actor, "pipeline.changed", pipeline=pipeline.pk, name=pipeline.name,
+                     changes={k: [before[k], getattr(pipeline, k)] for k in data if before[k] != getattr(pipeline, k)})
         config_cache.bump()
         outbox.emit(actor, "pipeline.changed", None, pipeline.pk, {"changed": sorted(data)})
         return pipeline
@@ -218,6 +225,6 @@ def delete_pipeline(actor: Actor, pipeline_id: int) -> None:
                 pipeline.delete()
         except ProtectedError:  # robots, limits or other settings still point at its stages
             raise Conflict(_("Pipeline «%(p)s» is still used by robots or other settings.") % {"p": pipeline.name}) from None
-        history.entry(actor, 0, pipeline_id, "deleted", text=f"pipeline {pipeline.name}")
+        audit.record(actor, "pipeline.deleted", pipeline=pipeline_id, name=pipeline.name)
         config_cache.bump()
         outbox.emit(actor, "pipeline.deleted", None, pipeline_id, {"entity_type_id": pipeline.entity_type_id})
