@@ -161,8 +161,17 @@ def home(request):
         count, more = bounded_count(records_visible_to(actor, info.id))
         counts.append({"title": info.label_plural.capitalize(), "count": count, "more": more})
     tasks = open_task_counts(actor)
+    from voronka.activities.selectors import my_tasks
+
+    from .entities import BY_TYPE
+
+    upcoming = my_tasks(actor, show="open", limit=8)
+    for t in upcoming:
+        ui = BY_TYPE.get(t.entity_type_id)
+        t.record_url = f"/crm/{ui.url}/{t.entity_id}/" if ui else ""
     return page(request, "ui/home.html", {
-        "counts": counts, "tasks_open": tasks["open"], "tasks_overdue": tasks["overdue"]}, nav="home")
+        "counts": counts, "tasks_open": tasks["open"], "tasks_overdue": tasks["overdue"], "upcoming": upcoming},
+        nav="home")
 
 
 def action_error(request, exc: ActionError) -> None:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from voronka.core.models import AuditEvent, TimelineEntry
 from voronka.customfields.actions import define_field, delete_field, update_field
-from voronka.pipelines.actions import (create_pipeline, create_stage, delete_pipeline, delete_stage, reorder_stages,
-                                       update_pipeline, update_stage)
+from voronka.pipelines.actions import (
+    create_pipeline,
+    create_stage,
+    delete_pipeline,
+    delete_stage,
+    reorder_stages,
+    update_pipeline,
+    update_stage,
+)
 
 
 def test_pipeline_stage_and_field_changes_are_audited(admin, deal_pipelines):

@@ -1,4 +1,4 @@
-"""The search box in the header: names, companies, e-mails and phones typed in any format, rights applied."""
+"""The desk (next tasks) and the search box in the header: names, companies, e-mails and phones in any format, rights applied."""
 
 from __future__ import annotations
 
@@ -41,3 +41,27 @@ def test_search_finds_by_name_company_email_and_phone_in_any_format(client, admi
     assert "Мой лид Соколовой" in page and "Соколова Ирина" in page
     assert "Заявка с сайта" not in _found(client, "Вектор")
     assert "Поставка краски" not in _found(client, "краски")
+
+
+def test_desk_lists_my_next_tasks_overdue_first_and_not_others(client, admin_user, admin, manager_user, manager,
+                                                                lead_pipeline):
+    import datetime
+
+    from django.utils import timezone
+
+    from voronka.activities.actions import create_task
+
+    lead = create_lead(manager, title="Лид для задач")
+    now = timezone.now()
+    create_task(manager, title="Завтрашний звонок", entity_type_id=1, entity_id=lead.pk,
+                deadline=now + datetime.timedelta(days=1), responsible=manager_user.pk)
+    create_task(manager, title="Просроченный звонок", entity_type_id=1, entity_id=lead.pk,
+                deadline=now - datetime.timedelta(hours=2), responsible=manager_user.pk)
+    create_task(admin, title="Задача администратора", entity_type_id=1, entity_id=lead.pk,
+                deadline=now, responsible=admin_user.pk)
+    client.force_login(manager_user)
+    html = client.get("/").content.decode()
+    desk = html[html.index('class="card desk-tasks"'):]
+    assert desk.index("Просроченный звонок") < desk.index("Завтрашний звонок")
+    assert "Задача администратора" not in desk
+    assert f"/crm/leads/{lead.pk}/" in desk
