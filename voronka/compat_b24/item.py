@@ -1,17 +1,21 @@
-"""``crm.item.*`` for leads (1), deals (2), contacts (3) and companies (4): the universal API in camelCase.
+"""``crm.item.*``: the universal API in camelCase for leads (1), deals (2), contacts (3), companies (4) and
+smart processes (their entity type ids, 1030 upward; see ``smart.py``).
 
 The same records and the same code as ``crm.lead.*`` & co.: names are translated (``ASSIGNED_BY_ID`` ↔
-``assignedById``), values get JSON types, phones and e-mails travel in ``fm``. Voronka has no smart
-processes yet, so other entity type ids answer ``NOT_FOUND``.
+``assignedById``, ``UF_CRM_1030_POWER`` ↔ ``ufCrm1030_Power``), values get JSON types, phones and e-mails
+travel in ``fm``. Other entity type ids, and smart processes the caller may not read, answer ``NOT_FOUND``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from . import crm
+from voronka.core.errors import ActionError
+
+from . import crm, smart
 from . import params as P
-from .errors import B24Error
+from .errors import B24Error, from_action
 from .registry import Call, ListResult, method
 
 RENAMES = {"ID": "id", "DATE_CREATE": "createdTime", "DATE_MODIFY": "updatedTime", "CREATED_BY_ID": "createdBy",
@@ -20,9 +24,15 @@ INT_TYPES = {"integer", "user", "crm_company", "crm_contact", "crm_lead", "crm_c
 _FM_KINDS = {"PHONE": "PHONE", "EMAIL": "EMAIL"}
 
 
+_DYNAMIC_UF = re.compile(r"^UF_CRM_(\d+)_(.+)$")
+
+
 def camel(name: str) -> str:
     if name in RENAMES:
         return RENAMES[name]
+    dynamic = _DYNAMIC_UF.match(name)
+    if dynamic:  # a smart process's field: UF_CRM_1030_POWER_KW -> ufCrm1030_PowerKw
+        return f"ufCrm{dynamic.group(1)}_" + "".join(p.capitalize() for p in dynamic.group(2).lower().split("_"))
     head, *rest = name.lower().split("_")
     return head + "".join(p.capitalize() for p in rest)
 
@@ -34,9 +44,14 @@ def names(entity: crm.Entity, call: Call) -> dict[str, str]:
     return out
 
 
-def _entity(params: dict) -> crm.Entity:
-    type_id = P.integer(params, "entityTypeId")
+def _entity(call: Call, params: dict) -> crm.Entity:
+    try:
+        type_id = P.integer(params, "entityTypeId")
+    except B24Error:
+        raise B24Error("Smart process not found", "NOT_FOUND") from None
     entity = crm.BY_TYPE.get(type_id or 0)
+    if entity is None and (type_id or 0) >= crm.entity_types.FIRST_DYNAMIC:
+        entity = smart.entity(call, type_id)
     if entity is None:
         raise B24Error("Smart process not found", "NOT_FOUND")
     return entity
@@ -130,24 +145,26 @@ def _uf_upper(params: dict) -> bool:
 
 @method("crm.item.add")
 def item_add(call: Call, params: dict) -> dict:
-    entity = _entity(params)
+    entity = _entity(call, params)
     fields = _fields_in(entity, call, P.mapping(params, "fields"), creating=True)
     try:
         pk = crm.add(entity, call, {"fields": fields})
     except B24Error as exc:
         raise _legacy_error(exc, entity) from None
+    except ActionError as exc:
+        raise _legacy_error(from_action(exc), entity) from None
     return {"item": _get_item(entity, call, pk, _uf_upper(params))}
 
 
 @method("crm.item.get")
 def item_get(call: Call, params: dict) -> dict:
-    entity = _entity(params)
+    entity = _entity(call, params)
     return {"item": _get_item(entity, call, P.entity_id(params), _uf_upper(params))}
 
 
 @method("crm.item.update")
 def item_update(call: Call, params: dict) -> dict:
-    entity = _entity(params)
+    entity = _entity(call, params)
     pk = P.entity_id(params)
     fields = _fields_in(entity, call, P.mapping(params, "fields"), creating=False)
     try:
@@ -159,7 +176,7 @@ def item_update(call: Call, params: dict) -> dict:
 
 @method("crm.item.delete")
 def item_delete(call: Call, params: dict) -> list:
-    entity = _entity(params)
+    entity = _entity(call, params)
     try:
         crm.delete(entity, call, {"ID": P.entity_id(params)})
     except B24Error as exc:
@@ -167,13 +184,22 @@ def item_delete(call: Call, params: dict) -> list:
     return []
 
 
-def _filter(entity: crm.Entity, call: Call, raw: dict) -> dict:
+def _filter(entity: crm.Entity, call: Call, raw: dict, depth: int = 0) -> dict:
+    """camelCase filter keys to the legacy names; nested groups (``"logic": "OR"``) are translated inside."""
+    if depth > crm.MAX_GROUP_DEPTH:
+        raise B24Error("Filter groups are nested too deeply.", "INVALID_ARG_VALUE")
     out: dict = {}
     for key, value in raw.items():
         if not isinstance(key, str):
             continue
-        if key.isdigit() or key.lower() == "logic":
-            raise B24Error("Filter groups (logic OR) are not supported", "INVALID_ARG_VALUE")
+        if key.lower() == "logic":
+            out["logic"] = value
+            continue
+        if crm.is_group(key, value):
+            out[key] = _filter(entity, call, value, depth + 1)
+            continue
+        if key.isdigit():
+            raise B24Error(f"Invalid filter: group '{key}' must be an object", "INVALID_ARG_VALUE")
         op, name = crm.split_key(key)
         upper = _upper(entity, call, name, strict=True, what="filter")
         out[op + upper] = value
@@ -182,7 +208,7 @@ def _filter(entity: crm.Entity, call: Call, raw: dict) -> dict:
 
 @method("crm.item.list")
 def item_list(call: Call, params: dict) -> ListResult:
-    entity = _entity(params)
+    entity = _entity(call, params)
     select = P.names(params, "select") or ["*"]
     with_fm = "*" in select or "fm" in select
     legacy_select = ["*", "UF_*"] if "*" in select else [u for s in select if s != "fm"
@@ -202,7 +228,7 @@ def item_list(call: Call, params: dict) -> ListResult:
 
 @method("crm.item.fields")
 def item_fields(call: Call, params: dict) -> dict:
-    entity = _entity(params)
+    entity = _entity(call, params)
     legacy = crm.fields_of(entity, call, {})
     out = {}
     for upper, desc in legacy.items():
