@@ -64,6 +64,8 @@ def _typed(f: crm.Field | None, value: Any) -> Any:
         return int(value) if value not in ("", None) else None
     if f.type == "double":
         return float(value) if value not in ("", None) else None
+    if f.type in ("date", "datetime") and value == "":
+        return None  # the universal API answers null for an empty date
     return value
 
 

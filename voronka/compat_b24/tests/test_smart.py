@@ -47,7 +47,7 @@ def test_item_crud(rest, production, admin_user):
     tid = production.id
     cat = _pipeline(production).pk
     status, body = rest("crm.item.add", {"entityTypeId": tid, "fields": {
-        "title": "Котёл КВ-100", "opportunity": 125000.5, "ufCrm%d_PowerKw" % tid: 100, "begindate": "2026-12-01"}})
+        "title": "Котёл КВ-100", "opportunity": 125000.5, f"ufCrm{tid}_PowerKw": 100, "begindate": "2026-12-01"}})
     assert status == 200, body
     item = body["result"]["item"]
     assert item["title"] == "Котёл КВ-100" and isinstance(item["id"], int)
