@@ -403,7 +403,9 @@ def _visible_tasks(call: Call):
         return Task.objects.all()
     uid = actor.user_id
     q = Q(responsible_id=uid) | Q(created_by_id=uid) | Q(observers__pk=uid)
-    for type_id in (1, 2, 3, 4):
+    from .smart import visible_types
+
+    for type_id in (1, 2, 3, 4, *visible_types(call)):
         q |= Q(entity_type_id=type_id, entity_id__in=records_visible_to(actor, type_id).values("pk"))
     return Task.objects.filter(q).distinct()
 
@@ -475,3 +477,100 @@ def activity_list(call: Call, params: dict) -> ListResult:
     total = qs.count()
     return ListResult([activity_row(t) for t in rows], total=total,
                       next=offset + len(rows) if offset + len(rows) < total else None)
+
+
+# --- writing activities: a meeting, call, task or e-mail to do becomes a Voronka task on the record ---------
+
+def _activity_data(call: Call, fields: dict, *, creating: bool) -> tuple[dict, bool | None]:
+    """Bitrix24 activity fields → ``create_task``/``update_task`` arguments, and COMPLETED (None: not given)."""
+    up = {str(k).upper(): v for k, v in fields.items()}
+    data: dict = {}
+    if "SUBJECT" in up or creating:
+        subject = str(up.get("SUBJECT") or "").strip()
+        if not subject:
+            raise B24Error("The field SUBJECT is not defined or empty.")
+        data["title"] = subject[:255]
+    if "DESCRIPTION" in up:
+        data["description"] = "" if up["DESCRIPTION"] is None else str(up["DESCRIPTION"])
+    deadline = next((up[k] for k in ("DEADLINE", "END_TIME") if up.get(k) not in (None, "")), None)
+    if deadline is not None:
+        data["deadline"] = V.parse_dt(deadline)
+    if up.get("RESPONSIBLE_ID") not in (None, "", "0", 0):
+        try:
+            data["responsible"] = int(str(up["RESPONSIBLE_ID"]))
+        except ValueError:
+            raise B24Error("The field RESPONSIBLE_ID is not valid.") from None
+    if creating:
+        owner_type, owner_id = up.get("OWNER_TYPE_ID"), up.get("OWNER_ID")
+        bindings = up.get("BINDINGS")
+        if owner_id in (None, "") and isinstance(bindings, list | dict) and bindings:
+            first = next(iter(bindings.values() if isinstance(bindings, dict) else bindings))
+            if isinstance(first, dict):
+                first = {str(k).upper(): v for k, v in first.items()}
+                owner_type, owner_id = first.get("OWNER_TYPE_ID"), first.get("OWNER_ID")
+        if owner_id in (None, "") or owner_type in (None, ""):
+            raise B24Error("The field OWNER_ID is not defined or invalid.")
+        try:
+            data["entity_type_id"], data["entity_id"] = int(str(owner_type)), int(str(owner_id))
+        except ValueError:
+            raise B24Error("The field OWNER_ID is not defined or invalid.") from None
+        if (data["entity_type_id"] not in crm.BY_TYPE and data["entity_type_id"] not in _visible_smart(call)) or \
+                not records_visible_to(call.actor, data["entity_type_id"]).filter(pk=data["entity_id"]).exists():
+            raise B24Error("Owner is not found.")
+    completed = None
+    if "COMPLETED" in up:
+        completed = str(up["COMPLETED"]).strip().upper() in ("Y", "1", "TRUE")
+    elif str(up.get("STATUS") or "") == "2":
+        completed = True
+    return data, completed
+
+
+def _visible_smart(call: Call) -> dict:
+    from .smart import visible_types
+
+    return visible_types(call)
+
+
+@method("crm.activity.add")
+def activity_add(call: Call, params: dict) -> int:
+    data, completed = _activity_data(call, P.mapping(params, "fields"), creating=True)
+    try:
+        task = activities.create_task(call.actor, **data)
+        if completed:  # a call or meeting that already happened is logged as a done task
+            activities.complete_task(call.actor, task.pk)
+    except ActionError as exc:
+        raise from_action(exc) from None
+    return task.pk
+
+
+def _visible_task(call: Call, params: dict) -> Task:
+    task = _visible_tasks(call).filter(pk=P.entity_id(params)).first()
+    if task is None:
+        raise B24Error("Not found")
+    return task
+
+
+@method("crm.activity.update")
+def activity_update(call: Call, params: dict) -> bool:
+    task = _visible_task(call, params)
+    data, completed = _activity_data(call, P.mapping(params, "fields"), creating=False)
+    try:
+        if data and task.status == Task.Status.OPEN:
+            activities.update_task(call.actor, task.pk, **data)
+        if completed and task.status == Task.Status.OPEN:
+            activities.complete_task(call.actor, task.pk)
+    except ActionError as exc:
+        raise from_action(exc) from None
+    return True
+
+
+@method("crm.activity.delete")
+def activity_delete(call: Call, params: dict) -> bool:
+    """Voronka keeps its tasks (the record's history refers to them): an open one is cancelled."""
+    task = _visible_task(call, params)
+    if task.status == Task.Status.OPEN:
+        try:
+            activities.cancel_task(call.actor, task.pk, reason=_("Deleted through the Bitrix24 API"))
+        except ActionError as exc:
+            raise from_action(exc) from None
+    return True
