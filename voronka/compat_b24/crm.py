@@ -742,10 +742,43 @@ def to_data(entity: Entity, call: Call, fields: dict, *, creating: bool, obj=Non
     return data
 
 
+def _contact_ids_in(entity: Entity, fields: dict) -> list[int] | None:
+    """``CONTACT_IDS`` of a deal or lead (write-only, as in Bitrix24): all its contacts, the first primary."""
+    if entity not in (DEAL, LEAD):
+        return None
+    raw = next((v for k, v in fields.items() if str(k).upper() == "CONTACT_IDS"), None)
+    if raw is None:
+        return None
+    values = list(raw.values()) if isinstance(raw, dict) else raw if isinstance(raw, list) else [raw]
+    ids = []
+    for value in values:
+        if value in (None, "", "0", 0):
+            continue
+        try:
+            ids.append(int(str(value)))
+        except ValueError:
+            raise B24Error(f"Invalid id: {value}") from None
+    return ids
+
+
+def _set_contacts(entity: Entity, call: Call, pk: int, ids: list[int] | None) -> None:
+    if ids is not None:
+        from .extras import set_contacts
+
+        set_contacts(entity, call, pk, ids)
+
+
 def add(entity: Entity, call: Call, params: dict) -> int:
+    from django.db import transaction
+
     fields = P.mapping(params, "fields")
     data = to_data(entity, call, fields, creating=True)
-    obj = entity.create(call.actor, **data)
+    contacts = _contact_ids_in(entity, fields)
+    if contacts:
+        data["contact"] = contacts[0]
+    with transaction.atomic():
+        obj = entity.create(call.actor, **data)
+        _set_contacts(entity, call, obj.pk, contacts)
     return obj.pk
 
 
@@ -774,9 +807,15 @@ def update(entity: Entity, call: Call, params: dict) -> bool:
     fields = P.mapping(params, "fields")
     obj = _get(entity, call, pk, entity.missing)
     data = to_data(entity, call, fields, creating=False, obj=obj)
-    if data:
+    contacts = _contact_ids_in(entity, fields)
+    if data or contacts is not None:
+        from django.db import transaction
+
         try:
-            entity.update(call.actor, pk, **data)
+            with transaction.atomic():
+                if data:
+                    entity.update(call.actor, pk, **data)
+                _set_contacts(entity, call, pk, contacts)
         except ActionError as exc:
             raise from_action(exc, entity.missing) from None
     return True
