@@ -275,6 +275,37 @@ def _stage_filter_value(call: Call, type_id: int, value) -> Any:
         return -1  # no such stage: matches nothing
 
 
+def _web_out(obj, call: Call) -> list[dict]:
+    """A company's site as Bitrix24's WEB multi-field (Voronka keeps one site; its value id is the company's)."""
+    return [{"ID": str(obj.pk), "VALUE_TYPE": "WORK", "VALUE": obj.site, "TYPE_ID": "WEB"}] if obj.site else []
+
+
+def _web_in(value, call: Call) -> str:
+    """WEB as a plain string or as multi-field items: the last value given wins; DELETE=Y or an empty VALUE with
+    an ID clears the site."""
+    if not isinstance(value, list | dict):
+        return "" if value is None else str(value).strip()[:255]
+    site = None
+    for item in value.values() if isinstance(value, dict) else value:
+        if isinstance(item, str):
+            item = {"VALUE": item}
+        if not isinstance(item, dict):
+            continue
+        item = {str(k).upper(): v for k, v in item.items()}
+        text_value = str(item.get("VALUE") or "").strip()
+        if P.flag(item.get("DELETE", "N")) or (not text_value and item.get("ID") not in (None, "")):
+            site = ""
+        elif text_value:
+            site = text_value[:255]
+    if site is None:
+        raise _Unchanged
+    return site
+
+
+class _Unchanged(Exception):
+    """A multi-field given with nothing to apply: the stored value stays."""
+
+
 COMPANY_TYPES = {"client": "CUSTOMER", "contractor": "SUPPLIER", "partner": "PARTNER", "government": "GOVERNMENT",
                  "other": "OTHER"}
 COMPANY_TYPES_IN = {v: k for k, v in COMPANY_TYPES.items()} | {"COMPETITOR": "other", "CLIENT": "client"}
@@ -382,7 +413,8 @@ COMPANY = Entity(
      Field("COMPANY_TYPE", "crm_status", lambda o, c: COMPANY_TYPES.get(o.company_type, "OTHER"), write="company_type",
            to_in=_company_type_in, orm="company_type", kind="company_type", status_type="COMPANY_TYPE"),
      text("INDUSTRY", "industry"), text("EMPLOYEES", "employees"), text("ADDRESS", "actual_address"),
-     text("ADDRESS_LEGAL", "legal_address"), text("COMMENTS", "comment"), text("WEB", "site"),
+     text("ADDRESS_LEGAL", "legal_address"), text("COMMENTS", "comment"),
+     Field("WEB", "crm_multifield", _web_out, write="site", to_in=_web_in, orm="site"),
      Field("REVENUE", "double", _attr("revenue", V.out_money), write="revenue",
            to_in=lambda v, c: None if v in (None, "") else _to_money(v, c), orm="revenue", kind="money"),
      text("CURRENCY_ID", "currency"),
@@ -460,7 +492,7 @@ def row(entity: Entity, obj, call: Call, select: set[str] | None, comms: dict | 
 def _select(entity: Entity, names: list[str], call: Call) -> set[str]:
     wanted = {n.upper() for n in names}
     if not wanted or "*" in wanted:
-        wanted |= {f.name for f in entity.fields if f.read is not None and f.name not in MULTI}
+        wanted |= {f.name for f in entity.fields if f.read is not None and f.type != "crm_multifield"}
     if "UF_*" in wanted:
         wanted |= set(uf_defs(call, entity.type_id))
     wanted.add("ID")
@@ -717,9 +749,12 @@ def to_data(entity: Entity, call: Call, fields: dict, *, creating: bool, obj=Non
             continue
         if f.write in ("stage", "pipeline"):
             continue  # resolved below, together
-        if isinstance(value, dict | list):
+        if isinstance(value, dict | list) and f.type != "crm_multifield":
             raise B24Error(f"Field {name} must be a scalar value.")
-        data[f.write] = f.to_in(value, call) if f.to_in else ("" if value is None else str(value))
+        try:
+            data[f.write] = f.to_in(value, call) if f.to_in else ("" if value is None else str(value))
+        except _Unchanged:
+            continue
     if entity.staged:
         pipeline_id = obj.pipeline_id if obj is not None else None
         if creating and upper.get("CATEGORY_ID") not in (None, "") and entity is not LEAD:

@@ -21,7 +21,7 @@ from .registry import Call, ListResult, method
 RENAMES = {"ID": "id", "DATE_CREATE": "createdTime", "DATE_MODIFY": "updatedTime", "CREATED_BY_ID": "createdBy",
            "STATUS_ID": "stageId", "STATUS_SEMANTIC_ID": "stageSemanticId", "DATE_CLOSED": "closedate"}
 INT_TYPES = {"integer", "user", "crm_company", "crm_contact", "crm_lead", "crm_category"}
-_FM_KINDS = {"PHONE": "PHONE", "EMAIL": "EMAIL"}
+_FM_KINDS = ("PHONE", "EMAIL", "WEB")  # WEB: a company's site
 
 
 _DYNAMIC_UF = re.compile(r"^UF_CRM_(\d+)_(.+)$")
@@ -39,7 +39,7 @@ def camel(name: str) -> str:
 
 def names(entity: crm.Entity, call: Call) -> dict[str, str]:
     """{camelName: UPPER_NAME} of an entity, user fields included."""
-    out = {camel(f.name): f.name for f in entity.fields if f.name not in crm.MULTI}
+    out = {camel(f.name): f.name for f in entity.fields if f.type != "crm_multifield"}
     out.update({camel(n): n for n in crm.uf_defs(call, entity.type_id)})
     return out
 
@@ -72,14 +72,14 @@ def _typed(f: crm.Field | None, value: Any) -> Any:
 def to_item(entity: crm.Entity, legacy: dict, with_fm: bool, upper_uf: bool) -> dict:
     item: dict = {}
     for key, value in legacy.items():
-        if key in crm.MULTI:
+        if key in _FM_KINDS:
             continue
         name = key if upper_uf and key.startswith("UF_") else camel(key)
         item[name] = _typed(entity.by_name.get(key), value)
     if with_fm and entity.multi:
         item["fm"] = [{"id": int(v["ID"]), "typeId": kind, "valueType": v["VALUE_TYPE"], "value": v["VALUE"]}
                       for kind in _FM_KINDS for v in legacy.get(kind, [])]
-        for kind in _FM_KINDS:
+        for kind in (k for k in _FM_KINDS if k in crm.MULTI or k in entity.by_name):
             values = legacy.get(kind, [])
             item[kind.lower()] = values[0]["VALUE"] if values else None
     return item
@@ -114,7 +114,7 @@ def _fields_in(entity: crm.Entity, call: Call, fields: dict, *, creating: bool) 
             if not isinstance(value, dict):
                 continue
             kind = str(value.get("typeId") or "").upper()
-            if kind not in _FM_KINDS:
+            if kind not in _FM_KINDS or (kind not in crm.MULTI and kind not in entity.by_name):
                 continue
             entry = {"VALUE": value.get("value", ""), "VALUE_TYPE": value.get("valueType", "")}
             if key is not None and str(key).isdigit() and not creating:
@@ -216,7 +216,7 @@ def item_list(call: Call, params: dict) -> ListResult:
     legacy_select = ["*", "UF_*"] if "*" in select else [u for s in select if s != "fm"
                                                         if (u := _upper(entity, call, s, strict=False, what="select"))]
     if with_fm and entity.multi:
-        legacy_select += list(crm.MULTI)
+        legacy_select += [k for k in _FM_KINDS if k in crm.MULTI or k in entity.by_name]
     order = {}
     for key, direction in P.mapping(params, "order").items():
         order[_upper(entity, call, key, strict=True, what="order")] = direction
@@ -234,7 +234,7 @@ def item_fields(call: Call, params: dict) -> dict:
     legacy = crm.fields_of(entity, call, {})
     out = {}
     for upper, desc in legacy.items():
-        if upper in crm.MULTI:
+        if upper in _FM_KINDS:
             continue
         out[upper if _uf_upper(params) and upper.startswith("UF_") else camel(upper)] = {**desc, "upperName": upper}
     if entity.multi:
