@@ -203,3 +203,29 @@ def test_rights_on_smart_types(rest, manager_rest, production, manager_user, adm
     own = body["result"]["items"][0]["id"]
     status, body = manager_rest("crm.item.delete", {"entityTypeId": tid, "id": own})  # no «delete» right
     assert status == 400 and body["error"] == "ACCESS_DENIED"
+
+
+def test_item_list_queries_do_not_grow_with_rows(rest, production):
+    """A page of smart-process items costs the same queries however many rows the type has (none per row)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tid = production.id
+
+    def add(n: int, prefix: str) -> None:
+        for chunk in range(0, n, 50):
+            rest("batch", {"cmd": {f"a{i}": f"crm.item.add?entityTypeId={tid}&fields[title]={prefix}{i}"
+                                   for i in range(chunk, min(n, chunk + 50))}})
+
+    def page_queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            status, body = rest("crm.item.list", {"entityTypeId": tid, "select": ["*"]})
+        assert status == 200 and len(body["result"]["items"]) == 50
+        return len(ctx.captured_queries)
+
+    add(60, "x")
+    few = page_queries()
+    add(90, "y")
+    many = page_queries()
+    print(f"crm.item.list queries: {few} (a page of 50 of 60 rows), {many} (a page of 50 of 150 rows)")
+    assert many == few
