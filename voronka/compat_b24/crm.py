@@ -757,13 +757,17 @@ def to_data(entity: Entity, call: Call, fields: dict, *, creating: bool, obj=Non
             continue
     if entity.staged:
         pipeline_id = obj.pipeline_id if obj is not None else None
-        if creating and upper.get("CATEGORY_ID") not in (None, "") and entity is not LEAD:
+        category = entity.by_name.get("CATEGORY_ID")
+        movable = category is not None and not category.immutable  # smart processes: categoryId may change
+        if upper.get("CATEGORY_ID") not in (None, "") and entity is not LEAD and (creating or movable):
             pipeline_id = pipeline_for_category(call, entity.type_id, upper["CATEGORY_ID"] or 0)
             data["pipeline"] = pipeline_id
         stage_key = "STATUS_ID" if entity is LEAD else "STAGE_ID"
         if upper.get(stage_key) not in (None, ""):
             stage = find_stage(call, entity.type_id, pipeline_id, upper[stage_key])
-            if obj is not None and stage.pipeline_id != obj.pipeline_id:
+            if obj is not None and movable and "pipeline" not in data:
+                data["pipeline"] = stage.pipeline_id  # a stage id names its category (DT1030_8:NEW)
+            elif obj is not None and stage.pipeline_id != pipeline_id:
                 raise B24Error("The stage belongs to another category.")
             data["stage"] = stage.pk
             data.setdefault("pipeline", stage.pipeline_id) if creating else None

@@ -39,7 +39,7 @@ def _fields(type_id: int, links: tuple[str, ...]) -> list[crm.Field]:
         F("SOURCE_ID", "crm_status", crm._attr("source", crm._upper_code), write="source", to_in=crm._source_in,
           orm="source", kind="code", status_type="SOURCE"),
         F("CATEGORY_ID", "crm_category", lambda o, c: str(o.pipeline_id), write="pipeline", orm="pipeline_id",
-          kind="category", immutable=True),
+          kind="category"),  # an item moves into another category by update, as in Bitrix24
         F("STAGE_ID", "crm_status", _stage_id(type_id), write="stage", orm="stage_id", kind="stage",
           status_type=f"DYNAMIC_{type_id}_STAGE"),
         F("STAGE_SEMANTIC_ID", "string", lambda o, c: crm._semantic(o.stage_semantics), orm="stage_semantics",

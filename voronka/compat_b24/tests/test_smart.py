@@ -164,6 +164,18 @@ def test_types_categories_and_stages(rest, production):
     assert status == 200, body
     status, body = rest("crm.category.delete", {"entityTypeId": tid, "id": urgent})  # it has an item
     assert status == 400 and body["error"] == "REMOVING_DISABLED"
+    # an item changes category by update: by categoryId (to the first stage there) or by a stage id of another one
+    status, body = rest("crm.item.update", {"entityTypeId": tid, "id": item["id"], "fields": {"categoryId": cat}})
+    assert status == 200, body
+    assert (body["result"]["item"]["categoryId"], body["result"]["item"]["stageId"]) == (cat, f"DT{tid}_{cat}:QUEUED")
+    status, body = rest("crm.item.update", {"entityTypeId": tid, "id": item["id"],
+                                             "fields": {"stageId": f"DT{tid}_{urgent}:WON"}})
+    assert (body["result"]["item"]["categoryId"], body["result"]["item"]["stageSemanticId"]) == (urgent, "S")
+    status, body = rest("crm.item.update", {"entityTypeId": tid, "id": item["id"],
+                                             "fields": {"categoryId": cat, "stageId": f"DT{tid}_{urgent}:NEW"}})
+    assert status == 400 and body["error"] == "CRM_FIELD_ERROR_VALUE_NOT_VALID"
+    _s, body = rest("crm.stagehistory.list", {"entityTypeId": tid, "filter": {"OWNER_ID": item["id"]}})
+    assert [i["TYPE_ID"] for i in body["result"]["items"]] == [1, 5, 5]
 
 
 def test_rights_on_smart_types(rest, manager_rest, production, manager_user, admin):
