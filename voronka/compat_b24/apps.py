@@ -14,4 +14,5 @@ class CompatB24Config(AppConfig):
 
         for prefix in events.WATCHED_PREFIXES:
             outbox.subscribe(prefix, events.on_outbox_event)
+        outbox.subscribe("*", events.on_dynamic_event)  # smart processes: their codes are defined at run time
         jobs.register("b24_events", events.deliver_due)

@@ -204,8 +204,17 @@ def stages_of(call: Call, type_id: int) -> dict:
 
 
 def category_id(call: Call, type_id: int, pipeline_id: int) -> int:
+    """Bitrix24's category id of a pipeline: the default deal (and lead) pipeline is 0; smart processes use the
+    real id of every pipeline, the default one included (as Bitrix24 does for its dynamic types)."""
+    if type_id >= entity_types.FIRST_DYNAMIC:
+        return pipeline_id
     info = stages_of(call, type_id)
     return 0 if info["default"] is not None and info["default"].pk == pipeline_id else pipeline_id
+
+
+def dynamic_stage_id(call: Call, type_id: int, stage: Stage) -> str:
+    """A smart-process stage as Bitrix24 names it: ``DT<entityTypeId>_<categoryId>:<CODE>``."""
+    return f"DT{type_id}_{stage.pipeline_id}:{stage_code(stage)}"
 
 
 def pipeline_for_category(call: Call, type_id: int, value) -> int:
@@ -235,7 +244,13 @@ def find_stage(call: Call, type_id: int, pipeline_id: int | None, value) -> Stag
     """A stage by Bitrix24 id (``NEW``, ``C3:WON``) or Voronka id, in the given (or default) pipeline."""
     info = stages_of(call, type_id)
     text_value = str(value).strip()
-    if ":" in text_value and text_value.upper().startswith("C"):
+    if ":" in text_value and text_value.upper().startswith("DT"):
+        prefix, text_value = text_value.split(":", 1)
+        owner, _sep, cat = prefix[2:].partition("_")
+        if owner != str(type_id) or not cat:
+            raise B24Error(f"Stage '{value}' is not found.")
+        pipeline_id = pipeline_for_category(call, type_id, cat)
+    elif ":" in text_value and text_value.upper().startswith("C"):
         prefix, text_value = text_value.split(":", 1)
         pipeline_id = pipeline_for_category(call, type_id, prefix[1:])
     if pipeline_id is None:
@@ -258,6 +273,37 @@ def _stage_filter_value(call: Call, type_id: int, value) -> Any:
         return find_stage(call, type_id, None, value).pk
     except B24Error:
         return -1  # no such stage: matches nothing
+
+
+def _web_out(obj, call: Call) -> list[dict]:
+    """A company's site as Bitrix24's WEB multi-field (Voronka keeps one site; its value id is the company's)."""
+    return [{"ID": str(obj.pk), "VALUE_TYPE": "WORK", "VALUE": obj.site, "TYPE_ID": "WEB"}] if obj.site else []
+
+
+def _web_in(value, call: Call) -> str:
+    """WEB as a plain string or as multi-field items: the last value given wins; DELETE=Y or an empty VALUE with
+    an ID clears the site."""
+    if not isinstance(value, list | dict):
+        return "" if value is None else str(value).strip()[:255]
+    site = None
+    for item in value.values() if isinstance(value, dict) else value:
+        if isinstance(item, str):
+            item = {"VALUE": item}
+        if not isinstance(item, dict):
+            continue
+        item = {str(k).upper(): v for k, v in item.items()}
+        text_value = str(item.get("VALUE") or "").strip()
+        if P.flag(item.get("DELETE", "N")) or (not text_value and item.get("ID") not in (None, "")):
+            site = ""
+        elif text_value:
+            site = text_value[:255]
+    if site is None:
+        raise _Unchanged
+    return site
+
+
+class _Unchanged(Exception):
+    """A multi-field given with nothing to apply: the stored value stays."""
 
 
 COMPANY_TYPES = {"client": "CUSTOMER", "contractor": "SUPPLIER", "partner": "PARTNER", "government": "GOVERNMENT",
@@ -367,7 +413,8 @@ COMPANY = Entity(
      Field("COMPANY_TYPE", "crm_status", lambda o, c: COMPANY_TYPES.get(o.company_type, "OTHER"), write="company_type",
            to_in=_company_type_in, orm="company_type", kind="company_type", status_type="COMPANY_TYPE"),
      text("INDUSTRY", "industry"), text("EMPLOYEES", "employees"), text("ADDRESS", "actual_address"),
-     text("ADDRESS_LEGAL", "legal_address"), text("COMMENTS", "comment"), text("WEB", "site"),
+     text("ADDRESS_LEGAL", "legal_address"), text("COMMENTS", "comment"),
+     Field("WEB", "crm_multifield", _web_out, write="site", to_in=_web_in, orm="site"),
      Field("REVENUE", "double", _attr("revenue", V.out_money), write="revenue",
            to_in=lambda v, c: None if v in (None, "") else _to_money(v, c), orm="revenue", kind="money"),
      text("CURRENCY_ID", "currency"),
@@ -382,7 +429,13 @@ BY_TYPE = {e.type_id: e for e in ENTITIES.values()}
 
 # --- user fields ------------------------------------------------------------------------------------
 
-def uf_name(code: str) -> str:
+def uf_name(code: str, type_id: int = 0) -> str:
+    """The Bitrix24 name of a custom field: ``UF_CRM_<CODE>``; a smart process's fields carry its type id,
+    ``UF_CRM_<entityTypeId>_<CODE>`` (camelCase ``ufCrm<entityTypeId>_<Code>``), as Bitrix24 names them."""
+    if type_id >= entity_types.FIRST_DYNAMIC:
+        rest = code[7:] if code.startswith("uf_crm_") else code[3:] if code.startswith("uf_") else code
+        prefix = f"{type_id}_"
+        return "UF_CRM_" + (rest if rest.startswith(prefix) else prefix + rest).upper()
     return code.upper() if code.startswith("uf_crm_") else "UF_CRM_" + code[3:].upper()
 
 
@@ -392,7 +445,7 @@ def uf_defs(call: Call, type_id: int) -> dict:
 
     key = ("uf", type_id)
     if key not in call.cache:
-        call.cache[key] = {uf_name(d.code): d for d in FieldDefinition.objects.filter(entity_type_id=type_id)}
+        call.cache[key] = {uf_name(d.code, type_id): d for d in FieldDefinition.objects.filter(entity_type_id=type_id)}
     return call.cache[key]
 
 
@@ -439,7 +492,7 @@ def row(entity: Entity, obj, call: Call, select: set[str] | None, comms: dict | 
 def _select(entity: Entity, names: list[str], call: Call) -> set[str]:
     wanted = {n.upper() for n in names}
     if not wanted or "*" in wanted:
-        wanted |= {f.name for f in entity.fields if f.read is not None and f.name not in MULTI}
+        wanted |= {f.name for f in entity.fields if f.read is not None and f.type != "crm_multifield"}
     if "UF_*" in wanted:
         wanted |= set(uf_defs(call, entity.type_id))
     wanted.add("ID")
@@ -536,50 +589,77 @@ def _comm_q(entity: Entity, kind: str, op: str, value: Any) -> Q:
     return Q(pk__in=comms.values("entity_id"))
 
 
-def filter_q(entity: Entity, call: Call, raw: dict) -> Q:
-    q = Q()
-    ufs = uf_defs(call, entity.type_id)
+def is_group(key: Any, value: Any) -> bool:
+    """A nested filter group: ``{"0": {"logic": "OR", "0": {…}, "1": {…}}}`` (a numeric key or a ``logic`` inside)."""
+    return isinstance(value, dict) and (str(key).isdigit() or any(str(k).lower() == "logic" for k in value))
+
+
+MAX_GROUP_DEPTH = 5
+
+
+def filter_q(entity: Entity, call: Call, raw: dict, depth: int = 0) -> Q:
+    """The conditions of a filter joined by AND, or by OR when the group says ``"logic": "OR"``; groups nest."""
+    if depth > MAX_GROUP_DEPTH:
+        raise B24Error("Filter groups are nested too deeply.", "INVALID_ARG_VALUE")
+    logic = next((str(v).strip().upper() for k, v in raw.items() if str(k).lower() == "logic"), "AND")
+    if logic not in ("AND", "OR"):
+        raise B24Error(f"Invalid filter logic: {logic}", "INVALID_ARG_VALUE")
+    parts = []
     for key, value in raw.items():
-        if not isinstance(key, str):
+        if str(key).lower() == "logic":
             continue
-        op, name = split_key(key.strip())
-        name = name.upper()
-        negate = op.startswith("!")
-        if name in MULTI:
-            part = _comm_q(entity, MULTI[name], op, value)
-        elif name in ufs:
-            path = f"custom__{ufs[name].code}"
-            part = Q(**{f"{path}__in": value}) if isinstance(value, list) else Q(**{path: uf_in(ufs[name], value)})
+        if is_group(key, value):
+            parts.append(filter_q(entity, call, value, depth + 1))
         else:
-            f = entity.by_name.get(name)
-            if f is None or f.orm is None:
-                continue  # unknown fields are dropped, as Bitrix24 does
-            value = _convert(f, f.kind, value, call, entity)
-            path = f.orm
-            base = op.lstrip("!")
-            if base in ("", "=", "@"):
-                if isinstance(value, list):
-                    part = Q(**{f"{path}__in": [v for v in value if v is not None]})
-                elif value is None or (value == "" and f.kind != "text"):
-                    part = Q(**{f"{path}__isnull": True})
-                else:
-                    part = Q(**{path: value})
-            elif base in (">", ">=", "<", "<="):
-                if isinstance(value, list) or value is None:
-                    raise B24Error(f"Invalid filter value for {key}.")
-                lookup = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[base]
-                part = Q(**{f"{path}__{lookup}": value})
-            elif base in ("%", "=%", "%="):
-                if f.kind != "text":  # LIKE on ids and codes is an equality
-                    part = Q(**{f"{path}__in": value}) if isinstance(value, list) else Q(**{path: value})
-                elif base == "%":
-                    part = Q(**{f"{path}__icontains": str(value).replace("%", "")})
-                else:
-                    part = _like(path, str(value))
+            part = _condition(entity, call, key, value)
+            if part is not None:
+                parts.append(part)
+    if not parts:
+        return Q()
+    return Q(*parts, _connector=Q.OR) if logic == "OR" else Q(*parts)
+
+
+def _condition(entity: Entity, call: Call, key: Any, value: Any) -> Q | None:
+    ufs = uf_defs(call, entity.type_id)
+    if not isinstance(key, str):
+        return None
+    op, name = split_key(key.strip())
+    name = name.upper()
+    negate = op.startswith("!")
+    if name in MULTI:
+        part = _comm_q(entity, MULTI[name], op, value)
+    elif name in ufs:
+        path = f"custom__{ufs[name].code}"
+        part = Q(**{f"{path}__in": value}) if isinstance(value, list) else Q(**{path: uf_in(ufs[name], value)})
+    else:
+        f = entity.by_name.get(name)
+        if f is None or f.orm is None:
+            return None  # unknown fields are dropped, as Bitrix24 does
+        value = _convert(f, f.kind, value, call, entity)
+        path = f.orm
+        base = op.lstrip("!")
+        if base in ("", "=", "@"):
+            if isinstance(value, list):
+                part = Q(**{f"{path}__in": [v for v in value if v is not None]})
+            elif value is None or (value == "" and f.kind != "text"):
+                part = Q(**{f"{path}__isnull": True})
             else:
-                continue
-        q &= ~part if negate else part
-    return q
+                part = Q(**{path: value})
+        elif base in (">", ">=", "<", "<="):
+            if isinstance(value, list) or value is None:
+                raise B24Error(f"Invalid filter value for {key}.")
+            lookup = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[base]
+            part = Q(**{f"{path}__{lookup}": value})
+        elif base in ("%", "=%", "%="):
+            if f.kind != "text":  # LIKE on ids and codes is an equality
+                part = Q(**{f"{path}__in": value}) if isinstance(value, list) else Q(**{path: value})
+            elif base == "%":
+                part = Q(**{f"{path}__icontains": str(value).replace("%", "")})
+            else:
+                part = _like(path, str(value))
+        else:
+            return None
+    return ~part if negate else part
 
 
 def _order(entity: Entity, raw: dict) -> list[str]:
@@ -669,18 +749,25 @@ def to_data(entity: Entity, call: Call, fields: dict, *, creating: bool, obj=Non
             continue
         if f.write in ("stage", "pipeline"):
             continue  # resolved below, together
-        if isinstance(value, dict | list):
+        if isinstance(value, dict | list) and f.type != "crm_multifield":
             raise B24Error(f"Field {name} must be a scalar value.")
-        data[f.write] = f.to_in(value, call) if f.to_in else ("" if value is None else str(value))
+        try:
+            data[f.write] = f.to_in(value, call) if f.to_in else ("" if value is None else str(value))
+        except _Unchanged:
+            continue
     if entity.staged:
         pipeline_id = obj.pipeline_id if obj is not None else None
-        if creating and "CATEGORY_ID" in upper and entity is DEAL:
+        category = entity.by_name.get("CATEGORY_ID")
+        movable = category is not None and not category.immutable  # smart processes: categoryId may change
+        if upper.get("CATEGORY_ID") not in (None, "") and entity is not LEAD and (creating or movable):
             pipeline_id = pipeline_for_category(call, entity.type_id, upper["CATEGORY_ID"] or 0)
             data["pipeline"] = pipeline_id
         stage_key = "STATUS_ID" if entity is LEAD else "STAGE_ID"
         if upper.get(stage_key) not in (None, ""):
             stage = find_stage(call, entity.type_id, pipeline_id, upper[stage_key])
-            if obj is not None and stage.pipeline_id != obj.pipeline_id:
+            if obj is not None and movable and "pipeline" not in data:
+                data["pipeline"] = stage.pipeline_id  # a stage id names its category (DT1030_8:NEW)
+            elif obj is not None and stage.pipeline_id != pipeline_id:
                 raise B24Error("The stage belongs to another category.")
             data["stage"] = stage.pk
             data.setdefault("pipeline", stage.pipeline_id) if creating else None
@@ -694,10 +781,43 @@ def to_data(entity: Entity, call: Call, fields: dict, *, creating: bool, obj=Non
     return data
 
 
+def _contact_ids_in(entity: Entity, fields: dict) -> list[int] | None:
+    """``CONTACT_IDS`` of a deal or lead (write-only, as in Bitrix24): all its contacts, the first primary."""
+    if entity not in (DEAL, LEAD):
+        return None
+    raw = next((v for k, v in fields.items() if str(k).upper() == "CONTACT_IDS"), None)
+    if raw is None:
+        return None
+    values = list(raw.values()) if isinstance(raw, dict) else raw if isinstance(raw, list) else [raw]
+    ids = []
+    for value in values:
+        if value in (None, "", "0", 0):
+            continue
+        try:
+            ids.append(int(str(value)))
+        except ValueError:
+            raise B24Error(f"Invalid id: {value}") from None
+    return ids
+
+
+def _set_contacts(entity: Entity, call: Call, pk: int, ids: list[int] | None) -> None:
+    if ids is not None:
+        from .extras import set_contacts
+
+        set_contacts(entity, call, pk, ids)
+
+
 def add(entity: Entity, call: Call, params: dict) -> int:
+    from django.db import transaction
+
     fields = P.mapping(params, "fields")
     data = to_data(entity, call, fields, creating=True)
-    obj = entity.create(call.actor, **data)
+    contacts = _contact_ids_in(entity, fields)
+    if contacts:
+        data["contact"] = contacts[0]
+    with transaction.atomic():
+        obj = entity.create(call.actor, **data)
+        _set_contacts(entity, call, obj.pk, contacts)
     return obj.pk
 
 
@@ -726,9 +846,15 @@ def update(entity: Entity, call: Call, params: dict) -> bool:
     fields = P.mapping(params, "fields")
     obj = _get(entity, call, pk, entity.missing)
     data = to_data(entity, call, fields, creating=False, obj=obj)
-    if data:
+    contacts = _contact_ids_in(entity, fields)
+    if data or contacts is not None:
+        from django.db import transaction
+
         try:
-            entity.update(call.actor, pk, **data)
+            with transaction.atomic():
+                if data:
+                    entity.update(call.actor, pk, **data)
+                _set_contacts(entity, call, pk, contacts)
         except ActionError as exc:
             raise from_action(exc, entity.missing) from None
     return True

@@ -20,7 +20,7 @@ from voronka.pipelines.models import Pipeline, Stage, StageHistory
 
 from . import params as P
 from . import values as V
-from .crm import COMPANY_TYPES, category_id, stage_code, stages_of
+from .crm import COMPANY_TYPES, category_id, dynamic_stage_id, stage_code, stages_of
 from .errors import B24Error, from_action
 from .registry import Call, ListResult, method
 
@@ -43,10 +43,13 @@ FIXED = {
 
 def _stage_row(call: Call, stage: Stage, entity_id: str) -> dict:
     type_id = stage.pipeline.entity_type_id
-    cat = category_id(call, type_id, stage.pipeline_id) if type_id == entity_types.DEAL else None
+    cat = category_id(call, type_id, stage.pipeline_id) if type_id != entity_types.LEAD else None
     sem = _SEMANTICS.get(stage.semantics)
-    return {"ID": str(stage.pk), "ENTITY_ID": entity_id, "STATUS_ID": stage_code(stage) if not cat else
-            f"C{cat}:{stage_code(stage)}", "NAME": stage.name, "NAME_INIT": stage.name, "SORT": str(stage.sort),
+    if type_id >= entity_types.FIRST_DYNAMIC:
+        status_id = dynamic_stage_id(call, type_id, stage)
+    else:
+        status_id = stage_code(stage) if not cat else f"C{cat}:{stage_code(stage)}"
+    return {"ID": str(stage.pk), "ENTITY_ID": entity_id, "STATUS_ID": status_id, "NAME": stage.name, "NAME_INIT": stage.name, "SORT": str(stage.sort),
             "SYSTEM": "N", "CATEGORY_ID": None if cat is None else str(cat), "COLOR": stage.color, "SEMANTICS": sem,
             "EXTRA": {"SEMANTICS": _EXTRA.get(stage.semantics, "process"), "COLOR": stage.color}}
 
@@ -64,6 +67,13 @@ def directories(call: Call) -> dict[str, dict]:
         key = "DEAL_STAGE" if cat == 0 else f"DEAL_STAGE_{cat}"
         result[key] = {"name": _("Deal stages: %(p)s") % {"p": pipeline.name}, "pipeline": pipeline,
                        "entity_type_id": 2, "category_id": cat}
+    from .smart import visible_types
+
+    for t in visible_types(call).values():  # smart processes: DYNAMIC_<type>_STAGE_<category>
+        for pipeline in stages_of(call, t.id)["pipelines"].values():
+            result[f"DYNAMIC_{t.id}_STAGE_{pipeline.pk}"] = {
+                "name": _("%(type)s stages: %(p)s") % {"type": t.name, "p": pipeline.name}, "pipeline": pipeline,
+                "entity_type_id": t.id, "category_id": pipeline.pk, "prefix": f"DT{t.id}_{pipeline.pk}"}
     result["SOURCE"] = {"name": _("Sources")}
     for key in FIXED:
         result[key] = {"name": key.replace("_", " ").capitalize()}
@@ -134,7 +144,7 @@ def status_entity_types(call: Call, params: dict) -> list:
                                    "FINAL_SORT": 0}
             row["ENTITY_TYPE_ID"] = info["entity_type_id"]
             if info.get("category_id"):
-                row["PREFIX"] = f"C{info['category_id']}"
+                row["PREFIX"] = info.get("prefix") or f"C{info['category_id']}"
                 row["CATEGORY_ID"] = info["category_id"]
         out.append(row)
     return out
@@ -200,8 +210,10 @@ def status_add(call: Call, params: dict) -> int:
 
 
 def _own_stage(call: Call, pk: int) -> Stage:
-    stage = Stage.objects.select_related("pipeline").filter(pk=pk, pipeline__entity_type_id__in=(1, 2)).first()
-    if stage is None:
+    from .smart import visible_types
+
+    stage = Stage.objects.select_related("pipeline").filter(pk=pk).first()
+    if stage is None or stage.pipeline.entity_type_id not in (1, 2, *visible_types(call)):
         raise B24Error("Not found")
     return stage
 
@@ -232,7 +244,7 @@ def status_delete(call: Call, params: dict) -> bool:
 
 # --- pipelines as categories ------------------------------------------------------------------------
 
-def _entity_type(params: dict) -> int:
+def _entity_type(call: Call, params: dict) -> int:
     type_id = P.integer(params, "entityTypeId")
     if type_id is None:
         raise B24Error("entityTypeId is required", "ENTITY_TYPE_NOT_SUPPORTED")
@@ -242,13 +254,18 @@ def _entity_type(params: dict) -> int:
         raise B24Error("Entity type is not supported", "ENTITY_TYPE_NOT_SUPPORTED") from None
     if not info.staged:
         raise B24Error("Entity type is not supported", "ENTITY_TYPE_NOT_SUPPORTED")
+    if info.dynamic:
+        from .smart import visible_types
+
+        if type_id not in visible_types(call):  # a smart process the caller may not read does not exist for them
+            raise B24Error("Smart process not found", "NOT_FOUND")
     return type_id
 
 
 def category_row(call: Call, type_id: int, pipeline: Pipeline) -> dict:
     cat = category_id(call, type_id, pipeline.pk)
     return {"id": cat, "name": pipeline.name, "sort": pipeline.sort, "entityTypeId": type_id,
-            "isDefault": "Y" if cat == 0 else "N", "originId": "", "originatorId": ""}
+            "isDefault": "Y" if (pipeline.is_default if type_id >= entity_types.FIRST_DYNAMIC else cat == 0) else "N", "originId": "", "originatorId": ""}
 
 
 def _pipeline(call: Call, type_id: int, cat) -> Pipeline:
@@ -265,7 +282,7 @@ def _pipeline(call: Call, type_id: int, cat) -> Pipeline:
 
 @method("crm.category.list")
 def category_list(call: Call, params: dict) -> ListResult:
-    type_id = _entity_type(params)
+    type_id = _entity_type(call, params)
     pipelines = [p for p in stages_of(call, type_id)["pipelines"].values() if p.is_active]
     rows = sorted((category_row(call, type_id, p) for p in pipelines), key=lambda r: (r["sort"], r["id"]))
     return ListResult({"categories": rows}, total=len(rows))
@@ -273,13 +290,13 @@ def category_list(call: Call, params: dict) -> ListResult:
 
 @method("crm.category.get")
 def category_get(call: Call, params: dict) -> dict:
-    type_id = _entity_type(params)
+    type_id = _entity_type(call, params)
     return {"category": category_row(call, type_id, _pipeline(call, type_id, P.get(params, "id", "")))}
 
 
 @method("crm.category.add")
 def category_add(call: Call, params: dict) -> dict:
-    type_id = _entity_type(params)
+    type_id = _entity_type(call, params)
     fields = P.mapping(params, "fields")
     name = str(P.get(fields, "name", "") or P.get(fields, "title", "") or "").strip()
     if not name:
@@ -366,8 +383,10 @@ _HISTORY_FIELDS = {"ID": "id", "OWNER_ID": "entity_id", "CREATED_TIME": "moved_a
 
 @method("crm.stagehistory.list")
 def stagehistory_list(call: Call, params: dict) -> ListResult:
+    from .smart import visible_types
+
     type_id = P.integer(params, "entityTypeId")
-    if type_id not in (entity_types.LEAD, entity_types.DEAL):
+    if type_id not in (entity_types.LEAD, entity_types.DEAL, *visible_types(call)):
         raise B24Error("Entity type is not supported", "ENTITY_TYPE_NOT_SUPPORTED")
     visible = records_visible_to(call.actor, type_id).values("pk")
     qs = StageHistory.objects.filter(entity_type_id=type_id, entity_id__in=visible).select_related("from_stage",
@@ -406,7 +425,11 @@ def stagehistory_list(call: Call, params: dict) -> ListResult:
             item.update({"STATUS_ID": code, "STATUS_SEMANTIC_ID": sem})
         else:
             cat = category_id(call, type_id, h.pipeline_id)
-            item.update({"CATEGORY_ID": cat, "STAGE_ID": code if cat == 0 else f"C{cat}:{code}",
+            if type_id >= entity_types.FIRST_DYNAMIC:
+                stage_value = dynamic_stage_id(call, type_id, h.to_stage)
+            else:
+                stage_value = code if cat == 0 else f"C{cat}:{code}"
+            item.update({"CATEGORY_ID": cat, "STAGE_ID": stage_value,
                          "STAGE_SEMANTIC_ID": sem})
         items.append(item)
     nxt = offset + len(rows) if offset + len(rows) < total else None
@@ -442,7 +465,7 @@ def _pipeline_changes(fields: dict) -> dict:
 
 @method("crm.category.update")
 def category_update(call: Call, params: dict) -> dict:
-    type_id = _entity_type(params)
+    type_id = _entity_type(call, params)
     pipeline = _pipeline(call, type_id, P.get(params, "id", ""))
     data = _pipeline_changes(P.mapping(params, "fields"))
     if data:
@@ -452,7 +475,7 @@ def category_update(call: Call, params: dict) -> dict:
 
 @method("crm.category.delete")
 def category_delete(call: Call, params: dict) -> None:
-    type_id = _entity_type(params)
+    type_id = _entity_type(call, params)
     pipeline = _pipeline(call, type_id, P.get(params, "id", ""))
     _pipeline_write(call, type_id, pipeline_actions.delete_pipeline, pipeline.pk)
     return None

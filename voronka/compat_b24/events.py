@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 WATCHED_PREFIXES = ("lead.", "deal.", "contact.", "company.")
 _VERBS = {"created": "ADD", "updated": "UPDATE", "deleted": "DELETE"}
-EVENTS = [f"ONCRM{kind}{verb}" for kind in ("LEAD", "DEAL", "CONTACT", "COMPANY") for verb in ("ADD", "UPDATE", "DELETE")]
+EVENTS = [*(f"ONCRM{kind}{verb}" for kind in ("LEAD", "DEAL", "CONTACT", "COMPANY") for verb in ("ADD", "UPDATE", "DELETE")),
+          "ONCRMDEALMOVETOCATEGORY", "ONCRMDYNAMICITEMADD", "ONCRMDYNAMICITEMUPDATE", "ONCRMDYNAMICITEMDELETE"]
 BATCH = 50
 TIMEOUT = 5
 
@@ -43,21 +44,70 @@ def b24_event_name(outbox_name: str) -> str | None:
     return f"ONCRM{kind.upper()}{_VERBS[verb]}"
 
 
+def b24_event(event) -> tuple[str, dict] | None:
+    """The Bitrix24 event of an outbox event and its extra ``data[FIELDS]`` (beyond ID), or None.
+
+    Deals moved into another pipeline also raise ``ONCRMDEALMOVETOCATEGORY`` (with the new CATEGORY_ID and
+    STAGE_ID); smart-process items raise ``ONCRMDYNAMICITEM{ADD,UPDATE,DELETE}`` with their ENTITY_TYPE_ID.
+    """
+    name = b24_event_name(event.name)
+    if name is not None:
+        return name, {}
+    _kind, _, verb = event.name.partition(".")
+    type_id = event.entity_type_id or 0
+    if event.name == "deal.stage_changed":
+        payload = event.payload or {}
+        if payload.get("from_pipeline") in (None, payload.get("pipeline")):
+            return None
+        return "ONCRMDEALMOVETOCATEGORY", _deal_category(payload)
+    if type_id >= entity_types.FIRST_DYNAMIC and verb in _VERBS:
+        try:
+            info = entity_types.get(type_id)
+        except LookupError:
+            return None
+        if info.dynamic and info.staged and event.name == f"{info.code}.{verb}":
+            return f"ONCRMDYNAMICITEM{_VERBS[verb]}", {"ENTITY_TYPE_ID": str(type_id)}
+    return None
+
+
+def _deal_category(payload: dict) -> dict:
+    from voronka.pipelines.models import Stage
+
+    from .crm import category_id, stage_code
+    from .registry import Call
+
+    call = Call(actor=Actor.system("b24"), webhook=None, base_url="", host="")
+    cat = category_id(call, entity_types.DEAL, payload.get("pipeline"))
+    stage = Stage.objects.filter(pk=payload.get("to_stage")).first()
+    code = stage_code(stage) if stage is not None else ""
+    return {"CATEGORY_ID": str(cat), "STAGE_ID": code if cat == 0 else f"C{cat}:{code}"}
+
+
 def _may_read(user, type_id: int, entity_id: int) -> bool:
     obj = entity_types.get(type_id).model.objects.filter(pk=entity_id).first()
     return obj is not None and policies.can(Actor.for_user(user, "b24"), policies.READ, type_id, obj)
 
 
+def on_dynamic_event(event) -> None:
+    """Outbox consumer of every event: passes on those of smart-process items (no query for the others)."""
+    if (event.entity_type_id or 0) >= entity_types.FIRST_DYNAMIC:
+        on_outbox_event(event)
+
+
 def on_outbox_event(event) -> None:
     """Outbox consumer: queue a delivery per bound handler (idempotent: one per handler and event)."""
-    name = b24_event_name(event.name)
-    if name is None or event.entity_id is None:
+    if event.entity_id is None:
         return
+    found = b24_event(event)
+    if found is None:
+        return
+    name, extra = found
     handlers = list(EventHandler.objects.filter(event=name).select_related("user"))
     for handler in handlers:
         if not handler.user.is_active or not _may_read(handler.user, event.entity_type_id, event.entity_id):
             continue
         body = {"event": name, "event_handler_id": str(handler.pk), "data[FIELDS][ID]": str(event.entity_id),
+                **{f"data[FIELDS][{k}]": v for k, v in extra.items()},
                 "ts": str(int(event.created_at.timestamp())), **_auth(handler)}
         try:
             with transaction.atomic():

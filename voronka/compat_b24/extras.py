@@ -154,22 +154,42 @@ def userfield_types(call: Call, params: dict) -> list:
     return [{"ID": k, "title": k} for k in UF_KINDS]
 
 
-# --- links: a deal's or lead's contact, a contact's company, a company's contacts -------------------
-# Voronka keeps one contact per deal/lead and one company per contact; ``set`` with several keeps the primary.
+# --- links: a deal's or lead's contacts, a contact's company, a company's contacts ---------------------
+# A deal (or lead) has a primary contact (its ``contact`` field) and any number of further contacts, kept as
+# links with the role «contact» (``voronka.links``: both cards show them). A contact has one company.
+
+CONTACT_ROLE = "contact"
+
+
+def _extra_contacts(owner: crm.Entity, call: Call, pk: int) -> list:
+    """The live «contact» links of a record, whose contact the caller may see, in the order they were made."""
+    from voronka.links.selectors import links_of
+
+    return [r for r in links_of(call.actor, owner.type_id, pk, role=CONTACT_ROLE, other_type_id=entity_types.CONTACT)
+            if not r.hidden and r.direction == "out"]
+
 
 def _items_get(owner: crm.Entity, attr: str, key: str, call: Call, params: dict) -> list:
     obj = crm._get(owner, call, P.entity_id(params))
     value = getattr(obj, f"{attr}_id")
-    return [{key: value, "SORT": 10, "ROLE_ID": 0, "IS_PRIMARY": "Y"}] if value else []
+    rows = [{key: value, "SORT": 10, "ROLE_ID": 0, "IS_PRIMARY": "Y"}] if value else []
+    if attr == "contact":
+        if value and not records_visible_to(call.actor, entity_types.CONTACT).filter(pk=value).exists():
+            rows = []  # a primary contact the caller may not see is not named
+        for n, extra in enumerate(_extra_contacts(owner, call, obj.pk), start=2):
+            if extra.entity_id != value:
+                rows.append({key: extra.entity_id, "SORT": n * 10, "ROLE_ID": 0, "IS_PRIMARY": "N"})
+    return rows
 
 
-def _items_pick(items: Any, key: str) -> int | None:
+def _items_list(items: Any, key: str) -> list[int]:
+    """The ids of ``items`` in order (by SORT when given), the primary one (IS_PRIMARY=Y, else the first) first."""
     if isinstance(items, dict):
         items = list(items.values())
     if not isinstance(items, list):
         raise B24Error("The parameter items is not defined or invalid.")
-    chosen = None
-    for item in items:
+    picked: list[tuple[int, int, int]] = []  # (not primary, sort, id)
+    for n, item in enumerate(items):
         if not isinstance(item, dict):
             continue
         item = {str(k).upper(): v for k, v in item.items()}
@@ -177,9 +197,23 @@ def _items_pick(items: Any, key: str) -> int | None:
             target = int(str(item.get(key)))
         except ValueError:
             continue
-        if chosen is None or P.flag(item.get("IS_PRIMARY", "N")):
-            chosen = target
-    return chosen
+        try:
+            sort = int(str(item.get("SORT"))) if item.get("SORT") not in (None, "") else (n + 1) * 10
+        except ValueError:
+            sort = (n + 1) * 10
+        picked.append((0 if P.flag(item.get("IS_PRIMARY", "N")) else 1, sort, target))
+    primary = next((p for p in picked if p[0] == 0), None)
+    ordered = sorted(picked, key=lambda p: (p[1], picked.index(p)))
+    ids = [p[2] for p in ordered]
+    if primary is not None:
+        ids.remove(primary[2])
+        ids.insert(0, primary[2])
+    return list(dict.fromkeys(ids))
+
+
+def _items_pick(items: Any, key: str) -> int | None:
+    ids = _items_list(items, key)
+    return ids[0] if ids else None
 
 
 def _write_link(owner: crm.Entity, attr: str, call: Call, pk: int, value: int | None) -> bool:
@@ -191,13 +225,61 @@ def _write_link(owner: crm.Entity, attr: str, call: Call, pk: int, value: int | 
     return True
 
 
+def set_contacts(owner: crm.Entity, call: Call, pk: int, ids: list[int]) -> bool:
+    """Make ``ids`` the record's contacts: the first is the primary one, the others «contact» links; links to
+    contacts no longer named are closed. Contacts the caller may not see are refused, as missing ones are."""
+    from django.db import transaction
+
+    from voronka.links import actions as link_actions
+
+    ids = list(dict.fromkeys(ids))
+    obj = crm._get(owner, call, pk, owner.missing)
+    visible = set(records_visible_to(call.actor, entity_types.CONTACT).filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [i for i in ids if i not in visible and i != obj.contact_id]  # a hidden primary may stay
+    if missing:
+        raise B24Error(f"Contact is not found: {missing[0]}")
+    try:
+        with transaction.atomic():
+            primary = ids[0] if ids else None
+            if obj.contact_id != primary:
+                owner.update(call.actor, pk, contact=primary)
+            current = {r.entity_id: r.link.pk for r in _extra_contacts(owner, call, pk)}
+            for contact_id, link_id in current.items():
+                if contact_id not in ids[1:]:
+                    link_actions.unlink(call.actor, link_id)
+            for contact_id in ids[1:]:
+                if contact_id not in current:
+                    link_actions.link(call.actor, (owner.type_id, pk), (entity_types.CONTACT, contact_id),
+                                      role=CONTACT_ROLE)
+    except ActionError as exc:
+        raise from_action(exc, owner.missing) from None
+    return True
+
+
+def _contact_ids(owner: crm.Entity, call: Call, pk: int) -> list[int]:
+    """The record's contacts, primary first (kept even when the caller may not see it)."""
+    obj = crm._get(owner, call, pk, owner.missing)
+    extra = [r.entity_id for r in _extra_contacts(owner, call, pk) if r.entity_id != obj.contact_id]
+    return ([obj.contact_id] if obj.contact_id else []) + extra
+
+
 def _register_links(owner: crm.Entity, attr: str, key: str, target_type: int) -> None:
     n = f"crm.{owner.name.lower()}.{'contact' if key == 'CONTACT_ID' else 'company'}"
+    several = attr == "contact"
 
     def items_set(call: Call, params: dict) -> bool:
-        return _write_link(owner, attr, call, P.entity_id(params), _items_pick(P.get(params, "items", []), key))
+        items = P.get(params, "items", [])
+        if several:
+            return set_contacts(owner, call, P.entity_id(params), _items_list(items, key))
+        return _write_link(owner, attr, call, P.entity_id(params), _items_pick(items, key))
+
+    def items_delete(call: Call, params: dict) -> bool:
+        if several:
+            return set_contacts(owner, call, P.entity_id(params), [])
+        return _write_link(owner, attr, call, P.entity_id(params), None)
 
     def add(call: Call, params: dict) -> bool:
+        pk = P.entity_id(params)
         fields = {str(k).upper(): v for k, v in P.mapping(params, "fields").items()}
         target = crm._to_id(fields.get(key), call)
         if not target:
@@ -205,11 +287,20 @@ def _register_links(owner: crm.Entity, attr: str, key: str, target_type: int) ->
         records_visible = records_visible_to(call.actor, target_type).filter(pk=target).exists()
         if not records_visible:
             raise B24Error("Not found")
-        return _write_link(owner, attr, call, P.entity_id(params), target)
+        if several:
+            ids = [i for i in _contact_ids(owner, call, pk) if i != target]
+            primary = P.flag(fields.get("IS_PRIMARY", "N")) or not ids
+            return set_contacts(owner, call, pk, [target, *ids] if primary else [*ids, target])
+        return _write_link(owner, attr, call, pk, target)
 
     def delete(call: Call, params: dict) -> bool:
         pk = P.entity_id(params)
         fields = {str(k).upper(): v for k, v in P.mapping(params, "fields").items()}
+        if several:
+            ids = _contact_ids(owner, call, pk)
+            if str(fields.get(key)) in map(str, ids):
+                return set_contacts(owner, call, pk, [i for i in ids if str(i) != str(fields.get(key))])
+            return True
         obj = crm._get(owner, call, pk, owner.missing)
         if str(getattr(obj, f"{attr}_id")) == str(fields.get(key)):
             return _write_link(owner, attr, call, pk, None)
@@ -217,7 +308,7 @@ def _register_links(owner: crm.Entity, attr: str, key: str, target_type: int) ->
 
     method(f"{n}.items.get")(lambda call, params: _items_get(owner, attr, key, call, params))
     method(f"{n}.items.set")(items_set)
-    method(f"{n}.items.delete")(lambda call, params: _write_link(owner, attr, call, P.entity_id(params), None))
+    method(f"{n}.items.delete")(items_delete)
     method(f"{n}.add")(add)
     method(f"{n}.delete")(delete)
     method(f"{n}.fields")(lambda call, params: {k: {"type": "integer", "isRequired": k == key, "isReadOnly": False,
@@ -398,14 +489,10 @@ method("crm.timeline.comment.delete")(_append_only)
 # --- activities (Voronka's tasks on records) --------------------------------------------------------
 
 def _visible_tasks(call: Call):
-    actor = call.actor
-    if actor.user is not None and actor.user.is_superuser:
-        return Task.objects.all()
-    uid = actor.user_id
-    q = Q(responsible_id=uid) | Q(created_by_id=uid) | Q(observers__pk=uid)
-    for type_id in (1, 2, 3, 4):
-        q |= Q(entity_type_id=type_id, entity_id__in=records_visible_to(actor, type_id).values("pk"))
-    return Task.objects.filter(q).distinct()
+    """The tasks the caller may see (own, authored, observed, or on a record they may read), as everywhere."""
+    from voronka.activities.selectors import visible_tasks
+
+    return visible_tasks(call.actor)
 
 
 def activity_row(task: Task) -> dict:
@@ -475,3 +562,100 @@ def activity_list(call: Call, params: dict) -> ListResult:
     total = qs.count()
     return ListResult([activity_row(t) for t in rows], total=total,
                       next=offset + len(rows) if offset + len(rows) < total else None)
+
+
+# --- writing activities: a meeting, call, task or e-mail to do becomes a Voronka task on the record ---------
+
+def _activity_data(call: Call, fields: dict, *, creating: bool) -> tuple[dict, bool | None]:
+    """Bitrix24 activity fields → ``create_task``/``update_task`` arguments, and COMPLETED (None: not given)."""
+    up = {str(k).upper(): v for k, v in fields.items()}
+    data: dict = {}
+    if "SUBJECT" in up or creating:
+        subject = str(up.get("SUBJECT") or "").strip()
+        if not subject:
+            raise B24Error("The field SUBJECT is not defined or empty.")
+        data["title"] = subject[:255]
+    if "DESCRIPTION" in up:
+        data["description"] = "" if up["DESCRIPTION"] is None else str(up["DESCRIPTION"])
+    deadline = next((up[k] for k in ("DEADLINE", "END_TIME") if up.get(k) not in (None, "")), None)
+    if deadline is not None:
+        data["deadline"] = V.parse_dt(deadline)
+    if up.get("RESPONSIBLE_ID") not in (None, "", "0", 0):
+        try:
+            data["responsible"] = int(str(up["RESPONSIBLE_ID"]))
+        except ValueError:
+            raise B24Error("The field RESPONSIBLE_ID is not valid.") from None
+    if creating:
+        owner_type, owner_id = up.get("OWNER_TYPE_ID"), up.get("OWNER_ID")
+        bindings = up.get("BINDINGS")
+        if owner_id in (None, "") and isinstance(bindings, list | dict) and bindings:
+            first = next(iter(bindings.values() if isinstance(bindings, dict) else bindings))
+            if isinstance(first, dict):
+                first = {str(k).upper(): v for k, v in first.items()}
+                owner_type, owner_id = first.get("OWNER_TYPE_ID"), first.get("OWNER_ID")
+        if owner_id in (None, "") or owner_type in (None, ""):
+            raise B24Error("The field OWNER_ID is not defined or invalid.")
+        try:
+            data["entity_type_id"], data["entity_id"] = int(str(owner_type)), int(str(owner_id))
+        except ValueError:
+            raise B24Error("The field OWNER_ID is not defined or invalid.") from None
+        if (data["entity_type_id"] not in crm.BY_TYPE and data["entity_type_id"] not in _visible_smart(call)) or \
+                not records_visible_to(call.actor, data["entity_type_id"]).filter(pk=data["entity_id"]).exists():
+            raise B24Error("Owner is not found.")
+    completed = None
+    if "COMPLETED" in up:
+        completed = str(up["COMPLETED"]).strip().upper() in ("Y", "1", "TRUE")
+    elif str(up.get("STATUS") or "") == "2":
+        completed = True
+    return data, completed
+
+
+def _visible_smart(call: Call) -> dict:
+    from .smart import visible_types
+
+    return visible_types(call)
+
+
+@method("crm.activity.add")
+def activity_add(call: Call, params: dict) -> int:
+    data, completed = _activity_data(call, P.mapping(params, "fields"), creating=True)
+    try:
+        task = activities.create_task(call.actor, **data)
+        if completed:  # a call or meeting that already happened is logged as a done task
+            activities.complete_task(call.actor, task.pk)
+    except ActionError as exc:
+        raise from_action(exc) from None
+    return task.pk
+
+
+def _visible_task(call: Call, params: dict) -> Task:
+    task = _visible_tasks(call).filter(pk=P.entity_id(params)).first()
+    if task is None:
+        raise B24Error("Not found")
+    return task
+
+
+@method("crm.activity.update")
+def activity_update(call: Call, params: dict) -> bool:
+    task = _visible_task(call, params)
+    data, completed = _activity_data(call, P.mapping(params, "fields"), creating=False)
+    try:
+        if data and task.status == Task.Status.OPEN:
+            activities.update_task(call.actor, task.pk, **data)
+        if completed and task.status == Task.Status.OPEN:
+            activities.complete_task(call.actor, task.pk)
+    except ActionError as exc:
+        raise from_action(exc) from None
+    return True
+
+
+@method("crm.activity.delete")
+def activity_delete(call: Call, params: dict) -> bool:
+    """Voronka keeps its tasks (the record's history refers to them): an open one is cancelled."""
+    task = _visible_task(call, params)
+    if task.status == Task.Status.OPEN:
+        try:
+            activities.cancel_task(call.actor, task.pk, reason=_("Deleted through the Bitrix24 API"))
+        except ActionError as exc:
+            raise from_action(exc) from None
+    return True

@@ -66,6 +66,6 @@ _loaded = {"done": False}
 
 def _load() -> None:
     if not _loaded["done"]:
-        from . import crm, directories, events, extras, item, misc, users  # noqa: F401  (they register their methods)
+        from . import crm, directories, events, extras, item, misc, smart, users  # noqa: F401  (they register their methods)
 
         _loaded["done"] = True

@@ -296,7 +296,8 @@ def _plan(cmd: dict, halt: bool) -> list:
         executed += 1
         parts = urlsplit(command)
         m = _ADD.match(_method_name(parts.path))
-        if m and not halt and "$" not in unquote(parts.query):
+        query = unquote(parts.query)
+        if m and not halt and "$" not in query and "contact_ids" not in query.lower():  # CONTACT_IDS: links too
             entity = m.group(1).lower()
             if not (plan and isinstance(plan[-1], _AddGroup) and plan[-1].entity == entity):
                 plan.append(_AddGroup(entity))

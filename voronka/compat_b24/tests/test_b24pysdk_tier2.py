@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from .test_clients import b24sdk, server  # noqa: F401  (the live server, a webhook, the TLS client)
 
-
-def test_directories_history_duplicates_comments_users_events(b24sdk, settings):  # noqa: F811
+def test_directories_history_duplicates_comments_users_events(b24sdk, settings):
     settings.VORONKA_B24_EVENT_PRIVATE_HANDLERS = True
     crm = b24sdk.crm
     stages = crm.status.list(filter={"ENTITY_ID": "DEAL_STAGE"}).result

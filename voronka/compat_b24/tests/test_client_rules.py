@@ -7,8 +7,6 @@ import warnings
 
 import pytest
 
-from .test_clients import server  # noqa: F401  (the live server with a webhook)
-
 
 def _raw(url: str, method: str, params: dict) -> dict:
     from fast_bitrix24 import BitrixAsync
@@ -19,7 +17,7 @@ def _raw(url: str, method: str, params: dict) -> dict:
     return asyncio.run(go())
 
 
-def test_multifield_merge_rules(server):  # noqa: F811
+def test_multifield_merge_rules(server):
     url = server["url"]
     new_id = _raw(url, "crm.contact.add", {"fields": {"NAME": "Мульти", "PHONE": [
         {"VALUE": "+7 900 000-00-01", "VALUE_TYPE": "WORK"}, {"VALUE": "+7 900 000-00-02", "VALUE_TYPE": "MOBILE"},
@@ -48,7 +46,7 @@ def test_multifield_merge_rules(server):  # noqa: F811
     assert [r["ID"] for r in rows] == [str(new_id)] and rows[0]["PHONE"][0]["VALUE"] == "+7 900 000-00-11"
 
 
-def test_filter_operators_and_dates(server):  # noqa: F811
+def test_filter_operators_and_dates(server):
     from bitrix24 import Bitrix24
 
     url = server["url"]
@@ -87,7 +85,7 @@ def test_filter_operators_and_dates(server):  # noqa: F811
 
 
 @pytest.mark.parametrize("bad", ["not-a-date", "31.02.2026"])
-def test_bad_dates_are_400(server, bad):  # noqa: F811
+def test_bad_dates_are_400(server, bad):
     from fast_bitrix24 import BitrixAsync
 
     async def go():

@@ -8,13 +8,9 @@ after delete. b24pysdk insists on https: it talks to a TLS proxy with a certific
 from __future__ import annotations
 
 import asyncio
-import threading
 import warnings
-from urllib.parse import urlsplit
 
 import pytest
-
-from .live import make_certificate, tls_proxy
 
 ROWS = 125
 
@@ -24,41 +20,6 @@ ENTITIES = {
     "contact": ({"NAME": "Пётр {n}", "LAST_NAME": "Петров"}, "NAME"),
     "company": ({"TITLE": "ООО Ромашка {n}", "COMPANY_TYPE": "CUSTOMER"}, "TITLE"),
 }
-
-
-@pytest.fixture
-def server(live_server, admin, admin_user, lead_pipeline, deal_pipelines):
-    from django.db import connection
-
-    from voronka.compat_b24.actions import create_webhook
-
-    _hook, secret = create_webhook(admin, user_id=admin_user.pk, scopes=["crm", "user"])
-    httpd = live_server.thread.httpd
-    app = httpd.get_app()
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        # the live server's threads share the test's one in-memory SQLite connection: one request at a time
-        # (the clients still send theirs concurrently; on PostgreSQL every thread has its own connection)
-        lock = threading.Lock()
-
-        def serial(environ, start_response):
-            with lock:
-                return app(environ, start_response)
-
-        httpd.set_app(serial)
-    yield {"url": f"{live_server.url}/rest/{admin_user.pk}/{secret}/", "uid": admin_user.pk, "secret": secret,
-           "port": urlsplit(live_server.url).port}
-    httpd.set_app(app)
-
-
-@pytest.fixture
-def b24sdk(server, tmp_path, monkeypatch):
-    from b24pysdk import BitrixWebhook, Client
-
-    cert, key = make_certificate(tmp_path)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
-    with tls_proxy(server["port"], cert, key) as port:
-        token = BitrixWebhook(domain=f"127.0.0.1:{port}", webhook_token=f"{server['uid']}/{server['secret']}")
-        yield Client(token)
 
 
 def _fields(entity: str, n: int) -> dict:

@@ -126,3 +126,35 @@ def test_private_addresses_are_refused_unless_allowed(rest, settings, receiver, 
     outbox.dispatch_pending()
     events.deliver_due()
     assert receiver["received"] == [] and "public" in EventDelivery.objects.get().last_error
+
+
+def test_deal_move_to_category_and_smart_item_events(rest, receiver, admin, deal_pipelines, frozen):
+    """A deal moved into another pipeline raises ONCRMDEALMOVETOCATEGORY with the new CATEGORY_ID and STAGE_ID;
+    smart-process items raise ONCRMDYNAMICITEM{ADD,UPDATE,DELETE} with their ENTITY_TYPE_ID."""
+    from voronka.deals.actions import move_deal
+    from voronka.items.actions import create_type
+    from voronka.pipelines.models import Stage
+
+    production = create_type(admin, name="Заказ", code="production")
+    for name in ("ONCRMDEALMOVETOCATEGORY", "ONCRMDYNAMICITEMADD", "ONCRMDYNAMICITEMUPDATE", "ONCRMDYNAMICITEMDELETE"):
+        assert rest("event.bind", {"event": name, "handler": receiver["url"]})[1]["result"] is True, name
+    assert "ONCRMDEALMOVETOCATEGORY" in rest("events")[1]["result"]
+    deal_id = rest("crm.deal.add", {"fields": {"TITLE": "Переезд"}})[1]["result"]
+    rest("crm.deal.update", {"id": deal_id, "fields": {"TITLE": "Переезд!"}})  # no move: no notice
+    repeat = deal_pipelines["repeat"]
+    move_deal(admin, deal_id, stage=Stage.objects.get(pipeline=repeat, code="offer").pk, pipeline=repeat.pk)
+    item_id = rest("crm.item.add", {"entityTypeId": production.id, "fields": {"title": "Котёл"}})[1]["result"]["item"]["id"]
+    rest("crm.item.update", {"entityTypeId": production.id, "id": item_id, "fields": {"title": "Котёл 2"}})
+    rest("crm.item.delete", {"entityTypeId": production.id, "id": item_id})
+    outbox.dispatch_pending()
+    while events.deliver_due():
+        pass
+    bodies = {n["body"]["event"]: n["body"] for n in receiver["received"]}
+    assert sorted(bodies) == ["ONCRMDEALMOVETOCATEGORY", "ONCRMDYNAMICITEMADD", "ONCRMDYNAMICITEMDELETE",
+                              "ONCRMDYNAMICITEMUPDATE"]
+    assert len(receiver["received"]) == 4
+    moved = bodies["ONCRMDEALMOVETOCATEGORY"]
+    assert (moved["data[FIELDS][ID]"], moved["data[FIELDS][CATEGORY_ID]"], moved["data[FIELDS][STAGE_ID]"]) == (
+        str(deal_id), str(repeat.pk), f"C{repeat.pk}:OFFER")
+    added = bodies["ONCRMDYNAMICITEMADD"]
+    assert added["data[FIELDS][ID]"] == str(item_id) and added["data[FIELDS][ENTITY_TYPE_ID]"] == str(production.id)

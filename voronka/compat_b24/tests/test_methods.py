@@ -177,3 +177,28 @@ def test_reading_past_the_export_threshold_needs_the_export_right(rest, manager_
     _s, body = rest("crm.lead.list", {"start": 50})  # the administrator may export; the crossing is audited
     assert len(body["result"]) == 30
     assert AuditEvent.objects.filter(action="records.listed_past_threshold").count() == 1
+
+
+def test_company_web_is_a_multifield(rest):
+    """A company's site travels as Bitrix24's WEB multi-field (Voronka keeps one site per company)."""
+    status, body = rest("crm.company.add", {"fields": {"TITLE": "Сайт", "WEB": [
+        {"VALUE": "https://romashka.ru", "VALUE_TYPE": "WORK"}]}})
+    assert status == 200, body
+    company = body["result"]
+    web = rest("crm.company.get", {"id": company})[1]["result"]["WEB"]
+    assert [(w["VALUE"], w["TYPE_ID"]) for w in web] == [("https://romashka.ru", "WEB")]
+    _s, body = rest("crm.company.list", {"filter": {"ID": company}})
+    assert "WEB" not in body["result"][0]  # multi-fields only when named in select, as in Bitrix24
+    _s, body = rest("crm.company.list", {"filter": {"ID": company}, "select": ["ID", "WEB"]})
+    assert body["result"][0]["WEB"][0]["VALUE"] == "https://romashka.ru"
+    rest("crm.company.update", {"id": company, "fields": {"WEB": []}})  # nothing to apply: the site stays
+    assert rest("crm.company.get", {"id": company})[1]["result"]["WEB"][0]["VALUE"] == "https://romashka.ru"
+    rest("crm.company.update", {"id": company, "fields": {"WEB": [{"ID": web[0]["ID"], "DELETE": "Y"}]}})
+    assert rest("crm.company.get", {"id": company})[1]["result"]["WEB"] == []
+    rest("crm.company.update", {"id": company, "fields": {"WEB": "romashka.ru"}})
+    _s, body = rest("crm.item.get", {"entityTypeId": 4, "id": company})
+    assert [(f["typeId"], f["value"]) for f in body["result"]["item"]["fm"]] == [("WEB", "romashka.ru")]
+    assert body["result"]["item"]["web"] == "romashka.ru"
+    _s, body = rest("crm.item.update", {"entityTypeId": 4, "id": company, "fields": {
+        "fm": {"n0": {"typeId": "WEB", "valueType": "WORK", "value": "https://new.ru"}}}})
+    assert body["result"]["item"]["web"] == "https://new.ru"
