@@ -21,13 +21,20 @@ TASK_FIELDS = ("title", "description", "deadline", "responsible", "observers", "
 MAX_COMMENT = 20000
 
 
-def _record(actor: Actor, entity_type_id, entity_id, perm: str = policies.READ):
-    """The record a task or comment is attached to, checked for the actor's right to see it."""
+def _record(actor: Actor, entity_type_id, entity_id, perm: str = policies.READ, record=None):
+    """The record a task or comment is attached to, checked for the actor's right to see it.
+
+    ``record``: the caller already read this record in the current transaction (the automation worker loads
+    a batch's records in one query); it is used instead of reading it again when it is that record, and the
+    rights are checked on it all the same."""
     try:
         info = entity_types.get(int(entity_type_id))
     except (LookupError, TypeError, ValueError):
         raise ValidationFailed(_("Unknown kind of record."), fields={"entity_type_id": [_("unknown")]}) from None
-    obj = info.objects.filter(pk=entity_id, deleted_at__isnull=True).first() if str(entity_id).isdigit() else None
+    if record is not None and isinstance(record, info.model) and str(record.pk) == str(entity_id):
+        obj = record if record.deleted_at is None else None
+    else:
+        obj = info.objects.filter(pk=entity_id, deleted_at__isnull=True).first() if str(entity_id).isdigit() else None
     if obj is None:
         raise ValidationFailed(_("The record does not exist."), fields={"entity_id": [_("not found")]})
     policies.require(actor, perm, info.id, obj)
@@ -61,14 +68,15 @@ def _recurrence(value) -> str:
         raise ValidationFailed(str(exc), fields={"recurrence": [str(exc)]}) from None
 
 
-def create_task(actor: Actor, **data) -> Task:
+def create_task(actor: Actor, *, record=None, **data) -> Task:
+    """``record``: the linked record when the caller has just read it (see ``_record``)."""
     unknown = set(data) - set(TASK_FIELDS)
     if unknown:
         raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
     with transaction.atomic():
         info = obj = None
         if data.get("entity_type_id") is not None or data.get("entity_id") is not None:
-            info, obj = _record(actor, data.get("entity_type_id"), data.get("entity_id"))
+            info, obj = _record(actor, data.get("entity_type_id"), data.get("entity_id"), record=record)
         responsible = data.get("responsible") or actor.user_id
         approval = _approval(data.get("approval"), info, obj)
         task = Task(approval=approval, title=(data.get("title") or "").strip() if isinstance(data.get("title"), str) else data.get("title"),
@@ -282,14 +290,14 @@ def cancel_task(actor: Actor, task_id: int, *, reason: str = "") -> Task:
         return task
 
 
-def add_comment(actor: Actor, *, entity_type_id: int, entity_id: int, text: str):
+def add_comment(actor: Actor, *, entity_type_id: int, entity_id: int, text: str, record=None):
     if not isinstance(text, str) or not text.strip():
         raise ValidationFailed(_("A comment cannot be empty."), fields={"text": [_("empty")]})
     if len(text) > MAX_COMMENT:
         raise ValidationFailed(_("A comment is at most %(n)s characters.") % {"n": MAX_COMMENT},
                                fields={"text": [_("too long")]})
     with transaction.atomic():
-        info, obj = _record(actor, entity_type_id, entity_id, policies.UPDATE)
+        info, obj = _record(actor, entity_type_id, entity_id, policies.UPDATE, record=record)
         entry = history.entry(actor, info.id, obj.pk, "comment", text=text.strip())
         outbox.emit(actor, f"{info.code}.commented", info.id, obj.pk, {"entry": entry.pk})
         return entry
@@ -311,13 +319,13 @@ def record_link(entity_type_id: int | None, entity_id: int | None) -> str:
 
 
 def notify(actor: Actor, *, users, text: str, entity_type_id: int | None = None, entity_id: int | None = None,
-           email: bool = False, subject: str = "") -> list[Notification]:
+           email: bool = False, subject: str = "", record=None) -> list[Notification]:
     """Send an in-app notification to each of ``users`` (ids or users), optionally about a record.
 
     A notification about a record reaches only the users who may read it (``policies.readers``).
     With ``email`` each recipient with an address also gets an e-mail through Django's mail API after
     the transaction commits (a rolled-back notification sends nothing; a mail failure is logged and
-    leaves ``emailed`` false). Returns the notifications created.
+    leaves ``emailed`` false). Returns the notifications created. ``record``: see ``_record``.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValidationFailed(_("A notification cannot be empty."), fields={"text": [_("empty")]})
@@ -331,7 +339,7 @@ def notify(actor: Actor, *, users, text: str, entity_type_id: int | None = None,
         recipients = list(get_user_model().objects.filter(pk__in=ids, is_active=True).order_by("id"))
         obj = None
         if entity_type_id is not None or entity_id is not None:
-            info, obj = _record(actor, entity_type_id, entity_id)
+            info, obj = _record(actor, entity_type_id, entity_id, record=record)
             recipients = list(policies.readers(recipients, info.id, obj))
         link = record_link(entity_type_id, entity_id) if obj is not None else ""
         rows = Notification.objects.bulk_create([

@@ -148,11 +148,14 @@ class TimeLimitIn(Strict):
 class TaskEscalationOut(BaseModel):
     configured: bool
     enabled: bool
+    working_time: bool
     steps: list[Any]
 
 
 class TaskEscalationIn(Strict):
     enabled: bool = True
+    working_time: bool = Field(False, description="Count the steps' `after` in the working time of the task's "
+                               "responsible, by the working calendar.")
     steps: list[dict[str, Any]] | None = Field(None, max_length=20, description=(
         "Escalation steps, `after` counted from the task's deadline; default: notify the responsible at the "
         "deadline."))
@@ -514,7 +517,8 @@ def dry_run(request, query: Query[DryRunQuery]):
 
 
 def _task_escalation(row) -> dict:
-    return {"configured": row is not None, "enabled": bool(row and row.enabled), "steps": (row.steps or []) if row else []}
+    return {"configured": row is not None, "enabled": bool(row and row.enabled),
+            "working_time": bool(row and row.working_time), "steps": (row.steps or []) if row else []}
 
 
 @router.get("/task-escalation", response=responses({200: TaskEscalationOut}), operation_id="get_task_escalation",

@@ -208,11 +208,13 @@ def delete_stage_limit(actor: Actor, stage: int) -> None:
 DEFAULT_TASK_CHAIN = [{"after": {"amount": 0, "unit": "minutes"}, "notify": ["responsible"]}]
 
 
-def set_task_escalation(actor: Actor, *, steps: list | None = None, enabled: bool = True) -> TaskEscalation:
+def set_task_escalation(actor: Actor, *, steps: list | None = None, enabled: bool = True,
+                        working_time: bool = False) -> TaskEscalation:
     """Set the escalation chain of overdue tasks (F41) and re-plan the timers of open tasks with a deadline.
 
     ``steps`` as a stage limit's chain; ``after`` counts from the task's deadline (default: notify the
-    responsible at the deadline)."""
+    responsible at the deadline), in calendar time or, with ``working_time``, in the working time of the
+    task's responsible by the working calendar."""
     policies.require(actor, SETTINGS, 0)
     steps = steps if steps is not None else DEFAULT_TASK_CHAIN
     try:
@@ -221,13 +223,15 @@ def set_task_escalation(actor: Actor, *, steps: list | None = None, enabled: boo
         raise _invalid("steps", str(exc)) from None
     if not isinstance(enabled, bool):
         raise _invalid("enabled", _("«enabled» is true or false."))
+    if not isinstance(working_time, bool):
+        raise _invalid("working_time", _("«working_time» is true or false."))
     with transaction.atomic():
         row = TaskEscalation.objects.select_for_update().order_by("id").first() or TaskEscalation()
-        row.steps, row.enabled, row.updated_at = steps, enabled, timezone.now()
+        row.steps, row.enabled, row.working_time, row.updated_at = steps, enabled, working_time, timezone.now()
         row.save()
-        planned = overdue.replan_all(steps if enabled else None)
+        planned = overdue.replan_all(steps if enabled else None, working_time)
         audit.record(actor, "automation.task_escalation_set", entity_id=row.pk, steps=len(steps), enabled=enabled,
-                     tasks=planned)
+                     working_time=working_time, tasks=planned)
         config_cache.bump()
         outbox.emit(actor, "automation.task_escalation_set", None, row.pk, {"enabled": enabled})
         return row

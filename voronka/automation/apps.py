@@ -14,6 +14,7 @@ class AutomationConfig(AppConfig):
         outbox.subscribe("*", engine.on_event)
         outbox.subscribe("*", triggers.on_event)
         outbox.subscribe("task.", overdue.on_event)
+        outbox.subscribe("calendar.changed", overdue.on_event)
         jobs.register("automation", scheduler.tick)
 
         from voronka.leads import demo as lead_demo

@@ -93,7 +93,7 @@ def create_task(actor: Actor, obj, params: dict, run) -> dict:
     task = action(actor, title=fields.render(params["title"], obj)[:255],
                   description=fields.render(params.get("description", ""), obj), deadline=deadline,
                   responsible=responsible[0].pk, observers=observers,
-                  entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk,
+                  entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk, record=obj,
                   **({"approval": params["approval"]} if params.get("approval") else {}))
     return {"task": task.pk, "responsible": task.responsible_id, "title": task.title}
 
@@ -116,7 +116,7 @@ def notify(actor: Actor, obj, params: dict, run) -> dict:
     users = rules.people([to] if isinstance(to, str) else to, obj)
     text = fields.render(params["text"], obj)
     rows = action(actor, users=users, text=text, entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk,
-                  email=params.get("email", False), subject=fields.render(params.get("subject", ""), obj))
+                  email=params.get("email", False), subject=fields.render(params.get("subject", ""), obj), record=obj)
     outputs = {"notified": [n.user_id for n in rows], "text": text}
     if not rows:
         outputs["warning"] = _("Nobody could be notified: no such people, or none of them may read the record.")
@@ -373,7 +373,8 @@ def check_comment(params: dict) -> None:
 def comment(actor: Actor, obj, params: dict, run) -> dict:
     from voronka.activities.actions import add_comment
 
-    entry = add_comment(actor, entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk, text=fields.render(params["text"], obj))
+    entry = add_comment(actor, entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk,
+                        text=fields.render(params["text"], obj), record=obj)
     return {"entry": entry.pk}
 
 
@@ -686,6 +687,9 @@ DB = {
     A.CONVERT_LEAD: (check_convert_lead, convert_lead),
     A.MARK_CONTACT: (check_mark_contact, mark_contact),
 }
+# Database effects that change no record of a pipeline (they add a task, notifications, timeline lines and
+# events): the records the worker loaded for a batch are still current after them.
+KEEPS_RECORDS = {A.CREATE_TASK, A.NOTIFY, A.COMMENT}
 EXTERNAL = {
     A.WEBHOOK: (check_webhook, prepare_webhook, send_webhook),
     A.EMAIL_CLIENT: (check_email_client, prepare_email_client, send_email_client),

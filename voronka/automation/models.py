@@ -89,6 +89,7 @@ class StageLimit(models.Model):
     working_time = models.BooleanField(_("in working time"), default=False)  # of the responsible, by the calendar
     steps = models.JSONField(_("escalation steps"), default=list)
     enabled = models.BooleanField(_("enabled"), default=True)
+    working_time = models.BooleanField(_("in working time"), default=False)  # of the task's responsible
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -184,6 +185,7 @@ class TaskEscalation(models.Model):
 
     steps = models.JSONField(_("escalation steps"), default=list)
     enabled = models.BooleanField(_("enabled"), default=True)
+    working_time = models.BooleanField(_("in working time"), default=False)  # of the task's responsible
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

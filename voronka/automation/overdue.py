@@ -39,18 +39,31 @@ DEFAULT_MESSAGE = gettext_noop("Task «{title}» is overdue since {deadline}, re
 LABEL = gettext_noop("Overdue task")
 
 
-def chain() -> list | None:
-    """The enabled escalation chain (cached per process against the settings version), or None."""
+def config() -> tuple[list | None, bool]:
+    """(the enabled escalation chain or None, whether its steps count the responsible's working time); cached
+    per process against the settings version."""
     from voronka.core import config_cache
 
     def load():
         row = TaskEscalation.objects.filter(enabled=True).order_by("id").first()
-        return list(row.steps or []) if row is not None and row.steps else None
+        steps = list(row.steps or []) if row is not None and row.steps else None
+        return steps, bool(steps and row.working_time)
 
     return config_cache.cached(("automation", "task_escalation"), load, config_cache.current_version())
 
 
+def chain() -> list | None:
+    """The enabled escalation chain, or None."""
+    return config()[0]
+
+
 def on_event(event: OutboxEvent) -> None:
+    if event.name == "calendar.changed":
+        steps, working_time = config()
+        if working_time:  # the due moments of every open task's steps may have moved
+            with transaction.atomic():
+                replan_all(steps, working_time=True)
+        return
     if event.name not in EVENTS or not isinstance(event.payload.get("task"), int):
         return
     if chain() is None and not TaskTimer.objects.filter(task_id=event.payload["task"],
@@ -61,14 +74,25 @@ def on_event(event: OutboxEvent) -> None:
 
 # --- planning -------------------------------------------------------------------------------------------
 
-def wanted(task, steps: list | None) -> dict[int, datetime.datetime]:
+def wanted(task, steps: list | None, working_time: bool = False) -> dict[int, datetime.datetime]:
+    """When each step is due: the deadline plus the step's «after», in calendar time or, with ``working_time``,
+    in the working time of the task's responsible by the working calendar (a day is their usual working day;
+    a step at the deadline of a task due outside working hours waits for the next working time)."""
     from voronka.activities.models import Task
 
     if task is None or task.status != Task.Status.OPEN or task.deadline is None or not steps:
         return {}
-    return {index: task.deadline + rules.delta((step.get("after") or {}).get("amount", 0),
-                                               (step.get("after") or {}).get("unit", "minutes"))
-            for index, step in enumerate(steps)}
+    afters = [((step.get("after") or {}).get("amount", 0), (step.get("after") or {}).get("unit", "minutes"))
+              for step in steps]
+    if not working_time:
+        return {index: task.deadline + rules.delta(amount, unit) for index, (amount, unit) in enumerate(afters)}
+    from voronka.calendars.working_time import add_working_time_in, schedule_for
+
+    schedule = schedule_for(task.responsible, task.deadline)
+    day = schedule.day_length()
+    return {index: add_working_time_in(schedule, task.deadline,
+                                       day * amount if unit == "days" else rules.delta(amount, unit))
+            for index, (amount, unit) in enumerate(afters)}
 
 
 def sync(task_id: int) -> None:
@@ -76,19 +100,19 @@ def sync(task_id: int) -> None:
     for attempt in range(3):
         try:
             with transaction.atomic():
-                _sync(task_id, chain())
+                _sync(task_id, *config())
             return
         except IntegrityError:  # another process planned the same timer at the same moment: read again
             if attempt == 2:
                 raise
 
 
-def _sync(task_id: int, steps: list | None) -> None:
+def _sync(task_id: int, steps: list | None, working_time: bool = False) -> None:
     from voronka.activities.models import Task
 
-    task = Task.objects.filter(pk=task_id).first()
+    task = Task.objects.filter(pk=task_id).select_related("responsible").first()
     existing = {t.step: t for t in TaskTimer.objects.select_for_update().filter(task_id=task_id)}
-    want = wanted(task, steps)
+    want = wanted(task, steps, working_time)
     drop = [t.pk for step, t in existing.items() if step not in want and t.status == TaskTimer.Status.PENDING]
     if drop:  # fired and failed timers stay: they say what happened
         TaskTimer.objects.filter(pk__in=drop).delete()
@@ -105,8 +129,9 @@ def _sync(task_id: int, steps: list | None) -> None:
             timer.save(update_fields=["due_at"])
 
 
-def replan_all(steps: list | None) -> int:
-    """The chain changed: re-plan every open task with a deadline (a settings change, not a periodic scan)."""
+def replan_all(steps: list | None, working_time: bool = False) -> int:
+    """The chain (or, for a chain in working time, the calendar) changed: re-plan every open task with a
+    deadline (a settings change, not a periodic scan)."""
     from voronka.activities.models import Task
 
     if not steps:
@@ -115,7 +140,7 @@ def replan_all(steps: list | None) -> int:
     count = 0
     ids = Task.objects.filter(status=Task.Status.OPEN, deadline__isnull=False).values_list("id", flat=True)
     for pk in ids.iterator(chunk_size=2000):
-        _sync(pk, steps)
+        _sync(pk, steps, working_time)
         count += 1
     return count
 

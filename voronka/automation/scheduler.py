@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from voronka.core import clock, entity_types, history
+from voronka.core import clock, entity_types, fastinsert, history
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
 
@@ -76,7 +76,13 @@ def execute_batch(ids: list[int], token: str) -> None:
     expires), but the batch pays for one commit instead of one per run. A refused action rolls back to its
     savepoint and the run fails in the batch; an unexpected error is retried after the batch like a single
     run's. If the batch itself fails (a deadlock with another worker, a lost connection), each run is executed
-    alone, as without batching."""
+    alone, as without batching.
+
+    What does not depend on the run is read once for the batch: the runs with their robots, limits and triggers
+    (one locking query), the records they act on (one query per kind of record), and the completions are written
+    together at the end (one UPDATE statement for the runs, one INSERT for their timeline lines), still inside
+    the batch's transaction. A run's record is read again only after a run that may have changed records
+    (anything but a comment, a task or a notification)."""
     if len(ids) <= 1:
         for pk in ids:
             _execute_db(pk, token)
@@ -86,18 +92,31 @@ def execute_batch(ids: list[int], token: str) -> None:
         with transaction.atomic():
             runs = {r.pk: r for r in Run.objects.select_for_update(of=("self",))
                     .select_related("robot", "limit", "trigger__stage").filter(pk__in=ids)}
-            for pk in ids:
-                run = runs.get(pk)
-                if run is None or run.status != Run.Status.RUNNING or run.claim_token != token:
-                    continue  # someone else owns it now (our lease expired)
+            mine = [runs[pk] for pk in ids if pk in runs and runs[pk].status == Run.Status.RUNNING
+                    and runs[pk].claim_token == token]  # the others: someone else owns them now (our lease expired)
+            records = _load_records(mine)
+            finished: list[Run] = []
+            for run in mine:
+                key = (run.entity_type_id, run.entity_id)
                 try:
                     with transaction.atomic():
-                        _apply(run)
+                        outcome = _apply(run, records.get(key, _UNREAD) if records is not None else _UNREAD)
                 except ActionError as exc:
-                    _finish(run, Run.Status.FAILED, outputs=run.outputs, error=_format_action_error(exc)[:10000])
+                    _finished(run, Run.Status.FAILED, outputs=run.outputs, error=_format_action_error(exc)[:10000])
+                    finished.append(run)
                 except Exception:
-                    log.exception("automation run %s failed", pk)
-                    retry.append((pk, _short_traceback()))
+                    log.exception("automation run %s failed", run.pk)
+                    retry.append((run.pk, _short_traceback()))
+                else:
+                    _finished(run, *outcome)
+                    finished.append(run)
+                if records is None or run.action in effects.KEEPS_RECORDS:
+                    pass
+                elif run.action in OWN_RECORD_ONLY:
+                    records[key] = _UNREAD  # it changed its record: a later run of that record reads it again
+                else:
+                    records = None  # it may have changed any record: the following runs read theirs again
+            _complete(finished)
     except Exception:
         log.exception("a batch of automation runs failed; running them one by one")
         for pk in ids:
@@ -107,12 +126,37 @@ def execute_batch(ids: list[int], token: str) -> None:
         _fail(pk, token, error, retry=True)
 
 
-def _apply(run: Run) -> None:
-    """Decide and apply one locked, claimed database run (inside the caller's transaction)."""
-    obj, reason = _target(run)
+_UNREAD = object()
+# What changes no record but the run's own (another run of that record in the batch reads it again).
+OWN_RECORD_ONLY = {ESCALATE, triggers.MOVE, effects.A.SET_FIELDS, effects.A.CHANGE_RESPONSIBLE, effects.A.MOVE_STAGE,
+                   effects.A.RETURN_TO_ORIGIN}
+
+
+def _load_records(runs: list[Run]) -> dict[tuple[int, int], object]:
+    """The records of ``runs``, one query per kind of record: {(entity type id, id): record} (deleted ones
+    included, as ``_target`` reads them; a missing key is a record that does not exist)."""
+    wanted: dict[int, set[int]] = {}
+    for run in runs:
+        wanted.setdefault(run.entity_type_id, set()).add(run.entity_id)
+    found: dict[tuple[int, int], object] = {}
+    for type_id, pks in wanted.items():
+        model = entity_types.get(type_id).model
+        qs = model.objects.filter(pk__in=pks)
+        if any(f.name == "responsible" and f.is_relation for f in model._meta.concrete_fields):
+            qs = qs.select_related("responsible")  # who most robots address (tasks, notifications, the head)
+        for obj in qs:
+            found[(type_id, obj.pk)] = obj
+    for run in runs:
+        found.setdefault((run.entity_type_id, run.entity_id), None)
+    return found
+
+
+def _apply(run: Run, record=_UNREAD) -> tuple[str, dict | None, str]:
+    """Decide and apply one locked, claimed database run (inside the caller's transaction); returns its
+    outcome (status, outputs, error) for ``_finish``. ``record``: the run's record if the caller has read it."""
+    obj, reason = _target(run, record)
     if reason:
-        _finish(run, Run.Status.SKIPPED, error=reason)
-        return
+        return Run.Status.SKIPPED, None, reason
     actor = actor_for(run)
     if run.action == ESCALATE:
         outputs = limits.escalate(actor, obj, run)
@@ -120,7 +164,7 @@ def _apply(run: Run) -> None:
         outputs = triggers.move(actor, obj, run.trigger, run)
     else:
         outputs = effects.DB[run.action][1](actor, obj, run.robot.params or {}, run)
-    _finish(run, Run.Status.DONE, outputs=outputs)
+    return Run.Status.DONE, outputs, ""
 
 
 # --- timers ----------------------------------------------------------------------------------------------
@@ -215,24 +259,64 @@ def label(run: Run) -> str:
     return run.rule
 
 
+def _log_data(run: Run) -> dict:
+    return {"run": run.pk, "rule": run.rule, "action": run.action, "status": run.status,
+            "error": run.error[:1000], "outputs": run.outputs, "attempts": run.attempts}
+
+
 def log_run(run: Run, name: str | None = None) -> None:
     """The run's line on the item's timeline (in the transaction that decides the run's outcome)."""
     history.entry(actor_for(run), run.entity_type_id, run.entity_id, "automation", text=name or label(run),
-                  data={"run": run.pk, "rule": run.rule, "action": run.action, "status": run.status,
-                        "error": run.error[:1000], "outputs": run.outputs, "attempts": run.attempts})
+                  data=_log_data(run))
 
 
-def _finish(run: Run, status: str, *, outputs: dict | None = None, error: str = "") -> None:
+def _log_row(run: Run) -> dict:
+    """``log_run``'s line as a row for ``fastinsert.insert_rows``."""
+    return history.entry_row(actor_for(run), run.entity_type_id, run.entity_id, "automation", text=label(run),
+                             data=_log_data(run))
+
+
+def _finished(run: Run, status: str, outputs: dict | None = None, error: str = "") -> None:
     run.status, run.outputs, run.error = status, outputs or {}, error
     run.finished_at, run.lease_until = clock.now(), None
+
+
+def _finish(run: Run, status: str, outputs: dict | None = None, error: str = "") -> None:
+    _finished(run, status, outputs, error)
     run.save(update_fields=["status", "outputs", "error", "finished_at", "lease_until"])
     log_run(run)
 
 
-def _target(run: Run):
-    """(record, None) if the run should act now, or (None/record, reason) if it is to be skipped."""
-    info = entity_types.get(run.entity_type_id)
-    obj = info.model.objects.filter(pk=run.entity_id).first()
+_COMPLETE_SQL: dict[str, str] = {}
+
+
+def _complete(runs: list[Run]) -> None:
+    """Write the completions of ``runs`` (``_finished`` set them) and their timeline lines: one UPDATE statement
+    (executed for every run) and one INSERT, whatever the batch's size. Inside the batch's transaction."""
+    if not runs:
+        return
+    sql = _COMPLETE_SQL.get(connection.vendor)
+    meta = Run._meta
+    if sql is None:
+        q = connection.ops.quote_name
+        cols = ", ".join(f"{q(meta.get_field(f).column)} = %s" for f in ("status", "outputs", "error", "finished_at"))
+        sql = _COMPLETE_SQL[connection.vendor] = (
+            f"UPDATE {q(meta.db_table)} SET {cols}, {q(meta.get_field('lease_until').column)} = NULL "
+            f"WHERE {q(meta.pk.column)} = %s")
+    outputs, finished_at = meta.get_field("outputs"), meta.get_field("finished_at")
+    rows = [(run.status, outputs.get_db_prep_save(run.outputs, connection), run.error,
+             finished_at.get_db_prep_save(run.finished_at, connection), run.pk) for run in runs]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+    fastinsert.insert_rows(history.TimelineEntry, [_log_row(run) for run in runs])
+
+
+def _target(run: Run, record=_UNREAD):
+    """(record, None) if the run should act now, or (None/record, reason) if it is to be skipped.
+    ``record``: the run's record (None: it does not exist) if the caller has read it in this transaction."""
+    if record is _UNREAD:
+        record = entity_types.get(run.entity_type_id).model.objects.filter(pk=run.entity_id).first()
+    obj = record
     if obj is None or obj.deleted_at is not None:
         return None, _("The record was deleted.")
     if run.action == ESCALATE:
@@ -294,7 +378,7 @@ def _execute_db(pk: int, token: str) -> None:
             run = _lock(pk, token)
             if run is None:
                 return
-            _apply(run)
+            _finish(run, *_apply(run))
     except ActionError as exc:  # the action refused: retrying would not help
         _fail(pk, token, _format_action_error(exc), retry=False)
     except Exception:

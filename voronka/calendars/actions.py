@@ -1,5 +1,5 @@
-"""Every write to working calendars: the ``settings:users`` right (who manages users manages their working time),
-validation with per-field messages, one transaction, an audit event and a ``calendar.changed`` event (automation
+"""Every write to working calendars: the ``settings:users`` right (who manages users manages their working time;
+each person may add and remove their own absences), validation with per-field messages, one transaction, an audit event and a ``calendar.changed`` event (automation
 re-plans working-time timers on it)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from voronka.core import audit, outbox, policies
 from voronka.core.actor import Actor
-from voronka.core.errors import NotFound, ValidationFailed
+from voronka.core.errors import NotFound, PermissionDenied, ValidationFailed
 
 from .models import WEEKDAYS, Absence, CalendarDay, CompanyCalendar, UserSchedule
 from .working_time import parse_hhmm
@@ -94,7 +94,10 @@ def set_company_calendar(actor: Actor, *, time_zone: str | None = None, week: di
 def _date(value) -> datetime.date:
     if isinstance(value, datetime.date):
         return value
-    parsed = parse_date(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_date(value.strip()) if isinstance(value, str) else None
+    except ValueError:  # well formed but not a day of the calendar (2026-02-30)
+        parsed = None
     if parsed is None:
         raise _invalid("date", _("A date like 2026-01-01."))
     return parsed
@@ -151,9 +154,25 @@ def set_user_schedule(actor: Actor, user: int, *, time_zone: str | None = None, 
         return row
 
 
+def _may_edit_absences(actor: Actor, owner_id: int, missing: str) -> None:
+    """Absences are edited by whoever manages users (``settings:users``) and by each person for themselves
+    (an API token then needs the «write» scope). For anyone else the person or absence does not exist."""
+    if policies.can(actor, RIGHT, 0):
+        return
+    if actor.user_id is not None and actor.user_id == owner_id:
+        if actor.scopes and "write" not in actor.scopes:
+            raise PermissionDenied(_("This token may not write."), code="forbidden_write")
+        return
+    raise NotFound(missing)
+
+
 def add_absence(actor: Actor, user: int, *, starts_on, ends_on, reason: str = "") -> Absence:
-    policies.require(actor, RIGHT, 0)
-    owner = _user(user)
+    """An absence of ``user`` (both ends included): by a manager of users, or by the user themselves."""
+    owner = get_user_model().objects.filter(pk=user).first() if str(user).isdigit() else None
+    _may_edit_absences(actor, owner.pk if owner is not None else -1,
+                       _("User #%(id)s does not exist.") % {"id": user})
+    if owner is None:  # a manager of users asked for somebody who does not exist
+        raise NotFound(_("User #%(id)s does not exist.") % {"id": user})
     start, end = _date(starts_on), _date(ends_on)
     if end < start:
         raise _invalid("ends_on", _("The end is before the start."))
@@ -168,11 +187,13 @@ def add_absence(actor: Actor, user: int, *, starts_on, ends_on, reason: str = ""
 
 
 def delete_absence(actor: Actor, absence_id: int) -> None:
-    policies.require(actor, RIGHT, 0)
+    """Remove an absence: a manager of users any, a person their own (others do not exist for them)."""
     with transaction.atomic():
-        row = Absence.objects.filter(pk=absence_id).first() if str(absence_id).isdigit() else None
+        row = Absence.objects.select_for_update().filter(pk=absence_id).first() if str(absence_id).isdigit() else None
+        missing = _("Absence #%(id)s does not exist.") % {"id": absence_id}
+        _may_edit_absences(actor, row.user_id if row is not None else -1, missing)
         if row is None:
-            raise NotFound(_("Absence #%(id)s does not exist.") % {"id": absence_id})
+            raise NotFound(missing)
         user_id = row.user_id
         row.delete()
         _changed(actor, "absence_deleted", user_id)

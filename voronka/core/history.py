@@ -7,6 +7,7 @@ import decimal
 from collections.abc import Iterable
 from typing import Any
 
+from . import fastinsert
 from .actor import Actor
 from .models import TimelineBinding, TimelineEntry
 
@@ -31,7 +32,7 @@ def entry(actor: Actor, entity_type_id: int, entity_id: int, kind: str, *, text:
     """Build (and by default save) a timeline entry on a record, optionally bound to others."""
     obj = TimelineEntry(**entry_row(actor, entity_type_id, entity_id, kind, text=text, changes=changes, data=data))
     if save:
-        obj.save()
+        fastinsert.insert([obj], returning=True)  # the statement is built once, not by the ORM on every entry
         bind(obj, also)
     return obj
 

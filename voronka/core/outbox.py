@@ -66,7 +66,7 @@ def row(actor: Actor, name: str, entity_type_id: int | None, entity_id: int | No
 def emit(actor: Actor, name: str, entity_type_id: int | None = None, entity_id: int | None = None,
          payload: dict | None = None) -> OutboxEvent:
     event = build(actor, name, entity_type_id, entity_id, payload)
-    event.save()
+    fastinsert.insert([event], returning=True)  # the statement is built once, not by the ORM on every event
     _schedule_dispatch()
     return event
 

@@ -1,4 +1,4 @@
-"""The user's own settings: name, time zone, language, password."""
+"""The user's own settings: name, time zone, language, password, absences."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -39,6 +40,8 @@ class ProfileForm(forms.Form):
 @login_required
 def account(request):
     user = request.user
+    absence: dict = {"starts_on": "", "ends_on": "", "reason": ""}
+    absence_errors: dict = {}
     profile = ProfileForm(request.POST if request.POST.get("op") == "profile" else None,
                           initial={"first_name": user.first_name, "last_name": user.last_name,
                                    "time_zone": user.time_zone, "language": user.language})
@@ -63,4 +66,35 @@ def account(request):
             audit.record(actor_of(request), "user.password_changed", user=user.pk)
             messages.success(request, _("Your password is changed."))
             return redirect("ui:account")
-    return page(request, "ui/account.html", {"profile": profile, "password": password}, nav="account")
+        if request.POST.get("op") in ("absence", "delete_absence"):
+            done, absence, absence_errors = _absences(request)
+            if done:
+                return redirect(f"{reverse('ui:account')}#absences")
+    from voronka.calendars import selectors
+
+    mine = selectors.user_schedule(actor_of(request), user.pk)
+    return page(request, "ui/account.html", {
+        "profile": profile, "password": password, "absences": mine["absences"], "absence": absence,
+        "absence_errors": absence_errors,
+    }, nav="account", status=422 if absence_errors else 200)
+
+
+def _absences(request) -> tuple[bool, dict, dict]:
+    """One's own absences (vacation, sick leave): added and removed through ``calendars.actions``, which let
+    each person edit their own. Returns (done, the form's values, errors)."""
+    from voronka.calendars import actions as calendars
+    from voronka.core.errors import ActionError
+
+    actor = actor_of(request)
+    values = {"starts_on": request.POST.get("starts_on", ""), "ends_on": request.POST.get("ends_on", ""),
+              "reason": request.POST.get("reason", "")}
+    try:
+        if request.POST.get("op") == "absence":
+            calendars.add_absence(actor, request.user.pk, **values)
+            messages.success(request, _("The absence is added."))
+        else:
+            calendars.delete_absence(actor, request.POST.get("absence", ""))
+            messages.success(request, _("The absence is removed."))
+    except ActionError as exc:
+        return False, values, {name: list(msgs) for name, msgs in (exc.fields or {"general": [exc.message]}).items()}
+    return True, values, {}

@@ -399,18 +399,21 @@ def task_escalation_edit(request):
     from voronka.automation.models import TaskEscalation
 
     row = TaskEscalation.objects.order_by("id").first()
-    values = {"enabled": row.enabled if row else True, "steps": _dump(row.steps) if row else TASK_STEPS_EXAMPLE}
+    values = {"enabled": row.enabled if row else True, "working_time": bool(row and row.working_time),
+              "steps": _dump(row.steps) if row else TASK_STEPS_EXAMPLE}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         if request.POST.get("delete"):
             robots.delete_task_escalation(actor)
             messages.success(request, _("Overdue tasks no longer escalate."))
             return redirect("ui:task_escalation")
-        values = {"enabled": request.POST.get("enabled") == "on", "steps": request.POST.get("steps", "")}
+        values = {"enabled": request.POST.get("enabled") == "on", "working_time": request.POST.get("working_time") == "on",
+                  "steps": request.POST.get("steps", "")}
         steps = _yaml_field(values["steps"], "steps", errors, default=None)
         if not errors:
             try:
-                robots.set_task_escalation(actor, steps=steps, enabled=values["enabled"])
+                robots.set_task_escalation(actor, steps=steps, enabled=values["enabled"],
+                                           working_time=values["working_time"])
             except ActionError as exc:
                 for name, msgs in (exc.fields or {"steps": [exc.message]}).items():
                     errors.setdefault(name, []).extend(msgs)

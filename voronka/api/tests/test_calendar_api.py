@@ -46,5 +46,28 @@ def test_rights(manager_user, admin_user):
     assert manager.put("/calendar", {"time_zone": "UTC"}).status_code == 403
     assert manager.get(f"/calendar/users/{manager_user.pk}").status_code == 200  # one's own schedule
     assert manager.get(f"/calendar/users/{admin_user.pk}").status_code == 404  # others: not found
+    assert manager.put(f"/calendar/users/{manager_user.pk}", {"time_zone": "UTC"}).status_code == 403  # hours: no
+
+
+def test_a_person_edits_their_own_absences_only(api, manager_user, admin_user):
+    manager = bearer(ApiToken.issue(manager_user, name="m")[1])
+    own = manager.post(f"/calendar/users/{manager_user.pk}/absences",
+                       {"starts_on": "2026-12-01", "ends_on": "2026-12-02", "reason": "отпуск"})
+    assert own.status_code == 201, own.content
     assert manager.post(f"/calendar/users/{manager_user.pk}/absences",
-                        {"starts_on": "2026-12-01", "ends_on": "2026-12-02"}).status_code == 403
+                        {"starts_on": "2026-02-30", "ends_on": "2026-03-02"}).status_code == 422  # no such day
+    # somebody else's: the person and the absence do not exist for him (404, not 403: nothing leaks)
+    assert manager.post(f"/calendar/users/{admin_user.pk}/absences",
+                        {"starts_on": "2026-12-01", "ends_on": "2026-12-02"}).status_code == 404
+    theirs = api.post(f"/calendar/users/{admin_user.pk}/absences", {"starts_on": "2026-12-01", "ends_on": "2026-12-02"})
+    assert manager.delete(f"/calendar/absences/{theirs.json()['id']}").status_code == 404
+    assert manager.delete("/calendar/absences/999999").status_code == 404
+    assert api.get(f"/calendar/users/{admin_user.pk}").json()["absences"] != []  # still there
+    # a read-only token may not write even one's own
+    reader = bearer(ApiToken.issue(manager_user, name="r", scopes=["read"])[1])
+    assert reader.post(f"/calendar/users/{manager_user.pk}/absences",
+                       {"starts_on": "2026-12-05", "ends_on": "2026-12-06"}).status_code == 403
+    assert manager.delete(f"/calendar/absences/{own.json()['id']}").status_code == 204
+    assert manager.get(f"/calendar/users/{manager_user.pk}").json()["absences"] == []
+    # the administrator removes anyone's
+    assert api.delete(f"/calendar/absences/{theirs.json()['id']}").status_code == 204

@@ -35,12 +35,17 @@ def test_a_bad_rule_is_a_422(api, lead_pipeline):
 
 
 def test_task_escalation_settings(api, manager_api):
-    assert api.get("/automation/task-escalation").json() == {"configured": False, "enabled": False, "steps": []}
+    assert api.get("/automation/task-escalation").json() == {"configured": False, "enabled": False,
+                                                             "working_time": False, "steps": []}
     response = api.put("/automation/task-escalation", {"steps": [{"notify": ["responsible"]},
                                                                   {"after": {"amount": 1, "unit": "hours"},
                                                                    "notify": ["head"], "reassign": "head"}]})
     assert response.status_code == 200, response.content
     assert response.json()["configured"] and len(response.json()["steps"]) == 2
+    response = api.put("/automation/task-escalation", {"steps": [{"notify": ["responsible"]}], "working_time": True})
+    assert response.status_code == 200 and response.json()["working_time"] is True
+    response = api.put("/automation/task-escalation", {"steps": [{"notify": ["responsible"]}], "working_time": "often"})
+    assert response.status_code == 422, response.content
     response = api.put("/automation/task-escalation", {"steps": [{"notify": ["someone"]}]})
     assert response.status_code == 422 and "steps" in response.json()["fields"]
     assert manager_api.get("/automation/task-escalation").status_code == 403

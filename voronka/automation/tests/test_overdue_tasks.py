@@ -223,3 +223,64 @@ def test_an_unexpected_error_is_retried_with_backoff_then_applied_once(admin, te
     drive()
     timer.refresh_from_db()
     assert timer.status == "fired" and Notification.objects.count() == 1
+
+
+# --- in working time ------------------------------------------------------------------------------------------
+
+def test_a_chain_in_working_time_counts_the_responsibles_working_hours(admin, team, lead_pipeline, drive):
+    """Mon–Fri 9:00–18:00 Moscow (a working day is 9 hours). A task due on Friday at 17:00: the first step at
+    the deadline, «2 hours later» is Monday 10:00 (1 h on Friday, 1 h on Monday), «1 day later» is Monday 17:00;
+    a task due on Saturday is escalated at Monday's opening, not at the weekend."""
+    from zoneinfo import ZoneInfo
+
+    from voronka.calendars import actions as calendar
+
+    msk = ZoneInfo("Europe/Moscow")
+    hours = [["09:00", "18:00"]]
+    calendar.set_company_calendar(admin, time_zone="Europe/Moscow", week={
+        "mon": hours, "tue": hours, "wed": hours, "thu": hours, "fri": hours, "sat": [], "sun": []})
+    friday = datetime.datetime(2026, 3, 6, 17, 0, tzinfo=msk)  # a Friday
+    chain = [{"notify": ["responsible"]}, {"after": {"amount": 2, "unit": "hours"}, "notify": ["head"]},
+             {"after": {"amount": 1, "unit": "days"}, "notify": ["head"]}]
+    set_task_escalation(admin, steps=chain, working_time=True)
+    task = tasks.create_task(admin, title="Call back", deadline=friday, responsible=team["worker"].pk)
+    weekend = tasks.create_task(admin, title="Saturday", deadline=friday + datetime.timedelta(hours=17),
+                                responsible=team["worker"].pk)
+    drive()
+    monday = datetime.datetime(2026, 3, 9, tzinfo=msk)
+    assert [due for _s, due, _st in timers()][:3] == [friday, monday.replace(hour=10), monday.replace(hour=17)]
+    assert TaskTimer.objects.get(task=weekend, step=0).due_at == monday.replace(hour=9)
+    # the calendar changes (Monday becomes a holiday): the steps move to Tuesday
+    calendar.set_day(admin, date=monday.date(), working=False)
+    drive()
+    tuesday = monday + datetime.timedelta(days=1)
+    assert TaskTimer.objects.get(task=task, step=1).due_at == tuesday.replace(hour=10)
+    assert TaskTimer.objects.get(task=weekend, step=0).due_at == tuesday.replace(hour=9)
+    # calendar time again: back to the deadline plus the steps
+    set_task_escalation(admin, steps=chain, working_time=False)
+    assert TaskTimer.objects.get(task=task, step=1).due_at == friday + datetime.timedelta(hours=2)
+
+
+def test_a_new_responsible_moves_the_steps_to_their_working_time(admin, team, lead_pipeline, drive):
+    from zoneinfo import ZoneInfo
+
+    from voronka.calendars import actions as calendar
+
+    msk = ZoneInfo("Europe/Moscow")
+    hours = [["09:00", "18:00"]]
+    week = {"mon": hours, "tue": hours, "wed": hours, "thu": hours, "fri": hours, "sat": [], "sun": []}
+    calendar.set_company_calendar(admin, time_zone="Europe/Moscow", week=week)
+    calendar.set_user_schedule(admin, team["owner"].pk, time_zone="Asia/Yekaterinburg")  # Moscow + 2 h
+    friday = datetime.datetime(2026, 3, 6, 17, 0, tzinfo=msk)
+    set_task_escalation(admin, steps=[{"after": {"amount": 2, "unit": "hours"}}], working_time=True)
+    task = tasks.create_task(admin, title="Call back", deadline=friday, responsible=team["worker"].pk)
+    drive()
+    assert TaskTimer.objects.get(task=task).due_at == datetime.datetime(2026, 3, 9, 10, 0, tzinfo=msk)
+    tasks.update_task(admin, task.pk, responsible=team["owner"].pk)  # his day ended at 16:00 Moscow time
+    drive()
+    assert TaskTimer.objects.get(task=task).due_at == datetime.datetime(2026, 3, 9, 9, 0, tzinfo=msk)
+
+
+def test_working_time_must_be_a_flag(admin):
+    with pytest.raises(ValidationFailed):
+        set_task_escalation(admin, steps=CHAIN, working_time="yes")

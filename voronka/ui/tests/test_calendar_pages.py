@@ -78,3 +78,39 @@ def test_the_calendar_needs_the_right(client, manager_user, admin_user):
     assert client.get(f"/settings/calendar/users/{admin_user.pk}/").status_code == 403
     assert client.post("/settings/calendar/", {"op": "save", "time_zone": "UTC", **WEEK}).status_code == 403
     assert not CompanyCalendar.objects.exists()
+
+
+def test_people_edit_their_own_absences_under_my_account(client, manager_user, admin_user):
+    """My account → My absences: a person adds and removes their own; another person's absence cannot be
+    removed from there (it does not exist for them), and the change is audited like the administrator's."""
+    from django.conf import settings
+
+    from voronka.calendars import actions as calendars
+    from voronka.core.actor import Actor
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    client.force_login(manager_user)
+    page = client.get("/account/")
+    assert page.status_code == 200 and "My absences" in page.content.decode() and "No absences." in page.content.decode()
+    bad = client.post("/account/", {"op": "absence", "starts_on": "2026-12-14", "ends_on": "2026-12-01"})
+    assert bad.status_code == 422 and "The end is before the start." in bad.content.decode()
+    bad = client.post("/account/", {"op": "absence", "starts_on": "2026-02-30", "ends_on": ""})
+    assert bad.status_code == 422 and "A date like 2026-01-01." in bad.content.decode()
+    ok = client.post("/account/", {"op": "absence", "starts_on": "2026-12-01", "ends_on": "2026-12-14",
+                                   "reason": "отпуск"})
+    assert ok.status_code == 302
+    mine = Absence.objects.get(user=manager_user)
+    assert (mine.starts_on, mine.ends_on, mine.reason) == (datetime.date(2026, 12, 1), datetime.date(2026, 12, 14),
+                                                          "отпуск")
+    assert "01.12.2026" in client.get("/account/").content.decode()
+    assert AuditEvent.objects.filter(action="calendar.absence_added", actor_user_id=manager_user.pk).exists()
+    theirs = calendars.add_absence(Actor.for_user(admin_user, "test"), admin_user.pk, starts_on="2026-12-01",
+                                   ends_on="2026-12-02")
+    denied = client.post("/account/", {"op": "delete_absence", "absence": theirs.pk})
+    assert denied.status_code == 422 and f"Absence #{theirs.pk} does not exist." in denied.content.decode()
+    assert Absence.objects.filter(pk=theirs.pk).exists()
+    assert "02.12.2026" not in client.get("/account/").content.decode()  # only one's own are listed
+    assert client.post("/account/", {"op": "delete_absence", "absence": mine.pk}).status_code == 302
+    assert not Absence.objects.filter(user=manager_user).exists()
+    # the settings screens stay for managers of users
+    assert client.get(f"/settings/calendar/users/{manager_user.pk}/").status_code == 403

@@ -37,6 +37,11 @@ def test_the_overdue_tasks_settings_form(admin_client, admin, lead_pipeline):
     assert len(TaskEscalation.objects.get().steps) == 2
     assert TaskTimer.objects.count() == 2  # the open task with a deadline is planned at once
     assert AuditEvent.objects.filter(action="automation.task_escalation_set").exists()
+    assert TaskEscalation.objects.get().working_time is False
+    admin_client.post("/settings/overdue-tasks/", {"enabled": "on", "working_time": "on",
+                                                   "steps": "- notify: [responsible]\n"})
+    assert TaskEscalation.objects.get().working_time is True
+    assert "In working time of the responsible" in admin_client.get("/settings/overdue-tasks/").content.decode()
     admin_client.post("/settings/overdue-tasks/", {"delete": "1"})
     assert not TaskEscalation.objects.exists() and not TaskTimer.objects.exists()
 
