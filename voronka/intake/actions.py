@@ -244,7 +244,7 @@ def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()
     user_id = distribution.reserve(routing.queue_id) if routing.queue_id else None
     data["responsible"] = user_id
     lead = create_one(actor, LEAD, data)
-    names.refresh(entity_types.LEAD, [lead.pk])
+    names.refresh(entity_types.LEAD, [lead.pk], objs=[lead])
     if routing.queue_id:
         distribution.record_outcome(actor, routing.queue_id, entity_types.LEAD, lead.pk, user_id)
     if flagged:

@@ -167,17 +167,25 @@ class TelegramChat(models.Model):
 
 
 class NameKey(models.Model):
-    """The name index of duplicate search: one row per normalised name word of a lead/contact and per
-    normalised company name, so that similar names are found through an index, never by a scan."""
+    """The name index of duplicate search, so that similar names are found through an index, never by a scan.
+
+    Keys: ``p`` — a pair of name words, each cut to its first letters (``иванов иван петрович`` gives «ива
+    ива», «ива пет», «ива пет»: two people with two similar name words share a key even with a typo later in
+    a word), or the one word of a one-word name; ``c`` — the normalised company name. Every row carries the
+    record's normalised name words and company key, so candidates are scored from the rows the index walk
+    returns, without loading a record.
+    """
 
     class Kind(models.TextChoices):
-        NAME = "n", _("Name word")
+        PAIR = "p", _("Name words")
         COMPANY = "c", _("Company")
 
     entity_type_id = models.PositiveIntegerField()
     entity_id = models.BigIntegerField()
     kind = models.CharField(max_length=1, choices=Kind.choices)
     key = models.CharField(max_length=100)
+    words = models.CharField(max_length=300, blank=True, default="")  # the record's normalised name words
+    company = models.CharField(max_length=100, blank=True, default="")  # the record's company key
 
     class Meta:
         indexes = [
