@@ -108,17 +108,26 @@ def reserve(queue_id) -> int | None:
 
     Returns a user id, or None when nobody present is under the cap (the record is then left free).
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("reserve() must run inside the transaction that writes the record")
-    member = _pick(_lock_queue(queue_id))
+    member = reserve_member(queue_id)[1]
     return member.user_id if member else None
 
 
-def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int, user_id: int | None) -> None:
-    """After a record was created with the reserved responsible: the timeline says so, or the record waits free."""
-    queue = Queue.objects.get(pk=queue_id)
+def reserve_member(queue_id) -> tuple[Queue, QueueMember | None]:
+    """``reserve`` that also returns the locked queue and the chosen member (with its user loaded), for
+    ``record_outcome`` to use without reading them again."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("reserve() must run inside the transaction that writes the record")
+    queue = _lock_queue(queue_id)
+    return queue, _pick(queue)
+
+
+def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int, user_id: int | None, *,
+                   queue: Queue | None = None, user=None) -> None:
+    """After a record was created with the reserved responsible: the timeline says so, or the record waits free.
+    ``queue`` and ``user``: the objects ``reserve_member`` returned (else they are read)."""
+    queue = queue if queue is not None and queue.pk == queue_id else Queue.objects.get(pk=queue_id)
     if user_id is not None:
-        user = get_user_model().objects.get(pk=user_id)
+        user = user if user is not None and user.pk == user_id else get_user_model().objects.get(pk=user_id)
         history.entry(actor, entity_type_id, entity_id, "responsible",
                       text=_("Assigned to %(user)s by queue «%(queue)s» (%(mode)s).") % {
                           "user": user, "queue": queue.name, "mode": queue.get_mode_display()},

@@ -67,7 +67,7 @@ def _clean(values, normalizer) -> list[str]:
 
 
 NAME_WORDS = 3  # name words of a request that make pair keys (at most 3 pairs)
-MATCHES = 20  # at most this many matches are returned (and loaded), best first
+MATCHES = 10  # at most this many matches are returned (and loaded), best first
 
 
 def candidates() -> int:
@@ -201,12 +201,17 @@ def best_target(matches: list[Match]) -> Match | None:
 
 def open_deals_of(entity_type_id: int, obj) -> list[int]:
     """Open deals of a contact or company (an inbound message is shown on them too)."""
+    return open_deal_ids(entity_type_id, obj.pk)
+
+
+def open_deal_ids(entity_type_id: int, pk: int) -> list[int]:
+    """``open_deals_of`` by id: no query at all for a lead."""
     from voronka.deals.models import Deal
 
     if entity_type_id == entity_types.CONTACT:
-        qs = Deal.objects.filter(contact_id=obj.pk)
+        qs = Deal.objects.filter(contact_id=pk)
     elif entity_type_id == entity_types.COMPANY:
-        qs = Deal.objects.filter(company_id=obj.pk)
+        qs = Deal.objects.filter(company_id=pk)
     else:
         return []
     return list(qs.filter(deleted_at__isnull=True, stage_semantics="process").order_by("-id")

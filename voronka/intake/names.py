@@ -75,13 +75,15 @@ def rows_for(entity_type_id: int, obj) -> list[NameKey]:
             for kind, key in keys_for(entity_type_id, obj)]
 
 
-def refresh(entity_type_id: int, ids: Iterable[int], *, objs: Iterable | None = None) -> None:
+def refresh(entity_type_id: int, ids: Iterable[int], *, objs: Iterable | None = None, new: bool = False) -> None:
     """Rewrite the index rows of these records from their current state (deleted records get none).
-    ``objs``: the records as just written (a contact with its ``company`` loaded), to spare reading them."""
+    ``objs``: the records as just written (a contact with its ``company`` loaded), to spare reading them;
+    ``new``: they were created in this transaction (no rows to delete)."""
     if entity_type_id not in TYPES:
         return
     ids = list(ids)
-    NameKey.objects.filter(entity_type_id=entity_type_id, entity_id__in=ids).delete()
+    if not new:
+        NameKey.objects.filter(entity_type_id=entity_type_id, entity_id__in=ids).delete()
     if objs is None:
         model = entity_types.get(entity_type_id).model
         objs = model.objects.filter(pk__in=ids, deleted_at__isnull=True)
