@@ -449,7 +449,7 @@ def _client_communications(obj, kind: str) -> list[str]:
     return values
 
 
-UNSUBSCRIBED_YES = {True, 1, "1", "true", "yes", "on", "да"}
+UNSUBSCRIBED_YES = {True, "1", "true", "yes", "on", "да"}
 
 
 def unsubscribed_by(obj, address: str):
