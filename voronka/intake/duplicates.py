@@ -80,8 +80,9 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
     """Live records that look like the same person or company, best first.
 
     A phone or e-mail match is the strongest proof: when one is found the name search does not run. Else the
-    records of the same company are looked at first (one bounded index walk), then the records sharing a
-    pair of name words (one bounded walk per pair, at most three). Candidates are scored
+    company and its people are looked at first (the company's key, and each pair of name words at that
+    company), then the records sharing a pair of name words (one bounded walk per key; at most three pairs).
+    Candidates are scored
     from their index rows; only the matches (at most ``MATCHES``) are read from their tables. ``stats``, if
     given, is filled with the number of candidates scored and the index walks made.
     """
@@ -106,12 +107,14 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
         wanted = " ".join(name_words)
         limit, bound = threshold(), candidates()
 
-        def walk(kind: str, key: str) -> None:
+        def walk(kind: str, key: str, of_types: list[int]) -> None:
             """Score the newest ``bound`` records under one key."""
             nonlocal walks
+            if not of_types:
+                return
             walks += 1
             for t, pk, their_words, their_company in NameKey.objects.filter(
-                    kind=kind, key=key, entity_type_id__in=types).order_by("-entity_id") \
+                    kind=kind, key=key, entity_type_id__in=of_types).order_by("-entity_id") \
                     .values_list("entity_type_id", "entity_id", "words", "company")[:bound]:
                 if (t, pk) in scored:
                     continue
@@ -130,13 +133,17 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
                     if "name" not in m.reasons:
                         m.reasons.append("name")
 
-        # the company first (selective; its people are scored before anyone else), then the pairs of name
-        # words: a namesake with no company on file is reported too, so both walks run, each bounded
+        # the company first: the company itself, then the person at that company (a pair of name words joined
+        # to the company key: selective however common the name or the company); then the pairs of name words
+        # alone, for a namesake with no company on file. Every walk is bounded.
+        people = [t for t in types if t != entity_types.COMPANY]
+        pairs = names.pair_keys(name_words, NAME_WORDS) if name_words else []
         if ckey:
-            walk("c", ckey)
-        if name_words:
-            for key in names.pair_keys(name_words, NAME_WORDS):
-                walk("p", key)
+            walk("c", ckey, [t for t in types if t == entity_types.COMPANY])
+            for key in pairs:
+                walk("q", names.with_company(key, ckey), people)
+        for key in pairs:
+            walk("p", key, people)
     if stats is not None:
         stats.update(candidates=len(scored), walks=walks)
     best = sorted(found.values(), key=_rank)[:MATCHES + (1 if exclude else 0)]

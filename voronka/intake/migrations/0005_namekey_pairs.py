@@ -1,5 +1,6 @@
-"""The name index keys pairs of name words (cut to their first letters) instead of single words, and every
-row carries the record's name words and company key, so candidates are scored without a second query.
+"""The name index keys pairs of a person's name words (cut to their first letters) instead of single words,
+and the same pairs at the person's company; every row carries the record's name words and company key, so
+candidates are scored without a second query.
 
 Existing rows are converted from themselves (a record's word rows, in the order they were written, are its
 name words): no record of another app is read."""
@@ -9,6 +10,7 @@ from itertools import combinations
 from django.db import migrations, models
 
 PREFIX = 3
+COMPANY = 4  # the entity type id of companies
 RECORD_WORDS = 4
 BATCH = 5000
 
@@ -45,12 +47,14 @@ def convert(apps, schema_editor):
                     entry["words"].append(key)
             new = []
             for pk, entry in found.items():
-                name = " ".join(entry["words"])[:300]
-                new += [NameKey(entity_type_id=t, entity_id=pk, kind="p", key=k, words=name, company=entry["company"])
-                        for k in (pair_keys(entry["words"]) if entry["words"] else [])]
-                if entry["company"]:
-                    new.append(NameKey(entity_type_id=t, entity_id=pk, kind="c", key=entry["company"], words=name,
-                                       company=entry["company"]))
+                name, company = " ".join(entry["words"])[:300], entry["company"]
+                if t == COMPANY:
+                    keys = [("c", company)] if company else []
+                else:
+                    pairs = pair_keys(entry["words"]) if entry["words"] else []
+                    keys = [("p", k) for k in pairs] + [("q", f"{k}|{company}"[:100]) for k in pairs if company]
+                new += [NameKey(entity_type_id=t, entity_id=pk, kind=kind, key=key, words=name, company=company)
+                        for kind, key in keys]
             NameKey.objects.filter(id__in=[i for e in found.values() for i in e["ids"]]).delete()
             NameKey.objects.bulk_create(new, batch_size=1000)
 
@@ -75,7 +79,8 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="namekey",
             name="kind",
-            field=models.CharField(choices=[("p", "Name words"), ("c", "Company")], max_length=1),
+            field=models.CharField(choices=[("p", "Name words"), ("q", "Name words at a company"), ("c", "Company")],
+                                   max_length=1),
         ),
         migrations.RunPython(convert, migrations.RunPython.noop),
     ]

@@ -74,18 +74,30 @@ def test_candidates_are_bounded_per_key_however_common_the_name(admin, lead_pipe
     _index(*namesakes)
     stats: dict = {}
     found = duplicates.find(name="Иванов Иван Иванович", company="Ромашка", stats=stats)
-    assert stats["walks"] == 2  # the company key, then the one pair key «ива ива»
+    assert stats["walks"] == 3  # the company, the pair «ива ива» at that company, then the pair alone
     assert stats["candidates"] == 7  # the company has nobody; the pair key gives its newest 7
     assert [m.id for m in found] == [lead.pk for lead in namesakes[::-1][:7]]
     assert len(found) <= duplicates.MATCHES
 
 
-def test_the_index_rows_carry_the_name_and_the_company_and_follow_a_merge_of_words(admin, lead_pipeline):
+def test_the_index_rows_carry_the_name_and_the_company(admin, lead_pipeline):
     company = create_company(admin, name="ИП Белов")
     contact = create_contact(admin, first_name="Пётр", last_name="Белов", company=company.pk)
-    _index(contact)
+    _index(company, contact)
     rows = set(NameKey.objects.filter(entity_type_id=3, entity_id=contact.pk).values_list("kind", "key", "words", "company"))
-    assert rows == {("p", "бел пет", "белов петр", "белов"), ("c", "белов", "белов петр", "белов")}
+    assert rows == {("p", "бел пет", "белов петр", "белов"), ("q", "бел пет|белов", "белов петр", "белов")}
+    assert set(NameKey.objects.filter(entity_type_id=4, entity_id=company.pk).values_list("kind", "key")) == \
+        {("c", "белов")}
+
+
+def test_the_person_at_a_common_company_is_found_however_many_work_there(admin, lead_pipeline, settings):
+    settings.VORONKA_DUPLICATE_CANDIDATES = 5
+    company = create_company(admin, name="ООО Карго Сервис")
+    wanted = create_contact(admin, first_name="Инна", last_name="Фомина", company=company.pk)
+    crowd = [create_contact(admin, first_name="Олег", last_name=f"Орлов{i}", company=company.pk) for i in range(12)]
+    _index(wanted, *crowd)  # the wanted person is the oldest of 13 at the company: the company walk misses her
+    found = duplicates.find(name="Фомина Инна", company="Карго сервис")
+    assert (entity_types.CONTACT, wanted.pk) in [(m.entity_type_id, m.id) for m in found]
 
 
 @pytest.fixture
