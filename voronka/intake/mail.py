@@ -36,7 +36,7 @@ from voronka.core.actor import Actor
 from voronka.core.errors import NotFound, ValidationFailed
 from voronka.core.normalize import normalize_email
 
-from . import duplicates
+from . import duplicates, secretbox
 from .actions import Outcome, Rejected, Routing, create_intake_lead, handler, process, receive, storable
 from .models import IntakeLog, MailAttachment, Mailbox, MailMessage
 
@@ -312,6 +312,10 @@ def _apply(box: Mailbox, data: dict) -> None:
     for key, value in data.items():
         if key == "imap_password" and value in (None, ""):
             continue  # an empty password field keeps the stored one
+        if key == "imap_password":
+            if not isinstance(value, str) or len(value) > 255:
+                raise ValidationFailed(_("Some fields are not valid."), fields={"imap_password": [_("not valid")]})
+            value = secretbox.seal(value)  # never stored in plain text
         if key == "recipients":
             if isinstance(value, str):
                 value = [v for v in re.split(r"[\s,;]+", value) if v]
@@ -422,7 +426,7 @@ def poll(box: Mailbox, *, limit: int = 500) -> int:
     client = IMAPClient(box.imap_host, port=box.imap_port, ssl=box.imap_tls, timeout=30)
     stored = 0
     try:
-        client.login(box.imap_login, box.imap_password)
+        client.login(box.imap_login, secretbox.reveal(box.imap_password))
         info = client.select_folder(box.imap_folder, readonly=True)
         validity = int(info.get(b"UIDVALIDITY", 0) or 0)
         if box.uid_validity != validity:

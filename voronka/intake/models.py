@@ -232,7 +232,7 @@ class Mailbox(models.Model):
     imap_port = models.PositiveIntegerField(_("IMAP port"), default=993)
     imap_tls = models.BooleanField(_("TLS"), default=True)
     imap_login = models.CharField(_("login"), max_length=255, blank=True)
-    imap_password = models.CharField(_("password"), max_length=255, blank=True)
+    imap_password = models.TextField(_("password"), blank=True)  # encrypted: ``secretbox.seal``
     imap_folder = models.CharField(_("folder"), max_length=255, default="INBOX")
     poll_seconds = models.PositiveIntegerField(_("poll every (seconds)"), default=60)
     # SMTP: the envelope recipients this mailbox accepts, lower case ("sales@crm.example.ru")
