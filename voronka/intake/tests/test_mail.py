@@ -305,3 +305,16 @@ def test_mailbox_passwords_are_stored_encrypted_with_a_key_from_the_secret_key(a
     settings.SECRET_KEY = "another-installation-" + "k" * 40
     with pytest.raises(secretbox.CannotDecrypt):  # a changed secret key: the mailbox asks for the password again
         secretbox.reveal(stored)
+
+
+def test_a_message_above_the_size_limit_is_rejected_with_its_headers_kept(box, imap_server, frozen, settings):
+    settings.VORONKA_MAIL_MAX_BYTES = 4000
+    imap_server.append(box.imap_folder, message("big@example.ru", "Прайс на всё", "Х" * 5000))
+    imap_server.append(box.imap_folder, message("small@example.ru", "Вопрос", "Коротко"))
+    assert _poll(T0) == 2
+    big, small = IntakeLog.objects.order_by("id")
+    assert (big.status, big.meta["code"], big.meta["headers_only"]) == ("rejected", "too_large", True)
+    assert big.meta["size"] > 4000 and "Прайс на всё" == big.meta["subject"] and "Х" * 100 not in big.raw
+    assert "4000" in big.reason
+    assert small.status == "created"
+    assert _poll(T0 + datetime.timedelta(minutes=5)) == 0  # not fetched again
