@@ -450,10 +450,40 @@ def _client_communications(obj, kind: str) -> list[str]:
     return values
 
 
+UNSUBSCRIBED_YES = {True, "1", "true", "yes", "on", "да"}
+
+
+def unsubscribed_by(obj, address: str):
+    """The record that says the client unsubscribed from e-mails (a custom field of
+    ``VORONKA_UNSUBSCRIBED_FIELDS``, default ``unsubscribed`` and ``uf_unsubscribed``, set to yes), or None.
+    Looked at: the record itself, its contact and company, and every contact with that e-mail address."""
+    from voronka.parties.models import Communication, Contact
+
+    codes = tuple(getattr(settings, "VORONKA_UNSUBSCRIBED_FIELDS", ("unsubscribed", "uf_unsubscribed")))
+    records = [obj] + [getattr(obj, link, None) for link in ("contact", "company") if getattr(obj, f"{link}_id", None)]
+    records += list(Contact.objects.filter(deleted_at__isnull=True, pk__in=Communication.objects.filter(
+        entity_type_id=entity_types.CONTACT, kind="email", normalized=address).values("entity_id")[:20]))
+    for record in records:
+        custom = getattr(record, "custom", None) or {}
+        if any(_yes(custom.get(code)) for code in codes):
+            return record
+    return None
+
+
+def _yes(value) -> bool:
+    return (value.strip().lower() if isinstance(value, str) else value) in UNSUBSCRIBED_YES
+
+
 def prepare_email_client(actor: Actor, obj, params: dict, run) -> dict:
     to = _client_communications(obj, "email")
     if not to:
         raise ValidationFailed(_("The client has no e-mail address."))
+    refused = unsubscribed_by(obj, to[0])
+    if refused is not None:  # nothing is sent; the run log says why
+        what = entity_types.get(getattr(refused, "ENTITY_TYPE_ID", 0)).code if getattr(refused, "ENTITY_TYPE_ID", 0) \
+            else "record"
+        return {"skip": _("Not sent: the client unsubscribed from e-mails (%(what)s #%(id)s).") % {
+            "what": what, "id": refused.pk}, "to": to[:1]}
     body = fields.render(params["body"], obj)
     request = {"to": to[:1], "subject": fields.render(params["subject"], obj)[:200], "body": body}
     if tracking_enabled():
@@ -493,6 +523,8 @@ def tracked_html(body: str, run_id: int) -> str:
 
 
 def send_email_client(request: dict, params: dict, run) -> dict:
+    if request.get("skip"):
+        return {"skipped": request["skip"], "to": request["to"]}
     domain = getattr(settings, "VORONKA_MAIL_DOMAIN", "voronka.local")
     message = EmailMultiAlternatives(request["subject"], request["body"], None, request["to"],
                                      headers={"Message-ID": f"<{run.key.replace(':', '.')}@{domain}>",

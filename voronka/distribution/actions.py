@@ -57,6 +57,26 @@ def _cap(queue: Queue, member: QueueMember) -> int | None:
     return member.cap if member.cap is not None else queue.cap
 
 
+def at_work(user, t=None) -> bool:
+    """Within the user's working time by the working calendar (company week and holidays, the user's own
+    hours, time zone and absences), at ``t`` or now (``core.clock``, so tests drive it)."""
+    from voronka.calendars.working_time import is_working_time
+    from voronka.core import clock
+
+    return is_working_time(user, t or clock.now())
+
+
+def drain_working_hours(limit: int = 200) -> int:
+    """Worker job: queues that follow the working calendar give their waiting free items to the members whose
+    working time has begun (nobody switches anything at 9:00). Returns how many items were given."""
+    given = 0
+    ids = list(Queue.objects.filter(is_active=True, working_hours=True, free_items__isnull=False)
+               .values_list("id", flat=True).distinct())
+    for queue_id in ids:
+        given += drain(Actor.system(cause="distribution:working-hours", entry_point="worker"), queue_id, limit=limit)
+    return given
+
+
 def _lock_queue(queue_id) -> Queue:
     queue = Queue.objects.select_for_update().filter(pk=queue_id).first()
     if queue is None:
@@ -70,6 +90,8 @@ def _pick(queue: Queue) -> QueueMember | None:
         return None
     members = list(queue.members.select_related("user").order_by("sort", "id"))
     present = [m for m in members if m.user.is_active and m.user.is_present]
+    if queue.working_hours and present:
+        present = [m for m in present if at_work(m.user)]
     if not present:
         return None
     counts = open_counts(queue.entity_type_id, [m.user_id for m in present])
@@ -108,17 +130,26 @@ def reserve(queue_id) -> int | None:
 
     Returns a user id, or None when nobody present is under the cap (the record is then left free).
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("reserve() must run inside the transaction that writes the record")
-    member = _pick(_lock_queue(queue_id))
+    member = reserve_member(queue_id)[1]
     return member.user_id if member else None
 
 
-def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int, user_id: int | None) -> None:
-    """After a record was created with the reserved responsible: the timeline says so, or the record waits free."""
-    queue = Queue.objects.get(pk=queue_id)
+def reserve_member(queue_id) -> tuple[Queue, QueueMember | None]:
+    """``reserve`` that also returns the locked queue and the chosen member (with its user loaded), for
+    ``record_outcome`` to use without reading them again."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("reserve() must run inside the transaction that writes the record")
+    queue = _lock_queue(queue_id)
+    return queue, _pick(queue)
+
+
+def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int, user_id: int | None, *,
+                   queue: Queue | None = None, user=None) -> None:
+    """After a record was created with the reserved responsible: the timeline says so, or the record waits free.
+    ``queue`` and ``user``: the objects ``reserve_member`` returned (else they are read)."""
+    queue = queue if queue is not None and queue.pk == queue_id else Queue.objects.get(pk=queue_id)
     if user_id is not None:
-        user = get_user_model().objects.get(pk=user_id)
+        user = user if user is not None and user.pk == user_id else get_user_model().objects.get(pk=user_id)
         history.entry(actor, entity_type_id, entity_id, "responsible",
                       text=_("Assigned to %(user)s by queue «%(queue)s» (%(mode)s).") % {
                           "user": user, "queue": queue.name, "mode": queue.get_mode_display()},
@@ -250,7 +281,7 @@ def hand_off(actor: Actor, entity_type_id: int, entity_id: int, to_user_id: int,
         return obj
 
 
-QUEUE_FIELDS = ("code", "name", "mode", "entity_type_id", "cap", "is_active")
+QUEUE_FIELDS = ("code", "name", "mode", "entity_type_id", "cap", "is_active", "working_hours")
 
 
 def create_queue(actor: Actor, *, members: list[dict] | None = None, **data) -> Queue:
@@ -282,7 +313,7 @@ def update_queue(actor: Actor, queue_id: int, **data) -> Queue:
     from voronka.core.errors import from_django_validation
 
     policies.require(actor, SETTINGS, 0)
-    unknown = set(data) - {"name", "mode", "cap", "is_active"}
+    unknown = set(data) - {"name", "mode", "cap", "is_active", "working_hours"}
     if unknown:
         raise ValidationFailed(_("Unknown fields."), fields={k: [_("Unknown field.")] for k in sorted(unknown)})
     with transaction.atomic():

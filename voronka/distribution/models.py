@@ -20,6 +20,9 @@ class Queue(models.Model):
     entity_type_id = models.PositiveIntegerField(_("entity type"), default=1)
     cap = models.PositiveIntegerField(_("open items per user at most"), null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    # members outside their working time (the working calendar: company week, holidays, own hours, absences)
+    # count as away, like the at-work switch; the worker gives waiting items out when their working day starts
+    working_hours = models.BooleanField(_("only during working hours (working calendar)"), default=False)
     # The round-robin pointer: the member who got the last item. Changed only under the queue's row lock.
     last_member = models.ForeignKey("QueueMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     assigned_total = models.BigIntegerField(default=0)

@@ -52,6 +52,7 @@ class Outcome:
     entity_id: int | None = None
     produced: list = field(default_factory=list)
     reason: str = ""
+    deals: list[int] | None = None  # the open deals it was shown on, when known (not read again)
 
 
 @dataclass
@@ -116,7 +117,7 @@ def actor_for(entry: IntakeLog) -> Actor:
     return Actor.system(cause=f"intake:{entry.channel}:{entry.pk}", entry_point="intake", on_behalf_of=user)
 
 
-def process(log_id: int, *, replay: bool = False) -> IntakeLog:
+def process(log_id: int, *, replay: bool = False, form=None) -> IntakeLog:
     """Run the channel's handler for a logged payload. Never raises for a bad payload: the returned log
     says what happened (``status``, ``reason``, ``errors``)."""
     try:
@@ -124,6 +125,8 @@ def process(log_id: int, *, replay: bool = False) -> IntakeLog:
             entry = IntakeLog.objects.select_for_update().get(pk=log_id)
             if entry.status != IntakeLog.Status.PENDING and not replay:
                 return entry
+            if form is not None and entry.form_id == form.pk:
+                entry.form = form  # the form the door has just read: not read again
             outcome = HANDLERS[entry.channel](actor_for(entry), entry)
             entry.status, entry.reason = outcome.status, outcome.reason
             entry.entity_type_id, entry.entity_id = outcome.entity_type_id, outcome.entity_id
@@ -179,7 +182,7 @@ def submit(channel: str, payload, **kwargs) -> IntakeLog:
     entry, new = receive(channel, payload, **kwargs)
     if not new:
         return entry
-    return process(entry.pk)
+    return process(entry.pk, form=kwargs.get("form"))
 
 
 # --- leads from any channel ----------------------------------------------------------------------
@@ -215,14 +218,15 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
         produced.append([t, pk, "comment"])
         return Outcome(status, t, pk, produced,
                        reason=_("Matched %(what)s #%(id)s by %(how)s.") % {
-                           "what": entity_types.get(t).code, "id": pk, "how": ", ".join(target.reasons)})
+                           "what": entity_types.get(t).code, "id": pk, "how": ", ".join(target.reasons)}, deals=deals)
     lead = create_intake_lead(actor, data, routing, flagged=matches)
-    if note:
-        add_comment(actor, entity_type_id=entity_types.LEAD, entity_id=lead.pk, text=note)
+    if note:  # the comment of add_comment, on the lead this action has just created (no second read of it)
+        comment = history.entry(actor, entity_types.LEAD, lead.pk, "comment", text=note.strip())
+        outbox.emit(actor, "lead.commented", entity_types.LEAD, lead.pk, {"entry": comment.pk})
     reason = _("Possible duplicate of %(list)s.") % {"list": ", ".join(
         f"{entity_types.get(m.entity_type_id).code} #{m.id}" for m in matches[:5])} if matches else ""
     return Outcome(IntakeLog.Status.CREATED, entity_types.LEAD, lead.pk, [[entity_types.LEAD, lead.pk, "created"]],
-                   reason=reason)
+                   reason=reason, deals=[])
 
 
 def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()):
@@ -241,12 +245,13 @@ def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()
             data["stage"] = stage
     if routing.stage and "stage" not in data:
         data["stage"] = routing.stage
-    user_id = distribution.reserve(routing.queue_id) if routing.queue_id else None
-    data["responsible"] = user_id
+    queue, member = distribution.reserve_member(routing.queue_id) if routing.queue_id else (None, None)
+    user_id = data["responsible"] = member.user_id if member else None
     lead = create_one(actor, LEAD, data)
-    names.refresh(entity_types.LEAD, [lead.pk])
-    if routing.queue_id:
-        distribution.record_outcome(actor, routing.queue_id, entity_types.LEAD, lead.pk, user_id)
+    names.refresh(entity_types.LEAD, [lead.pk], objs=[lead], new=True)
+    if queue is not None:
+        distribution.record_outcome(actor, queue.pk, entity_types.LEAD, lead.pk, user_id, queue=queue,
+                                    user=member.user if member else None)
     if flagged:
         matches = [m.as_dict() for m in flagged[:20]]
         DuplicateMark.objects.create(entity_type_id=entity_types.LEAD, entity_id=lead.pk, matches=matches)

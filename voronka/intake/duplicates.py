@@ -2,7 +2,8 @@
 
 Every lookup goes through an index: phones and e-mails through ``parties.Communication`` (kind,
 normalized), names through ``intake.NameKey`` (kind, key). Similar names are then scored with rapidfuzz
-among a bounded set of candidates (those sharing a name word or the company), never by a scan.
+among a bounded set of candidates (the same company, then those sharing a pair of name words), never by a
+scan.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from voronka.parties.models import Communication
 from . import names
 from .models import NameKey
 
-CANDIDATES = 200  # at most this many records are scored for a similar name
+CANDIDATES = 200  # at most this many phone/e-mail rows are read
 TYPE_ORDER = {entity_types.CONTACT: 0, entity_types.LEAD: 1, entity_types.COMPANY: 2, entity_types.DEAL: 3}
 
 
@@ -65,79 +66,101 @@ def _clean(values, normalizer) -> list[str]:
     return result[:20]
 
 
-NAME_WORDS = 4  # name words looked up (surname, first name, middle name …)
+NAME_WORDS = 3  # name words of a request that make pair keys (at most 3 pairs)
+MATCHES = 10  # at most this many matches are returned (and loaded), best first
+
+
+def candidates() -> int:
+    """At most this many records are scored per index key (a company, a pair of name words)."""
+    return int(getattr(settings, "VORONKA_DUPLICATE_CANDIDATES", 50))
 
 
 def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names.TYPES,
-         exclude: tuple[int, int] | None = None) -> list[Match]:
-    """Live records that look like the same person or company, best first."""
+         exclude: tuple[int, int] | None = None, stats: dict | None = None) -> list[Match]:
+    """Live records that look like the same person or company, best first.
+
+    A phone or e-mail match is the strongest proof: when one is found the name search does not run. Else the
+    company and its people are looked at first (the company's key, and each pair of name words at that
+    company), then the records sharing a pair of name words (one bounded walk per key; at most three pairs).
+    Candidates are scored
+    from their index rows; only the matches (at most ``MATCHES``) are read from their tables. ``stats``, if
+    given, is filled with the number of candidates scored and the index walks made.
+    """
     found: dict[tuple[int, int], Match] = {}
     phones, emails = _clean(phones, normalize_phone), _clean(emails, normalize_email)
+    types = list(types)
     comm_q = Q()
     if phones:
         comm_q |= Q(kind="phone", normalized__in=phones)
     if emails:
         comm_q |= Q(kind="email", normalized__in=emails)
     if comm_q:
-        for kind, t, pk in Communication.objects.filter(comm_q, entity_type_id__in=list(types)) \
+        for kind, t, pk in Communication.objects.filter(comm_q, entity_type_id__in=types) \
                 .values_list("kind", "entity_type_id", "entity_id")[:CANDIDATES]:
             match = found.setdefault((t, pk), Match(t, pk, score=100))
             if kind not in match.reasons:
                 match.reasons.append(kind)
-    name_words, ckey = names.words(name), names.company_key(company)
-    scored: dict[tuple[int, int], int] = {}
-    # the company key is selective: its records are candidates first, then the newest with a name word
-    # (a common name alone has thousands of rows; the candidates stay bounded either way)
-    # one bounded index walk per key (kind, key, newest entity first: no sort of a common name's rows)
-    keys = ([("c", ckey)] if ckey else []) + [("n", w) for w in name_words[:NAME_WORDS]]
-    for kind, key in keys:
-        for c in NameKey.objects.filter(kind=kind, key=key, entity_type_id__in=list(types)).order_by("-entity_id") \
-                .values_list("entity_type_id", "entity_id")[:CANDIDATES]:
-            scored.setdefault(c, 0)
-    # score the candidates from their index rows (name words and company key), no record loaded: only the
-    # matches are read from their tables at the end
-    their_words: dict[tuple[int, int], list[str]] = {}
-    their_company: dict[tuple[int, int], str] = {}
-    if scored:
-        by_type: dict[int, list[int]] = {}
-        for t, pk in scored:
-            by_type.setdefault(t, []).append(pk)
-        for t, ids in by_type.items():
-            for pk, kind, key in NameKey.objects.filter(entity_type_id=t, entity_id__in=ids) \
-                    .order_by("id").values_list("entity_id", "kind", "key"):
-                if kind == NameKey.Kind.COMPANY:
-                    their_company[(t, pk)] = key
-                else:
-                    their_words.setdefault((t, pk), []).append(key)
-    limit = threshold()
-    wanted_name = " ".join(name_words)
-    for key in scored:
-        t = key[0]
-        company = their_company.get(key, "")
-        company_score = fuzz.token_sort_ratio(ckey, company) if ckey and company else None
-        if t == entity_types.COMPANY:
-            if company_score is not None and company_score >= limit:
-                m = found.setdefault(key, Match(*key, score=int(company_score)))
-                m.reasons.append("company")
-            continue
-        theirs = " ".join(their_words.get(key, []))
-        if not wanted_name or not theirs:
-            continue
-        score = name_score(wanted_name, theirs)
-        if score >= limit and (company_score is None or company_score >= limit):
-            m = found.setdefault(key, Match(*key, score=int(score)))
-            if "name" not in m.reasons:
-                m.reasons.append("name")
-    objs = _load(set(found))
+    scored: set[tuple[int, int]] = set()
+    walks = 0
+    if not found:  # a phone or e-mail matched: that is the record; no name search
+        name_words, ckey = names.words(name), names.company_key(company)
+        wanted = " ".join(name_words)
+        limit, bound = threshold(), candidates()
+
+        def walk(kind: str, key: str, of_types: list[int]) -> None:
+            """Score the newest ``bound`` records under one key."""
+            nonlocal walks
+            if not of_types:
+                return
+            walks += 1
+            for t, pk, their_words, their_company in NameKey.objects.filter(
+                    kind=kind, key=key, entity_type_id__in=of_types).order_by("-entity_id") \
+                    .values_list("entity_type_id", "entity_id", "words", "company")[:bound]:
+                if (t, pk) in scored:
+                    continue
+                scored.add((t, pk))
+                company_score = fuzz.token_sort_ratio(ckey, their_company) if ckey and their_company else None
+                if t == entity_types.COMPANY:
+                    if company_score is not None and company_score >= limit:
+                        m = found.setdefault((t, pk), Match(t, pk, score=int(company_score)))
+                        m.reasons.append("company")
+                    continue
+                if not wanted or not their_words:
+                    continue
+                score = name_score(wanted, their_words)
+                if score >= limit and (company_score is None or company_score >= limit):
+                    m = found.setdefault((t, pk), Match(t, pk, score=int(score)))
+                    if "name" not in m.reasons:
+                        m.reasons.append("name")
+
+        # the company first: the company itself, then the person at that company (a pair of name words joined
+        # to the company key: selective however common the name or the company); then the pairs of name words
+        # alone, for a namesake with no company on file. Every walk is bounded.
+        people = [t for t in types if t != entity_types.COMPANY]
+        pairs = names.pair_keys(name_words, NAME_WORDS) if name_words else []
+        if ckey:
+            walk("c", ckey, [t for t in types if t == entity_types.COMPANY])
+            for key in pairs:
+                walk("q", names.with_company(key, ckey), people)
+        for key in pairs:
+            walk("p", key, people)
+    if stats is not None:
+        stats.update(candidates=len(scored), walks=walks)
+    best = sorted(found.values(), key=_rank)[:MATCHES + (1 if exclude else 0)]
+    objs = _load({(m.entity_type_id, m.id) for m in best})
     result = []
-    for key, match in found.items():
+    for match in best:
+        key = (match.entity_type_id, match.id)
         match.obj = objs.get(key)
         if match.obj is None or key == exclude:
             continue
         result.append(match)
-    result.sort(key=lambda m: (-len(m.reasons) - (1 if {"phone", "email"} & set(m.reasons) else 0), -m.score,
-                               TYPE_ORDER.get(m.entity_type_id, 9), -m.id))
-    return result
+    return result[:MATCHES]
+
+
+def _rank(m: Match):
+    return (-len(m.reasons) - (1 if {"phone", "email"} & set(m.reasons) else 0), -m.score,
+            TYPE_ORDER.get(m.entity_type_id, 9), -m.id)
 
 
 def name_score(a: str, b: str) -> float:
@@ -185,12 +208,17 @@ def best_target(matches: list[Match]) -> Match | None:
 
 def open_deals_of(entity_type_id: int, obj) -> list[int]:
     """Open deals of a contact or company (an inbound message is shown on them too)."""
+    return open_deal_ids(entity_type_id, obj.pk)
+
+
+def open_deal_ids(entity_type_id: int, pk: int) -> list[int]:
+    """``open_deals_of`` by id: no query at all for a lead."""
     from voronka.deals.models import Deal
 
     if entity_type_id == entity_types.CONTACT:
-        qs = Deal.objects.filter(contact_id=obj.pk)
+        qs = Deal.objects.filter(contact_id=pk)
     elif entity_type_id == entity_types.COMPANY:
-        qs = Deal.objects.filter(company_id=obj.pk)
+        qs = Deal.objects.filter(company_id=pk)
     else:
         return []
     return list(qs.filter(deleted_at__isnull=True, stage_semantics="process").order_by("-id")

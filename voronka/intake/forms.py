@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from voronka.core import audit, entity_types, outbox, policies
+from voronka.core import audit, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_django_validation
 from voronka.core.normalize import normalize_email, normalize_phone
@@ -179,8 +179,8 @@ def handle_form(actor: Actor, entry: IntakeLog) -> Outcome:
              (_("Consent"), _("given") if form.consent_text else "")]
     outcome = intake_lead(actor, entry, data, routing, note=note_of(lines))
     # for automation's «a web form is filled» trigger: the record it reached, and the open deals of a contact
-    target = entity_types.get(outcome.entity_type_id)
-    deals = duplicates.open_deals_of(outcome.entity_type_id, target.model.objects.get(pk=outcome.entity_id))
+    deals = outcome.deals if outcome.deals is not None else \
+        duplicates.open_deal_ids(outcome.entity_type_id, outcome.entity_id)
     outbox.emit(actor, "webform.submitted", outcome.entity_type_id, outcome.entity_id,
                 {"form": form.pk, "slug": form.slug, "log": entry.pk, "status": outcome.status, "deals": deals})
     return outcome

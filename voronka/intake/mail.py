@@ -36,7 +36,7 @@ from voronka.core.actor import Actor
 from voronka.core.errors import NotFound, ValidationFailed
 from voronka.core.normalize import normalize_email
 
-from . import duplicates
+from . import duplicates, secretbox
 from .actions import Outcome, Rejected, Routing, create_intake_lead, handler, process, receive, storable
 from .models import IntakeLog, MailAttachment, Mailbox, MailMessage
 
@@ -312,6 +312,10 @@ def _apply(box: Mailbox, data: dict) -> None:
     for key, value in data.items():
         if key == "imap_password" and value in (None, ""):
             continue  # an empty password field keeps the stored one
+        if key == "imap_password":
+            if not isinstance(value, str) or len(value) > 255:
+                raise ValidationFailed(_("Some fields are not valid."), fields={"imap_password": [_("not valid")]})
+            value = secretbox.seal(value)  # never stored in plain text
         if key == "recipients":
             if isinstance(value, str):
                 value = [v for v in re.split(r"[\s,;]+", value) if v]
@@ -422,21 +426,34 @@ def poll(box: Mailbox, *, limit: int = 500) -> int:
     client = IMAPClient(box.imap_host, port=box.imap_port, ssl=box.imap_tls, timeout=30)
     stored = 0
     try:
-        client.login(box.imap_login, box.imap_password)
+        client.login(box.imap_login, secretbox.reveal(box.imap_password))
         info = client.select_folder(box.imap_folder, readonly=True)
         validity = int(info.get(b"UIDVALIDITY", 0) or 0)
         if box.uid_validity != validity:
             box.uid_validity, box.last_uid = validity, 0
             Mailbox.objects.filter(pk=box.pk).update(uid_validity=validity, last_uid=0)
         uids = sorted(u for u in client.search(["UID", f"{box.last_uid + 1}:*"]) if u > box.last_uid)[:limit]
+        most = max_bytes()
         for start in range(0, len(uids), FETCH_CHUNK):
             chunk = uids[start:start + FETCH_CHUNK]
-            fetched = client.fetch(chunk, ["BODY.PEEK[]"])
+            sizes = {uid: int((row or {}).get(b"RFC822.SIZE") or 0)
+                     for uid, row in client.fetch(chunk, ["RFC822.SIZE"]).items()}
+            small = [uid for uid in chunk if sizes.get(uid, 0) <= most]
+            fetched = client.fetch(small, ["BODY.PEEK[]"]) if small else {}
             for uid in chunk:
+                external = f"imap:{box.pk}:{validity}:{uid}"
+                meta = {"uid": uid, "folder": box.imap_folder}
+                if sizes.get(uid, 0) > most:  # too big: its headers are kept, it is rejected, the body stays
+                    head = client.fetch([uid], ["BODY.PEEK[HEADER]"]).get(uid) or {}
+                    store_too_large(box, bytes(head.get(b"BODY[HEADER]") or b""), sizes[uid], most,
+                                    external_id=external, meta=meta)
+                    stored += 1
+                    box.last_uid = uid
+                    Mailbox.objects.filter(pk=box.pk).update(last_uid=uid)
+                    continue
                 data = (fetched.get(uid) or {}).get(b"BODY[]")
                 if data is not None:
-                    store_and_process(box, bytes(data), external_id=f"imap:{box.pk}:{validity}:{uid}",
-                                      meta={"uid": uid, "folder": box.imap_folder}, remote_addr="")
+                    store_and_process(box, bytes(data), external_id=external, meta=meta, remote_addr="")
                     stored += 1
                 box.last_uid = uid
                 Mailbox.objects.filter(pk=box.pk).update(last_uid=uid)
@@ -446,6 +463,24 @@ def poll(box: Mailbox, *, limit: int = 500) -> int:
         except Exception:
             pass
     return stored
+
+
+def max_bytes() -> int:
+    """The largest message taken in (``VORONKA_MAIL_MAX_BYTES``, 25 MB): the SMTP endpoint refuses bigger ones
+    in the protocol; an IMAP poll keeps their headers in the log, rejected, and leaves them on the server."""
+    return int(getattr(settings, "VORONKA_MAIL_MAX_BYTES", 25 * 1024 * 1024))
+
+
+def store_too_large(box: Mailbox, headers: bytes, size: int, most: int, *, external_id: str,
+                    meta: dict) -> IntakeLog:
+    entry, new = store(box, headers, external_id=external_id, meta={**meta, "size": size, "headers_only": True})
+    if not new and entry.status != IntakeLog.Status.PENDING:
+        return entry
+    from .actions import reject
+
+    return reject(entry, _("The message is too large (%(size)s bytes; at most %(most)s are taken in). Only its "
+                           "headers are kept here; the message stays in the mailbox on the server.") % {
+        "size": size, "most": most}, code="too_large")
 
 
 def poll_due(*, now=None) -> int:
@@ -552,5 +587,5 @@ def smtp_controller(host: str, port: int):
     from aiosmtpd.controller import Controller
 
     return Controller(SMTPHandler(), hostname=host, port=port, decode_data=False,
-                      data_size_limit=int(getattr(settings, "VORONKA_MAIL_MAX_BYTES", 25 * 1024 * 1024)),
+                      data_size_limit=max_bytes(),
                       ident="Voronka intake")

@@ -167,17 +167,27 @@ class TelegramChat(models.Model):
 
 
 class NameKey(models.Model):
-    """The name index of duplicate search: one row per normalised name word of a lead/contact and per
-    normalised company name, so that similar names are found through an index, never by a scan."""
+    """The name index of duplicate search, so that similar names are found through an index, never by a scan.
+
+    Keys: ``p`` — a pair of a person's name words, each cut to its first letters (``иванов иван петрович``
+    gives «ива ива» and «ива пет»: two people with two similar name words share a key even with a typo later
+    in a word), or the one word of a one-word name; ``q`` — such a pair joined to the person's company key
+    (``ива ива|ромашка``); ``c`` — a company's normalised name. Every row carries the record's normalised
+    name words and company key, so candidates are scored from the rows the index walk returns, without
+    loading a record.
+    """
 
     class Kind(models.TextChoices):
-        NAME = "n", _("Name word")
+        PAIR = "p", _("Name words")
+        PAIR_AT_COMPANY = "q", _("Name words at a company")
         COMPANY = "c", _("Company")
 
     entity_type_id = models.PositiveIntegerField()
     entity_id = models.BigIntegerField()
     kind = models.CharField(max_length=1, choices=Kind.choices)
     key = models.CharField(max_length=100)
+    words = models.CharField(max_length=300, blank=True, default="")  # the record's normalised name words
+    company = models.CharField(max_length=100, blank=True, default="")  # the record's company key
 
     class Meta:
         indexes = [
@@ -222,7 +232,7 @@ class Mailbox(models.Model):
     imap_port = models.PositiveIntegerField(_("IMAP port"), default=993)
     imap_tls = models.BooleanField(_("TLS"), default=True)
     imap_login = models.CharField(_("login"), max_length=255, blank=True)
-    imap_password = models.CharField(_("password"), max_length=255, blank=True)
+    imap_password = models.TextField(_("password"), blank=True)  # encrypted: ``secretbox.seal``
     imap_folder = models.CharField(_("folder"), max_length=255, default="INBOX")
     poll_seconds = models.PositiveIntegerField(_("poll every (seconds)"), default=60)
     # SMTP: the envelope recipients this mailbox accepts, lower case ("sales@crm.example.ru")

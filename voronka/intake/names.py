@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import combinations
 
 from voronka.core import entity_types
 
@@ -18,6 +19,8 @@ NAME_FIELDS = {"first_name", "last_name", "middle_name", "company_name", "name"}
 LEGAL_FORMS = {"ооо", "оао", "зао", "пао", "ао", "ип", "нко", "гк", "llc", "ltd", "inc", "gmbh", "corp", "co"}
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 TYPES = (entity_types.LEAD, entity_types.CONTACT, entity_types.COMPANY)
+PREFIX = 3  # letters of a word in a pair key: a typo after them still finds the person
+RECORD_WORDS = 4  # name words of a record that make pair keys (at most 6 pairs)
 
 
 def words(text: str) -> list[str]:
@@ -47,26 +50,54 @@ def company_of(entity_type_id: int, obj) -> str:
     return company.name if company is not None else ""
 
 
+def pair_keys(name_words: list[str], limit: int = RECORD_WORDS) -> list[str]:
+    """Keys of a name: every pair of its words cut to ``PREFIX`` letters (sorted, so the order of surname and
+    first name does not matter), or the cut word of a one-word name. Two names that ``duplicates.name_score``
+    can call the same person share at least one key unless a word is misspelt within its first letters."""
+    cut = [w[:PREFIX] for w in name_words[:limit]]
+    if len(cut) == 1:
+        return cut
+    return sorted({" ".join(sorted(pair)) for pair in combinations(cut, 2)})
+
+
+def with_company(pair: str, company: str) -> str:
+    """The key of a pair of name words at one company (kind ``q``)."""
+    return f"{pair}|{company}"[:100]
+
+
 def keys_for(entity_type_id: int, obj) -> list[tuple[str, str]]:
-    keys = [] if entity_type_id == entity_types.COMPANY else [("n", w) for w in words(person_name(obj))]
+    """Index keys of a record: a company has its name (``c``); a person the pairs of name words (``p``) and,
+    with a company, the same pairs joined to the company key (``q``: the person at that company, however
+    common the name or the company)."""
     company = company_key(company_of(entity_type_id, obj))
-    if company:
-        keys.append(("c", company))
-    return keys
+    if entity_type_id == entity_types.COMPANY:
+        return [("c", company)] if company else []
+    pairs = pair_keys(words(person_name(obj)))
+    return [("p", k) for k in pairs] + ([("q", with_company(k, company)) for k in pairs] if company else [])
 
 
-def refresh(entity_type_id: int, ids: Iterable[int]) -> None:
-    """Rewrite the index rows of these records from their current state (deleted records get none)."""
+def rows_for(entity_type_id: int, obj) -> list[NameKey]:
+    name = "" if entity_type_id == entity_types.COMPANY else " ".join(words(person_name(obj)))[:300]
+    company = company_key(company_of(entity_type_id, obj))
+    return [NameKey(entity_type_id=entity_type_id, entity_id=obj.pk, kind=kind, key=key, words=name, company=company)
+            for kind, key in keys_for(entity_type_id, obj)]
+
+
+def refresh(entity_type_id: int, ids: Iterable[int], *, objs: Iterable | None = None, new: bool = False) -> None:
+    """Rewrite the index rows of these records from their current state (deleted records get none).
+    ``objs``: the records as just written (a contact with its ``company`` loaded), to spare reading them;
+    ``new``: they were created in this transaction (no rows to delete)."""
     if entity_type_id not in TYPES:
         return
     ids = list(ids)
-    NameKey.objects.filter(entity_type_id=entity_type_id, entity_id__in=ids).delete()
-    model = entity_types.get(entity_type_id).model
-    qs = model.objects.filter(pk__in=ids, deleted_at__isnull=True)
-    if entity_type_id == entity_types.CONTACT:
-        qs = qs.select_related("company")
-    rows = [NameKey(entity_type_id=entity_type_id, entity_id=obj.pk, kind=kind, key=key)
-            for obj in qs for kind, key in keys_for(entity_type_id, obj)]
+    if not new:
+        NameKey.objects.filter(entity_type_id=entity_type_id, entity_id__in=ids).delete()
+    if objs is None:
+        model = entity_types.get(entity_type_id).model
+        objs = model.objects.filter(pk__in=ids, deleted_at__isnull=True)
+        if entity_type_id == entity_types.CONTACT:
+            objs = objs.select_related("company")
+    rows = [row for obj in objs if obj.deleted_at is None for row in rows_for(entity_type_id, obj)]
     NameKey.objects.bulk_create(rows)
 
 

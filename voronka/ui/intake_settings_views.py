@@ -152,7 +152,8 @@ def queue_edit(request, pk: int | None = None):
         cap = (request.POST.get("cap") or "").strip()
         data = {"name": (request.POST.get("name") or "").strip(), "mode": request.POST.get("mode") or "",
                 "cap": int(cap) if cap.isdigit() and len(cap) < 6 else None,
-                "is_active": request.POST.get("is_active") == "on"}
+                "is_active": request.POST.get("is_active") == "on",
+                "working_hours": request.POST.get("working_hours") == "on"}
         try:
             if queue.pk:
                 saved = distribution.update_queue(actor, queue.pk, **data)

@@ -308,3 +308,21 @@ def test_observers_of_the_record_are_untouched(admin, people, robot, drive):
     new_lead(admin, people)
     drive()
     assert not Observer.objects.exists()
+
+
+def test_email_to_an_unsubscribed_client_is_not_sent_and_the_log_says_why(admin, people, robot, drive):
+    from voronka.customfields.actions import define_field
+    from voronka.parties.actions import create_contact
+
+    define_field(admin, entity_type_id=3, code="uf_unsubscribed", label="Отписан", kind="boolean")
+    contact = create_contact(admin, first_name="Анна", emails=["anna@example.ru"], custom={"uf_unsubscribed": True})
+    robot("email_client", {"subject": "s", "body": "b"})
+    new_lead(admin, people, first_name="Анна", emails=["ANNA@example.ru"])  # not linked: found by the address
+    drive()
+    run = only_run()
+    assert mail.outbox == []
+    assert run.status == "done" and run.outputs["to"] == ["anna@example.ru"]
+    assert f"contact #{contact.pk}" in run.outputs["skipped"]  # the run log says why nothing was sent
+    new_lead(admin, people, first_name="Ира", emails=["ira@example.ru"])  # a subscribed client gets the letter
+    drive()
+    assert [m.to for m in mail.outbox] == [["ira@example.ru"]]

@@ -134,3 +134,41 @@ def test_cap_holds_under_8_concurrent_intake_clients(admin, lead_pipeline, users
     counts = Counter(Lead.objects.values_list("responsible_id", flat=True))
     assert counts[None] == 40 - 25 and all(counts[u.pk] == 5 for u in users)  # nobody above the cap
     assert FreeItem.objects.count() == 15
+
+
+def test_a_queue_on_working_hours_skips_people_outside_their_working_time(admin, lead_pipeline, queue, users):
+    """The working calendar counts as presence (alongside the at-work switch): a member on vacation or outside
+    their hours gets nothing; waiting items go out when the working day begins (the worker's job)."""
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    from voronka.calendars import actions as calendars
+    from voronka.core import clock, jobs
+
+    actions.update_queue(admin, queue.pk, working_hours=True)
+    calendars.set_company_calendar(admin, time_zone="Europe/Moscow")  # the default week: Mon–Fri 9:00–18:00
+    tuesday = datetime.datetime(2026, 12, 1, 11, 0, tzinfo=ZoneInfo("Europe/Moscow"))
+    calendars.add_absence(admin, users[0].pk, starts_on="2026-12-01", ends_on="2026-12-01", reason="Отпуск")
+    calendars.set_user_schedule(admin, users[1].pk, week={"tue": [["14:00", "18:00"]]})  # works afternoons
+    try:
+        clock.freeze(tuesday)
+        leads = _intake(queue, 6)
+        assert {lead.responsible_id for lead in leads} == {u.pk for u in users[2:]}  # neither 0 nor 1
+        clock.freeze(tuesday.replace(hour=21))  # after hours: nobody works, the item waits
+        [late] = _intake(queue, 1, start=6)
+        assert late.responsible_id is None and FreeItem.objects.filter(entity_id=late.pk).exists()
+        assert jobs.registered()["distribution"]() == 0  # the worker's job: still nobody at work
+        clock.freeze(tuesday + datetime.timedelta(days=1, hours=-2))  # Wednesday 9:00: the day begins
+        assert jobs.registered()["distribution"]() == 1
+        late.refresh_from_db()
+        # users[0] is back from vacation; users[1] works on Tuesdays only
+        assert late.responsible_id in {users[0].pk} | {u.pk for u in users[2:]}
+        assert not FreeItem.objects.exists()
+    finally:
+        clock.freeze(None)
+    Queue.objects.filter(pk=queue.pk).update(working_hours=False)  # without the flag the calendar is not asked
+    clock.freeze(tuesday.replace(hour=21))
+    try:
+        assert _intake(queue, 1, start=7)[0].responsible_id is not None
+    finally:
+        clock.freeze(None)

@@ -16,7 +16,7 @@ from voronka.core import clock, entity_types, jobs
 from voronka.core.errors import PermissionDenied, ValidationFailed
 from voronka.core.models import TimelineBinding, TimelineEntry
 from voronka.deals.actions import create_deal
-from voronka.intake import mail
+from voronka.intake import mail, secretbox
 from voronka.intake.models import IntakeLog, MailAttachment, Mailbox
 from voronka.leads.models import Lead
 from voronka.parties.actions import create_contact
@@ -260,7 +260,8 @@ def test_mailboxes_and_attachments_over_the_api(admin_token, manager_user, users
     assert api.post("/intake/mailboxes", {"name": "Bad", "kind": "pop3"}).status_code == 422
     changed = api.patch(f"/intake/mailboxes/{made.json()['id']}", {"poll_seconds": 300, "imap_password": ""})
     assert changed.status_code == 200 and changed.json()["poll_seconds"] == 300
-    assert Mailbox.objects.get().imap_password == "p4ss"  # an empty password keeps the stored one
+    stored = Mailbox.objects.get().imap_password
+    assert "p4ss" not in stored and secretbox.reveal(stored) == "p4ss"  # encrypted; an empty password keeps it
     assert api.patch("/intake/mailboxes/999", {"name": "X"}).status_code == 404
     manager = bearer(ApiToken.issue(manager_user, name="t")[1])
     assert manager.get("/intake/mailboxes").status_code == 403
@@ -293,3 +294,27 @@ def test_deliver_refuses_when_no_mailbox_takes_the_message(admin):
     with pytest.raises(LookupError):
         mail.deliver(["a@crm.example.ru"], message("x@example.ru", "S", "B"))
     assert not IntakeLog.objects.exists()
+
+
+def test_mailbox_passwords_are_stored_encrypted_with_a_key_from_the_secret_key(admin, settings):
+    box = mail.create_mailbox(admin, name="X", imap_host="127.0.0.1", imap_login="x", imap_password="пароль-1")
+    stored = Mailbox.objects.get(pk=box.pk).imap_password
+    assert stored.startswith("fernet:") and "пароль" not in stored
+    assert secretbox.reveal(stored) == "пароль-1"
+    assert secretbox.reveal("stored-before-encryption") == "stored-before-encryption"  # read as it is
+    settings.SECRET_KEY = "another-installation-" + "k" * 40
+    with pytest.raises(secretbox.CannotDecrypt):  # a changed secret key: the mailbox asks for the password again
+        secretbox.reveal(stored)
+
+
+def test_a_message_above_the_size_limit_is_rejected_with_its_headers_kept(box, imap_server, frozen, settings):
+    settings.VORONKA_MAIL_MAX_BYTES = 4000
+    imap_server.append(box.imap_folder, message("big@example.ru", "Прайс на всё", "Х" * 5000))
+    imap_server.append(box.imap_folder, message("small@example.ru", "Вопрос", "Коротко"))
+    assert _poll(T0) == 2
+    big, small = IntakeLog.objects.order_by("id")
+    assert (big.status, big.meta["code"], big.meta["headers_only"]) == ("rejected", "too_large", True)
+    assert big.meta["size"] > 4000 and "Прайс на всё" == big.meta["subject"] and "Х" * 100 not in big.raw
+    assert "4000" in big.reason
+    assert small.status == "created"
+    assert _poll(T0 + datetime.timedelta(minutes=5)) == 0  # not fetched again

@@ -11,6 +11,7 @@ from voronka.core.models import TimelineEntry
 from voronka.distribution.models import FreeItem
 from voronka.identity.models import User
 from voronka.intake import actions as intake
+from voronka.intake import secretbox
 from voronka.intake.models import DuplicateMark, IntakeLog, Mailbox
 from voronka.leads.actions import create_lead
 from voronka.leads.models import Lead
@@ -131,7 +132,8 @@ def test_mailbox_screens(admin_user, manager_user):
         "poll_seconds": "120", "is_active": "on"})
     assert made.status_code == 302
     box = Mailbox.objects.get()
-    assert (box.imap_password, box.poll_seconds, box.imap_tls) == ("secret", 120, True)
+    assert (secretbox.reveal(box.imap_password), box.poll_seconds, box.imap_tls) == ("secret", 120, True)
+    assert "secret" not in box.imap_password  # stored encrypted
     page = client.get(f"/settings/intake/mailboxes/{box.pk}/")
     assert page.status_code == 200 and "secret" not in page.text
     assert "zayavki@imap.example.ru" in client.get("/settings/intake/mailboxes/").text
