@@ -15,9 +15,10 @@ pipeline (the rows carry the record's current values of all three).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterable
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from voronka.core import policies
 from voronka.core.actor import Actor
@@ -56,7 +57,23 @@ def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True) -> Que
 
 
 def days(qs: QuerySet, p: Params) -> QuerySet:
-    return qs.filter(day__gte=p.date_from, day__lte=p.date_to)
+    """The rows of the period: whole months from the monthly rows, the days at either end from the daily rows
+    (only daily rows when grouping by day or week, whose periods cut through months)."""
+    start, end = p.date_from, p.date_to
+    first_full = start if start.day == 1 else _next_month(start)
+    after_full = _next_month(end) if _next_month(end) - datetime.timedelta(days=1) == end else end.replace(day=1)
+    if p.group in ("day", "week") or first_full >= after_full:
+        return qs.filter(grain="d", day__gte=start, day__lte=end)
+    q = Q(grain="m", day__gte=first_full, day__lt=after_full)
+    if start < first_full:
+        q |= Q(grain="d", day__gte=start, day__lt=first_full)
+    if after_full <= end:
+        q |= Q(grain="d", day__gte=after_full, day__lte=end)
+    return qs.filter(q)
+
+
+def _next_month(day: datetime.date) -> datetime.date:
+    return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
 
 
 def grouped(qs: QuerySet, p: Params, *fields: str) -> Iterable[tuple]:

@@ -322,6 +322,8 @@ def new_leads(actor: Actor, p: Params) -> Report:
             slot = data.setdefault(key, {"leads": 0, "in_work": 0, "converted": 0, "junk": 0})
             slot["leads"] += n
             slot[{"process": "in_work", "success": "converted"}.get(semantics.get(stage_id), "junk")] += n
+        if p.group == "none":  # one «Total» row, as the database gives it even over no records
+            data.setdefault(0, {"leads": 0, "in_work": 0, "converted": 0, "junk": 0})
     else:
         qs = in_period(items(actor, p, LEAD), p, "created_at")
         data = _grouped(qs, p, "created_at", leads=Count("id"),
@@ -341,9 +343,10 @@ def new_leads(actor: Actor, p: Params) -> Report:
 
 
 def _semantics() -> dict[int, str]:
+    """{stage id: semantics}; 0 stands for «in progress» in the read model's ``created`` rows."""
     from voronka.pipelines.models import Stage
 
-    return dict(Stage.objects.values_list("id", "semantics"))
+    return {0: "process", **dict(Stage.objects.values_list("id", "semantics"))}
 
 
 def _source(rm) -> dict:
@@ -483,6 +486,8 @@ def deals(actor: Actor, p: Params) -> Report:
             slot[{"process": "open", "success": "won"}.get(sem, "lost")] += n
             if sem == "success":
                 slot["won_amount"] += amount
+        if p.group == "none":
+            data.setdefault(0, {})
     else:
         qs = in_period(items(actor, p, DEAL), p, "created_at")
         data = _grouped(qs, p, "created_at", deals=Count("id"), amount=Sum("opportunity"),

@@ -23,8 +23,9 @@ from django.utils import timezone
 from .models import DailyTotal, DailyTotalState, Pipeline, Stage, StageHistory
 
 CREATED, REACHED, CLOSED = "created", "reached", "closed"
-# entity type, kind, day, pipeline, stage, responsible, open to everyone, source
-Key = tuple[int, str, datetime.date, int, int, int, bool, str]
+# entity type, kind, grain, day, pipeline, stage, responsible, open to everyone, source
+Key = tuple[int, str, str, datetime.date, int, int, int, bool, str]
+DAY, MONTH = "d", "m"
 STALE = "stale"
 
 
@@ -69,11 +70,12 @@ def contribution(entity_type_id: int, state: dict, reached_stage: int) -> list[t
     tail = (state["responsible_id"] or 0, bool(state["is_open"]), (state["source"] or "")[:50])
     day = local_day(state["created_at"])
     pipe = state["pipeline_id"]
-    rows = [((entity_type_id, CREATED, day, pipe, state["stage_id"], *tail), 1, amount),
-            ((entity_type_id, REACHED, day, pipe, reached_stage or 0, *tail), 1, amount)]
-    if state["semantics"] != "process" and state["closed_at"] is not None:
-        rows.append(((entity_type_id, CLOSED, local_day(state["closed_at"]), pipe, state["stage_id"], *tail), 1, amount))
-    return rows
+    final = state["semantics"] != "process"
+    rows = [(CREATED, day, state["stage_id"] if final else 0), (REACHED, day, reached_stage or 0)]
+    if final and state["closed_at"] is not None:
+        rows.append((CLOSED, local_day(state["closed_at"]), state["stage_id"]))
+    return [((entity_type_id, kind, grain, d if grain == DAY else d.replace(day=1), pipe, stage, *tail), 1, amount)
+            for kind, d, stage in rows for grain in (DAY, MONTH)]
 
 
 def state_of(obj, **overrides) -> dict:
@@ -101,9 +103,9 @@ def apply(deltas: Iterable[tuple[Key, int, decimal.Decimal]]) -> None:
     if not rows:
         return
     table = DailyTotal._meta.db_table
-    sql = (f"INSERT INTO {table} (entity_type_id, kind, day, pipeline_id, stage_id, responsible_id, is_open, source, "
-           f"count, amount) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-           f"ON CONFLICT (entity_type_id, kind, day, pipeline_id, stage_id, responsible_id, is_open, source) "
+    sql = (f"INSERT INTO {table} (entity_type_id, kind, grain, day, pipeline_id, stage_id, responsible_id, is_open, "
+           f"source, count, amount) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+           f"ON CONFLICT (entity_type_id, kind, grain, day, pipeline_id, stage_id, responsible_id, is_open, source) "
            f"DO UPDATE SET count = {table}.count + excluded.count, amount = {table}.amount + excluded.amount")
     with connection.cursor() as cursor:
         cursor.executemany(sql, [(*k, c, str(a)) for k, c, a in rows])
@@ -162,13 +164,15 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
 
     def add(kind, rows, stage_of):
         for r in rows:
-            key = (entity_type_id, kind, r["d"], r["pipeline_id"], stage_of(r), r["responsible_id"] or 0,
-                   bool(r["is_open"]), (r["source"] or "")[:50])
-            out[key][0] += r["n"]
-            out[key][1] += decimal.Decimal(r["a"] or 0)
+            for grain, day in ((DAY, r["d"]), (MONTH, r["d"].replace(day=1))):
+                key = (entity_type_id, kind, grain, day, r["pipeline_id"], stage_of(r), r["responsible_id"] or 0,
+                       bool(r["is_open"]), (r["source"] or "")[:50])
+                out[key][0] += r["n"]
+                out[key][1] += decimal.Decimal(r["a"] or 0)
 
-    add(CREATED, live.values(*dims, "stage_id", d=TruncDate("created_at", tzinfo=tz))
-        .annotate(n=Count("id"), a=Sum("opportunity")).order_by(), lambda r: r["stage_id"])
+    add(CREATED, live.values(*dims, "stage_id", "stage_semantics", d=TruncDate("created_at", tzinfo=tz))
+        .annotate(n=Count("id"), a=Sum("opportunity")).order_by(),
+        lambda r: 0 if r["stage_semantics"] == "process" else r["stage_id"])
     add(CLOSED, live.exclude(stage_semantics="process").filter(closed_at__isnull=False)
         .values(*dims, "stage_id", d=TruncDate("closed_at", tzinfo=tz))
         .annotate(n=Count("id"), a=Sum("opportunity")).order_by(), lambda r: r["stage_id"])
@@ -184,8 +188,9 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
             lambda r: by_rank.get((r["pipeline_id"], r["best"]), 0) if r["best"] is not None else 0)
     DailyTotal.objects.filter(entity_type_id=entity_type_id).delete()
     DailyTotal.objects.bulk_create([
-        DailyTotal(entity_type_id=k[0], kind=k[1], day=k[2], pipeline_id=k[3], stage_id=k[4], responsible_id=k[5],
-                   is_open=k[6], source=k[7], count=c, amount=a) for k, (c, a) in out.items() if c or a],
+        DailyTotal(entity_type_id=k[0], kind=k[1], grain=k[2], day=k[3], pipeline_id=k[4], stage_id=k[5],
+                   responsible_id=k[6], is_open=k[7], source=k[8], count=c, amount=a)
+        for k, (c, a) in out.items() if c or a],
         batch_size=2000)
     now = timezone.now()
     DailyTotalState.objects.filter(entity_type_id=entity_type_id).delete()

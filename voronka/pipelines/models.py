@@ -140,20 +140,24 @@ class DailyTotal(models.Model):
 
     ``kind``:
 
-    - ``created``: records by the day they were created and their **current** stage (new leads, deals);
+    - ``created``: records by the day they were created and their **current** stage when it is final (``stage_id``
+      0: in progress; new leads, deals, the funnel's «won» and «lost at»);
     - ``reached``: records by the day they were created and the **furthest** stage of their current pipeline they
       ever entered (history; failure stages do not count, ``stage_id`` 0: none): the stage funnel;
     - ``closed``: records now in a final stage by the day of their last closing and their current stage.
 
-    A record adds one row of each kind, keyed by its current pipeline, responsible (0: nobody), «open to everyone»
-    flag and source, so the rights engine narrows these rows exactly as it narrows the records (observers apart:
-    a viewer who observes records reads the live tables). Kept in the same transaction as every create, move,
+    Every row exists twice: per day (``grain`` "d") and per month (``grain`` "m", ``day`` the 1st), so a year costs
+    twelve months of rows plus the days at its ends. A record adds one row of each kind (and grain), keyed by its
+    current pipeline, responsible (0: nobody), «open to everyone» flag and source, so the rights engine narrows
+    these rows exactly as it narrows the records (observers apart: a viewer who observes records reads the live
+    tables). Kept in the same transaction as every create, move,
     change, delete, restore and merge by ``StageHook``; ``voronka analytics-rebuild`` recomputes it after bulk
     loads. See ``voronka/pipelines/daily.py`` and docs/analytics.md.
     """
 
     entity_type_id = models.PositiveIntegerField()
     kind = models.CharField(max_length=8)
+    grain = models.CharField(max_length=1, default="d")  # "d": the row is one day; "m": a month (``day`` its 1st)
     day = models.DateField()
     pipeline_id = models.BigIntegerField()
     stage_id = models.BigIntegerField()
@@ -165,7 +169,8 @@ class DailyTotal(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["entity_type_id", "kind", "day", "pipeline_id", "stage_id", "responsible_id", "is_open", "source"],
+            fields=["entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open",
+                    "source"],
             name="daily_total_key")]
 
     def __str__(self) -> str:

@@ -30,7 +30,7 @@ def co(monkeypatch):
 
 def snapshot() -> dict:
     """The read model's non-empty rows, as {key: (count, amount)}."""
-    return {(r.entity_type_id, r.kind, r.day, r.pipeline_id, r.stage_id, r.responsible_id, r.is_open, r.source):
+    return {(r.entity_type_id, r.kind, r.grain, r.day, r.pipeline_id, r.stage_id, r.responsible_id, r.is_open, r.source):
             (r.count, r.amount) for r in DailyTotal.objects.all() if r.count or r.amount}
 
 
@@ -68,8 +68,16 @@ def test_incremental_equals_rebuild_after_the_fixture_company(co):
     incremental = snapshot()
     assert incremental and incremental == rebuilt()
     assert rebuilt() == incremental  # idempotent
-    leads_created = sum(c for k, (c, _a) in incremental.items() if k[0] == 1 and k[1] == "created")
+    leads_created = sum(c for k, (c, _a) in incremental.items() if k[0] == 1 and k[1] == "created" and k[2] == "d")
     assert leads_created == 5  # L1 L2 L3 L4 L7: L5 merged and L6 deleted do not count
+    # each day's rows add up to their month's
+    months: dict = {}
+    for k, (c, a) in incremental.items():
+        if k[2] == "d":
+            slot = months.setdefault((*k[:2], k[3].replace(day=1), *k[4:]), [0, 0])
+            slot[0], slot[1] = slot[0] + c, slot[1] + a
+    assert {k: tuple(v) for k, v in months.items() if v[0] or v[1]} == \
+        {(*k[:2], *k[3:]): v for k, v in incremental.items() if k[2] == "m"}
 
 
 def test_the_covered_reports_read_the_model_and_agree(co):
@@ -78,7 +86,11 @@ def test_the_covered_reports_read_the_model_and_agree(co):
             for q in ({}, {"group": "day", "date_from": "2026-01-31", "date_to": "2026-02-02"}, {"group": "user"},
                       {"group": "source"}, {"group": "department"}, {"group": "pipeline"}, {"group": "week"},
                       {"responsible": co.users["m2"].pk}, {"source": "site"},
-                      {"department": co.users["m1"].department_id}, {"pipeline": co.pipelines["sales"].pk}):
+                      {"department": co.users["m1"].department_id}, {"pipeline": co.pipelines["sales"].pk},
+                      {"date_from": "2026-01-15", "date_to": "2026-03-10"},  # whole February, days around it
+                      {"date_from": "2026-01-15", "date_to": "2026-02-20", "group": "quarter"},  # no whole month
+                      {"date_from": "2026-01-31", "date_to": "2026-02-28", "group": "none"},
+                      {"date_from": "2025-12-01", "date_to": "2026-03-31", "group": "year"}):
                 if slug == "funnel" and "pipeline" in q:
                     continue
                 model, exact = both(co.actors[who], slug, **q)
@@ -194,5 +206,6 @@ def test_reordered_stages_make_the_funnel_count_until_a_rebuild(co):
 
 def test_day_of_a_record_is_the_installations_calendar_day(co):
     # L2 was created at 22:30 UTC on 31 January: 1 February in Moscow, the installation's zone
-    row = DailyTotal.objects.get(entity_type_id=1, kind="created", source="site", stage_id=co.stages["leads.junk"].pk)
+    row = DailyTotal.objects.get(entity_type_id=1, kind="created", grain="d", source="site",
+                                 stage_id=co.stages["leads.junk"].pk)
     assert row.day.isoformat() == "2026-02-01" and at(1, 31, 22, 30).date().isoformat() == "2026-01-31"
