@@ -7,7 +7,8 @@ filters, or ``None`` when the read model cannot give the exact answer and the re
 - a custom-field filter is set (the rows do not carry custom fields);
 - the totals of that record kind were never built (a database loaded in bulk before ``analytics-rebuild``);
 - the viewer observes records of that kind and does not read them all (observed records are readable by
-  their observers but the rows do not know who observes what).
+  their observers but the rows do not know who observes what);
+- a pipeline's stages were reordered, added, removed or changed semantics since the rows were computed.
 
 The rights engine narrows the rows exactly as it narrows the records: by responsible, «open to everyone» and
 pipeline (the rows carry the record's current values of all three).
@@ -33,7 +34,8 @@ def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True) -> Que
     from voronka.pipelines import daily
     from voronka.pipelines.models import DailyTotal
 
-    if not ENABLED or p.custom or p.zone.key != daily.zone().key or not daily.complete(type_id):
+    if not ENABLED or p.custom or p.zone.key != daily.zone().key or not daily.complete(type_id) \
+            or not daily.stages_unchanged(type_id):
         return None
     from .reports import _sees_everything
 

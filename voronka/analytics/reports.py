@@ -534,11 +534,7 @@ def funnel(actor: Actor, p: Params) -> Report:
     stages = list(Stage.objects.filter(pipeline=pipe).order_by("sort", "id"))
     steps = [s for s in stages if s.semantics == "process"]
     order = {s.pk: i for i, s in enumerate(s for s in stages if s.semantics != "failure")}
-    from voronka.pipelines import daily
-
     rm = readmodel.rows(actor, p, p.entity)
-    if rm is not None and not daily.order_is_current(p.entity, pipe.pk):
-        rm = None
     # per funnel row (each in-progress stage, then «won now») the items and their amount; per failure stage the same
     if rm is not None:
         reached_at: dict[int, list] = defaultdict(lambda: [0, ZERO])

@@ -134,11 +134,16 @@ def complete(entity_type_id: int) -> bool:
     return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=0).exists()
 
 
-def order_is_current(entity_type_id: int, pipeline_id: int) -> bool:
-    """Whether a pipeline's ``reached`` rows follow its stages as they are now (a pipeline never written since the
-    last rebuild has no row and no records the rows could be wrong about)."""
-    state = DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=pipeline_id).first()
-    return state is None or state.signature == signature(Stage.objects.filter(pipeline_id=pipeline_id))
+def stages_unchanged(entity_type_id: int) -> bool:
+    """Whether every pipeline of a record kind has the stages (order and semantics) its rows were computed with."""
+    states = dict(DailyTotalState.objects.filter(entity_type_id=entity_type_id).exclude(pipeline_id=0)
+                  .values_list("pipeline_id", "signature"))
+    if not states:
+        return True
+    stages_of: dict[int, list[Stage]] = defaultdict(list)
+    for s in Stage.objects.filter(pipeline_id__in=list(states)):
+        stages_of[s.pipeline_id].append(s)
+    return all(sig == signature(stages_of[pid]) for pid, sig in states.items())
 
 
 # --- rebuild ---------------------------------------------------------------------------------------------

@@ -184,7 +184,7 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
     assert model.details["read_model"] and same(model, exact) and model.totals["leads"] == 2  # L7 (1 March in Moscow), L8
 
 
-def test_reordered_stages_make_the_funnel_count_until_a_rebuild(co):
+def test_changed_stages_make_the_reports_count_until_a_rebuild(co):
     from voronka.deals.actions import move_deal
     from voronka.pipelines.actions import reorder_stages
 
@@ -193,6 +193,8 @@ def test_reordered_stages_make_the_funnel_count_until_a_rebuild(co):
     reorder_stages(a, sales.pk, [s["sales.invoice"].pk, s["sales.new"].pk, s["sales.won"].pk, s["sales.lost"].pk])
     model, exact = both(a, "funnel")
     assert not model.details["read_model"] and same(model, exact)
+    assert not both(a, "deals")[0].details["read_model"]
+    assert both(a, "new-leads")[0].details["read_model"]  # another kind of record, untouched
     move_deal(a, co.deals["D8"].pk, stage=s["sales.new"].pk)  # a write with the new order marks the rows stale
     assert DailyTotalState.objects.get(pipeline_id=sales.pk).signature == daily.STALE
     assert not both(a, "funnel")[0].details["read_model"]

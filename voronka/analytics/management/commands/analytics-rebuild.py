@@ -12,8 +12,8 @@ class Command(BaseCommand):
     help = (
         "Recompute the daily totals the reports read (new leads, deals, the stage funnel, lost reasons) from the "
         "records and their stage history. Idempotent; run it after `voronka generate`, after a bulk load that "
-        "bypasses the actions, or after reordering a pipeline's stages (the funnel of that pipeline counts the "
-        "records until then). Every other write keeps the totals up to date in its own transaction."
+        "bypasses the actions, or after changing a pipeline's stages (the reports count the records until "
+        "then). Every other write keeps the totals up to date in its own transaction."
     )
 
     def handle(self, *args, **options):
