@@ -379,8 +379,10 @@ def lead_conversion(actor: Actor, p: Params) -> Report:
         r["deal_rate"], r["won_rate"] = pct(r["to_deal"], r["leads"]), pct(r["to_won"], r["leads"])
     totals = _totals(rows, ["leads", "to_deal", "to_won"])
     totals["deal_rate"], totals["won_rate"] = pct(totals["to_deal"], totals["leads"]), pct(totals["to_won"], totals["leads"])
-    cols = [Column("leads", _("Leads"), entity="lead"), Column("to_deal", _("Became deals")),
-            Column("deal_rate", _("Lead → deal"), "percent"), Column("to_won", _("Became won deals")),
+    cols = [Column("leads", _("Leads"), entity="lead"),
+            Column("to_deal", _("Became deals"), entity="lead", filter={"with_deal": "any"}),
+            Column("deal_rate", _("Lead → deal"), "percent"),
+            Column("to_won", _("Became won deals"), entity="lead", filter={"with_deal": "won"}),
             Column("won_rate", _("Lead → won deal"), "percent")]
     return Report("lead-conversion", _("Lead conversion"), p, cols, rows, totals, chart_value="deal_rate",
                   notes=[_("A lead counts once, by the day it was created, whatever happened to it later; "
