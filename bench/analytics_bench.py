@@ -54,6 +54,31 @@ def timed(fn, repeat: int) -> dict:
     return {"p50_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1), "runs": repeat}
 
 
+def ab(fn, repeat: int) -> dict:
+    """Run ``fn`` with the daily read model and without it (the exact path), alternately, ``repeat`` times each:
+    load on a shared machine hits both alike. Also the number of queries of one run of each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.analytics import readmodel
+
+    times: dict = {"read model": [], "exact": []}
+    queries: dict = {}
+    try:
+        for _ in range(repeat):
+            for mode in times:
+                readmodel.ENABLED = mode == "read model"
+                with CaptureQueriesContext(connection) as ctx:
+                    t0 = time.perf_counter()
+                    fn()
+                    times[mode].append((time.perf_counter() - t0) * 1000)
+                queries[mode] = len(ctx.captured_queries)
+    finally:
+        readmodel.ENABLED = True
+    return {mode: {"p50_ms": round(statistics.median(t), 1), "max_ms": round(max(t), 1), "runs": repeat,
+                   "queries": queries[mode]} for mode, t in times.items()}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--leads", type=int, default=10000)
@@ -62,6 +87,8 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--seed", type=int, default=8)
     p.add_argument("--out", help="JSON results file")
+    p.add_argument("--compare", action="store_true",
+                   help="run every report with the daily read model and with the exact path, interleaved")
     p.add_argument("--only", help="comma-separated report slugs (default: all) and/or «dashboard»")
     opts = p.parse_args()
 
@@ -95,6 +122,14 @@ def main() -> int:
 
     Lead.objects.filter(id__lt=opts.leads // 20 + 1).update(responsible=manager)
     Deal.objects.filter(id__lt=opts.deals // 20 + 1).update(responsible=manager)
+    from voronka.pipelines import daily, totals
+
+    t1 = time.perf_counter()
+    for type_id, model in ((1, Lead), (2, Deal)):  # the updates above bypass the actions
+        totals.rebuild(type_id, model)
+        daily_rows = daily.rebuild(type_id, model)
+        print(f"[analytics-bench] daily totals of type {type_id}: {daily_rows} rows", flush=True)
+    print(f"[analytics-bench] rebuilt the read models in {time.perf_counter() - t1:.1f} s", flush=True)
     history = StageHistory.objects.count()
     print(f"[analytics-bench] filled {opts.leads} leads, {opts.deals} deals, {history} stage-history rows "
           f"in {fill:.0f} s", flush=True)
@@ -118,7 +153,18 @@ def main() -> int:
                 q = dict(query)
                 if d.group in ("none", "pipeline", "user"):
                     q["group"] = d.group
-                m = timed(lambda s=slug, q=q, a=actor: reports.run(a, s, q), opts.repeat)
+                def fn(s=slug, q=q, a=actor):
+                    return reports.run(a, s, q)
+
+                if opts.compare:  # the read model and the exact path, interleaved run by run
+                    both = ab(fn, opts.repeat)
+                    for mode, m in both.items():
+                        results["reports"][f"{who} · {label} · {slug} · {mode}"] = m
+                    mm, me = both["read model"], both["exact"]
+                    print(f"{who:8} {label:18} {slug:16} model p50 {mm['p50_ms']:9.1f} ms {mm['queries']:3} q"
+                          f"   exact p50 {me['p50_ms']:9.1f} ms {me['queries']:3} q", flush=True)
+                    continue
+                m = timed(fn, opts.repeat)
                 results["reports"][f"{who} · {label} · {slug}"] = m
                 print(f"{who:8} {label:18} {slug:16} p50 {m['p50_ms']:9.1f} ms  max {m['max_ms']:9.1f} ms", flush=True)
     client = Client()
@@ -127,6 +173,14 @@ def main() -> int:
         def page(q=query):
             r = client.get("/reports/dashboard/", {"date_from": q["date_from"], "date_to": q["date_to"]})
             assert r.status_code == 200, r.status_code
+        if opts.compare:
+            both = ab(page, opts.repeat)
+            for mode, m in both.items():
+                results["reports"][f"admin · {label} · head dashboard page · {mode}"] = m
+            mm, me = both["read model"], both["exact"]
+            print(f"{'admin':8} {label:18} {'dashboard page':16} model p50 {mm['p50_ms']:9.1f} ms {mm['queries']:3} q"
+                  f"   exact p50 {me['p50_ms']:9.1f} ms {me['queries']:3} q", flush=True)
+            continue
         m = timed(page, opts.repeat)
         results["reports"][f"admin · {label} · head dashboard page"] = m
         print(f"{'admin':8} {label:18} {'dashboard page':16} p50 {m['p50_ms']:9.1f} ms  max {m['max_ms']:9.1f} ms")

@@ -27,7 +27,7 @@ from voronka.core.errors import ValidationFailed
 from voronka.core.models import TimelineEntry
 from voronka.core.selectors import records_visible_to
 
-from . import chain
+from . import chain, readmodel
 from .params import TIME_GROUPS, Params
 
 LEAD, DEAL = entity_types.LEAD, entity_types.DEAL
@@ -314,11 +314,22 @@ def _grouped_values(qs: QuerySet, p: Params, time_field: str, *fields) -> list[t
 # --- new leads (F44) -------------------------------------------------------------------------------------
 
 def new_leads(actor: Actor, p: Params) -> Report:
-    qs = in_period(items(actor, p, LEAD), p, "created_at")
-    data = _grouped(qs, p, "created_at", leads=Count("id"),
-                    in_work=Count("id", filter=Q(stage_semantics="process")),
-                    converted=Count("id", filter=Q(stage_semantics="success")),
-                    junk=Count("id", filter=Q(stage_semantics="failure")))
+    rm = readmodel.rows(actor, p, LEAD)
+    if rm is not None:
+        data = {}
+        semantics = _semantics()
+        for key, stage_id, n, _amount in readmodel.grouped(readmodel.days(rm.filter(kind="created"), p), p, "stage_id"):
+            slot = data.setdefault(key, {"leads": 0, "in_work": 0, "converted": 0, "junk": 0})
+            slot["leads"] += n
+            slot[{"process": "in_work", "success": "converted"}.get(semantics.get(stage_id), "junk")] += n
+        if p.group == "none":  # one «Total» row, as the database gives it even over no records
+            data.setdefault(0, {"leads": 0, "in_work": 0, "converted": 0, "junk": 0})
+    else:
+        qs = in_period(items(actor, p, LEAD), p, "created_at")
+        data = _grouped(qs, p, "created_at", leads=Count("id"),
+                        in_work=Count("id", filter=Q(stage_semantics="process")),
+                        converted=Count("id", filter=Q(stage_semantics="success")),
+                        junk=Count("id", filter=Q(stage_semantics="failure")))
     rows = make_rows(p, data)
     for r in rows:
         for k in ("leads", "in_work", "converted", "junk"):
@@ -328,7 +339,19 @@ def new_leads(actor: Actor, p: Params) -> Report:
             Column("converted", _("Successful"), entity="lead", filter={"semantics": "success"}),
             Column("junk", _("Failed"), entity="lead", filter={"semantics": "failure"})]
     return Report("new-leads", _("New leads"), p, cols, rows, _totals(rows, ["leads", "in_work", "converted", "junk"]),
-                  chart_value="leads")
+                  chart_value="leads", details=_source(rm))
+
+
+def _semantics() -> dict[int, str]:
+    """{stage id: semantics}; 0 stands for «in progress» in the read model's ``created`` rows."""
+    from voronka.pipelines.models import Stage
+
+    return {0: "process", **dict(Stage.objects.values_list("id", "semantics"))}
+
+
+def _source(rm) -> dict:
+    """Which path answered: the daily read model or the records themselves (tests and the page's note use it)."""
+    return {"read_model": rm is not None}
 
 
 # --- lead → deal conversion ------------------------------------------------------------------------------
@@ -356,8 +379,10 @@ def lead_conversion(actor: Actor, p: Params) -> Report:
         r["deal_rate"], r["won_rate"] = pct(r["to_deal"], r["leads"]), pct(r["to_won"], r["leads"])
     totals = _totals(rows, ["leads", "to_deal", "to_won"])
     totals["deal_rate"], totals["won_rate"] = pct(totals["to_deal"], totals["leads"]), pct(totals["to_won"], totals["leads"])
-    cols = [Column("leads", _("Leads"), entity="lead"), Column("to_deal", _("Became deals")),
-            Column("deal_rate", _("Lead → deal"), "percent"), Column("to_won", _("Became won deals")),
+    cols = [Column("leads", _("Leads"), entity="lead"),
+            Column("to_deal", _("Became deals"), entity="lead", filter={"with_deal": "any"}),
+            Column("deal_rate", _("Lead → deal"), "percent"),
+            Column("to_won", _("Became won deals"), entity="lead", filter={"with_deal": "won"}),
             Column("won_rate", _("Lead → won deal"), "percent")]
     return Report("lead-conversion", _("Lead conversion"), p, cols, rows, totals, chart_value="deal_rate",
                   notes=[_("A lead counts once, by the day it was created, whatever happened to it later; "
@@ -451,12 +476,27 @@ def _speed_cells(leads, first, qual) -> dict:
 # --- deals by pipeline and period (F45) ---------------------------------------------------------------
 
 def deals(actor: Actor, p: Params) -> Report:
-    qs = in_period(items(actor, p, DEAL), p, "created_at")
-    data = _grouped(qs, p, "created_at", deals=Count("id"), amount=Sum("opportunity"),
-                    open=Count("id", filter=Q(stage_semantics="process")),
-                    won=Count("id", filter=Q(stage_semantics="success")),
-                    won_amount=Sum("opportunity", filter=Q(stage_semantics="success")),
-                    lost=Count("id", filter=Q(stage_semantics="failure")))
+    rm = readmodel.rows(actor, p, DEAL)
+    if rm is not None:
+        data = {}
+        semantics = _semantics()
+        for key, stage_id, n, amount in readmodel.grouped(readmodel.days(rm.filter(kind="created"), p), p, "stage_id"):
+            slot = data.setdefault(key, {"deals": 0, "amount": ZERO, "open": 0, "won": 0, "won_amount": ZERO, "lost": 0})
+            sem = semantics.get(stage_id)
+            slot["deals"] += n
+            slot["amount"] += amount
+            slot[{"process": "open", "success": "won"}.get(sem, "lost")] += n
+            if sem == "success":
+                slot["won_amount"] += amount
+        if p.group == "none":
+            data.setdefault(0, {})
+    else:
+        qs = in_period(items(actor, p, DEAL), p, "created_at")
+        data = _grouped(qs, p, "created_at", deals=Count("id"), amount=Sum("opportunity"),
+                        open=Count("id", filter=Q(stage_semantics="process")),
+                        won=Count("id", filter=Q(stage_semantics="success")),
+                        won_amount=Sum("opportunity", filter=Q(stage_semantics="success")),
+                        lost=Count("id", filter=Q(stage_semantics="failure")))
     keys = ["deals", "amount", "open", "won", "won_amount", "lost"]
     rows = make_rows(p, data)
     for r in rows:
@@ -471,7 +511,8 @@ def deals(actor: Actor, p: Params) -> Report:
             Column("won_amount", _("Won amount"), "money"),
             Column("lost", _("Lost"), entity="deal", filter={"semantics": "failure"}),
             Column("won_rate", _("Won of closed"), "percent")]
-    return Report("deals", _("Deals by pipeline and period"), p, cols, rows, totals, chart_value="deals")
+    return Report("deals", _("Deals by pipeline and period"), p, cols, rows, totals, chart_value="deals",
+                  details=_source(rm))
 
 
 # --- stage funnel ---------------------------------------------------------------------------------------
@@ -495,51 +536,65 @@ def funnel(actor: Actor, p: Params) -> Report:
     stages = list(Stage.objects.filter(pipeline=pipe).order_by("sort", "id"))
     steps = [s for s in stages if s.semantics == "process"]
     order = {s.pk: i for i, s in enumerate(s for s in stages if s.semantics != "failure")}
-    qs = in_period(items(actor, p, p.entity), p, "created_at")
-    current = {pk: (stage, sem, amount) for pk, stage, sem, amount in
-               qs.values_list("id", "stage_id", "stage_semantics", "opportunity")}
-    furthest: dict[int, int] = {}
-    for pk, stage_id in (StageHistory.objects.filter(entity_type_id=p.entity, entity_id__in=qs.values("id"),
-                                                    to_stage_id__in=list(order))
-                         .values_list("entity_id", "to_stage_id").distinct()):
-        furthest[pk] = max(furthest.get(pk, -1), order[stage_id])
-    won_ids = {pk for pk, (_st, sem, _a) in current.items() if sem == "success"}
-    reached = [[pk for pk in current if furthest.get(pk, -1) >= order[s.pk]] for s in steps]
-    reached.append(sorted(won_ids))
+    rm = readmodel.rows(actor, p, p.entity)
+    # per funnel row (each in-progress stage, then «won now») the items and their amount; per failure stage the same
+    if rm is not None:
+        reached_at: dict[int, list] = defaultdict(lambda: [0, ZERO])
+        now_at: dict[int, list] = defaultdict(lambda: [0, ZERO])
+        for kind, stage_id, n, amount in readmodel.days(rm.filter(kind__in=("reached", "created")), p) \
+                .values_list("kind", "stage_id").annotate(n=Sum("count"), a=Sum("amount")).order_by():
+            slot = (reached_at[order.get(stage_id, -1)] if kind == "reached" else now_at[stage_id])
+            slot[0] += n or 0
+            slot[1] += amount or ZERO
+        figures = [(sum(c for r, (c, _a) in reached_at.items() if r >= order[s.pk]),
+                    sum((a for r, (_c, a) in reached_at.items() if r >= order[s.pk]), ZERO)) for s in steps]
+        won = [now_at[s.pk] for s in stages if s.semantics == "success"]
+        figures.append((sum(c for c, _a in won), sum((a for _c, a in won), ZERO)))
+        lost_at = {s.pk: tuple(now_at[s.pk]) for s in stages if s.semantics == "failure"}
+    else:
+        qs = in_period(items(actor, p, p.entity), p, "created_at")
+        current = {pk: (stage, sem, amount) for pk, stage, sem, amount in
+                   qs.values_list("id", "stage_id", "stage_semantics", "opportunity")}
+        furthest: dict[int, int] = {}
+        for pk, stage_id in (StageHistory.objects.filter(entity_type_id=p.entity, entity_id__in=qs.values("id"),
+                                                        to_stage_id__in=list(order))
+                             .values_list("entity_id", "to_stage_id").distinct()):
+            furthest[pk] = max(furthest.get(pk, -1), order[stage_id])
+        won_ids = [pk for pk, (_st, sem, _a) in current.items() if sem == "success"]
+        groups = [[pk for pk in current if furthest.get(pk, -1) >= order[s.pk]] for s in steps] + [won_ids]
+        figures = [(len(ids), sum((current[pk][2] for pk in ids), ZERO)) for ids in groups]
+        lost_at = {}
+        for s in stages:
+            if s.semantics == "failure":
+                ids = [pk for pk, (st, _sem, _a) in current.items() if st == s.pk]
+                lost_at[s.pk] = (len(ids), sum((current[pk][2] for pk in ids), ZERO))
     code = _entity_code(p.entity)
     rows = []
-    first = len(reached[0]) if reached else 0
+    first = figures[0][0]
     names = [*steps, None]
-    for i, ids in enumerate(reached):
+    for i, (count, amount) in enumerate(figures):
         stage = names[i]
-        count = len(ids)
-        nxt = len(reached[i + 1]) if i + 1 < len(reached) else None
-        amount = money(sum((current[pk][2] for pk in ids), ZERO))
+        amount = money(amount)
+        nxt = figures[i + 1] if i + 1 < len(figures) else None
         row = {"key": stage.pk if stage else "won", "label": stage.name if stage else _("Success"),
                "reached": count, "amount": amount, "of_first": pct(count, first),
-               "dropped": (count - nxt) if nxt is not None else None,
-               "dropped_amount": money(amount - sum((current[pk][2] for pk in reached[i + 1]), ZERO))
-               if nxt is not None else None,
-               "drop_rate": pct(count - nxt, count) if nxt is not None else None,
+               "dropped": (count - nxt[0]) if nxt is not None else None,
+               "dropped_amount": money(amount - money(nxt[1])) if nxt is not None else None,
+               "drop_rate": pct(count - nxt[0], count) if nxt is not None else None,
                "filter": {**row_filter(p, None), **({"reached_stage": str(stage.pk)} if stage else {"semantics": "success"})}}
         rows.append(row)
-    lost = []
-    for s in stages:
-        if s.semantics == "failure":
-            ids = [pk for pk, (st, _sem, _a) in current.items() if st == s.pk]
-            lost.append({"key": s.pk, "label": s.name, "count": len(ids),
-                         "amount": money(sum((current[pk][2] for pk in ids), ZERO)),
-                         "filter": {**row_filter(p, None), "stage": str(s.pk)}})
+    lost = [{"key": s.pk, "label": s.name, "count": lost_at[s.pk][0], "amount": money(lost_at[s.pk][1]),
+             "filter": {**row_filter(p, None), "stage": str(s.pk)}} for s in stages if s.semantics == "failure"]
     cols = [Column("reached", _("Reached"), entity=code), Column("amount", _("Amount"), "money"),
             Column("of_first", _("Of the first stage"), "percent"), Column("dropped", _("Dropped after")),
             Column("dropped_amount", _("Amount dropped"), "money"), Column("drop_rate", _("Drop-off"), "percent")]
     return Report("funnel", _("Stage funnel: %(p)s") % {"p": pipe.name}, p, cols, rows,
-                  {"reached": first, "won": len(won_ids)}, chart="funnel", chart_value="reached",
+                  {"reached": first, "won": figures[-1][0]}, chart="funnel", chart_value="reached",
                   notes=[_("Items created in the period and now in this pipeline. An item reached a stage if it ever "
                            "entered it or a later one (moving back does not un-count it; skipping stages passes "
                            "through them, and so does winning); «Success» counts items won now (a re-opened deal is "
                            "not).")],
-                  details={"lost": lost})
+                  details={"lost": lost, **_source(rm)})
 
 
 # --- deal amount ---------------------------------------------------------------------------------------
@@ -583,6 +638,14 @@ def lost_reasons(actor: Actor, p: Params) -> Report:
             raise ValidationFailed(_("No custom field «%(c)s».") % {"c": reason_field},
                                    fields={"reason_field": [_("not found")]})
     counts: dict = defaultdict(lambda: {"count": 0, "amount": ZERO})
+    rm = None if reason_field else readmodel.rows(actor, p, p.entity)
+    if rm is not None:
+        failures = {pk for pk, sem in _semantics().items() if sem == "failure"}
+        for stage_id, n, amount in readmodel.days(rm.filter(kind="closed", stage_id__in=sorted(failures)), p) \
+                .values_list("stage_id").annotate(n=Sum("count"), a=Sum("amount")).order_by():
+            if n:
+                counts[(stage_id, "")] = {"count": n, "amount": amount or ZERO}
+        qs = qs.none()
     for stage_id, custom, amount in qs.values_list("stage_id", "custom", "opportunity").iterator(chunk_size=5000):
         reason = ""
         if reason_field:
@@ -610,7 +673,7 @@ def lost_reasons(actor: Actor, p: Params) -> Report:
                   {"count": total, "amount": money(sum((v["amount"] for v in counts.values()), ZERO))},
                   chart="shares", chart_value="count",
                   notes=[_("Items now in a failure stage that were closed in the period: by the failure stage and, "
-                           "when a reason field is chosen, by its value.")])
+                           "when a reason field is chosen, by its value.")], details=_source(rm))
 
 
 # --- time to close ---------------------------------------------------------------------------------------

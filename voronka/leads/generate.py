@@ -392,7 +392,7 @@ class Generator:
     def rebuild_totals(self, *, leads: bool, deals: bool) -> None:
         """The per-stage counts and sums the actions keep in their transaction, recomputed after the bulk load."""
         from voronka.deals.models import Deal
-        from voronka.pipelines import totals
+        from voronka.pipelines import daily, totals
 
         from .models import Lead
 
@@ -404,6 +404,14 @@ class Generator:
                 totals.rebuild(DEAL, Deal)
         if leads or deals:
             self.report.seconds["stage totals"] = time.monotonic() - began
+        began = time.monotonic()
+        with transaction.atomic():  # the reports' daily read model (``voronka analytics-rebuild`` does the same)
+            if leads:
+                daily.rebuild(LEAD, Lead)
+            if deals:
+                daily.rebuild(DEAL, Deal)
+        if leads or deals:
+            self.report.seconds["daily totals"] = time.monotonic() - began
         with connection.cursor() as cursor:  # fresh planner statistics after a bulk load
             cursor.execute("ANALYZE")
 

@@ -132,3 +132,64 @@ class StageTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage_id}/{self.responsible_id}: {self.count}"
+
+
+class DailyTotal(models.Model):
+    """The analytics read model: per calendar day (in the installation's ``TIME_ZONE``) and per the attributes the
+    rights engine and the report filters look at, how many live records and how much money.
+
+    ``kind``:
+
+    - ``created``: records by the day they were created and their **current** stage when it is final (``stage_id``
+      0: in progress; new leads, deals, the funnel's «won» and «lost at»);
+    - ``reached``: records by the day they were created and the **furthest** stage of their current pipeline they
+      ever entered (history; failure stages do not count, ``stage_id`` 0: none): the stage funnel;
+    - ``closed``: records now in a final stage by the day of their last closing and their current stage.
+
+    Every row exists twice: per day (``grain`` "d") and per month (``grain`` "m", ``day`` the 1st), so a year costs
+    twelve months of rows plus the days at its ends. A record adds one row of each kind (and grain), keyed by its
+    current pipeline, responsible (0: nobody), «open to everyone» flag and source, so the rights engine narrows
+    these rows exactly as it narrows the records (observers apart: a viewer who observes records reads the live
+    tables). Kept in the same transaction as every create, move,
+    change, delete, restore and merge by ``StageHook``; ``voronka analytics-rebuild`` recomputes it after bulk
+    loads. See ``voronka/pipelines/daily.py`` and docs/analytics.md.
+    """
+
+    entity_type_id = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8)
+    grain = models.CharField(max_length=1, default="d")  # "d": the row is one day; "m": a month (``day`` its 1st)
+    day = models.DateField()
+    pipeline_id = models.BigIntegerField()
+    stage_id = models.BigIntegerField()
+    responsible_id = models.BigIntegerField()
+    is_open = models.BooleanField()
+    source = models.CharField(max_length=50)
+    count = models.BigIntegerField(default=0)
+    amount = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open",
+                    "source"],
+            name="daily_total_key")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.day} {self.stage_id}/{self.responsible_id}: {self.count}"
+
+
+class DailyTotalState(models.Model):
+    """What the daily totals can be trusted for. ``pipeline_id`` 0: the totals of this record kind are complete
+    (written by ``analytics-rebuild``, and by the migration on a database without records). Otherwise the order of
+    one pipeline's stages the ``reached`` rows were computed with: after stages are reordered, added or removed the
+    signature differs and the funnel reads the live tables until the next rebuild."""
+
+    entity_type_id = models.PositiveIntegerField()
+    pipeline_id = models.BigIntegerField()
+    signature = models.CharField(max_length=4000, blank=True)
+    rebuilt_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entity_type_id", "pipeline_id"], name="daily_state_key")]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type_id}/{self.pipeline_id}: {self.signature[:40]}"

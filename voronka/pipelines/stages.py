@@ -11,7 +11,7 @@ from voronka.core import fastinsert, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.recordkit import Hook, WriteContext
 
-from . import totals
+from . import daily, totals
 from .models import Pipeline, Stage, StageHistory
 
 
@@ -119,6 +119,7 @@ class StageHook(Hook):
         ctx.state["own_history"] = ("pipeline", "stage")
         ctx.state["dirty"] = True
         now = timezone.now()
+        ctx.state["closing_before"] = (obj.stage_semantics, obj.closed_at)
         ctx.state["seconds"] = None if ctx.creating else int((now - obj.stage_changed_at).total_seconds())
         obj.pipeline_id, obj.stage_id, obj.stage_semantics, obj.stage_changed_at = pipeline.pk, stage.pk, stage.semantics, now
         obj.closed_at = now if stage.is_final else None
@@ -140,12 +141,25 @@ class StageHook(Hook):
              "moved_at": c.obj.stage_changed_at, "actor_user_id": user_id, "responsible_id": c.obj.responsible_id,
              "entry_point": entry_point, "cause": cause} for c in contexts])
         totals.apply((totals.key_of(c.spec.entity_type_id, c.obj), 1, c.obj.opportunity) for c in contexts)
+        if contexts:
+            type_id = contexts[0].spec.entity_type_id
+            info = _stages(contexts[0].batch, type_id)
+            rows, pipes = [], set()
+            for c in contexts:
+                pipes.add(c.obj.pipeline_id)
+                order = daily.order_of(info["by_pipeline"].get(c.obj.pipeline_id, []))
+                rows += daily.contribution(type_id, daily.state_of(c.obj), daily.furthest([c.obj.stage_id], order))
+            daily.apply(rows)
+            for pid in sorted(pipes):
+                daily.note_order(type_id, pid, info["by_pipeline"].get(pid, []))
 
     def after_delete(self, obj, spec) -> None:
         totals.apply([(totals.key_of(spec.entity_type_id, obj), -1, -obj.opportunity)])
+        daily.change(spec.entity_type_id, _daily_rows(spec.entity_type_id, obj), [])
 
     def after_restore(self, obj, spec) -> None:
         totals.apply([(totals.key_of(spec.entity_type_id, obj), 1, obj.opportunity)])
+        daily.apply(_daily_rows(spec.entity_type_id, obj))
 
     def after_update(self, actor: Actor, ctx: WriteContext) -> None:
         move = ctx.state.get("move")
@@ -156,10 +170,43 @@ class StageHook(Hook):
                                 is_open=before.get("is_open", obj.is_open),
                                 currency=before.get("currency", obj.currency))
         totals.move(old_key, totals.key_of(type_id, obj), before.get("opportunity", obj.opportunity), obj.opportunity)
+        _daily_update(ctx)
         if not move:
             return
         record_move(actor, ctx.spec.entity_type_id, ctx.spec.code, ctx.obj, move[0], move[1], ctx.state["seconds"],
                     ctx.state["from_pipeline"])
+
+
+DAILY_FIELDS = ("responsible", "is_open", "source", "opportunity")
+
+
+def _daily_rows(type_id: int, obj) -> list:
+    """The read-model rows of a record as it is (its history read once)."""
+    order = daily.order_of(_stages({}, type_id)["by_pipeline"].get(obj.pipeline_id, []))
+    return daily.contribution(type_id, daily.state_of(obj), daily.furthest(daily.entered_stages(type_id, obj.pk), order))
+
+
+def _daily_update(ctx: WriteContext) -> None:
+    """Move the record's read-model rows from its state before the write to its state after it (before the move's
+    own history row is written: the history read here is the one before the move)."""
+    move = ctx.state.get("move")
+    obj, before, type_id = ctx.obj, ctx.before, ctx.spec.entity_type_id
+    if not move and all(before.get(f, getattr(obj, f"{f}_id" if f == "responsible" else f, None))
+                        == getattr(obj, f"{f}_id" if f == "responsible" else f, None) for f in DAILY_FIELDS):
+        return
+    by_pipeline = _stages(ctx.batch, type_id)["by_pipeline"]
+    entered = daily.entered_stages(type_id, obj.pk)
+    old_pipeline = ctx.state["from_pipeline"] if move else obj.pipeline_id
+    semantics, closed_at = ctx.state["closing_before"] if move else (obj.stage_semantics, obj.closed_at)
+    old = daily.state_of(obj, pipeline_id=old_pipeline, stage_id=move[0] if move else obj.stage_id,
+                         semantics=semantics, closed_at=closed_at,
+                         **{("responsible_id" if f == "responsible" else f): before[f] for f in DAILY_FIELDS if f in before})
+    old_reached = daily.furthest(entered, daily.order_of(by_pipeline.get(old_pipeline, [])))
+    new_reached = daily.furthest(entered | {obj.stage_id}, daily.order_of(by_pipeline.get(obj.pipeline_id, [])))
+    daily.change(type_id, daily.contribution(type_id, old, old_reached),
+                 daily.contribution(type_id, daily.state_of(obj), new_reached))
+    if move:
+        daily.note_order(type_id, obj.pipeline_id, by_pipeline.get(obj.pipeline_id, []))
 
 
 def record_move(actor: Actor, entity_type_id: int, code: str, obj, from_stage_id: int | None, stage: Stage,

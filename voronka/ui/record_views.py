@@ -177,7 +177,7 @@ def effective_params(request, ui: EntityUI, actor):
     if ref.isdigit():
         chosen = next((v for v in views if v.pk == int(ref)), None)
     elif not any(k in request.GET for k in ("q", "stage", "responsible", "source", "semantics", "order", "cursor",
-                                            "created_from", "created_to", "closed_from", "closed_to", "reached_stage", "columns",
+                                            "created_from", "created_to", "closed_from", "closed_to", "reached_stage", "with_deal", "columns",
                                             "pipeline", "all")):
         chosen = next((v for v in views if v.is_default), None)
     params = QueryDict(mutable=True)
@@ -213,6 +213,14 @@ def _filtered(request, ui: EntityUI, actor, f=None):
             qs = qs.filter(stage_semantics=semantics)
         if (f.get("reached_stage") or "").isdigit():
             qs = qs.filter(pk__in=_reached(ui.type_id, int(f["reached_stage"])))
+    if ui.type_id == entity_types.LEAD and f.get("with_deal") in ("any", "won"):
+        # leads that became a (won) deal, whoever's the deal is: analytics' lead conversion opens these
+        from voronka.deals.models import Deal
+
+        deals = Deal.objects.filter(deleted_at__isnull=True, lead_id__isnull=False)
+        if f["with_deal"] == "won":
+            deals = deals.filter(stage_semantics="success")
+        qs = qs.filter(pk__in=deals.values("lead_id"))
     if (f.get("responsible") or "").isdigit():
         qs = qs.filter(responsible_id=int(f["responsible"]))
     if f.get("responsible") == "me":

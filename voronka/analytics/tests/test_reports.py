@@ -19,8 +19,13 @@ JAN_FEB = {"date_from": "2026-01-01", "date_to": "2026-02-28"}
 H, D = 3600.0, 86400.0
 
 
-@pytest.fixture
-def co(monkeypatch):
+@pytest.fixture(params=["read model", "exact"])
+def co(request, monkeypatch):
+    """The fixture company; every test runs twice: reports that the daily read model covers read it, then the
+    same reports count the records (``readmodel.ENABLED`` off). The figures must be the same."""
+    from voronka.analytics import readmodel
+
+    monkeypatch.setattr(readmodel, "ENABLED", request.param == "read model")
     with translation.override("en"):
         yield build(monkeypatch)
 

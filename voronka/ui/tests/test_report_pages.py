@@ -103,3 +103,25 @@ def test_bad_dates_on_dashboards_and_plans_are_not_errors_of_the_server(co):
     head = browser(co, "head")
     assert head.get("/reports/dashboard/?date_from=nonsense").status_code == 200
     assert head.get("/reports/plans/?date_from=nonsense").status_code == 422
+
+
+def test_became_a_deal_opens_the_leads_behind_it(co):
+    from voronka.deals.actions import update_deal
+
+    head = browser(co, "head")
+    text = head.get(f"/reports/lead-conversion/?{PERIOD}").content.decode()
+    # February: L2, L3, L4 created; L3 became a deal, later won
+    for mode in ("any", "won"):
+        link = re.search(r'<a href="(/crm/leads/\?[^"]*created_from=2026-02-01[^"]*with_deal=' + mode + r'[^"]*)">1</a>',
+                         text)
+        assert link, mode
+        listing = head.get(link.group(1).replace("&amp;", "&")).content.decode()
+        assert f'/crm/leads/{co.leads["L3"].pk}/' in listing, mode
+        assert all(f'/crm/leads/{co.leads[n].pk}/' not in listing for n in ("L1", "L2", "L4")), mode
+    # the deal re-opened: still a deal, no longer a won one
+    update_deal(co.actors["admin"], co.deals["D3"].pk, stage=co.stages["sales.invoice"].pk)
+    won = head.get("/crm/leads/?with_deal=won").content.decode()
+    assert f'/crm/leads/{co.leads["L3"].pk}/' not in won and f'/crm/leads/{co.leads["L1"].pk}/' in won
+    # rights still apply: «own» reads no lead, so the list is empty whatever the filter
+    own = browser(co, "own").get("/crm/leads/?with_deal=any").content.decode()
+    assert f'/crm/leads/{co.leads["L1"].pk}/' not in own and f'/crm/leads/{co.leads["L3"].pk}/' not in own

@@ -1,0 +1,213 @@
+"""The daily read model (``pipelines.DailyTotal``): kept right by every write, equal to a rebuild, read only when
+it gives the exact figures (``test_reports.py`` runs every report through both paths on the fixture company)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import translation
+
+from voronka.analytics import readmodel, reports
+from voronka.pipelines import daily
+from voronka.pipelines.models import DailyTotal, DailyTotalState
+
+from .company import at, build
+
+pytestmark = pytest.mark.django_db
+
+JAN_FEB = {"date_from": "2026-01-01", "date_to": "2026-02-28"}
+COVERED = ("new-leads", "deals", "funnel", "lost-reasons")
+
+
+@pytest.fixture
+def co(monkeypatch):
+    with translation.override("en"):
+        yield build(monkeypatch)
+
+
+def snapshot() -> dict:
+    """The read model's non-empty rows, as {key: (count, amount)}."""
+    return {(r.entity_type_id, r.kind, r.grain, r.day, r.pipeline_id, r.stage_id, r.responsible_id, r.is_open, r.source):
+            (r.count, r.amount) for r in DailyTotal.objects.all() if r.count or r.amount}
+
+
+def rebuilt() -> dict:
+    """What a rebuild gives (and leaves in the table)."""
+    from voronka.deals.models import Deal
+    from voronka.leads.models import Lead
+
+    daily.rebuild(1, Lead)
+    daily.rebuild(2, Deal)
+    return snapshot()
+
+
+def both(actor, slug, **q) -> tuple:
+    """The report through the read model and through the exact path: (model report, exact report)."""
+    data = {**JAN_FEB, **{k: str(v) for k, v in q.items()}}
+    with_model = reports.run(actor, slug, data)
+    readmodel.ENABLED = False
+    try:
+        exact = reports.run(actor, slug, data)
+    finally:
+        readmodel.ENABLED = True
+    return with_model, exact
+
+
+def same(a, b) -> bool:
+    strip = ("read_model",)
+    return (a.rows == b.rows and a.totals == b.totals
+            and {k: v for k, v in a.details.items() if k not in strip} == {k: v for k, v in b.details.items()
+                                                                         if k not in strip})
+
+
+def test_incremental_equals_rebuild_after_the_fixture_company(co):
+    # moves back and forth, a lost and re-opened deal, a merge, a delete, conversions, month borders
+    incremental = snapshot()
+    assert incremental and incremental == rebuilt()
+    assert rebuilt() == incremental  # idempotent
+    leads_created = sum(c for k, (c, _a) in incremental.items() if k[0] == 1 and k[1] == "created" and k[2] == "d")
+    assert leads_created == 5  # L1 L2 L3 L4 L7: L5 merged and L6 deleted do not count
+    # each day's rows add up to their month's
+    months: dict = {}
+    for k, (c, a) in incremental.items():
+        if k[2] == "d":
+            slot = months.setdefault((*k[:2], k[3].replace(day=1), *k[4:]), [0, 0])
+            slot[0], slot[1] = slot[0] + c, slot[1] + a
+    assert {k: tuple(v) for k, v in months.items() if v[0] or v[1]} == \
+        {(*k[:2], *k[3:]): v for k, v in incremental.items() if k[2] == "m"}
+
+
+def test_the_covered_reports_read_the_model_and_agree(co):
+    for who in ("admin", "head", "m1", "own"):
+        for slug in COVERED:
+            for q in ({}, {"group": "day", "date_from": "2026-01-31", "date_to": "2026-02-02"}, {"group": "user"},
+                      {"group": "source"}, {"group": "department"}, {"group": "pipeline"}, {"group": "week"},
+                      {"responsible": co.users["m2"].pk}, {"source": "site"},
+                      {"department": co.users["m1"].department_id}, {"pipeline": co.pipelines["sales"].pk},
+                      {"date_from": "2026-01-15", "date_to": "2026-03-10"},  # whole February, days around it
+                      {"date_from": "2026-01-15", "date_to": "2026-02-20", "group": "quarter"},  # no whole month
+                      {"date_from": "2026-01-31", "date_to": "2026-02-28", "group": "none"},
+                      {"date_from": "2025-12-01", "date_to": "2026-03-31", "group": "year"}):
+                if slug == "funnel" and "pipeline" in q:
+                    continue
+                model, exact = both(co.actors[who], slug, **q)
+                assert model.details["read_model"] and not exact.details["read_model"], (who, slug, q)
+                assert same(model, exact), (who, slug, q)
+        model, exact = both(co.actors[who], "funnel", entity="lead")
+        assert model.details["read_model"] and same(model, exact)
+
+
+def test_what_the_model_cannot_answer_is_counted(co):
+    a = co.actors["admin"]
+    assert not reports.run(a, "lost-reasons", {**JAN_FEB, "reason_field": "uf_reason"}).details["read_model"]
+    assert not reports.run(a, "deals", {**JAN_FEB, "cf_uf_reason": "Дорого"}).details["read_model"]
+    co.users["head"].time_zone = "UTC"  # another zone than the installation's: its days are not the rows' days
+    co.users["head"].save()
+    r = reports.run(co.actors["head"], "new-leads", JAN_FEB)
+    assert not r.details["read_model"] and r.totals["leads"] == 5
+    DailyTotalState.objects.filter(pipeline_id=0).delete()  # never built (a bulk load before analytics-rebuild)
+    assert not reports.run(a, "new-leads", JAN_FEB).details["read_model"]
+
+
+def test_a_viewer_who_sees_part_gets_exact_figures_and_observers_fall_back(co):
+    from voronka.core.recordkit import set_observers
+    from voronka.deals.actions import DEAL as DEAL_SPEC
+    from voronka.deals.actions import update_deal
+
+    own = co.actors["own"]
+    update_deal(co.actors["admin"], co.deals["D8"].pk, responsible=co.users["own"].pk)
+    model, exact = both(own, "deals", group="none")
+    assert model.details["read_model"] and same(model, exact)
+    assert (model.totals["deals"], model.totals["amount"]) == (1, Decimal("70000.00"))  # D8 only
+    m1 = co.actors["m1"]  # department rights: D1, D8 … of the sales department, not the production item
+    model, exact = both(m1, "deals", group="pipeline")
+    assert model.details["read_model"] and same(model, exact)
+    # «own» observes D2 (m2's): he may read it, the rows do not know it, so the records are counted
+    set_observers(co.actors["admin"], DEAL_SPEC, co.deals["D2"].pk, [co.users["own"].pk])
+    model, exact = both(own, "deals", group="none")
+    assert not model.details["read_model"] and same(model, exact)
+    assert model.totals["deals"] == 2
+    # and nobody without rights sees a thing
+    from voronka.identity.models import User
+
+    nobody = User.objects.create_user("nobody", "n@example.ru", "nobody-pass", time_zone="Europe/Moscow")
+    from voronka.core.actor import Actor
+
+    for slug in COVERED:
+        r = reports.run(Actor.for_user(nobody, "test"), slug, JAN_FEB)
+        assert r.details["read_model"]
+        assert not any(row.get("reached") or row.get("leads") or row.get("deals") or row.get("count")
+                       for row in r.rows), slug
+
+
+def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co, monkeypatch):
+    from voronka.deals.actions import create_deal, delete_deal, move_deal, restore_deal, update_deal
+    from voronka.intake.duplicates import merge_records
+    from voronka.leads.actions import create_lead, update_lead
+
+    a, s = co.actors["admin"], co.stages
+    d = create_deal(a, title="X", pipeline=co.pipelines["sales"].pk, responsible=co.users["m1"].pk,
+                    opportunity=1000, source="site")
+    steps = [
+        lambda: move_deal(a, d.pk, stage=s["sales.invoice"].pk),
+        lambda: move_deal(a, d.pk, stage=s["sales.new"].pk),  # back: it still reached «invoice»
+        lambda: move_deal(a, d.pk, stage=s["sales.lost"].pk),
+        lambda: move_deal(a, d.pk, stage=s["sales.invoice"].pk),  # re-opened
+        lambda: update_deal(a, d.pk, opportunity="2500.50"),
+        lambda: update_deal(a, d.pk, responsible=co.users["m2"].pk, source="phone", is_open=False),
+        lambda: move_deal(a, d.pk, stage=s["sales.won"].pk),
+        lambda: move_deal(a, d.pk, stage=s["production.planned"].pk, pipeline=co.pipelines["production"].pk),
+        lambda: move_deal(a, d.pk, stage=s["sales.new"].pk, pipeline=co.pipelines["sales"].pk),
+        lambda: delete_deal(a, d.pk),
+        lambda: restore_deal(a, d.pk),
+    ]
+    for i, step in enumerate(steps):
+        step()
+        incremental = snapshot()
+        assert incremental == rebuilt(), i
+        for slug in ("funnel", "deals", "lost-reasons"):
+            model, exact = both(a, slug)
+            assert model.details["read_model"] and same(model, exact), (i, slug)
+    # back in «new» of sales after winning elsewhere: the funnel still counts the stages it reached here
+    funnel = reports.run(a, "funnel", {"date_from": "2026-03-01", "date_to": "2026-03-31"})
+    assert [r["reached"] for r in funnel.rows] == [1, 1, 0]
+    # a merge sends the other lead to the recycle bin: its rows go
+    l8 = create_lead(a, title="L8", responsible=co.users["m1"].pk, source="site", pipeline=co.pipelines["leads"].pk)
+    l9 = create_lead(a, title="L9", responsible=co.users["m2"].pk, source="phone", pipeline=co.pipelines["leads"].pk)
+    update_lead(a, l9.pk, stage=s["leads.qualified"].pk)
+    merge_records(a, 1, l8.pk, [l9.pk], values={"responsible": l9.pk})
+    assert snapshot() == rebuilt()
+    model, exact = both(a, "new-leads", date_from="2026-03-01", date_to="2026-03-31", group="user")
+    assert model.details["read_model"] and same(model, exact) and model.totals["leads"] == 2  # L7 (1 March in Moscow), L8
+
+
+def test_changed_stages_make_the_reports_count_until_a_rebuild(co):
+    from voronka.deals.actions import move_deal
+    from voronka.pipelines.actions import reorder_stages
+
+    a, s = co.actors["admin"], co.stages
+    sales = co.pipelines["sales"]
+    reorder_stages(a, sales.pk, [s["sales.invoice"].pk, s["sales.new"].pk, s["sales.won"].pk, s["sales.lost"].pk])
+    model, exact = both(a, "funnel")
+    assert not model.details["read_model"] and same(model, exact)
+    assert not both(a, "deals")[0].details["read_model"]
+    assert both(a, "new-leads")[0].details["read_model"]  # another kind of record, untouched
+    move_deal(a, co.deals["D8"].pk, stage=s["sales.new"].pk)  # a write with the new order marks the rows stale
+    assert DailyTotalState.objects.get(pipeline_id=sales.pk).signature == daily.STALE
+    assert not both(a, "funnel")[0].details["read_model"]
+    out = StringIO()
+    call_command("analytics-rebuild", stdout=out)
+    assert "lead:" in out.getvalue() and "deal:" in out.getvalue()
+    model, exact = both(a, "funnel")
+    assert model.details["read_model"] and same(model, exact)
+    assert model.rows[0]["label"] == s["sales.invoice"].name
+
+
+def test_day_of_a_record_is_the_installations_calendar_day(co):
+    # L2 was created at 22:30 UTC on 31 January: 1 February in Moscow, the installation's zone
+    row = DailyTotal.objects.get(entity_type_id=1, kind="created", grain="d", source="site",
+                                 stage_id=co.stages["leads.junk"].pk)
+    assert row.day.isoformat() == "2026-02-01" and at(1, 31, 22, 30).date().isoformat() == "2026-01-31"

@@ -1,0 +1,221 @@
+"""Maintenance of ``DailyTotal``, the analytics read model (see the model's docstring and docs/analytics.md).
+
+Every record contributes one ``created`` row, one ``reached`` row and, when it is closed, one ``closed`` row,
+each with count 1 and its amount. A write subtracts the record's contribution before the change and adds the
+one after it (``StageHook``, in the write's transaction); ``rebuild`` recomputes everything from the records and
+their stage history. Both give the same rows, which the tests check.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Case, Count, IntegerField, Max, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import DailyTotal, DailyTotalState, Pipeline, Stage, StageHistory
+
+CREATED, REACHED, CLOSED = "created", "reached", "closed"
+# entity type, kind, grain, day, pipeline, stage, responsible, open to everyone, source
+Key = tuple[int, str, str, datetime.date, int, int, int, bool, str]
+DAY, MONTH = "d", "m"
+STALE = "stale"
+
+
+def zone() -> zoneinfo.ZoneInfo:
+    """The days of the read model are the installation's calendar days."""
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def local_day(moment: datetime.datetime) -> datetime.date:
+    return moment.astimezone(zone()).date()
+
+
+# --- stage order ---------------------------------------------------------------------------------------------
+
+def order_of(stages: Iterable[Stage]) -> dict[int, int]:
+    """{stage id: rank} over a pipeline's stages that are not failures, in board order: «furthest» compares ranks."""
+    ordered = sorted((s for s in stages if s.semantics != "failure"), key=lambda s: (s.sort, s.pk))
+    return {s.pk: i for i, s in enumerate(ordered)}
+
+
+def signature(stages: Iterable[Stage]) -> str:
+    """The stage order the ``reached`` rows of a pipeline depend on."""
+    return ",".join(f"{s.pk}{s.semantics[0]}" for s in sorted(stages, key=lambda s: (s.sort, s.pk)))[:4000]
+
+
+def furthest(stage_ids: Iterable[int], order: dict[int, int]) -> int:
+    """The furthest stage among ``stage_ids`` by ``order`` (0: none of them counts)."""
+    best, best_rank = 0, -1
+    for sid in stage_ids:
+        rank = order.get(sid, -1)
+        if rank > best_rank:
+            best, best_rank = sid, rank
+    return best
+
+
+# --- one record's contribution ----------------------------------------------------------------------------
+
+def contribution(entity_type_id: int, state: dict, reached_stage: int) -> list[tuple[Key, int, decimal.Decimal]]:
+    """The rows one live record adds. ``state``: created_at, closed_at, pipeline_id, stage_id, semantics,
+    responsible_id, is_open, source, opportunity."""
+    amount = decimal.Decimal(state["opportunity"] or 0)
+    tail = (state["responsible_id"] or 0, bool(state["is_open"]), (state["source"] or "")[:50])
+    day = local_day(state["created_at"])
+    pipe = state["pipeline_id"]
+    final = state["semantics"] != "process"
+    rows = [(CREATED, day, state["stage_id"] if final else 0), (REACHED, day, reached_stage or 0)]
+    if final and state["closed_at"] is not None:
+        rows.append((CLOSED, local_day(state["closed_at"]), state["stage_id"]))
+    return [((entity_type_id, kind, grain, d if grain == DAY else d.replace(day=1), pipe, stage, *tail), 1, amount)
+            for kind, d, stage in rows for grain in (DAY, MONTH)]
+
+
+def state_of(obj, **overrides) -> dict:
+    state = {"created_at": obj.created_at, "closed_at": obj.closed_at, "pipeline_id": obj.pipeline_id,
+             "stage_id": obj.stage_id, "semantics": obj.stage_semantics, "responsible_id": obj.responsible_id,
+             "is_open": obj.is_open, "source": getattr(obj, "source", ""), "opportunity": obj.opportunity}
+    state.update(overrides)
+    return state
+
+
+def entered_stages(entity_type_id: int, entity_id: int) -> set[int]:
+    """Every stage the record ever entered (one indexed read of its history)."""
+    return set(StageHistory.objects.filter(entity_type_id=entity_type_id, entity_id=entity_id)
+               .values_list("to_stage_id", flat=True).distinct())
+
+
+def apply(deltas: Iterable[tuple[Key, int, decimal.Decimal]]) -> None:
+    """Add (count, amount) deltas; one upsert per distinct key."""
+    merged: dict[Key, list] = defaultdict(lambda: [0, decimal.Decimal(0)])
+    for key, count, amount in deltas:
+        slot = merged[key]
+        slot[0] += count
+        slot[1] += decimal.Decimal(amount or 0)
+    rows = [(k, c, a) for k, (c, a) in merged.items() if c or a]
+    if not rows:
+        return
+    table = DailyTotal._meta.db_table
+    sql = (f"INSERT INTO {table} (entity_type_id, kind, grain, day, pipeline_id, stage_id, responsible_id, is_open, "
+           f"source, count, amount) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+           f"ON CONFLICT (entity_type_id, kind, grain, day, pipeline_id, stage_id, responsible_id, is_open, source) "
+           f"DO UPDATE SET count = {table}.count + excluded.count, amount = {table}.amount + excluded.amount")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(*k, c, str(a)) for k, c, a in rows])
+
+
+def change(entity_type_id: int, before: list, after: list) -> None:
+    apply([*((k, -c, -a) for k, c, a in before), *after])
+
+
+def note_order(entity_type_id: int, pipeline_id: int, stages: Iterable[Stage]) -> None:
+    """Remember the stage order a write used for its ``reached`` row; a different order than the one remembered
+    marks the pipeline stale (the funnel then reads the live tables until a rebuild)."""
+    table = DailyTotalState._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (entity_type_id, pipeline_id, signature, rebuilt_at) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT (entity_type_id, pipeline_id) DO UPDATE SET signature = %s "
+            f"WHERE {table}.signature <> excluded.signature",
+            [entity_type_id, pipeline_id, signature(stages), timezone.now(), STALE])
+
+
+# --- reads -------------------------------------------------------------------------------------------------
+
+def complete(entity_type_id: int) -> bool:
+    """Whether the totals of a record kind were built (by a rebuild, or from an empty database)."""
+    return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=0).exists()
+
+
+def stages_unchanged(entity_type_id: int) -> bool:
+    """Whether every pipeline of a record kind has the stages (order and semantics) its rows were computed with."""
+    states = dict(DailyTotalState.objects.filter(entity_type_id=entity_type_id).exclude(pipeline_id=0)
+                  .values_list("pipeline_id", "signature"))
+    if not states:
+        return True
+    stages_of: dict[int, list[Stage]] = defaultdict(list)
+    for s in Stage.objects.filter(pipeline_id__in=list(states)):
+        stages_of[s.pipeline_id].append(s)
+    return all(sig == signature(stages_of[pid]) for pid, sig in states.items())
+
+
+# --- rebuild ---------------------------------------------------------------------------------------------
+
+def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
+    """Recompute the daily totals of one record kind from the records and their stage history (idempotent).
+    Returns the number of rows written."""
+    scope = scope or {}
+    tz = zone()
+    pipelines = list(Pipeline.objects.filter(entity_type_id=entity_type_id))
+    stages_of: dict[int, list[Stage]] = defaultdict(list)
+    for s in Stage.objects.filter(pipeline__in=pipelines):
+        stages_of[s.pipeline_id].append(s)
+    rank: dict[int, int] = {}
+    by_rank: dict[tuple[int, int], int] = {}
+    for pid, stages in stages_of.items():
+        for sid, r in order_of(stages).items():
+            rank[sid] = r
+            by_rank[(pid, r)] = sid
+    live = model.objects.filter(deleted_at__isnull=True, **scope)
+    dims = ("pipeline_id", "responsible_id", "is_open", "source")
+    out: dict[Key, list] = defaultdict(lambda: [0, decimal.Decimal(0)])
+
+    def add(kind, rows, stage_of):
+        for r in rows:
+            for grain, day in ((DAY, r["d"]), (MONTH, r["d"].replace(day=1))):
+                key = (entity_type_id, kind, grain, day, r["pipeline_id"], stage_of(r), r["responsible_id"] or 0,
+                       bool(r["is_open"]), (r["source"] or "")[:50])
+                out[key][0] += r["n"]
+                out[key][1] += decimal.Decimal(r["a"] or 0)
+
+    add(CREATED, live.values(*dims, "stage_id", "stage_semantics", d=TruncDate("created_at", tzinfo=tz))
+        .annotate(n=Count("id"), a=Sum("opportunity")).order_by(),
+        lambda r: 0 if r["stage_semantics"] == "process" else r["stage_id"])
+    add(CLOSED, live.exclude(stage_semantics="process").filter(closed_at__isnull=False)
+        .values(*dims, "stage_id", d=TruncDate("closed_at", tzinfo=tz))
+        .annotate(n=Count("id"), a=Sum("opportunity")).order_by(), lambda r: r["stage_id"])
+    if rank:
+        ranked = Case(*[When(to_stage_id=sid, then=Value(r)) for sid, r in rank.items()], default=Value(-1),
+                      output_field=IntegerField())
+        best = (StageHistory.objects.filter(entity_type_id=entity_type_id, entity_id=OuterRef("pk"),
+                                            to_stage__pipeline_id=OuterRef("pipeline_id"))
+                .values("entity_id").annotate(m=Max(ranked)).values("m"))
+        add(REACHED, live.annotate(best=Subquery(best, output_field=IntegerField()))
+            .values(*dims, "best", d=TruncDate("created_at", tzinfo=tz))
+            .annotate(n=Count("id"), a=Sum("opportunity")).order_by(),
+            lambda r: by_rank.get((r["pipeline_id"], r["best"]), 0) if r["best"] is not None else 0)
+    DailyTotal.objects.filter(entity_type_id=entity_type_id).delete()
+    DailyTotal.objects.bulk_create([
+        DailyTotal(entity_type_id=k[0], kind=k[1], grain=k[2], day=k[3], pipeline_id=k[4], stage_id=k[5],
+                   responsible_id=k[6], is_open=k[7], source=k[8], count=c, amount=a)
+        for k, (c, a) in out.items() if c or a],
+        batch_size=2000)
+    now = timezone.now()
+    DailyTotalState.objects.filter(entity_type_id=entity_type_id).delete()
+    DailyTotalState.objects.bulk_create(
+        [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=0, signature="complete", rebuilt_at=now)]
+        + [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=p.pk, signature=signature(stages_of[p.pk]),
+                           rebuilt_at=now) for p in pipelines])
+    return len(out)
+
+
+def rebuild_all() -> dict[str, int]:
+    """Rebuild the daily totals of every staged record kind (leads, deals, smart processes): {code: rows}."""
+    from django.db import transaction
+
+    from voronka.core import entity_types
+
+    out = {}
+    for info in entity_types.all_types():
+        if not info.staged:
+            continue
+        with transaction.atomic():
+            out[info.code] = rebuild(info.id, info.model, scope=dict(info.scope))
+    return out
