@@ -407,17 +407,15 @@ class Importer:
                 p.titles[record] = str(result.obj)
                 if i:
                     p.keys[record] = "="  # linked to the record the group's first row created
-        if record == "company":
-            from voronka.parties.actions import add_bank_requisite
+        if record == "company":  # the new companies' tax numbers, in one step for the batch
+            from voronka.parties.actions import add_bank_requisites
 
-            for p in leaders:
-                if p.inn:
-                    try:
-                        with transaction.atomic():
-                            add_bank_requisite(self.actor, p.ids["company"], inn=p.inn)
-                    except ActionError as exc:
-                        p.reject(self.column_of.get("company.inn", ""), "company.inn", exc.message)
-                        failed = True
+            with_inn = [p for p in leaders if p.inn]
+            results = add_bank_requisites(self.actor, [(p.ids["company"], {"inn": p.inn}) for p in with_inn])
+            for p, result in zip(with_inn, results, strict=True):
+                if isinstance(result, ActionError):
+                    p.reject(self.column_of.get("company.inn", ""), "company.inn", result.message)
+                    failed = True
         return not failed
 
     def _attempt(self, live: list[RowPlan]) -> bool:
