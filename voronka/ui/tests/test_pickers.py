@@ -102,3 +102,27 @@ def test_custom_link_and_multi_value_fields_are_edited_on_the_card(client, admin
     response = c.post(f"/crm/deals/{deal.pk}/", {"title": "Кухня", "currency": "RUB", "opportunity": "0", "cf_uf_referrer": "999999"})
     assert response.status_code == 200 and "no record with id 999999" in response.content.decode()
     assert Deal.objects.get(pk=deal.pk).custom["uf_referrer"] == ref.pk
+
+
+def test_smart_item_links_an_item_of_another_smart_process_by_a_field(client, admin_user, admin, manager_user):
+    """A smart process linked to another one by a custom field «link to a record», chosen on the card."""
+    from voronka.items import actions as items
+    from voronka.items.models import SmartItem
+
+    machines = items.create_type(admin, name="Станок", name_plural="Станки", code="machines")
+    repairs = items.create_type(admin, name="Ремонт", name_plural="Ремонты", code="repairs")
+    define_field(admin, entity_type_id=repairs.id, code="uf_machine", label="Станок", kind="link",
+                 options={"entity_type_id": machines.id})
+    lathe = items.create_item(admin, "machines", title="Токарный 16К20")
+    items.create_item(admin, "machines", title="Фрезерный 6Р82", is_open=False)
+    repair = items.create_item(admin, "repairs", title="Замена шпинделя")
+    c = _client(client, admin_user)
+    found = c.get(f"/pick/{machines.id}/", {"q": "токарный"}).json()["results"]
+    assert [r["id"] for r in found] == [lathe.pk]
+    response = c.post(f"/crm/repairs/{repair.pk}/", {"title": "Замена шпинделя", "currency": "RUB", "opportunity": "0",
+                                                    "cf_uf_machine": str(lathe.pk)})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert SmartItem.objects.get(pk=repair.pk).custom == {"uf_machine": lathe.pk}
+    assert 'value="Токарный 16К20"' in c.get(f"/crm/repairs/{repair.pk}/").content.decode()
+    # a manager without any right on the machines gets no suggestions
+    assert _client(client, manager_user).get(f"/pick/{machines.id}/", {"q": "токарный"}).status_code == 404
