@@ -23,3 +23,5 @@ class AutomationConfig(AppConfig):
 
         if demo.install not in lead_demo.SETTINGS_HOOKS:
             lead_demo.SETTINGS_HOOKS.append(demo.install)
+        if demo.in_flight not in lead_demo.LIVE_HOOKS:
+            lead_demo.LIVE_HOOKS.append(demo.in_flight)

@@ -115,3 +115,69 @@ def install_flows(admin: Actor, pipelines: dict) -> None:
                          params={"mode": "round_robin", "users": ["user:support1", "user:support2"]})
     actions.create_robot(admin, stage=stage(DEAL, "complaints", "resolved"), name="Вернуть в производство",
                          action="return_to_origin", params={"stage": "shipped"})
+
+
+IN_FLIGHT = (  # title, opportunity, how far the order got
+    ("Кронштейны для КАМАЗа, 40 шт.", "240000", "approval"),
+    ("Рама прицепа 8 м", "690000", "queued"),
+    ("Ограждения склада, 120 м", "415000", "cutting"),
+    ("Металлоконструкции навеса", "980000", "painting"),
+)
+COMPLAINT = ("Кузов-фургон на ГАЗель", "530000", "Трещина сварного шва на задней двери")
+
+
+def in_flight(demo) -> None:
+    """Today's work of the production flow, so the order board, the cards and the complaints pipeline are not
+    empty: four deals in Production whose orders stand at approval (the head of sales has the approval task),
+    in the queue, cutting and painting; and one finished order whose deal came back with defects and is being
+    fixed in Complaints. Everything goes through the actions, and the robots do their part (``drain``)."""
+    from voronka.activities.actions import decide_task
+    from voronka.activities.models import Task
+    from voronka.core.management.commands.worker import drain
+    from voronka.deals.actions import create_deal, move_deal
+    from voronka.items import actions as items
+    from voronka.links.models import Link
+    from voronka.parties.models import Contact
+
+    try:
+        orders = entity_types.by_code("production-orders")
+    except LookupError:
+        return
+    clients = list(Contact.objects.filter(deleted_at__isnull=True, company__isnull=False).order_by("id")[:5])
+    head, master, support = demo.actor("sales_head"), demo.actor("master1"), demo.actor("support_head")
+    managers = ["manager1", "manager2", "manager3", "manager4"]
+
+    def order_of(deal_id: int) -> int:
+        return Link.objects.filter(source_type_id=DEAL, source_id=deal_id, target_type_id=orders.id) \
+            .values_list("target_id", flat=True).first()
+
+    def approve(order_id: int) -> None:
+        task = Task.objects.filter(entity_type_id=orders.id, entity_id=order_id).exclude(approval={}) \
+            .order_by("-id").first()
+        decide_task(head, task.pk, outcome="approved", comment="Согласовано, запускайте.")
+        drain()
+
+    steps = ("queued", "cutting", "painting", "done")
+    deal = manager = None
+    for n, (title, amount, reached) in enumerate((*IN_FLIGHT, (*COMPLAINT[:2], "done"))):
+        client = clients[n % len(clients)] if clients else None
+        manager = demo.actor(managers[n % len(managers)])
+        deal = create_deal(manager, title=title, pipeline="production", stage="free", opportunity=amount,
+                           contact=client.pk if client else None, company=client.company_id if client else None)
+        drain()  # the robot creates the linked order; the approval task goes to the head of sales
+        order = order_of(deal.pk)
+        if order is None or reached == "approval":
+            continue
+        approve(order)  # → «В очереди»
+        for code in steps[1:steps.index(reached) + 1]:
+            items.move_item(master, orders.id, order, stage=code)
+            drain()
+    from voronka.deals.models import Deal
+
+    deal = Deal.objects.get(pk=deal.pk)
+    if deal.stage.code != "shipped":  # the finished order moved its deal on
+        return
+    move_deal(manager, deal.pk, stage="defects", fields={"custom": {"uf_defect": COMPLAINT[2]}})
+    drain()  # → Complaints, a complaints specialist responsible
+    move_deal(support, deal.pk, stage="fixing")
+    drain()

@@ -162,13 +162,14 @@ def preview(actor: Actor, job: ImportJob, *, limit: int = PREVIEW_ROWS) -> dict:
     """The first ``limit`` rows as they would be imported, and their totals; nothing is written."""
     limit = max(1, min(int(limit), MAX_PREVIEW_ROWS))
     importer = importer_for(actor, job)
-    rows, plans = [], []
+    rows, raw = [], []
     with readers.open_table(default_storage.path(job.file_path), job.file_format, encoding=job.encoding,
                             delimiter=job.delimiter) as table:
         for number, cells in table.rows():
-            plans.append(importer.plan(number, cells))
-            if len(plans) >= limit:
+            raw.append((number, cells))
+            if len(raw) >= limit:
                 break
+    plans = importer.plan_many(raw)
     with transaction.atomic():
         importer.write(plans)
         transaction.set_rollback(True)  # a dry run: the writes only checked that every row would go in

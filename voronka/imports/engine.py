@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from voronka.core import entity_types, policies
+from voronka.core import entity_types
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
 from voronka.core.recordkit import RecordSpec, create_many
 from voronka.intake import duplicates, names
 
 from . import mapping as mp
+from . import matching
 
 MATCH_KEYS = ("email", "phone", "inn", "name")
 _SPLIT = re.compile(r"[,;\n]+")
@@ -262,35 +263,21 @@ class Importer:
             plan.reject("", self.main, _("The row has no values for the imported record."))
         return plan
 
-    def _find(self, record: str, plan: RowPlan) -> tuple[int, str] | None:
-        """The existing record this row means. Strong keys (tax number, e-mail, phone) decide when the row has
-        them; a similar name is the fallback for rows without any."""
+    def _query(self, record: str, plan: RowPlan) -> matching.Query:
+        """What the row knows about its ``record``, limited to the job's match keys. Strong keys (tax number,
+        e-mail, phone) decide when the row has them; a similar name is the fallback for rows without any."""
         data = plan.data[record]
-        criteria: dict = {}
-        if "phone" in self.match_by and data.get("phones"):
-            criteria["phones"] = data["phones"]
-        if "email" in self.match_by and data.get("emails"):
-            criteria["emails"] = data["emails"]
-        strong = bool(criteria) or (record == "company" and bool(plan.inn) and "inn" in self.match_by)
-        if record == "company" and plan.inn and "inn" in self.match_by:
-            from voronka.parties.models import BankRequisite, Company
-
-            for company in Company.objects.filter(
-                    pk__in=BankRequisite.objects.filter(inn=plan.inn).values("company_id"),
-                    deleted_at__isnull=True).order_by("id")[:5]:
-                if policies.can(self.actor, policies.READ, entity_types.COMPANY, company):
-                    return company.pk, company.name
-        if not strong and "name" in self.match_by:
+        inn = plan.inn if record == "company" and "inn" in self.match_by else ""
+        phones = (data.get("phones") or []) if "phone" in self.match_by else []
+        emails = (data.get("emails") or []) if "email" in self.match_by else []
+        name = company = ""
+        if "name" in self.match_by:
             if record == "company":
-                criteria["company"] = data.get("name", "")
+                company = data.get("name", "")
             else:
-                criteria["name"] = names.person_name(_Named(data))
-                criteria["company"] = (plan.data.get("company") or {}).get("name", "")
-        if not any(criteria.values()):
-            return None
-        for match in duplicates.find_for(self.actor, types=(mp.TYPE_OF_RECORD[record],), **criteria):
-            return match.id, str(match.obj)
-        return None
+                name = names.person_name(_Named(data))
+                company = (plan.data.get("company") or {}).get("name", "")
+        return matching.query(phones=phones, emails=emails, inn=inn, name=name, company=company)
 
     def _key(self, record: str, plan: RowPlan) -> str:
         data = plan.data[record]
@@ -307,26 +294,37 @@ class Importer:
         return f"name:{person}|{names.company_key((plan.data.get('company') or {}).get('name', ''))}" if person else ""
 
     def plan(self, number: int, cells: list[str]) -> RowPlan:
-        plan = self.parse(number, cells)
-        if not plan.ok:
-            return plan
+        return self.plan_many([(number, cells)])[0]
+
+    def plan_many(self, rows: list[tuple[int, list[str]]]) -> list[RowPlan]:
+        """Parse a chunk of rows and match their contacts and companies with a few queries for the whole chunk
+        (``matching.match_many``); companies first, so that a contact's company is settled before it."""
+        plans = [self.parse(number, cells) for number, cells in rows]
         for record in ("company", "contact"):
-            if record not in plan.data or record not in mp.RECORDS[self.entity_type_id]:
+            if record not in mp.RECORDS[self.entity_type_id]:
                 continue
-            found = None if self.mode == "always_create" else self._find(record, plan)
-            if found is not None:
-                plan.actions[record], plan.ids[record], plan.titles[record] = "match", found[0], found[1]
-            elif self.mode == "match_only":
-                if record == self.main:
-                    plan.reject("", record, _("No matching record exists, and this import only matches."))
-                    return plan
-                plan.data.pop(record)  # linked record not found: the row is imported without the link
+            todo = [p for p in plans if p.ok and record in p.data]
+            if self.mode == "always_create":
+                found = [None] * len(todo)
             else:
-                plan.actions[record] = "create"
-                plan.keys[record] = self._key(record, plan)
+                found = matching.match_many(self.actor, mp.TYPE_OF_RECORD[record],
+                                            [self._query(record, p) for p in todo])
+            for plan, match in zip(todo, found, strict=True):
+                if match is not None:
+                    plan.actions[record], plan.ids[record], plan.titles[record] = "match", match[0], match[1]
+                elif self.mode == "match_only":
+                    if record == self.main:
+                        plan.reject("", record, _("No matching record exists, and this import only matches."))
+                        continue
+                    plan.data.pop(record)  # linked record not found: the row is imported without the link
+                else:
+                    plan.actions[record] = "create"
+                    plan.keys[record] = self._key(record, plan)
         if self.main not in ("contact", "company"):  # leads, deals and rows of custom lists are always new
-            plan.actions[self.main] = "create"
-        return plan
+            for plan in plans:
+                if plan.ok:
+                    plan.actions[self.main] = "create"
+        return plans
 
     # --- writing -----------------------------------------------------------------------------------------
 
@@ -409,17 +407,15 @@ class Importer:
                 p.titles[record] = str(result.obj)
                 if i:
                     p.keys[record] = "="  # linked to the record the group's first row created
-        if record == "company":
-            from voronka.parties.actions import add_bank_requisite
+        if record == "company":  # the new companies' tax numbers, in one step for the batch
+            from voronka.parties.actions import add_bank_requisites
 
-            for p in leaders:
-                if p.inn:
-                    try:
-                        with transaction.atomic():
-                            add_bank_requisite(self.actor, p.ids["company"], inn=p.inn)
-                    except ActionError as exc:
-                        p.reject(self.column_of.get("company.inn", ""), "company.inn", exc.message)
-                        failed = True
+            with_inn = [p for p in leaders if p.inn]
+            results = add_bank_requisites(self.actor, [(p.ids["company"], {"inn": p.inn}) for p in with_inn])
+            for p, result in zip(with_inn, results, strict=True):
+                if isinstance(result, ActionError):
+                    p.reject(self.column_of.get("company.inn", ""), "company.inn", result.message)
+                    failed = True
         return not failed
 
     def _attempt(self, live: list[RowPlan]) -> bool:

@@ -28,7 +28,7 @@ from .models import ImportJob, RejectedRow
 
 log = logging.getLogger("voronka.imports")
 
-BATCH = 200
+BATCH = 500
 STALL = datetime.timedelta(minutes=5)
 
 
@@ -70,12 +70,13 @@ def run(job_id: int, *, progress: Callable[[ImportJob], None] | None = None,
                 chunk = []
                 last_number = None
                 for number, cells in rows:
-                    chunk.append(importer.plan(number, cells))
+                    chunk.append((number, cells))
                     last_number = number
                     if len(chunk) >= batch_size:
                         break
                 if not chunk:
                     break
+                chunk = importer.plan_many(chunk)
                 _commit(job, attempt, importer, chunk, processed=last_number - 1)
                 if progress:
                     progress(job)
@@ -164,11 +165,12 @@ def dry_run(actor: Actor, job: ImportJob, *, progress: Callable[[int, dict], Non
         while True:
             chunk = []
             for number, cells in rows:
-                chunk.append(importer.plan(number, cells))
+                chunk.append((number, cells))
                 if len(chunk) >= batch_size:
                     break
             if not chunk:
                 break
+            chunk = importer.plan_many(chunk)
             with transaction.atomic():
                 importer.write(chunk)
                 transaction.set_rollback(True)

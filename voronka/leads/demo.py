@@ -397,6 +397,7 @@ def weighted_sample(rnd: random.Random, items: list, weights: list[float], k: in
 # Callables (admin actor, {(entity type id, pipeline code): Pipeline}) run after the demo's settings are created:
 # the extension point for engines the domain apps may not import (automation installs its demo rules here).
 SETTINGS_HOOKS: list = []
+LIVE_HOOKS: list = []  # called with the Demo after its history is loaded: today's work in progress
 
 
 def pipeline_specs() -> list[dict]:
@@ -595,6 +596,10 @@ class Demo:
             self.finish_timestamps()
             self.settle_outbox()
             self.report("Даты истории", 1, 1)
+        # work in progress today (other apps: production orders in flight, a complaint), made through the actions
+        # after the history is committed, with the robots run in this process
+        for hook in LIVE_HOOKS:
+            hook(self)
         return Result(self.password, [s[0] for s in STAFF], dict(self.counts), admin_created=self.admin_created)
 
     def settle_outbox(self) -> None:

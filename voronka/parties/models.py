@@ -88,6 +88,7 @@ class BankRequisite(models.Model):
     class Meta:
         verbose_name = _("bank requisites")
         verbose_name_plural = _("bank requisites")
+        indexes = [models.Index(fields=["inn"], name="requisite_inn_idx")]  # the importer matches companies by INN
 
     def __str__(self) -> str:
         return self.name or self.bank_name

@@ -31,6 +31,7 @@ from voronka.pipelines.models import Pipeline, Stage
 from voronka.pipelines.totals import for_actor as totals_for
 
 from .entities import BY_TYPE, EntityUI, by_url
+from .pickers import MultiIdField, MultiRecordPicker, RecordPicker, bind_actor
 from .views import action_error, actor_of, page
 
 BOARD_PAGE = 20
@@ -38,12 +39,13 @@ CARD_OWN_FIELDS = ("id", "title", "opportunity", "currency", "stage_changed_at",
                    "responsible_id")
 CARD_FIELDS = (*CARD_OWN_FIELDS, "responsible__first_name", "responsible__last_name", "responsible__username")
 LIST_PAGE = 50
-FK_AS_ID = {"contact", "company", "lead"}  # too many rows for a drop-down: typed as an id, shown by name
+# too many rows for a drop-down: chosen by typing a name (``pickers``), sent as an id
+FK_AS_ID = {"contact": entity_types.CONTACT, "company": entity_types.COMPANY, "lead": entity_types.LEAD}
 
 
 # --- forms ---------------------------------------------------------------------------------------
 
-def record_form(ui: EntityUI, fields, *, instance=None, data=None, prefix=None) -> forms.ModelForm:
+def record_form(ui: EntityUI, fields, *, instance=None, data=None, prefix=None, actor=None) -> forms.ModelForm:
     """A form used to render and parse fields; the action validates and writes."""
     User = get_user_model()
 
@@ -60,7 +62,8 @@ def record_form(ui: EntityUI, fields, *, instance=None, data=None, prefix=None) 
                 choices.append((current, current))
             return forms.ChoiceField(choices=choices, required=False, label=model_field.verbose_name.capitalize())
         if model_field.name in FK_AS_ID:
-            return forms.IntegerField(required=False, min_value=1, label=f"{model_field.verbose_name.capitalize()} (ID)")
+            return forms.IntegerField(required=False, min_value=1, label=model_field.verbose_name.capitalize(),
+                                      widget=RecordPicker(FK_AS_ID[model_field.name]))
         field = model_field.formfield(**kwargs)
         if field is not None:
             field.label = str(model_field.verbose_name).capitalize()
@@ -70,16 +73,24 @@ def record_form(ui: EntityUI, fields, *, instance=None, data=None, prefix=None) 
                 field.widget.attrs["rows"] = 3
         return field
 
-    form_class = forms.modelform_factory(ui.model, fields=list(fields), formfield_callback=callback)
+    # links chosen by id are plain form fields: the model form would try to put an id on a relation
+    links = [n for n in fields if n in FK_AS_ID]
+    form_class = forms.modelform_factory(ui.model, fields=[n for n in fields if n not in FK_AS_ID],
+                                         formfield_callback=callback)
     initial = {}
     if instance is not None:
-        for name in fields:
-            if name in FK_AS_ID:
-                initial[name] = getattr(instance, f"{name}_id")
+        for name in links:
+            initial[name] = getattr(instance, f"{name}_id")
     form = form_class(data=data, instance=instance, initial=initial, prefix=prefix)
+    if links:
+        for name in links:
+            form.fields[name] = callback(ui.model._meta.get_field(name))
+        form.fields = {n: form.fields[n] for n in fields if n in form.fields} | {
+            n: f for n, f in form.fields.items() if n not in fields}
     form.instance_before = instance
     if prefix is None:
         add_custom_fields(form, ui, instance)
+    bind_actor(form, actor)
     return form
 
 
@@ -95,12 +106,17 @@ def add_custom_fields(form, ui: EntityUI, instance) -> None:
     K = FieldDefinition.Kind
     values = (getattr(instance, "custom", None) or {}) if instance is not None else {}
     form.custom_codes = []
+    form.custom_lines = set()  # multi-value fields typed one value per line
     for d in definitions(ui.type_id, getattr(instance, "pipeline_id", None)):
-        if d.multiple or d.kind in (K.LINK,):
-            continue
         name = f"{CUSTOM_PREFIX}{d.code}"
         label = d.label
-        if d.kind == K.ENUM:
+        if d.multiple:
+            _add_multi_field(form, d, values.get(d.code))
+            continue
+        if d.kind == K.LINK:
+            field = forms.IntegerField(required=False, min_value=1, label=label,
+                                       widget=RecordPicker(int((d.options or {}).get("entity_type_id") or 0)))
+        elif d.kind == K.ENUM:
             field = forms.ChoiceField(choices=[("", "—"), *[(c["id"], c.get("label", c["id"]))
                                                            for c in (d.options or {}).get("choices", [])]],
                                       required=False, label=label)
@@ -128,14 +144,53 @@ def add_custom_fields(form, ui: EntityUI, instance) -> None:
         form.custom_codes.append(d.code)
 
 
+def _add_multi_field(form, d, value) -> None:
+    """A multi-value custom field: several records (a picker), choices (check boxes), or one value per line."""
+    from voronka.customfields.models import FieldDefinition
+
+    K = FieldDefinition.Kind
+    name = f"{CUSTOM_PREFIX}{d.code}"
+    values = value if isinstance(value, list) else ([] if value in (None, "") else [value])
+    if d.kind == K.LINK:
+        field = MultiIdField(required=False, label=d.label,
+                             widget=MultiRecordPicker(int((d.options or {}).get("entity_type_id") or 0)))
+        initial = [str(v) for v in values]
+    elif d.kind in (K.ENUM, K.USER):
+        if d.kind == K.ENUM:
+            choices = [(str(c["id"]), c.get("label", c["id"])) for c in (d.options or {}).get("choices", [])]
+        else:
+            choices = [(str(u.pk), str(u)) for u in get_user_model().objects.filter(is_active=True)
+                       .order_by("last_name", "username")]
+        field = forms.MultipleChoiceField(choices=choices, required=False, label=d.label,
+                                          widget=forms.CheckboxSelectMultiple)
+        initial = [str(v) for v in values]
+    else:
+        def text(v):
+            if isinstance(v, dict) and "amount" in v:
+                return f"{v.get('amount')}|{v.get('currency')}"
+            if isinstance(v, bool):
+                return "yes" if v else "no"
+            return str(v)
+
+        field = forms.CharField(required=False, label=d.label, widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": _("One value per line.")}))
+        initial = "\n".join(text(v) for v in values)
+        form.custom_lines.add(d.code)
+    form.fields[name] = field
+    form.initial[name] = initial
+    form.custom_codes.append(d.code)
+
+
 def custom_payload(form) -> dict:
-    """Changed custom inputs as {code: text or None}."""
+    """Changed custom inputs as {code: text, a list for a multi-value field, or None}."""
     out = {}
     for code in getattr(form, "custom_codes", []):
         name = f"{CUSTOM_PREFIX}{code}"
         if name in form.changed_data:
             value = form.cleaned_data.get(name)
-            out[code] = value if value not in ("", None) else None
+            if code in getattr(form, "custom_lines", ()):
+                value = [v.strip() for v in (value or "").splitlines() if v.strip()]
+            out[code] = value if value not in ("", None, []) else None
     return out
 
 
@@ -611,7 +666,8 @@ def card(request, kind: str, pk: int):
     except NotFound:
         return page(request, "ui/records/not_found.html", {"ui": ui}, nav=ui.url, status=404)
     can_update = policies.can(actor, policies.UPDATE, ui.type_id, obj)
-    form = record_form(ui, ui.card_fields, instance=obj, data=request.POST if request.method == "POST" else None)
+    form = record_form(ui, ui.card_fields, instance=obj, data=request.POST if request.method == "POST" else None,
+                       actor=actor)
     if request.method == "POST":
         if not can_update:
             messages.error(request, _("You may not change this record."))
@@ -731,7 +787,7 @@ def create(request, kind: str):
     ui = by_url(kind)
     actor = actor_of(request)
     fields = list(ui.create_fields)
-    form = record_form(ui, fields, data=request.POST if request.method == "POST" else None)
+    form = record_form(ui, fields, data=request.POST if request.method == "POST" else None, actor=actor)
     pipelines = Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True) if ui.staged else []
     if request.method == "POST" and form.is_valid():
         payload = {k: form_payload_value(form, k) for k in fields if form.cleaned_data.get(k) not in (None, "")}

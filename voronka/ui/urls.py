@@ -15,6 +15,7 @@ from . import (
 )
 from . import intake_settings_views as intake_settings
 from . import intake_views as intake
+from . import pickers
 from . import record_views as records
 from .calendar_views import company_calendar, user_calendar
 from .hook_views import email_clicked, email_opened, trigger_hook
@@ -26,6 +27,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("search/", records.search, name="search"),
+    path("pick/<int:type_id>/", pickers.pick, name="pick"),
     path("account/", account_views.account, name="account"),
     path("tasks/", task_views.my_tasks, name="tasks"),
     path("tasks/<int:pk>/", task_views.task_card, name="task"),

@@ -20,8 +20,23 @@ def test_demo_ships_the_seed_automation_without_a_storm(tmp_path, settings, driv
     # 8 notifications, the production order robot and «to Complaints» (the smart-process flow, voronka.items)
     assert Robot.objects.filter(stage__pipeline__code="production").count() == 10
     drive()
-    assert Run.objects.count() == 0 and Timer.objects.count() == 0  # history is history
-    assert TaskTimer.objects.count() == 0 and len(TaskEscalation.objects.get().steps) == 2
+    # history is history: only today's work in flight (``demo.in_flight``: five deals in Production, their orders
+    # and the approval task) started runs and timers
+    from voronka.activities.models import Task
+    from voronka.automation.demo import COMPLAINT, IN_FLIGHT
+    from voronka.deals.models import Deal
+    from voronka.items.models import SmartItem
+
+    live = {(2, pk) for pk in Deal.objects.filter(title__in=[t[0] for t in (*IN_FLIGHT, COMPLAINT)])
+            .values_list("pk", flat=True)}
+    live |= set(SmartItem.objects.values_list("entity_type_id", "pk"))
+    assert len(live) == 10
+    assert {(r.entity_type_id, r.entity_id) for r in Run.objects.all()} <= live
+    assert {(t.entity_type_id, t.entity_id) for t in Timer.objects.all()} <= live
+    live_tasks = set(Task.objects.filter(entity_type_id__in=[t for t, _pk in live])
+                     .values_list("pk", flat=True))
+    assert set(TaskTimer.objects.values_list("task_id", flat=True)) <= live_tasks
+    assert Run.objects.exists() and len(TaskEscalation.objects.get().steps) == 2
 
 
 def test_a_new_production_stage_notifies_the_sales_manager(tmp_path, settings, drive):

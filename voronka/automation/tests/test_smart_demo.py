@@ -25,19 +25,34 @@ def test_demo_production_flow_complaints_and_licences(tmp_path, settings):
 
     settings.VAR_DIR = tmp_path
     call_command("demo", leads=20, deals=10, no_progress=True, stdout=open("/dev/null", "w"))
-    drain()
-    assert Run.objects.count() == 0  # the history started nothing
     orders, licences = entity_types.by_code("production-orders"), entity_types.by_code("licences")
     assert ListRow.objects.filter(entity_type_id=licences.id).count() == 5
-    assert not SmartItem.objects.exists()
+    # today's work in flight: orders at approval, in the queue, cutting, painting, and one done whose deal is
+    # being fixed in Complaints; the history started nothing else
+    head = User.objects.get(username="sales_head")
+    in_flight = {o.title: o.stage.code for o in SmartItem.objects.filter(entity_type_id=orders.id)}
+    assert in_flight == {"Кронштейны для КАМАЗа, 40 шт.": "approval", "Рама прицепа 8 м": "queued",
+                         "Ограждения склада, 120 м": "cutting", "Металлоконструкции навеса": "painting",
+                         "Кузов-фургон на ГАЗель": "done"}
+    pending = Task.objects.get(entity_type_id=orders.id, status="open")
+    assert pending.responsible_id == head.pk and pending.approval
+    assert SmartItem.objects.get(title="Кронштейны для КАМАЗа, 40 шт.").pk == pending.entity_id
+    for order in SmartItem.objects.filter(entity_type_id=orders.id):
+        assert Link.objects.filter(source_type_id=2, target_type_id=orders.id, target_id=order.pk).count() == 1
+    fixing = Deal.objects.get(title="Кузов-фургон на ГАЗель")
+    assert (fixing.pipeline.code, fixing.stage.code) == ("complaints", "fixing")
+    assert fixing.responsible.username in ("support1", "support2")
+    assert Run.objects.exclude(entity_type_id__in=[orders.id, 2]).count() == 0
+    drain()
 
-    manager, head = User.objects.get(username="manager1"), User.objects.get(username="sales_head")
+    manager = User.objects.get(username="manager1")
+    Notification.objects.all().delete()
     as_manager = Actor.for_user(manager, "test")
     deal = create_deal(as_manager, title="Кронштейны для КАМАЗа", pipeline="production", stage="free",
                        opportunity="240000")
     drain()
-    order = SmartItem.objects.get(entity_type_id=orders.id)
-    assert Link.objects.filter(source_type_id=2, source_id=deal.pk, target_id=order.pk).exists()
+    order = SmartItem.objects.get(pk=Link.objects.get(source_type_id=2, source_id=deal.pk,
+                                                      target_type_id=orders.id).target_id)
     assert order.responsible.username == "prod_head"
     task = Task.objects.get(entity_type_id=orders.id, entity_id=order.pk)
     assert task.responsible_id == head.pk and task.approval
