@@ -150,11 +150,18 @@ def pick(request, type_id: int):
         if ids is not None:
             cond |= Q(pk__in=ids)
         qs = qs.filter(cond)
-    results = [{"id": obj.pk, "title": str(obj), "hint": _hint(type_id, obj)} for obj in qs.order_by("-id")[:PICK_LIMIT]]
+    found = list(qs.order_by("-id")[:PICK_LIMIT])
+    companies: set[int] = set()
+    if type_id == entity_types.CONTACT:
+        # a contact's company is named only to those who may read that company
+        ids = {o.company_id for o in found if getattr(o, "company_id", None)}
+        if ids and policies.can(actor, policies.READ, entity_types.COMPANY):
+            companies = set(records_visible_to(actor, entity_types.COMPANY).filter(pk__in=ids).values_list("pk", flat=True))
+    results = [{"id": obj.pk, "title": str(obj), "hint": _hint(type_id, obj, companies)} for obj in found]
     return JsonResponse({"results": results})
 
 
-def _hint(type_id: int, obj) -> str:
+def _hint(type_id: int, obj, readable_companies: set[int]) -> str:
     if type_id == entity_types.CONTACT and getattr(obj, "company_id", None):
-        return str(obj.company) if obj.company is not None else ""
+        return str(obj.company) if obj.company_id in readable_companies and obj.company is not None else f"#{obj.pk}"
     return f"#{obj.pk}"

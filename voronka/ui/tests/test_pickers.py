@@ -126,3 +126,20 @@ def test_smart_item_links_an_item_of_another_smart_process_by_a_field(client, ad
     assert 'value="Токарный 16К20"' in c.get(f"/crm/repairs/{repair.pk}/").content.decode()
     # a manager without any right on the machines gets no suggestions
     assert _client(client, manager_user).get(f"/pick/{machines.id}/", {"q": "токарный"}).status_code == 404
+
+
+def test_pick_names_a_contacts_company_only_to_those_who_may_read_it(client, admin_user, admin, manager_user):
+    from voronka.identity.models import Role, RoleAssignment
+    from voronka.identity.permissions import rights_changed
+
+    # an operator reads own contacts and companies only: a contact of theirs at a company they cannot read
+    RoleAssignment.objects.filter(user=manager_user).delete()
+    RoleAssignment.objects.create(role=Role.objects.get(code="call_centre_operator"), user=manager_user)
+    rights_changed()
+    secret = create_company(admin, name="ООО Секретная", is_open=False)
+    mine = create_contact(admin, last_name="Клиентов", first_name="Олег", company=secret.pk, responsible=manager_user.pk)
+    seen = _client(client, admin_user).get("/pick/3/", {"q": "Клиентов"}).json()["results"]
+    assert seen[0]["hint"] == "ООО Секретная"
+    found = _client(client, manager_user).get("/pick/3/", {"q": "Клиентов"}).json()["results"]
+    assert [r["id"] for r in found] == [mine.pk]
+    assert "Секретная" not in found[0]["hint"]
