@@ -130,8 +130,10 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
                 score = name_score(wanted, their_words)
                 if score >= limit and (company_score is None or company_score >= limit):
                     m = found.setdefault((t, pk), Match(t, pk, score=int(score)))
-                    if "name" not in m.reasons:
-                        m.reasons.append("name")
+                    # the same company too: a stronger match than a namesake with no company on file
+                    for reason in ("name", "company") if company_score is not None else ("name",):
+                        if reason not in m.reasons:
+                            m.reasons.append(reason)
 
         # the company first: the company itself, then the person at that company (a pair of name words joined
         # to the company key: selective however common the name or the company); then the pairs of name words

@@ -131,3 +131,14 @@ def test_a_form_submission_makes_a_bounded_number_of_queries(admin, form, users)
     # measured 33 / 18 / 20 on both databases (main before this change: 45 / 24 / 26); a little room for
     # another write path adding a row, none for a per-candidate or per-field query
     assert created <= 35 and attached <= 20 and by_name <= 22, (created, attached, by_name)
+
+
+def test_the_person_at_the_same_company_ranks_above_namesakes_without_one(admin, lead_pipeline):
+    company = create_company(admin, name="Ремдизель")
+    wanted = create_contact(admin, first_name="Иван", last_name="Иванов", middle_name="Петрович", company=company.pk)
+    namesakes = [create_lead(admin, first_name="Иван", last_name="Иванов") for _ in range(duplicates.MATCHES + 3)]
+    _index(company, wanted, *namesakes)
+    found = duplicates.find(name="Иванов Иван Петрович", company="Ремдизель")
+    assert len(found) == duplicates.MATCHES
+    assert (found[0].entity_type_id, found[0].id, found[0].reasons) == (entity_types.CONTACT, wanted.pk,
+                                                                         ["name", "company"])
