@@ -6,7 +6,9 @@
   (the contact field «Отписан от рассылок», its welcome deal moved to «Отписался» so no more letters go,
   the lead closed as not a client);
 - the intake sources of both (policy «create»: a new lead every time, the robots decide);
-- an SMTP intake mailbox for zayavki@voronka.local (mail reaches it once ``voronka mail-smtpd`` runs).
+- an SMTP intake mailbox for zayavki@voronka.local (mail reaches it once ``voronka mail-smtpd`` runs);
+- the call centre's distribution queue (the four operators, round robin, at most 30 open leads each) and
+  the site's published web form «Подбор запчастей» (``/f/zapchasti/``) whose leads it shares out.
 """
 
 from __future__ import annotations
@@ -67,3 +69,27 @@ def install(admin: Actor, pipelines: dict) -> None:
                  conditions={"all": [{"field": "source", "op": "equals", "value": "unsubscribe"}]},
                  params={"stage": "not_target"})
     create_mailbox(admin, name="Почта для заявок", kind="smtp", source="email", recipients=["zayavki@voronka.local"])
+    install_form(admin, pipelines)
+
+
+def install_form(admin: Actor, pipelines: dict) -> None:
+    """The call centre's queue and the site's web form that feeds it (their screens are not empty)."""
+    from voronka.distribution.actions import create_queue
+    from voronka.identity.models import User
+
+    from .forms import create_form
+
+    operators = list(User.objects.filter(username__startswith="operator", is_active=True).order_by("username"))
+    queue = create_queue(admin, code="call-centre", name="Колл-центр: новые заявки", mode="round_robin", cap=30,
+                         members=[{"user": u.pk} for u in operators])
+    create_form(admin, slug="zapchasti", name="Сайт: подбор запчастей", source="site", queue=queue.pk,
+                pipeline=pipelines[(LEAD, "leads")].pk, stage="new", title="Подберём запчасти за 15 минут",
+                description="Оставьте телефон — оператор перезвонит и уточнит модель и VIN.",
+                button="Жду звонка", consent_text="Согласен на обработку персональных данных",
+                success_message="Спасибо! Оператор перезвонит в течение 15 минут в рабочее время.",
+                fields=[{"name": "name", "label": "Имя", "maps_to": "first_name", "required": True},
+                        {"name": "phone", "label": "Телефон", "type": "tel", "maps_to": "phones", "required": True},
+                        {"name": "email", "label": "E-mail", "type": "email", "maps_to": "emails"},
+                        {"name": "vehicle", "label": "Техника (марка, модель)", "maps_to": "custom.uf_vehicle"},
+                        {"name": "question", "label": "Какая деталь нужна?", "type": "textarea",
+                         "maps_to": "inquiry"}])

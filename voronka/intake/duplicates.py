@@ -81,7 +81,8 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
 
     A phone or e-mail match is the strongest proof: when one is found the name search does not run. Else the
     company and its people are looked at first (the company's key, and each pair of name words at that
-    company), then the records sharing a pair of name words (one bounded walk per key; at most three pairs).
+    company), then the records with the same whole name, then those sharing a pair of name words (one bounded
+    walk per key; at most three pairs).
     Candidates are scored
     from their index rows; only the matches (at most ``MATCHES``) are read from their tables. ``stats``, if
     given, is filled with the number of candidates scored and the index walks made.
@@ -130,18 +131,23 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
                 score = name_score(wanted, their_words)
                 if score >= limit and (company_score is None or company_score >= limit):
                     m = found.setdefault((t, pk), Match(t, pk, score=int(score)))
-                    if "name" not in m.reasons:
-                        m.reasons.append("name")
+                    # the same company too: a stronger match than a namesake with no company on file
+                    for reason in ("name", "company") if company_score is not None else ("name",):
+                        if reason not in m.reasons:
+                            m.reasons.append(reason)
 
         # the company first: the company itself, then the person at that company (a pair of name words joined
         # to the company key: selective however common the name or the company); then the pairs of name words
-        # alone, for a namesake with no company on file. Every walk is bounded.
+        # alone, for a namesake with no company on file, the whole name first (the exact person among many who
+        # share the pairs). Every walk is bounded.
         people = [t for t in types if t != entity_types.COMPANY]
         pairs = names.pair_keys(name_words, NAME_WORDS) if name_words else []
         if ckey:
             walk("c", ckey, [t for t in types if t == entity_types.COMPANY])
             for key in pairs:
                 walk("q", names.with_company(key, ckey), people)
+        if len(name_words) > 1:
+            walk("f", names.full_key(name_words), people)
         for key in pairs:
             walk("p", key, people)
     if stats is not None:

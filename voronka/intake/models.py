@@ -171,13 +171,15 @@ class NameKey(models.Model):
 
     Keys: ``p`` — a pair of a person's name words, each cut to its first letters (``иванов иван петрович``
     gives «ива ива» and «ива пет»: two people with two similar name words share a key even with a typo later
-    in a word), or the one word of a one-word name; ``q`` — such a pair joined to the person's company key
+    in a word), or the one word of a one-word name; ``f`` — all the words of a name, sorted (the exact
+    person among many who share the pairs); ``q`` — such a pair joined to the person's company key
     (``ива ива|ромашка``); ``c`` — a company's normalised name. Every row carries the record's normalised
     name words and company key, so candidates are scored from the rows the index walk returns, without
     loading a record.
     """
 
     class Kind(models.TextChoices):
+        FULL = "f", _("Whole name")
         PAIR = "p", _("Name words")
         PAIR_AT_COMPANY = "q", _("Name words at a company")
         COMPANY = "c", _("Company")

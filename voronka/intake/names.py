@@ -60,20 +60,28 @@ def pair_keys(name_words: list[str], limit: int = RECORD_WORDS) -> list[str]:
     return sorted({" ".join(sorted(pair)) for pair in combinations(cut, 2)})
 
 
+def full_key(name_words: list[str]) -> str:
+    """The key of a whole name (kind ``f``): its words sorted, so the exact person is found among thousands
+    of people who share every pair of name prefixes."""
+    return " ".join(sorted(name_words[:RECORD_WORDS]))[:100]
+
+
 def with_company(pair: str, company: str) -> str:
     """The key of a pair of name words at one company (kind ``q``)."""
     return f"{pair}|{company}"[:100]
 
 
 def keys_for(entity_type_id: int, obj) -> list[tuple[str, str]]:
-    """Index keys of a record: a company has its name (``c``); a person the pairs of name words (``p``) and,
-    with a company, the same pairs joined to the company key (``q``: the person at that company, however
-    common the name or the company)."""
+    """Index keys of a record: a company has its name (``c``); a person the whole name (``f``, two words or
+    more), the pairs of name words (``p``) and, with a company, the same pairs joined to the company key (``q``:
+    the person at that company, however common the name or the company)."""
     company = company_key(company_of(entity_type_id, obj))
     if entity_type_id == entity_types.COMPANY:
         return [("c", company)] if company else []
-    pairs = pair_keys(words(person_name(obj)))
-    return [("p", k) for k in pairs] + ([("q", with_company(k, company)) for k in pairs] if company else [])
+    name_words = words(person_name(obj))
+    pairs = pair_keys(name_words)
+    full = [("f", full_key(name_words))] if len(name_words) > 1 else []
+    return full + [("p", k) for k in pairs] + ([("q", with_company(k, company)) for k in pairs] if company else [])
 
 
 def rows_for(entity_type_id: int, obj) -> list[NameKey]:

@@ -52,7 +52,9 @@ def convert(apps, schema_editor):
                     keys = [("c", company)] if company else []
                 else:
                     pairs = pair_keys(entry["words"]) if entry["words"] else []
-                    keys = [("p", k) for k in pairs] + [("q", f"{k}|{company}"[:100]) for k in pairs if company]
+                    full = [("f", " ".join(sorted(entry["words"][:RECORD_WORDS]))[:100])] \
+                        if len(entry["words"]) > 1 else []
+                    keys = full + [("p", k) for k in pairs] + [("q", f"{k}|{company}"[:100]) for k in pairs if company]
                 new += [NameKey(entity_type_id=t, entity_id=pk, kind=kind, key=key, words=name, company=company)
                         for kind, key in keys]
             NameKey.objects.filter(id__in=[i for e in found.values() for i in e["ids"]]).delete()
@@ -79,8 +81,8 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="namekey",
             name="kind",
-            field=models.CharField(choices=[("p", "Name words"), ("q", "Name words at a company"), ("c", "Company")],
-                                   max_length=1),
+            field=models.CharField(choices=[("f", "Whole name"), ("p", "Name words"), ("q", "Name words at a company"),
+                                            ("c", "Company")], max_length=1),
         ),
         migrations.RunPython(convert, migrations.RunPython.noop),
     ]

@@ -74,7 +74,7 @@ def test_candidates_are_bounded_per_key_however_common_the_name(admin, lead_pipe
     _index(*namesakes)
     stats: dict = {}
     found = duplicates.find(name="Иванов Иван Иванович", company="Ромашка", stats=stats)
-    assert stats["walks"] == 3  # the company, the pair «ива ива» at that company, then the pair alone
+    assert stats["walks"] == 4  # the company, the pair «ива ива» at it, the whole name, then the pair alone
     assert stats["candidates"] == 7  # the company has nobody; the pair key gives its newest 7
     assert [m.id for m in found] == [lead.pk for lead in namesakes[::-1][:7]]
     assert len(found) <= duplicates.MATCHES
@@ -85,7 +85,8 @@ def test_the_index_rows_carry_the_name_and_the_company(admin, lead_pipeline):
     contact = create_contact(admin, first_name="Пётр", last_name="Белов", company=company.pk)
     _index(company, contact)
     rows = set(NameKey.objects.filter(entity_type_id=3, entity_id=contact.pk).values_list("kind", "key", "words", "company"))
-    assert rows == {("p", "бел пет", "белов петр", "белов"), ("q", "бел пет|белов", "белов петр", "белов")}
+    assert rows == {("f", "белов петр", "белов петр", "белов"), ("p", "бел пет", "белов петр", "белов"),
+                    ("q", "бел пет|белов", "белов петр", "белов")}
     assert set(NameKey.objects.filter(entity_type_id=4, entity_id=company.pk).values_list("kind", "key")) == \
         {("c", "белов")}
 
@@ -131,3 +132,24 @@ def test_a_form_submission_makes_a_bounded_number_of_queries(admin, form, users)
     # measured 33 / 18 / 20 on both databases (main before this change: 45 / 24 / 26); a little room for
     # another write path adding a row, none for a per-candidate or per-field query
     assert created <= 35 and attached <= 20 and by_name <= 22, (created, attached, by_name)
+
+
+def test_the_person_at_the_same_company_ranks_above_namesakes_without_one(admin, lead_pipeline):
+    company = create_company(admin, name="Ремдизель")
+    wanted = create_contact(admin, first_name="Иван", last_name="Иванов", middle_name="Петрович", company=company.pk)
+    namesakes = [create_lead(admin, first_name="Иван", last_name="Иванов") for _ in range(duplicates.MATCHES + 3)]
+    _index(company, wanted, *namesakes)
+    found = duplicates.find(name="Иванов Иван Петрович", company="Ремдизель")
+    assert len(found) == duplicates.MATCHES
+    assert (found[0].entity_type_id, found[0].id, found[0].reasons) == (entity_types.CONTACT, wanted.pk,
+                                                                         ["name", "company"])
+
+
+def test_the_exact_person_is_found_among_many_who_share_every_pair_of_prefixes(admin, lead_pipeline, settings):
+    settings.VORONKA_DUPLICATE_CANDIDATES = 5
+    wanted = create_contact(admin, first_name="Владимир", last_name="Михеев", middle_name="Николаевич")
+    crowd = [create_contact(admin, first_name="Владислав", last_name="Михеев", middle_name="Никитич")
+             for _ in range(8)]  # «вла мих», «вла ник», «мих ник» like the wanted one, and newer
+    _index(wanted, *crowd)
+    found = duplicates.find(name="Михеев Владимир Николаевич")
+    assert [(m.entity_type_id, m.id) for m in found][:1] == [(entity_types.CONTACT, wanted.pk)]
