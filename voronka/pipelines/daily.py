@@ -101,7 +101,8 @@ def apply(deltas: Iterable[tuple[Key, int, decimal.Decimal]]) -> None:
         slot = merged[key]
         slot[0] += count
         slot[1] += decimal.Decimal(amount or 0)
-    rows = [(k, c, a) for k, (c, a) in merged.items() if c or a]
+    # in key order: two writes that touch the same rows lock them in the same order (no deadlock)
+    rows = sorted((k, c, a) for k, (c, a) in merged.items() if c or a)
     if not rows:
         return
     table = DailyTotal._meta.db_table
