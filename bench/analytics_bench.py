@@ -11,6 +11,11 @@ runs each report ``--repeat`` times as a superuser and as a sales manager (right
 last 30 days (grouped by day) and the last 365 days (grouped by month), plus the head's dashboard page
 (GET /reports/dashboard/ through Django's test client, the whole page with its eleven reports).
 
+With ``--compare`` every report (and the dashboard) runs alternately through the daily read model and through
+the exact path (``voronka.analytics.readmodel.ENABLED`` off), with the number of queries of each: the A/B of
+docs/benchmarks-analytics.md. The fill ends with a rebuild of the read models (the manager's share of records is
+handed over with plain UPDATEs, which bypass the actions).
+
 Prints one line per report with p50 and max in milliseconds and writes the raw figures as JSON
 (``--out``, default bench/results/analytics-<db>.json). Targets (docs/benchmarks.md): p50 ≤ 1 s on
 PostgreSQL and ≤ 2 s on SQLite at 1M leads, 300k deals, 5M stage-history rows.

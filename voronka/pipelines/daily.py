@@ -15,10 +15,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, Count, IntegerField, Max, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+
+from voronka.core import fastinsert
 
 from .models import DailyTotal, DailyTotalState, Pipeline, Stage, StageHistory
 
@@ -99,7 +101,8 @@ def apply(deltas: Iterable[tuple[Key, int, decimal.Decimal]]) -> None:
         slot = merged[key]
         slot[0] += count
         slot[1] += decimal.Decimal(amount or 0)
-    rows = [(k, c, a) for k, (c, a) in merged.items() if c or a]
+    # in key order: two writes that touch the same rows lock them in the same order (no deadlock)
+    rows = sorted((k, c, a) for k, (c, a) in merged.items() if c or a)
     if not rows:
         return
     table = DailyTotal._meta.db_table
@@ -191,25 +194,27 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
             .values(*dims, "best", d=TruncDate("created_at", tzinfo=tz))
             .annotate(n=Count("id"), a=Sum("opportunity")).order_by(),
             lambda r: by_rank.get((r["pipeline_id"], r["best"]), 0) if r["best"] is not None else 0)
+    with transaction.atomic():
+        _replace(entity_type_id, out, pipelines, stages_of)
+    return len(out)
+
+
+def _replace(entity_type_id: int, out: dict, pipelines, stages_of) -> None:
     DailyTotal.objects.filter(entity_type_id=entity_type_id).delete()
-    DailyTotal.objects.bulk_create([
-        DailyTotal(entity_type_id=k[0], kind=k[1], grain=k[2], day=k[3], pipeline_id=k[4], stage_id=k[5],
-                   responsible_id=k[6], is_open=k[7], source=k[8], count=c, amount=a)
-        for k, (c, a) in out.items() if c or a],
-        batch_size=2000)
+    names = ("entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open", "source")
+    rows = [{**dict(zip(names, k, strict=True)), "count": c, "amount": a} for k, (c, a) in out.items() if c or a]
+    for i in range(0, len(rows), 5000):
+        fastinsert.insert_rows(DailyTotal, rows[i:i + 5000])
     now = timezone.now()
     DailyTotalState.objects.filter(entity_type_id=entity_type_id).delete()
     DailyTotalState.objects.bulk_create(
         [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=0, signature="complete", rebuilt_at=now)]
         + [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=p.pk, signature=signature(stages_of[p.pk]),
                            rebuilt_at=now) for p in pipelines])
-    return len(out)
 
 
 def rebuild_all() -> dict[str, int]:
     """Rebuild the daily totals of every staged record kind (leads, deals, smart processes): {code: rows}."""
-    from django.db import transaction
-
     from voronka.core import entity_types
 
     out = {}
