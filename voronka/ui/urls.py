@@ -8,6 +8,7 @@ from . import (
     automation_views,
     config_views,
     import_views,
+    pickers,
     settings_views,
     smart_views,
     task_views,
@@ -15,7 +16,6 @@ from . import (
 )
 from . import intake_settings_views as intake_settings
 from . import intake_views as intake
-from . import pickers
 from . import record_views as records
 from .calendar_views import company_calendar, user_calendar
 from .hook_views import email_clicked, email_opened, trigger_hook
