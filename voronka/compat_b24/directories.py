@@ -49,7 +49,8 @@ def _stage_row(call: Call, stage: Stage, entity_id: str) -> dict:
         status_id = dynamic_stage_id(call, type_id, stage)
     else:
         status_id = stage_code(stage) if not cat else f"C{cat}:{stage_code(stage)}"
-    return {"ID": str(stage.pk), "ENTITY_ID": entity_id, "STATUS_ID": status_id, "NAME": stage.name, "NAME_INIT": stage.name, "SORT": str(stage.sort),
+    return {"ID": str(stage.pk), "ENTITY_ID": entity_id, "STATUS_ID": status_id, "NAME": stage.name,
+            "NAME_INIT": stage.name, "SORT": str(stage.sort),
             "SYSTEM": "N", "CATEGORY_ID": None if cat is None else str(cat), "COLOR": stage.color, "SEMANTICS": sem,
             "EXTRA": {"SEMANTICS": _EXTRA.get(stage.semantics, "process"), "COLOR": stage.color}}
 
@@ -72,7 +73,7 @@ def directories(call: Call) -> dict[str, dict]:
     for t in visible_types(call).values():  # smart processes: DYNAMIC_<type>_STAGE_<category>
         for pipeline in stages_of(call, t.id)["pipelines"].values():
             result[f"DYNAMIC_{t.id}_STAGE_{pipeline.pk}"] = {
-                "name": _("%(type)s stages: %(p)s") % {"type": t.name, "p": pipeline.name}, "pipeline": pipeline,
+                "name": f"{t.name}: {pipeline.name}", "pipeline": pipeline,
                 "entity_type_id": t.id, "category_id": pipeline.pk, "prefix": f"DT{t.id}_{pipeline.pk}"}
     result["SOURCE"] = {"name": _("Sources")}
     for key in FIXED:
@@ -264,8 +265,9 @@ def _entity_type(call: Call, params: dict) -> int:
 
 def category_row(call: Call, type_id: int, pipeline: Pipeline) -> dict:
     cat = category_id(call, type_id, pipeline.pk)
+    default = pipeline.is_default if type_id >= entity_types.FIRST_DYNAMIC else cat == 0
     return {"id": cat, "name": pipeline.name, "sort": pipeline.sort, "entityTypeId": type_id,
-            "isDefault": "Y" if (pipeline.is_default if type_id >= entity_types.FIRST_DYNAMIC else cat == 0) else "N", "originId": "", "originatorId": ""}
+            "isDefault": "Y" if default else "N", "originId": "", "originatorId": ""}
 
 
 def _pipeline(call: Call, type_id: int, cat) -> Pipeline:

@@ -655,7 +655,7 @@ def activity_delete(call: Call, params: dict) -> bool:
     task = _visible_task(call, params)
     if task.status == Task.Status.OPEN:
         try:
-            activities.cancel_task(call.actor, task.pk, reason=_("Deleted through the Bitrix24 API"))
+            activities.cancel_task(call.actor, task.pk)  # the history names the Bitrix24 API as the entry point
         except ActionError as exc:
             raise from_action(exc) from None
     return True
