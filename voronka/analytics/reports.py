@@ -659,7 +659,8 @@ def lost_reasons(actor: Actor, p: Params) -> Report:
     base = row_filter(p, None, time_field="closed")
     base["semantics"] = "failure"
     rows = []
-    for (stage_id, reason), v in sorted(counts.items(), key=lambda kv: -kv[1]["count"]):
+    # most first; ties in stage order, so that the order does not depend on the order the database returns rows in
+    for (stage_id, reason), v in sorted(counts.items(), key=lambda kv: (-kv[1]["count"], kv[0][0], kv[0][1])):
         label = names.get(stage_id, "?") + (f": {reason}" if reason else "")
         f = {**base, "stage": str(stage_id)}
         if reason_field and reason:
