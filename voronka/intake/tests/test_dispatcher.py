@@ -159,3 +159,26 @@ def test_the_demo_ships_both_dispatcher_examples(tmp_path, settings):
     finally:
         clock.freeze(None)
     assert [m.to for m in outbox_mail.outbox[sent:]] == [["vera@demo-client.ru"]]
+
+
+def test_the_demo_has_a_queue_and_a_published_form_that_feeds_it(admin, lead_pipeline):
+    """The demo's call-centre queue (its operators) and the site's form (``intake.demo.install_form``)."""
+    from django.test import Client
+
+    from voronka.core import entity_types
+    from voronka.distribution.models import Queue
+    from voronka.identity.models import User
+    from voronka.intake import demo
+    from voronka.intake.models import WebForm
+    from voronka.leads.models import Lead
+
+    operators = [User.objects.create_user(f"operator{i}", f"op{i}@example.ru", "x-pass-123") for i in range(1, 5)]
+    demo.install_form(admin, {(entity_types.LEAD, "leads"): lead_pipeline})
+    queue = Queue.objects.get(code="call-centre")
+    assert sorted(queue.members.values_list("user__username", flat=True)) == [u.username for u in operators]
+    form = WebForm.objects.get(slug="zapchasti")
+    assert form.is_active and form.queue_id == queue.pk and form.source == "site"
+    answer = Client().post("/f/zapchasti/", {"name": "Олег", "phone": "+7 916 000-11-22", "consent": "1",
+                                             "question": "Колодки на КАМАЗ"}, HTTP_ACCEPT="application/json")
+    assert answer.status_code == 200, answer.content
+    assert Lead.objects.get().responsible_id in {u.pk for u in operators}

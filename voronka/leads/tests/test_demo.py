@@ -87,14 +87,6 @@ def test_demo_loads_a_company_and_is_idempotent(settings, tmp_path):
     assert set(Pipeline.objects.filter(entity_type_id=2).values_list("code", flat=True)) == {
         "sales", "production", "complaints", "repeat", "welcome"}  # welcome: intake's dispatcher demo (seed 004)
     assert Source.objects.filter(code="yandex_direct").exists() and Source.objects.count() >= 8
-    # intake: the call centre's queue and the site's published form that feeds it
-    from voronka.distribution.models import Queue
-    from voronka.intake.models import WebForm
-
-    queue = Queue.objects.get(code="call-centre")
-    assert sorted(queue.members.values_list("user__username", flat=True)) == [f"operator{i}" for i in range(1, 5)]
-    form = WebForm.objects.get(slug="zapchasti")
-    assert form.is_active and form.queue_id == queue.pk and form.source == "site"
 
     # records
     assert Lead.objects.count() == 100
