@@ -4,50 +4,17 @@ driven by Playwright): what an administrator does with the mouse and keyboard, c
 from __future__ import annotations
 
 import datetime
-import os
-import shutil
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
-                       reason="Chromium is not installed on this machine (CI installs Debian's chromium)"),
-]
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from .browser import MARKS, sign_in
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-quic",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
-
-
-def _login(browser, live_server, username: str, password: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-    context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
-    pg = context.new_page()
-    pg.set_default_timeout(20000)
-    pg.set_default_navigation_timeout(60000)  # a shared, busy machine: the first page may be slow
-    pg.base = live_server.url
-    pg.goto(live_server.url + "/login/")
-    pg.fill("#id_username", username)
-    pg.fill("#id_password", password)
-    pg.click("button[type=submit]")
-    pg.wait_for_url(live_server.url + "/")
-    return context, pg
+pytestmark = MARKS
 
 
 @pytest.fixture
 def page(browser, live_server, admin_user):
-    context, pg = _login(browser, live_server, "admin", "admin-pass")
+    context, pg = sign_in(browser, live_server, "admin", "admin-pass", language="en")
     yield pg
     context.close()
 
@@ -130,7 +97,7 @@ def test_set_the_company_week_a_holiday_and_a_persons_schedule(page, manager_use
 def test_a_person_adds_an_absence_under_my_account(browser, live_server, manager_user):
     from voronka.calendars.models import Absence
 
-    context, page = _login(browser, live_server, manager_user.username, "manager-pass")
+    context, page = sign_in(browser, live_server, manager_user.username, "manager-pass", language="en")
     try:
         page.click("a[href='/account/']")
         page.wait_for_selector("#absences")

@@ -3,43 +3,16 @@ add and remove records of a multi-value link field, Escape restores the choice."
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
-                       reason="Chromium is not installed on this machine (CI installs Debian's chromium)"),
-]
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from .browser import MARKS, sign_in
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-quic",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
+pytestmark = MARKS
 
 
 @pytest.fixture
 def page(browser, live_server, admin_user):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-    pg = context.new_page()
-    pg.set_default_timeout(30000)
-    pg.base = live_server.url
-    pg.goto(live_server.url + "/login/")
-    pg.fill("#id_username", "admin")
-    pg.fill("#id_password", "admin-pass")
-    pg.click("button[type=submit]")
-    pg.wait_for_url(live_server.url + "/")
+    context, pg = sign_in(browser, live_server, "admin", "admin-pass")
     yield pg
     context.close()
 

@@ -3,34 +3,19 @@ the deals behind it, and a report's filter bar regroups the table."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from voronka.analytics.tests.company import build
 
-from .test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
+from .browser import MARKS, sign_in
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("CI") != "true",
-                       reason="Chromium is not installed on this machine (CI installs Debian's chromium)"),
-]
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+pytestmark = MARKS
 
 
 @pytest.fixture
-def head_page(browser, live_server, monkeypatch):  # noqa: F811
+def head_page(browser, live_server, monkeypatch):
     co = build(monkeypatch)
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-    context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
-    pg = context.new_page()
-    pg.set_default_timeout(10000)
-    pg.goto(live_server.url + "/login/")
-    pg.fill("#id_username", "head")
-    pg.fill("#id_password", "head-pass")
-    pg.click("button[type=submit]")
-    pg.wait_for_url(live_server.url + "/")
+    context, pg = sign_in(browser, live_server, "head", "head-pass", language="en")
     pg.base, pg.co = live_server.url, co
     yield pg
     context.close()

@@ -1,0 +1,18 @@
+"""Fixtures of the UI tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module (see ``browser.py``)."""
+    from playwright.sync_api import sync_playwright
+
+    from .browser import launch
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
