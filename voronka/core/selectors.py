@@ -142,6 +142,8 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
     limit the parts of a compound query directly, so there each part is wrapped as
     ``SELECT * FROM (part)``, which it can (and still walks the index of each part).
     ``related``: foreign keys to load for the items, in one query each (not joined per part).
+    The items of the combined query are ``BoardRow``s (the selected columns as attributes, ``pk``, and the
+    ``related`` records), not model instances.
     """
     if not values:
         return {}
@@ -154,11 +156,14 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
         return pages
     marker = -(2**62) + 7  # a value no column holds: found in the parameters and replaced per part
     part = qs.select_related(None).filter(**{field: marker}).order_by("-id")[: limit + 1]
-    sql, params = part.query.sql_with_params()
+    compiler = part.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()
     at = [i for i, p in enumerate(params) if p == marker]
     if len(at) != 1:  # pragma: no cover - the value must appear once; fall back to the plain union
         parts = [qs.filter(**{field: v}).order_by("-id")[: limit + 1] for v in values]
         rows = list(parts[0].union(*parts[1:], all=True))
+        if related:
+            prefetch_related_objects(rows, *related)
     else:
         union_params: list = []
         for v in values:
@@ -166,9 +171,7 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
             one[at[0]] = v
             union_params.extend(one)
         one_part = f"SELECT * FROM ({sql})" if wrap else f"({sql})"
-        rows = list(qs.model.objects.raw(" UNION ALL ".join([one_part] * len(values)), union_params))
-    if related:
-        prefetch_related_objects(rows, *related)
+        rows = _board_rows(qs, compiler, " UNION ALL ".join([one_part] * len(values)), union_params, related)
     attname = qs.model._meta.get_field(field).attname
     grouped: dict[Any, list] = {v: [] for v in values}
     for row in rows:
@@ -180,6 +183,39 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
         items = items[:limit]
         pages[v] = Page(items, _encode([None, items[-1].pk, len(items)]) if more and items else None, 0)
     return pages
+
+
+class BoardRow:
+    """A record's row on a board: the selected columns as attributes (``pk`` too), the ``related`` records
+    attached. Not a model instance: building 300 of those per board cost more than the query (issue 4)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+def _board_rows(qs: QuerySet, compiler, sql: str, params: list, related: tuple[str, ...]) -> list[BoardRow]:
+    from django.db import connections
+
+    names = [col.target.attname for col, _alias, _ in compiler.select]
+    converters = compiler.get_converters([col for col, _alias, _ in compiler.select])
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    if converters and fetched:
+        fetched = compiler.apply_converters(fetched, converters)
+    pk_name = qs.model._meta.pk.attname
+    rows = []
+    for values in fetched:
+        row = BoardRow(**dict(zip(names, values, strict=True)))
+        row.pk = getattr(row, pk_name)
+        rows.append(row)
+    for name in related:
+        fk = qs.model._meta.get_field(name)
+        ids = {getattr(r, fk.attname) for r in rows} - {None}
+        found = fk.related_model._default_manager.in_bulk(ids) if ids else {}
+        for r in rows:
+            setattr(r, name, found.get(getattr(r, fk.attname)))
+    return rows
 
 
 def _connection_of(qs: QuerySet):

@@ -68,7 +68,7 @@ def test_first_pages_of_a_board_equal_one_keyset_page_per_stage(admin, lead_pipe
     assert all(r.ok for r in create_leads(admin, items))
     base = records_visible_to(admin, 1).filter(pipeline=lead_pipeline).select_related("responsible")
     wanted = [s.pk for s in stages]
-    pages = first_pages(base, "stage", wanted, limit=5)
+    pages = first_pages(base, "stage", wanted, limit=5, related=("responsible",))
     assert list(pages) == wanted
     assert sum(1 for p in pages.values() if p.next_cursor) == 3  # three columns hold more than one page
     for stage in stages:
