@@ -106,58 +106,61 @@ def _comm_candidates(entity_type_id: int, queries: list[Query]) -> list[list[int
 
 
 def _name_candidates(entity_type_id: int, queries: list[Query | None]) -> list[list[int]]:
-    """Records with a similar name (and company), best first, for the rows given (None: skip the row)."""
-    wanted: list[tuple[list[str], str, list[tuple[str, str]]] | None] = []
+    """Records with a similar name (and company), best first, for the rows given (None: skip the row).
+
+    The keys are those of the duplicate search (``intake.duplicates.find``): a company's key; for people the
+    pairs of name words at the company, the whole name and the pairs alone. One bounded index walk per
+    distinct key of the chunk; candidates are scored from the index rows (they carry the record's name words
+    and company key), as the duplicate search scores them."""
+    wanted: list[tuple[str, str, list[tuple[str, str]]] | None] = []
     all_keys: set[tuple[str, str]] = set()
     for q in queries:
         if q is None or not (q.name or q.company):
             wanted.append(None)
             continue
-        name_words = names.words(q.name) if entity_type_id != entity_types.COMPANY else []
         ckey = names.company_key(q.company)
-        keys = ([("c", ckey)] if ckey else []) + [("n", w) for w in name_words[:duplicates.NAME_WORDS]]
-        wanted.append((name_words, ckey, keys))
+        if entity_type_id == entity_types.COMPANY:
+            name_words: list[str] = []
+            keys = [("c", ckey)] if ckey else []
+        else:
+            name_words = names.words(q.name)
+            pairs = names.pair_keys(name_words, duplicates.NAME_WORDS) if name_words else []
+            keys = [("q", names.with_company(pair, ckey)) for pair in pairs] if ckey else []
+            if len(name_words) > 1:
+                keys.append(("f", names.full_key(name_words)))
+            keys += [("p", pair) for pair in pairs]
+        wanted.append((" ".join(name_words), ckey, keys))
         all_keys.update(keys)
     if not all_keys:
         return [[] for _q in queries]
-    per_key: dict[tuple[str, str], list[int]] = {}
+    bound = duplicates.candidates()
+    per_key: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
     for kind, key in sorted(all_keys):  # one bounded index walk per distinct key of the chunk
         per_key[(kind, key)] = list(
             NameKey.objects.filter(kind=kind, key=key, entity_type_id=entity_type_id).order_by("-entity_id")
-            .values_list("entity_id", flat=True)[:duplicates.CANDIDATES])
-    candidates = {pk for ids in per_key.values() for pk in ids}
-    their_words: dict[int, list[str]] = {}
-    their_company: dict[int, str] = {}
-    if candidates:
-        for pk, kind, key in NameKey.objects.filter(entity_type_id=entity_type_id, entity_id__in=candidates) \
-                .order_by("id").values_list("entity_id", "kind", "key"):
-            if kind == NameKey.Kind.COMPANY:
-                their_company[pk] = key
-            else:
-                their_words.setdefault(pk, []).append(key)
+            .values_list("entity_id", "words", "company")[:bound])
     limit = duplicates.threshold()
     result = []
     for item in wanted:
         if item is None:
             result.append([])
             continue
-        name_words, ckey, keys = item
-        wanted_name = " ".join(name_words)
+        wanted_name, ckey, keys = item
         scores: dict[int, float] = {}
+        seen: set[int] = set()
         for key in keys:
-            for pk in per_key.get(key, ()):
-                if pk in scores:
+            for pk, their_words, their_company in per_key.get(key, ()):
+                if pk in seen:
                     continue
-                company = their_company.get(pk, "")
-                company_score = fuzz.token_sort_ratio(ckey, company) if ckey and company else None
+                seen.add(pk)
+                company_score = fuzz.token_sort_ratio(ckey, their_company) if ckey and their_company else None
                 if entity_type_id == entity_types.COMPANY:
                     if company_score is not None and company_score >= limit:
                         scores[pk] = company_score
                     continue
-                theirs = " ".join(their_words.get(pk, []))
-                if not wanted_name or not theirs:
+                if not wanted_name or not their_words:
                     continue
-                score = duplicates.name_score(wanted_name, theirs)
+                score = duplicates.name_score(wanted_name, their_words)
                 if score >= limit and (company_score is None or company_score >= limit):
                     scores[pk] = score
         result.append(sorted(scores, key=lambda pk: (-int(scores[pk]), -pk)))

@@ -131,7 +131,8 @@ def test_a_form_submission_makes_a_bounded_number_of_queries(admin, form, users)
         ["attached", "attached", "created"]
     # measured 33 / 18 / 20 on both databases (main before this change: 45 / 24 / 26); a little room for
     # another write path adding a row, none for a per-candidate or per-field query
-    assert created <= 35 and attached <= 20 and by_name <= 22, (created, attached, by_name)
+    # then 36 / 18 / 21 with the analytics read model (its rows are written in the same transaction)
+    assert created <= 38 and attached <= 20 and by_name <= 23, (created, attached, by_name)
 
 
 def test_the_person_at_the_same_company_ranks_above_namesakes_without_one(admin, lead_pipeline):
