@@ -23,6 +23,7 @@ from django.utils import timezone
 from voronka.core import fastinsert
 
 from .models import DailyTotal, DailyTotalState, Pipeline, Stage, StageHistory
+from .totals import upsert_deltas
 
 CREATED, REACHED, CLOSED = "created", "reached", "closed"
 # entity type, kind, grain, day, pipeline, stage, responsible, open to everyone, source
@@ -96,22 +97,9 @@ def entered_stages(entity_type_id: int, entity_id: int) -> set[int]:
 
 def apply(deltas: Iterable[tuple[Key, int, decimal.Decimal]]) -> None:
     """Add (count, amount) deltas; one upsert per distinct key."""
-    merged: dict[Key, list] = defaultdict(lambda: [0, decimal.Decimal(0)])
-    for key, count, amount in deltas:
-        slot = merged[key]
-        slot[0] += count
-        slot[1] += decimal.Decimal(amount or 0)
-    # in key order: two writes that touch the same rows lock them in the same order (no deadlock)
-    rows = sorted((k, c, a) for k, (c, a) in merged.items() if c or a)
-    if not rows:
-        return
-    table = DailyTotal._meta.db_table
-    sql = (f"INSERT INTO {table} (entity_type_id, kind, grain, day, pipeline_id, stage_id, responsible_id, is_open, "
-           f"source, count, amount) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-           f"ON CONFLICT (entity_type_id, kind, grain, day, pipeline_id, stage_id, responsible_id, is_open, source) "
-           f"DO UPDATE SET count = {table}.count + excluded.count, amount = {table}.amount + excluded.amount")
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [(*k, c, str(a)) for k, c, a in rows])
+    columns = ("entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open",
+               "source")
+    upsert_deltas(DailyTotal._meta.db_table, columns, columns, deltas)
 
 
 def change(entity_type_id: int, before: list, after: list) -> None:

@@ -25,23 +25,31 @@ def key_of(entity_type_id: int, obj, *, stage_id=None, pipeline_id=None, respons
             bool(is_open if is_open is not None else obj.is_open), (currency or obj.currency or "")[:3])
 
 
-def apply(deltas: Iterable[tuple[Key, int, decimal.Decimal]]) -> None:
-    """Add (count, amount) deltas; one upsert per distinct key."""
-    merged: dict[Key, list] = defaultdict(lambda: [0, decimal.Decimal(0)])
+def upsert_deltas(table: str, key_columns: tuple[str, ...], conflict: tuple[str, ...], deltas) -> None:
+    """Add (key, count, amount) deltas to a read-model table of counters: the deltas of one key are summed
+    first, then one upsert per distinct key, in key order (two writes that touch the same rows lock them in the
+    same order, so they cannot deadlock). Used by the board totals and the analytics' daily totals."""
+    merged: dict[tuple, list] = defaultdict(lambda: [0, decimal.Decimal(0)])
     for key, count, amount in deltas:
         slot = merged[key]
         slot[0] += count
         slot[1] += decimal.Decimal(amount or 0)
-    rows = [(k, c, a) for k, (c, a) in merged.items() if c or a]
+    rows = sorted((k, c, a) for k, (c, a) in merged.items() if c or a)
     if not rows:
         return
-    table = StageTotal._meta.db_table
-    sql = (f"INSERT INTO {table} (entity_type_id, pipeline_id, stage_id, responsible_id, is_open, currency, count, amount) "
-           f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-           f"ON CONFLICT (entity_type_id, stage_id, responsible_id, is_open, currency) DO UPDATE SET "
+    columns = ", ".join((*key_columns, "count", "amount"))
+    marks = ", ".join(["%s"] * (len(key_columns) + 2))
+    sql = (f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET "
            f"count = {table}.count + excluded.count, amount = {table}.amount + excluded.amount")
     with connection.cursor() as cursor:
         cursor.executemany(sql, [(*k, c, str(a)) for k, c, a in rows])
+
+
+def apply(deltas: Iterable[tuple[Key, int, decimal.Decimal]]) -> None:
+    """Add (count, amount) deltas; one upsert per distinct key."""
+    upsert_deltas(StageTotal._meta.db_table,
+                  ("entity_type_id", "pipeline_id", "stage_id", "responsible_id", "is_open", "currency"),
+                  ("entity_type_id", "stage_id", "responsible_id", "is_open", "currency"), deltas)
 
 
 def move(old: Key, new: Key, old_amount, new_amount) -> None:
