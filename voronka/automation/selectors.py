@@ -199,36 +199,49 @@ def describe_action(action: str, params: dict) -> str:
     return f"{label}: {detail}" if detail else label
 
 
-def describe_recipient(token: str) -> str:
-    """«user:ivanov» → the person's name, «role:head» → the role's name, «head» → «the head» (for people)."""
-    from voronka.identity.models import Role, User
-
+def describe_recipient(token: str, names: dict[str, str] | None = None) -> str:
+    """«user:ivanov» → the person's name, «role:head» → the role's name, «head» → «the head» (for people).
+    ``names``: what ``recipient_names`` read for a set of tokens (else this token is looked up alone)."""
     token = str(token or "")
     words = {"responsible": _("the responsible"), "head": _("the head"), "creator": _("the creator")}
     if token in words:
         return words[token]
-    kind, _sep, code = token.partition(":")
-    if kind == "user" and code:
-        user = User.objects.filter(username=code).first()
-        return (user.get_full_name() or user.username) if user else token
-    if kind == "role" and code:
-        role = Role.objects.filter(code=code).first()
-        return _("role «%(name)s»") % {"name": role.name} if role else token
-    return token
+    if names is None:
+        names = recipient_names([token])
+    return names.get(token, token)
+
+
+def recipient_names(tokens) -> dict[str, str]:
+    """Display names of «user:LOGIN» and «role:CODE» tokens: one query per kind for all of them."""
+    from voronka.identity.models import Role, User
+
+    logins, codes = set(), set()
+    for token in tokens:
+        kind, _sep, code = str(token or "").partition(":")
+        if code:
+            (logins if kind == "user" else codes if kind == "role" else set()).add(code)
+    found = {}
+    for user in User.objects.filter(username__in=logins) if logins else ():
+        found[f"user:{user.username}"] = user.get_full_name() or user.username
+    for role in Role.objects.filter(code__in=codes) if codes else ():
+        found[f"role:{role.code}"] = _("role «%(name)s»") % {"name": role.name}
+    return found
 
 
 def describe_limit(limit: StageLimit) -> list[str]:
     """The escalation chain as lines: «after 3 hours: notify head; reassign to head»."""
     lines = []
-    for step in limit.steps or []:
+    steps = limit.steps or []
+    names = recipient_names([t for step in steps for t in [*(step.get("notify") or []), step.get("reassign")] if t])
+    for step in steps:
         after = step.get("after") or {"amount": 0, "unit": "minutes"}
         when = rules.human_duration(limit.amount, limit.unit)
         if after.get("amount"):
             when = _("%(limit)s + %(after)s") % {"limit": when, "after": rules.human_duration(after["amount"],
                                                                                               after.get("unit", "minutes"))}
-        what = _("notify %(who)s") % {"who": ", ".join(describe_recipient(t) for t in step.get("notify") or ["responsible"])}
+        what = _("notify %(who)s") % {"who": ", ".join(describe_recipient(t, names) for t in step.get("notify") or ["responsible"])}
         if step.get("reassign"):
-            what += "; " + _("reassign to %(who)s") % {"who": describe_recipient(step["reassign"])}
+            what += "; " + _("reassign to %(who)s") % {"who": describe_recipient(step["reassign"], names)}
         if step.get("email"):
             what += "; " + _("also by e-mail")
         if limit.working_time:
