@@ -70,3 +70,22 @@ def open_task_counts(actor: Actor) -> dict[str, int]:
         return {"open": 0, "overdue": 0}
     tasks = Task.objects.filter(responsible_id=actor.user_id, status=Task.Status.OPEN)
     return {"open": tasks.count(), "overdue": tasks.filter(deadline__lt=timezone.now()).count()}
+
+
+def overdue_among(entity_type_id: int, ids) -> set[int]:
+    """Which of these records (already read through a rights-checking selector) have an overdue open task.
+
+    A board asks this for its ~300 cards at once; the statement is written out because building a 300-value
+    ``IN`` lookup through the ORM cost more than running it (~1 ms a board)."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return set()
+    from django.db import connection
+
+    table = connection.ops.quote_name(Task._meta.db_table)
+    sql = (f"SELECT DISTINCT entity_id FROM {table} WHERE entity_type_id = %s AND status = %s AND deadline < %s "
+           f"AND entity_id IN ({', '.join(['%s'] * len(ids))})")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [entity_type_id, Task.Status.OPEN.value, now, *ids])
+        return {row[0] for row in cursor.fetchall()}

@@ -24,6 +24,7 @@ from voronka.automation import selectors as automation
 from voronka.automation.models import Robot, Run
 from voronka.core import entity_types
 from voronka.core.errors import ActionError, NotFound, PermissionDenied
+from voronka.core.prepared import Prepared
 from voronka.core.selectors import keyset_page
 
 from .entities import BY_TYPE
@@ -616,4 +617,9 @@ def unread_count(user) -> int:
     """The bell's number, bounded (99+ is shown as such)."""
     if user is None or not user.is_authenticated:
         return 0
-    return Notification.objects.filter(user_id=user.pk, is_read=False)[:100].count()
+    return len(_UNREAD.rows(user.pk))
+
+
+# every page shows the bell: the statement is compiled once (see voronka.core.prepared)
+_UNREAD = Prepared(lambda user_id: Notification.objects.filter(user_id=user_id, is_read=False).values_list("id")[:100],
+                   [-918273645])

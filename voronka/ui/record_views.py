@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from voronka.activities.models import Task
 from voronka.activities.selectors import tasks_on_record
 from voronka.core import entity_types, policies
 from voronka.core.errors import ActionError, NotFound, ValidationFailed
@@ -489,11 +488,13 @@ def _filter_options(ui: EntityUI, actor, params, users=None) -> dict:
 
 # --- boards --------------------------------------------------------------------------------------
 
-def _pipeline_for(request, ui: EntityUI) -> Pipeline | None:
-    pipelines = Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).order_by("sort", "id")
+def _pipelines_for(request, ui: EntityUI) -> tuple[Pipeline | None, list[Pipeline]]:
+    """The board's pipeline (asked for, else the default, else the first) and the switcher's list, in one query."""
+    pipelines = list(Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).order_by("sort", "id"))
     ref = request.GET.get("pipeline") or ""
-    chosen = pipelines.filter(pk=int(ref)).first() if ref.isdigit() else None
-    return chosen or pipelines.filter(is_default=True).first() or pipelines.first()
+    chosen = next((p for p in pipelines if ref.isdigit() and p.pk == int(ref)), None)
+    chosen = chosen or next((p for p in pipelines if p.is_default), None) or (pipelines[0] if pipelines else None)
+    return chosen, pipelines
 
 
 def _cards(ui: EntityUI, objs, overdue: set | None = None) -> list[dict]:
@@ -504,10 +505,9 @@ def _cards(ui: EntityUI, objs, overdue: set | None = None) -> list[dict]:
 
 
 def _overdue(ui: EntityUI, ids) -> set:
-    if not ids:
-        return set()
-    return set(Task.objects.filter(entity_type_id=ui.type_id, entity_id__in=ids, status=Task.Status.OPEN,
-                                   deadline__lt=timezone.now()).values_list("entity_id", flat=True))
+    from voronka.activities.selectors import overdue_among
+
+    return overdue_among(ui.type_id, ids)
 
 
 def _card_base(ui: EntityUI) -> str:
@@ -522,7 +522,7 @@ def board(request, kind: str):
         return redirect("ui:records", kind=kind)
     if not policies.can(actor, policies.READ, ui.type_id):
         return page(request, "ui/records/denied.html", {"ui": ui}, nav=ui.url, status=403)
-    pipeline = _pipeline_for(request, ui)
+    pipeline, pipelines = _pipelines_for(request, ui)
     if pipeline is None:
         return page(request, "ui/records/board.html", {"ui": ui, "pipeline": None, "columns": []}, nav=ui.url)
     params, views, current_view = effective_params(request, ui, actor)
@@ -532,13 +532,14 @@ def board(request, kind: str):
     filtered = any(params.get(k) for k in ("q", "responsible", "source", "department"))
     base = _filtered(request, ui, actor, params).filter(pipeline=pipeline).select_related("responsible").only(
         *CARD_FIELDS)
-    from .rows import render_cards
+    from .rows import render_cards, render_columns
 
     by_stage = first_pages(base.select_related(None).only(*CARD_OWN_FIELDS), "stage", [s.pk for s in stages],
                            limit=BOARD_PAGE, related=("responsible",))  # one query on PostgreSQL
     pages = [(stage, by_stage[stage.pk]) for stage in stages]
     overdue = _overdue(ui, [o.pk for _stage, result in pages for o in result.items])  # one query for the board
     card_base = _card_base(ui)
+    memo: dict = {}
     columns = []
     for stage, result in pages:
         total = sums.get(stage.pk, {"count": 0, "amounts": {}})
@@ -547,15 +548,18 @@ def board(request, kind: str):
 
             count, more = bounded_count(base.filter(stage=stage))
             total = {"count": f"{count}+" if more else count, "amounts": {}}
-        columns.append({"stage": stage, "cards_html": render_cards(_cards(ui, result.items, overdue), stage.pk, card_base),
+        columns.append({"stage": stage, "cards_html": render_cards(_cards(ui, result.items, overdue), stage.pk, card_base, memo),
                         "next_cursor": result.next_cursor, "count": total["count"],
                         "amounts": sorted(total["amounts"].items())})
+    can_add = policies.can(actor, policies.ADD, ui.type_id, pipeline_id=pipeline.pk)
+    create_url = reverse("ui:create", kwargs={"kind": ui.url})
+    columns_html = render_columns(columns, more_base=reverse("ui:board", kwargs={"kind": ui.url}),
+                                  quick_add_url=f"{create_url}?pipeline={pipeline.pk}" if can_add else None)
     return page(request, "ui/records/board.html", {
-        "ui": ui, "pipeline": pipeline, "columns": columns,
-        "pipelines": Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).order_by("sort", "id"),
-        "can_add": policies.can(actor, policies.ADD, ui.type_id, pipeline_id=pipeline.pk),
-        "views": views, "current_view": current_view, "filters": {"values": params},
-        "users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username"),
+        "ui": ui, "pipeline": pipeline, "columns_html": columns_html, "pipelines": pipelines,
+        "can_add": can_add, "views": views, "current_view": current_view, "filters": {"values": params},
+        "users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username").only(
+            "id", "username", "first_name", "last_name"),
     }, nav=ui.url)
 
 
@@ -571,11 +575,11 @@ def board_more(request, kind: str, stage_id: int):
         result = keyset_page(base, order="-id", cursor=request.GET.get("cursor"), limit=BOARD_PAGE)
     except ValidationFailed as exc:
         return HttpResponse(exc.message, status=400)
-    from .rows import render_cards
+    from .rows import render_cards, render_more
 
     html = render_cards(_cards(ui, result.items), stage.pk, _card_base(ui))
-    return HttpResponse(render_to_string("ui/records/_cards.html", {
-        "ui": ui, "column": {"stage": stage, "cards_html": html, "next_cursor": result.next_cursor}}, request))
+    more = render_more(reverse("ui:board_more", kwargs={"kind": ui.url, "stage_id": stage.pk}), result.next_cursor)
+    return HttpResponse(html + more)
 
 
 @login_required

@@ -29,6 +29,16 @@ def _separators() -> tuple[str, str]:
 def money(value, currency="RUB"):
     """«1 234 567 ₽», «1 234,50 ₽» (grouped by thousands in the language's format; boards show hundreds of these,
     and Django's number_format looked its settings up again for every one)."""
+    return format_money(value, currency, _separators())
+
+
+def money_formatter():
+    """``money`` with the active language's separators looked up once (for a loop over many amounts)."""
+    separators = _separators()
+    return lambda value, currency="RUB": format_money(value, currency, separators)
+
+
+def format_money(value, currency: str, separators: tuple[str, str]) -> str:
     if value in (None, ""):
         return ""
     try:
@@ -37,8 +47,11 @@ def money(value, currency="RUB"):
         return str(value)
     if not amount.is_finite():
         return str(value)
-    dec_sep, thousand_sep = _separators()
-    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,f}"
+    dec_sep, thousand_sep = separators
+    if amount == amount.to_integral_value():
+        text = f"{amount:,.0f}"
+    else:  # kopecks as two digits (a sum may come back as 23011.5), finer fractions as they are
+        text = f"{amount:,.2f}" if amount == round(amount, 2) else f"{amount:,f}"
     text = text.replace(",", "\x00").replace(".", dec_sep).replace("\x00", thousand_sep)
     return f"{text} {SYMBOLS.get(currency, currency)}"
 
@@ -84,3 +97,16 @@ def phone(e164):
     from voronka.core.normalize import format_phone
 
     return format_phone(e164) if e164 else ""
+
+
+@register.simple_tag
+def user_options(users, selected=None):
+    """``<option>``s for a user select (boards, lists and cards render one per request: the template loop cost
+    more than the rest of the toolbar). ``selected`` is a user id or its string form."""
+    from django.utils.html import conditional_escape
+    from django.utils.safestring import mark_safe
+
+    chosen = str(selected) if selected not in (None, "") else None
+    return mark_safe("".join(  # every value is escaped
+        f'<option value="{u.pk}"{" selected" if chosen == str(u.pk) else ""}>{conditional_escape(str(u))}</option>'
+        for u in users))

@@ -12,7 +12,8 @@ from voronka.ui.templatetags.ui import money
 
 @pytest.mark.parametrize(("lang", "value", "expected"), [
     ("ru", decimal.Decimal("1234567.00"), "1\xa0234\xa0567 ₽"),
-    ("ru", decimal.Decimal("1234.5"), "1\xa0234,5 ₽"),
+    ("ru", decimal.Decimal("1234.5"), "1\xa0234,50 ₽"),  # kopecks always as two digits
+    ("ru", decimal.Decimal("0.125"), "0,125 ₽"),
     ("ru", "99.90", "99,90 ₽"),
     ("ru", decimal.Decimal("-5000"), "-5\xa0000 ₽"),
     ("en", decimal.Decimal("1234567.00"), "1,234,567 ₽"),

@@ -1,0 +1,76 @@
+"""The board's columns, cards and menu are rendered in Python and cached per process: pin what they show."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from django.utils import timezone
+
+from voronka.activities.actions import create_task
+from voronka.activities.models import Task
+from voronka.leads.actions import create_leads
+from voronka.leads.models import Lead
+
+
+def _card(board: str, title: str) -> str:
+    match = re.search(r'<article class="kcard[^"]*"[^>]*>(?:(?!</article>).)*' + re.escape(title) + r".*?</article>",
+                      board, re.S)
+    assert match, title
+    return match.group(0)
+
+
+def test_overdue_badge_only_on_cards_with_an_open_overdue_task(admin_client, admin, lead_pipeline):
+    create_leads(admin, [{"title": t} for t in ("Просрочен", "Срок впереди", "Сделано", "Без задач")])
+    ids = dict(Lead.objects.values_list("title", "pk"))
+    past = timezone.now() - datetime.timedelta(hours=2)
+    for title, done in (("Просрочен", False), ("Срок впереди", False), ("Сделано", True)):
+        task = create_task(admin, title="Позвонить", entity_type_id=1, entity_id=ids[title],
+                           deadline=timezone.now() + datetime.timedelta(days=1))
+        if title != "Срок впереди":
+            Task.objects.filter(pk=task.pk).update(deadline=past, status=Task.Status.DONE if done else Task.Status.OPEN)
+    board = admin_client.get("/crm/leads/board/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'class="kcard overdue"' in _card(board, "Просрочен")
+    for title in ("Срок впереди", "Сделано", "Без задач"):
+        card = _card(board, title)
+        assert "overdue" not in card and f'data-id="{ids[title]}"' in card
+
+
+def test_columns_show_count_sum_quick_add_and_more(admin_client, admin, manager_user, lead_pipeline):
+    create_leads(admin, [{"title": f"Лид {i}", "opportunity": "1000.50"} for i in range(23)]
+                 + [{"title": "<b>Жирный</b>"}])
+    board = admin_client.get("/crm/leads/board/").content.decode()
+    first = lead_pipeline.stages.order_by("sort").first()
+    column = board.split(f'<section class="column" data-stage="{first.pk}"')[1].split("</section>")[0]
+    assert "data-count>24<" in column and "23 011,50 ₽" in column.replace("\xa0", " ")
+    assert f"stage={first.pk}&amp;back=board" in column  # quick add, for who may add
+    assert column.count('<article class="kcard') == 20
+    assert f'hx-get="/crm/leads/board/{first.pk}/more/?cursor=' in column
+    assert "&lt;b&gt;Жирный&lt;/b&gt;" in board and "<b>Жирный</b>" not in board
+    more = re.search(r'hx-get="([^"]+)"', column).group(1).replace("&amp;", "&")
+    rest = admin_client.get(more).content.decode()
+    assert rest.count('<article class="kcard') == 4 and "more" not in rest.split("</article>")[-1]
+    admin_client.force_login(manager_user)  # a manager sees only own and department's cards: none here
+    board = admin_client.get("/crm/leads/board/").content.decode()
+    assert "Лид 1" not in board
+
+
+def test_menu_follows_a_rights_change_in_the_same_process(client, admin, manager_user):
+    from voronka.identity.actions import set_role_rights
+    from voronka.identity.models import Role, RolePermission
+
+    role = Role.objects.get(code="sales_manager")
+    rights = [{"entity_type_id": p.entity_type_id, "pipeline": p.pipeline_id, "perm": p.perm, "scope": p.scope}
+              for p in RolePermission.objects.filter(role=role)]
+    client.force_login(manager_user)
+
+    def sidebar() -> str:
+        return client.get("/").content.decode().split("</nav>")[0]
+
+    assert "/crm/companies/" in sidebar()
+    set_role_rights(admin, role.pk, rights=rights, menu_hidden=["companies"])
+    assert "/crm/companies/" not in sidebar() and "/crm/contacts/" in sidebar()
+    set_role_rights(admin, role.pk, rights=rights, menu_hidden=[])
+    assert "/crm/companies/" in sidebar()
+    en = client.get("/", HTTP_ACCEPT_LANGUAGE="en")
+    assert en.status_code == 200
