@@ -133,7 +133,8 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
     return Page(rows, next_cursor, seen)
 
 
-def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, related: tuple[str, ...] = ()) -> dict[Any, Page]:
+def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, related: tuple[str, ...] = (),
+                known: dict[str, dict] | None = None) -> dict[Any, Page]:
     """Page 1 (newest first) of ``qs`` for each value of ``field``: the columns of a board.
 
     One ``UNION ALL`` of index-ordered, limited subqueries answers all of them: one round trip instead of
@@ -141,7 +142,9 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
     which is swapped in the parameters; compiling a queryset costs more than running it). SQLite cannot
     limit the parts of a compound query directly, so there each part is wrapped as
     ``SELECT * FROM (part)``, which it can (and still walks the index of each part).
-    ``related``: foreign keys to load for the items, in one query each (not joined per part).
+    ``related``: foreign keys to load for the items, in one query each (not joined per part); ``known``: records
+    the caller has already read, by relation name and id (e.g. the users of the page's user select), so that only
+    the others are queried.
     The items of the combined query are ``BoardRow``s (the selected columns as attributes, ``pk``, and the
     ``related`` records), not model instances.
     """
@@ -171,7 +174,8 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
             one[at[0]] = v
             union_params.extend(one)
         one_part = f"SELECT * FROM ({sql})" if wrap else f"({sql})"
-        rows = _board_rows(qs, compiler, " UNION ALL ".join([one_part] * len(values)), union_params, related)
+        rows = _board_rows(qs, compiler, " UNION ALL ".join([one_part] * len(values)), union_params, related,
+                           known or {})
     attname = qs.model._meta.get_field(field).attname
     grouped: dict[Any, list] = {v: [] for v in values}
     for row in rows:
@@ -193,7 +197,8 @@ class BoardRow:
         self.__dict__.update(values)
 
 
-def _board_rows(qs: QuerySet, compiler, sql: str, params: list, related: tuple[str, ...]) -> list[BoardRow]:
+def _board_rows(qs: QuerySet, compiler, sql: str, params: list, related: tuple[str, ...],
+                known: dict[str, dict]) -> list[BoardRow]:
     from django.db import connections
 
     names = [col.target.attname for col, _alias, _ in compiler.select]
@@ -211,8 +216,10 @@ def _board_rows(qs: QuerySet, compiler, sql: str, params: list, related: tuple[s
         rows.append(row)
     for name in related:
         fk = qs.model._meta.get_field(name)
-        ids = {getattr(r, fk.attname) for r in rows} - {None}
-        found = fk.related_model._default_manager.in_bulk(ids) if ids else {}
+        found = dict(known.get(name, {}))
+        ids = {getattr(r, fk.attname) for r in rows} - {None} - set(found)
+        if ids:
+            found.update(fk.related_model._default_manager.in_bulk(ids))
         for r in rows:
             setattr(r, name, found.get(getattr(r, fk.attname)))
     return rows

@@ -534,8 +534,11 @@ def board(request, kind: str):
         *CARD_FIELDS)
     from .rows import render_cards, render_columns
 
+    users = list(get_user_model().objects.filter(is_active=True).order_by("last_name", "username").only(
+        "id", "username", "first_name", "last_name"))  # the filter's select, and most cards' responsibles
     by_stage = first_pages(base.select_related(None).only(*CARD_OWN_FIELDS), "stage", [s.pk for s in stages],
-                           limit=BOARD_PAGE, related=("responsible",))  # one query on PostgreSQL
+                           limit=BOARD_PAGE, related=("responsible",),
+                           known={"responsible": {u.pk: u for u in users}})  # one query on PostgreSQL
     pages = [(stage, by_stage[stage.pk]) for stage in stages]
     overdue = _overdue(ui, [o.pk for _stage, result in pages for o in result.items])  # one query for the board
     card_base = _card_base(ui)
@@ -558,8 +561,7 @@ def board(request, kind: str):
     return page(request, "ui/records/board.html", {
         "ui": ui, "pipeline": pipeline, "columns_html": columns_html, "pipelines": pipelines,
         "can_add": can_add, "views": views, "current_view": current_view, "filters": {"values": params},
-        "users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username").only(
-            "id", "username", "first_name", "last_name"),
+        "users": users,
     }, nav=ui.url)
 
 
