@@ -24,7 +24,14 @@ from voronka.core import entity_types, policies
 from voronka.core.errors import ActionError, NotFound, ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
 from voronka.core.recordkit import create_one, update_one
-from voronka.core.selectors import first_pages, get_record_for, keyset_page, records_visible_to, timeline_for
+from voronka.core.selectors import (
+    column_page,
+    first_pages,
+    get_record_for,
+    keyset_page,
+    records_visible_to,
+    timeline_for,
+)
 from voronka.parties.communications import values_of
 from voronka.pipelines.models import Pipeline, Stage
 from voronka.pipelines.totals import for_actor as totals_for
@@ -572,9 +579,9 @@ def board_more(request, kind: str, stage_id: int):
     stage = Stage.objects.filter(pk=stage_id, pipeline__entity_type_id=ui.type_id).first()
     if stage is None:
         return HttpResponse(status=404)
-    base = records_visible_to(actor, ui.type_id).filter(stage=stage).select_related("responsible").only(*CARD_FIELDS)
+    base = records_visible_to(actor, ui.type_id).select_related("responsible").only(*CARD_FIELDS)
     try:
-        result = keyset_page(base, order="-id", cursor=request.GET.get("cursor"), limit=BOARD_PAGE)
+        result = column_page(base, "stage", stage.pk, cursor=request.GET.get("cursor"), limit=BOARD_PAGE)
     except ValidationFailed as exc:
         return HttpResponse(exc.message, status=400)
     from .rows import render_cards, render_more

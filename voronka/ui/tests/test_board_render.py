@@ -95,3 +95,21 @@ def test_board_query_walks_each_column_by_its_stage_index(admin_client, admin, l
         assert 'ORDER BY "leads_lead"."stage_id" DESC, "leads_lead"."id" DESC' in union[0]
     assert _as_any('SELECT 1 WHERE a = %s AND b = %s', 1) == ('SELECT 1 WHERE a = %s AND b = ANY(%s)', True)
     assert _as_any('SELECT 1 WHERE a IN (%s) AND b LIKE \'%%x\'', 0) == ('SELECT 1 WHERE a IN (%s) AND b LIKE \'%%x\'', False)
+
+
+def test_more_cards_walk_the_column_to_its_end_without_repeats(admin_client, admin, lead_pipeline):
+    create_leads(admin, [{"title": f"Карточка {i}"} for i in range(45)])
+    first = lead_pipeline.stages.order_by("sort").first()
+    board = admin_client.get("/crm/leads/board/").content.decode()
+    column = board.split(f'<section class="column" data-stage="{first.pk}"')[1].split("</section>")[0]
+    seen = re.findall(r'data-id="(\d+)"', column)
+    url = re.search(r'hx-get="([^"]+)"', column).group(1).replace("&amp;", "&")
+    while url:
+        chunk = admin_client.get(url).content.decode()
+        seen += re.findall(r'data-id="(\d+)"', chunk)
+        found = re.search(r'hx-get="([^"]+)"', chunk)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    assert len(seen) == 45 and len(set(seen)) == 45
+    assert [int(i) for i in seen] == sorted((int(i) for i in seen), reverse=True)
+    for cursor in ("bm90LWpzb24", "WyJ4IiwgLTVd"):  # not JSON; a negative id
+        assert admin_client.get(f"/crm/leads/board/{first.pk}/more/?cursor={cursor}").status_code == 400
