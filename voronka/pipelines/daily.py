@@ -127,7 +127,7 @@ def complete(entity_type_id: int) -> bool:
 
 def stages_unchanged(entity_type_id: int) -> bool:
     """Whether every pipeline of a record kind has the stages (order and semantics) its rows were computed with."""
-    states = dict(DailyTotalState.objects.filter(entity_type_id=entity_type_id).exclude(pipeline_id=0)
+    states = dict(DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id__gt=0)
                   .values_list("pipeline_id", "signature"))
     if not states:
         return True
@@ -140,8 +140,8 @@ def stages_unchanged(entity_type_id: int) -> bool:
 # --- rebuild ---------------------------------------------------------------------------------------------
 
 def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
-    """Recompute the daily totals of one record kind from the records and their stage history (idempotent).
-    Returns the number of rows written."""
+    """Recompute the daily totals of one record kind from the records and their stage history (idempotent), and the
+    stay totals with them (``stays.rebuild``). Returns the number of daily rows written."""
     scope = scope or {}
     tz = zone()
     pipelines = list(Pipeline.objects.filter(entity_type_id=entity_type_id))
@@ -184,6 +184,9 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
             lambda r: by_rank.get((r["pipeline_id"], r["best"]), 0) if r["best"] is not None else 0)
     with transaction.atomic():
         _replace(entity_type_id, out, pipelines, stages_of)
+        from . import stays  # the durations' read model is rebuilt with it (one command, one marker each)
+
+        stays.rebuild(entity_type_id, model, scope=scope)
     return len(out)
 
 

@@ -143,6 +143,106 @@ def test_a_viewer_who_sees_part_gets_exact_figures_and_observers_fall_back(co):
                        for row in r.rows), slug
 
 
+def stay_snapshot() -> dict:
+    from voronka.pipelines.models import StayTotal
+
+    return {(r.entity_type_id, r.kind, r.grain, r.day, r.pipeline_id, r.stage_id, r.responsible_id, r.is_open,
+             r.source, r.bucket): (r.count, r.seconds) for r in StayTotal.objects.all() if r.count or r.seconds}
+
+
+def stays_rebuilt() -> dict:
+    from voronka.deals.models import Deal
+    from voronka.leads.models import Lead
+    from voronka.pipelines import stays
+
+    stays.rebuild(1, Lead)
+    stays.rebuild(2, Deal)
+    return stay_snapshot()
+
+
+DURATIONS = ("stage-time", "time-to-close")
+
+
+def test_durations_incremental_equals_rebuild_and_reports_agree_with_the_exact_path(co):
+    incremental = stay_snapshot()
+    assert incremental and incremental == stays_rebuilt()
+    # L3: assigned → qualified → assigned → qualified: two stays in «assigned» (50 min, 23 h); D3 lost and re-opened
+    # (its stay in «lost» 1 day counts for the lost stage, not shown: final stages have no row)
+    for who in ("admin", "head", "m1", "own"):
+        for slug in DURATIONS:
+            for q in ({}, {"group": "user"}, {"group": "source"}, {"group": "department"}, {"group": "pipeline"},
+                      {"group": "week"}, {"group": "day", "date_from": "2026-01-31", "date_to": "2026-02-02"},
+                      {"responsible": co.users["m2"].pk}, {"source": "site"},
+                      {"department": co.users["m1"].department_id},
+                      {"date_from": "2026-01-15", "date_to": "2026-03-10"},
+                      {"date_from": "2025-12-01", "date_to": "2026-03-31", "group": "year"}):
+                for entity in ("lead", "deal"):
+                    model, exact = both(co.actors[who], slug, entity=entity, **q)
+                    assert model.details["read_model"] and not exact.details["read_model"], (who, slug, q)
+                    assert same(model, exact), (who, slug, entity, q)
+
+
+def test_the_durations_model_is_read_only_when_built(co):
+    from voronka.pipelines import stays
+    from voronka.pipelines.models import DailyTotalState
+
+    a = co.actors["admin"]
+    DailyTotalState.objects.filter(pipeline_id=stays.COMPLETE, entity_type_id=2).delete()
+    model, exact = both(a, "time-to-close")
+    assert not model.details["read_model"] and same(model, exact)
+    assert both(a, "new-leads")[0].details["read_model"]  # the daily totals are still built
+    call_command("analytics-rebuild", stdout=StringIO())
+    assert both(a, "time-to-close")[0].details["read_model"]
+
+
+def test_durations_respect_rights(co):
+    from voronka.core.actor import Actor
+    from voronka.core.recordkit import set_observers
+    from voronka.deals.actions import DEAL as DEAL_SPEC
+    from voronka.identity.models import User
+
+    own = co.actors["own"]
+    model, exact = both(own, "time-to-close", group="none")
+    assert model.details["read_model"] and same(model, exact)
+    # «own» reads only his own deals: none of them is closed
+    assert (model.totals["won"], model.totals["lost"]) == (0, 0)
+    set_observers(co.actors["admin"], DEAL_SPEC, co.deals["D2"].pk, [co.users["own"].pk])
+    model, exact = both(own, "time-to-close", group="none")  # an observer: the records are counted
+    assert not model.details["read_model"] and same(model, exact) and model.totals["lost"] == 1
+    nobody = User.objects.create_user("nobody", "n@example.ru", "nobody-pass", time_zone="Europe/Moscow")
+    for slug in DURATIONS:
+        r = reports.run(Actor.for_user(nobody, "test"), slug, JAN_FEB)
+        assert r.details["read_model"]
+        assert not any(row.get("won") or row.get("lost") or row.get("left") or row.get("slowest") for row in r.rows)
+
+
+def test_histogram_medians_stay_within_the_bound():
+    import random
+    import statistics
+
+    from voronka.pipelines import stays
+
+    rng = random.Random(8)
+    for v in [*range(0, 5000), *(2 ** k for k in range(40)), *(2 ** k - 1 for k in range(1, 40))]:
+        b = stays.bucket(v)  # every value lies within its bucket's bounds, powers of two included
+        assert stays.lower(b) <= v < stays.lower(b + 1), v
+        assert stays.lower(b + 1) / max(stays.lower(b), 1) <= 1 + stays.ERROR_BOUND + 1e-12 or b <= 1
+    for n in (1, 2, 3, 10, 101, 5000):
+        values = [int(rng.lognormvariate(9, 2.5)) for _ in range(n)]
+        h = stays.Histogram()
+        for v in values:
+            h.add(stays.bucket(v), 1, v)
+        exact_median = statistics.median(values)
+        exact_p90 = sorted(values)[max(0, -(-9 * n // 10) - 1)]
+        assert h.count == n and h.mean() == sum(values) / n
+        assert abs(h.median() - exact_median) <= stays.ERROR_BOUND * exact_median + 1e-9, n
+        assert abs(h.p90() - exact_p90) <= stays.ERROR_BOUND * exact_p90 + 1e-9, n
+    h = stays.Histogram()  # equal durations in a bucket: exact
+    for v in (3600, 3600, 7200):
+        h.add(stays.bucket(v), 1, v)
+    assert (h.median(), h.p90()) == (3600.0, 7200.0)
+
+
 def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co, monkeypatch):
     from voronka.deals.actions import create_deal, delete_deal, move_deal, restore_deal, update_deal
     from voronka.intake.duplicates import merge_records
@@ -168,7 +268,8 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
         step()
         incremental = snapshot()
         assert incremental == rebuilt(), i
-        for slug in ("funnel", "deals", "lost-reasons"):
+        assert stay_snapshot() == stays_rebuilt(), i
+        for slug in ("funnel", "deals", "lost-reasons", *DURATIONS):
             model, exact = both(a, slug)
             assert model.details["read_model"] and same(model, exact), (i, slug)
     # back in «new» of sales after winning elsewhere: the funnel still counts the stages it reached here
@@ -180,6 +281,10 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
     update_lead(a, l9.pk, stage=s["leads.qualified"].pk)
     merge_records(a, 1, l8.pk, [l9.pk], values={"responsible": l9.pk})
     assert snapshot() == rebuilt()
+    assert stay_snapshot() == stays_rebuilt()
+    for slug in DURATIONS:
+        model, exact = both(a, slug, entity="lead", date_from="2026-03-01", date_to="2026-03-31")
+        assert model.details["read_model"] and same(model, exact), slug
     model, exact = both(a, "new-leads", date_from="2026-03-01", date_to="2026-03-31", group="user")
     assert model.details["read_model"] and same(model, exact) and model.totals["leads"] == 2  # L7 (1 March in Moscow), L8
 
