@@ -367,11 +367,30 @@ def _with_deal(won: bool = False):
 
 
 def lead_conversion(actor: Actor, p: Params) -> Report:
-    qs = in_period(items(actor, p, LEAD), p, "created_at")
-    data = _grouped(qs, p, "created_at", leads=Count("id"))
-    for key, part in (("to_deal", qs.filter(pk__in=_with_deal())), ("to_won", qs.filter(pk__in=_with_deal(True)))):
-        for k, v in _grouped(part, p, "created_at", n=Count("id")).items():
-            data.setdefault(k, {"leads": 0})[key] = v["n"]
+    from voronka.pipelines import daily
+
+    rm = readmodel.rows(actor, p, LEAD)
+    if rm is not None and not daily.conversion_complete():
+        rm = None
+    data: dict = {}
+    if rm is not None:  # the leads' ``created`` rows and their ``deal`` rows (status 1: a live deal, 2: a won one)
+        for key, kind, status, n, _amount in readmodel.grouped(
+                readmodel.days(rm.filter(kind__in=("created", "deal")), p), p, "kind", "stage_id"):
+            slot = data.setdefault(key, {"leads": 0})
+            if kind == "created":
+                slot["leads"] += n
+            else:
+                slot["to_deal"] = slot.get("to_deal", 0) + n
+                if status == 2:
+                    slot["to_won"] = slot.get("to_won", 0) + n
+        if p.group == "none":  # one «Total» row, as the database gives it even over no records
+            data.setdefault(0, {"leads": 0})
+    else:
+        qs = in_period(items(actor, p, LEAD), p, "created_at")
+        data = _grouped(qs, p, "created_at", leads=Count("id"))
+        for key, part in (("to_deal", qs.filter(pk__in=_with_deal())), ("to_won", qs.filter(pk__in=_with_deal(True)))):
+            for k, v in _grouped(part, p, "created_at", n=Count("id")).items():
+                data.setdefault(k, {"leads": 0})[key] = v["n"]
     rows = make_rows(p, data)
     for r in rows:
         for k in ("leads", "to_deal", "to_won"):
@@ -386,7 +405,7 @@ def lead_conversion(actor: Actor, p: Params) -> Report:
             Column("won_rate", _("Lead → won deal"), "percent")]
     return Report("lead-conversion", _("Lead conversion"), p, cols, rows, totals, chart_value="deal_rate",
                   notes=[_("A lead counts once, by the day it was created, whatever happened to it later; "
-                           "its deal's outcome counts even if the deal is another person's.")])
+                           "its deal's outcome counts even if the deal is another person's.")], details=_source(rm))
 
 
 # --- time to first action and to qualification ---------------------------------------------------------

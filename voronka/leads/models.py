@@ -40,6 +40,9 @@ class Lead(PipelineItem, UtmFields):
     company = models.ForeignKey("parties.Company", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
                                 verbose_name=_("company"))
     converted_at = models.DateTimeField(_("converted"), null=True, blank=True)
+    # what became of the lead's deals, kept by the deals' writes (``voronka/deals/leadstatus.py``) for the reports'
+    # lead conversion: 0 no live deal, 1 a live deal, 2 a live deal in a success stage
+    deal_status = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("lead")

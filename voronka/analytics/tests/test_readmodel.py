@@ -19,7 +19,7 @@ from .company import at, build
 pytestmark = pytest.mark.django_db
 
 JAN_FEB = {"date_from": "2026-01-01", "date_to": "2026-02-28"}
-COVERED = ("new-leads", "deals", "funnel", "lost-reasons")
+COVERED = ("new-leads", "deals", "funnel", "lost-reasons", "lead-conversion")
 
 
 @pytest.fixture
@@ -269,7 +269,7 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
         incremental = snapshot()
         assert incremental == rebuilt(), i
         assert stay_snapshot() == stays_rebuilt(), i
-        for slug in ("funnel", "deals", "lost-reasons", *DURATIONS):
+        for slug in ("funnel", "deals", "lost-reasons", "lead-conversion", *DURATIONS):
             model, exact = both(a, slug)
             assert model.details["read_model"] and same(model, exact), (i, slug)
     # back in «new» of sales after winning elsewhere: the funnel still counts the stages it reached here
@@ -279,8 +279,33 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
     l8 = create_lead(a, title="L8", responsible=co.users["m1"].pk, source="site", pipeline=co.pipelines["leads"].pk)
     l9 = create_lead(a, title="L9", responsible=co.users["m2"].pk, source="phone", pipeline=co.pipelines["leads"].pk)
     update_lead(a, l9.pk, stage=s["leads.qualified"].pk)
-    merge_records(a, 1, l8.pk, [l9.pk], values={"responsible": l9.pk})
+    # a won deal of L9 and an open one of L8: the merge re-points L9's deal to L8 in bulk (no deal hook runs)
+    d9 = create_deal(a, title="D9", pipeline=co.pipelines["sales"].pk, responsible=co.users["m2"].pk, lead=l9.pk)
+    create_deal(a, title="D8b", pipeline=co.pipelines["sales"].pk, responsible=co.users["m1"].pk, lead=l8.pk)
+    move_deal(a, d9.pk, stage=s["sales.won"].pk)
+    march = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    assert reports.run(a, "lead-conversion", march).totals["to_won"] == 1
     assert snapshot() == rebuilt()
+    merge_records(a, 1, l8.pk, [l9.pk], values={"responsible": l9.pk})
+    from voronka.leads.models import Lead
+
+    assert Lead.objects.get(pk=l8.pk).deal_status == 2 and Lead.objects.get(pk=l9.pk).deal_status == 0
+    assert snapshot() == rebuilt()
+    model, exact = both(a, "lead-conversion", **march)
+    assert model.details["read_model"] and same(model, exact)
+    assert (model.totals["leads"], model.totals["to_deal"], model.totals["to_won"]) == (2, 1, 1)  # L7 none, L8 won
+    # the won deal is re-opened, then given to another lead, then deleted and restored
+    for step in (lambda: move_deal(a, d9.pk, stage=s["sales.new"].pk),
+                 lambda: update_deal(a, d9.pk, lead=co.leads["L7"].pk),
+                 lambda: move_deal(a, d9.pk, stage=s["sales.won"].pk),
+                 lambda: delete_deal(a, d9.pk),
+                 lambda: restore_deal(a, d9.pk),
+                 lambda: update_deal(a, d9.pk, lead=None)):
+        step()
+        assert snapshot() == rebuilt()
+        model, exact = both(a, "lead-conversion", **march)
+        assert model.details["read_model"] and same(model, exact)
+    assert (model.totals["to_deal"], model.totals["to_won"]) == (1, 0)  # L8's open deal only
     assert stay_snapshot() == stays_rebuilt()
     for slug in DURATIONS:
         model, exact = both(a, slug, entity="lead", date_from="2026-03-01", date_to="2026-03-31")
