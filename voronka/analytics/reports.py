@@ -719,7 +719,7 @@ def time_to_close(actor: Actor, p: Params) -> Report:
         per = defaultdict(lambda: {"success": [], "failure": []})
         for key, sem, created, closed in _grouped_values(qs, p, "closed_at", "stage_semantics", "created_at",
                                                          "closed_at"):
-            per[key][sem].append(max(0.0, (closed - created).total_seconds()))
+            per[key][sem].append(float(max(0, int((closed - created).total_seconds()))))  # whole seconds
         allv = {"success": [x for v in per.values() for x in v["success"]],
                 "failure": [x for v in per.values() for x in v["failure"]]}
         cells = _close_cells
