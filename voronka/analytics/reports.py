@@ -961,10 +961,13 @@ def support(actor: Actor, p: Params) -> Report:
     base.pop("pipeline", None)
     for r in agg:
         key = r[f"{by}_id"]
-        f = {**base, **({"pipeline": str(pipes[0])} if len(pipes) == 1 else {})}
+        # each number opens the deals behind it: the client's, in the support pipelines, created in the period
+        f = {**base, "pipeline": ",".join(str(x) for x in pipes), by: str(key) if key else "none"}
         rows.append({"key": key, "label": names.get(key, _("(not set)")) if key else _("(not set)"),
                      "requests": r["n"], "open": r["open"], "solved": r["solved"], "filter": f})
-    cols = [Column("requests", _("Requests")), Column("open", _("Open")), Column("solved", _("Solved"))]
+    cols = [Column("requests", _("Requests"), entity="deal"),
+            Column("open", _("Open"), entity="deal", filter={"semantics": "process"}),
+            Column("solved", _("Solved"), entity="deal", filter={"semantics": "success"})]
     return Report("support", _("Support requests per company and contact"), p, cols, rows,
                   _totals(rows, ["requests", "open", "solved"]), chart="shares", chart_value="requests",
                   notes=[_("A request is a deal created in the period in a support pipeline: the one chosen, or every "
