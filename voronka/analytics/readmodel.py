@@ -46,7 +46,13 @@ def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True, durati
     if not _sees_everything(actor, type_id) and actor.user_id and \
             Observer.objects.filter(user_id=actor.user_id, entity_type_id=type_id).exists():
         return None
-    qs = policies.visible(actor, type_id, model.objects.filter(entity_type_id=type_id))
+    return narrow(actor, p, type_id, model.objects.filter(entity_type_id=type_id), pipeline=pipeline)
+
+
+def narrow(actor: Actor, p: Params, type_id: int, qs: QuerySet, *, pipeline: bool = True) -> QuerySet:
+    """A read model's rows narrowed by the viewer's rights and the report's filters (a model without ``source``,
+    such as the board's ``StageTotal``, must not be asked with a source filter)."""
+    qs = policies.visible(actor, type_id, qs)
     if pipeline and p.pipeline is not None:
         qs = qs.filter(pipeline_id=p.pipeline)
     if p.source:

@@ -794,7 +794,15 @@ def stage_time(actor: Actor, p: Params) -> Report:
             stays[stage_id].append((float(seconds), pk, False))
     now_items = visible.filter(pipeline=pipe, stage_semantics="process")
     # items in a stage now: counted by the database; only the longest-waiting few per stage are read
-    now_count = dict(now_items.values("stage_id").annotate(n=Count("id")).order_by().values_list("stage_id", "n"))
+    if rm is not None and not p.source:  # the board's read model, narrowed by the same rights and filters
+        from voronka.pipelines.models import StageTotal
+
+        st = readmodel.narrow(actor, p, p.entity, StageTotal.objects.filter(
+            entity_type_id=p.entity, pipeline_id=pipe.pk, stage_id__in=process), pipeline=False)
+        now_count = {sid: n for sid, n in st.values("stage_id").annotate(n=Sum("count")).order_by()
+                     .values_list("stage_id", "n") if n}
+    else:
+        now_count = dict(now_items.values("stage_id").annotate(n=Count("id")).order_by().values_list("stage_id", "n"))
     ongoing: dict[int, list] = defaultdict(list)
     for stage_id in now_count:
         for pk, since in now_items.filter(stage_id=stage_id).order_by("stage_changed_at", "id").values_list(

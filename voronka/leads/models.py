@@ -50,6 +50,8 @@ class Lead(PipelineItem, UtmFields):
         indexes = [
             models.Index(fields=["stage", "id"], name="lead_stage_idx"),
             models.Index(fields=["stage", "created_at", "id"], name="lead_stage_created_idx"),
+            # the items waiting longest in a stage (analytics' «time in each stage»)
+            models.Index(fields=["stage", "stage_changed_at", "id"], name="lead_stage_since_idx"),
             models.Index(fields=["pipeline", "id"], name="lead_pipeline_idx"),
             models.Index(fields=["responsible", "id"], name="lead_resp_idx"),
             models.Index(fields=["created_at", "id"], name="lead_created_idx"),

@@ -32,4 +32,8 @@ class Migration(migrations.Migration):
             field=models.PositiveSmallIntegerField(default=0, editable=False),
         ),
         migrations.RunPython(fill_deal_status, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name='lead',
+            index=models.Index(fields=['stage', 'stage_changed_at', 'id'], name='lead_stage_since_idx'),
+        ),
     ]
