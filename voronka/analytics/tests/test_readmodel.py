@@ -341,3 +341,15 @@ def test_day_of_a_record_is_the_installations_calendar_day(co):
     row = DailyTotal.objects.get(entity_type_id=1, kind="created", grain="d", source="site",
                                  stage_id=co.stages["leads.junk"].pk)
     assert row.day.isoformat() == "2026-02-01" and at(1, 31, 22, 30).date().isoformat() == "2026-01-31"
+
+
+def test_rebuild_recomputes_each_leads_deal_status_after_a_bulk_load(co):
+    from voronka.leads.models import Lead
+
+    incremental = snapshot()
+    right = dict(Lead.objects.values_list("id", "deal_status"))
+    assert right[co.leads["L1"].pk] == 2 and right[co.leads["L3"].pk] == 2 and right[co.leads["L2"].pk] == 0
+    Lead.objects.update(deal_status=1)  # a bulk load that bypassed the deals' hook
+    assert daily.refresh_deal_status(Lead) == len(right) - sum(1 for v in right.values() if v == 1)
+    assert dict(Lead.objects.values_list("id", "deal_status")) == right
+    assert rebuilt() == incremental
