@@ -789,7 +789,10 @@ def stage_time(actor: Actor, p: Params) -> Report:
     # the slowest ended stays: per stage, the longest few from the (stage, seconds) index
     stays: dict[int, list[tuple[float, int, bool]]] = defaultdict(list)
     for stage_id in process:
-        for pk, seconds in history.filter(from_stage_id=stage_id).order_by("-seconds_in_previous", "id") \
+        slow = history.filter(from_stage_id=stage_id)
+        if rm is not None and stage_id in per_stage:  # the histogram says from which duration on the five lie
+            slow = slow.filter(seconds_in_previous__gte=per_stage[stage_id].floor_of_top(SLOWEST))
+        for pk, seconds in slow.order_by("-seconds_in_previous", "id") \
                 .values_list("entity_id", "seconds_in_previous")[:SLOWEST]:
             stays[stage_id].append((float(seconds), pk, False))
     now_items = visible.filter(pipeline=pipe, stage_semantics="process")

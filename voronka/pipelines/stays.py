@@ -129,6 +129,16 @@ class Histogram:
                 return float(s) / c
         raise ValueError(rank)
 
+    def floor_of_top(self, n: int) -> int:
+        """A duration that the ``n`` longest durations reach: the lower bound of the bucket where, counting from
+        the longest, ``n`` are reached (0 when there are fewer). A query for the slowest items may start there."""
+        seen = 0
+        for b in sorted(self.buckets, reverse=True):
+            seen += self.buckets[b][0]
+            if seen >= n:
+                return math.floor(lower(b))
+        return 0
+
     def median(self) -> float | None:
         n = self.count
         if not n:

@@ -237,6 +237,8 @@ def test_histogram_medians_stay_within_the_bound():
         assert h.count == n and h.mean() == sum(values) / n
         assert abs(h.median() - exact_median) <= stays.ERROR_BOUND * exact_median + 1e-9, n
         assert abs(h.p90() - exact_p90) <= stays.ERROR_BOUND * exact_p90 + 1e-9, n
+        top = stays.Histogram.floor_of_top(h, 5)  # the five longest lie at or above it
+        assert (top == 0) if n < 5 else (sorted(values)[-5] >= top and sum(v >= top for v in values) >= 5), n
     h = stays.Histogram()  # equal durations in a bucket: exact
     for v in (3600, 3600, 7200):
         h.add(stays.bucket(v), 1, v)
