@@ -133,7 +133,10 @@ def main() -> int:
     for type_id, model in ((1, Lead), (2, Deal)):  # the updates above bypass the actions
         totals.rebuild(type_id, model)
         daily_rows = daily.rebuild(type_id, model)
-        print(f"[analytics-bench] daily totals of type {type_id}: {daily_rows} rows", flush=True)
+        from voronka.pipelines.models import StayTotal
+
+        print(f"[analytics-bench] daily totals of type {type_id}: {daily_rows} rows, stay totals: "
+              f"{StayTotal.objects.filter(entity_type_id=type_id).count()} rows", flush=True)
     print(f"[analytics-bench] rebuilt the read models in {time.perf_counter() - t1:.1f} s", flush=True)
     history = StageHistory.objects.count()
     print(f"[analytics-bench] filled {opts.leads} leads, {opts.deals} deals, {history} stage-history rows "

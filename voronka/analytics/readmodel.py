@@ -1,4 +1,6 @@
-"""Reads of the daily read model (``pipelines.DailyTotal``) for the reports that it can answer exactly.
+"""Reads of the daily read models (``pipelines.DailyTotal``, counts and sums; ``pipelines.StayTotal``, histograms of
+durations) for the reports that they can answer (exactly, or for medians and percentiles within the bound of
+``pipelines.stays``).
 
 A report asks ``rows(actor, p, type_id)``: the read model's rows the viewer may read, narrowed by the report's
 filters, or ``None`` when the read model cannot give the exact answer and the report must count the records:
@@ -29,20 +31,28 @@ from .params import TIME_GROUPS, Params
 ENABLED = True  # the benchmark and the tests switch it off to compare with the exact path
 
 
-def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True) -> QuerySet | None:
+def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True, durations: bool = False) -> QuerySet | None:
+    """The daily totals (``DailyTotal``), or with ``durations`` the histograms of durations (``StayTotal``)."""
     from voronka.core.models import Observer
-    from voronka.pipelines import daily
-    from voronka.pipelines.models import DailyTotal
+    from voronka.pipelines import daily, stays
+    from voronka.pipelines.models import DailyTotal, StayTotal
 
     if not ENABLED or p.custom or p.zone.key != daily.zone().key or not daily.complete(type_id) \
-            or not daily.stages_unchanged(type_id):
+            or (durations and not stays.complete(type_id)) or not daily.stages_unchanged(type_id):
         return None
+    model = StayTotal if durations else DailyTotal
     from .reports import _sees_everything
 
     if not _sees_everything(actor, type_id) and actor.user_id and \
             Observer.objects.filter(user_id=actor.user_id, entity_type_id=type_id).exists():
         return None
-    qs = policies.visible(actor, type_id, DailyTotal.objects.filter(entity_type_id=type_id))
+    return narrow(actor, p, type_id, model.objects.filter(entity_type_id=type_id), pipeline=pipeline)
+
+
+def narrow(actor: Actor, p: Params, type_id: int, qs: QuerySet, *, pipeline: bool = True) -> QuerySet:
+    """A read model's rows narrowed by the viewer's rights and the report's filters (a model without ``source``,
+    such as the board's ``StageTotal``, must not be asked with a source filter)."""
+    qs = policies.visible(actor, type_id, qs)
     if pipeline and p.pipeline is not None:
         qs = qs.filter(pipeline_id=p.pipeline)
     if p.source:
@@ -58,13 +68,14 @@ def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True) -> Que
     return qs
 
 
-def days(qs: QuerySet, p: Params) -> QuerySet:
+def days(qs: QuerySet, p: Params, *, by_time: bool = True) -> QuerySet:
     """The rows of the period: whole months from the monthly rows, the days at either end from the daily rows
-    (only daily rows when grouping by day or week, whose periods cut through months)."""
+    (only daily rows when grouping by day or week, whose periods cut through months; ``by_time`` False: the report
+    does not group by time whatever ``p.group`` says)."""
     start, end = p.date_from, p.date_to
     first_full = start if start.day == 1 else _next_month(start)
     after_full = _next_month(end) if _next_month(end) - datetime.timedelta(days=1) == end else end.replace(day=1)
-    if p.group in ("day", "week") or first_full >= after_full:
+    if (by_time and p.group in ("day", "week")) or first_full >= after_full:
         return qs.filter(grain="d", day__gte=start, day__lte=end)
     q = Q(grain="m", day__gte=first_full, day__lt=after_full)
     if start < first_full:
@@ -92,6 +103,25 @@ def grouped(qs: QuerySet, p: Params, *fields: str) -> Iterable[tuple]:
             continue
         yield (key_of(row.get(group_field) if group_field else None), *(row[f] for f in fields), row["n"] or 0,
                row["a"] or 0)
+
+
+def histograms(qs: QuerySet, p: Params, *fields: str, grouped_by: bool = True) -> dict:
+    """{(group key, *fields): Histogram} over the duration rows, each bucket's count and seconds summed by the
+    database (``grouped_by`` False: the group key is None)."""
+    from voronka.pipelines.stays import Histogram
+
+    dims = {"source": "source", "user": "responsible_id", "department": "responsible_id",
+            "pipeline": "pipeline_id"}
+    group_field = ("day" if p.group in TIME_GROUPS else dims.get(p.group)) if grouped_by else None
+    names = list(dict.fromkeys(n for n in (group_field, *fields, "bucket") if n))
+    key_of = _key_function(p, qs, group_field) if grouped_by else (lambda _v: None)
+    out: dict = {}
+    for row in qs.values(*names).annotate(n=Sum("count"), s=Sum("seconds")).order_by():
+        if not row["n"]:
+            continue
+        key = (key_of(row.get(group_field) if group_field else None), *(row[f] for f in fields))
+        out.setdefault(key, Histogram()).add(row["bucket"], row["n"], row["s"] or 0)
+    return out
 
 
 def _key_function(p: Params, qs: QuerySet, group_field: str | None) -> Callable:

@@ -367,11 +367,30 @@ def _with_deal(won: bool = False):
 
 
 def lead_conversion(actor: Actor, p: Params) -> Report:
-    qs = in_period(items(actor, p, LEAD), p, "created_at")
-    data = _grouped(qs, p, "created_at", leads=Count("id"))
-    for key, part in (("to_deal", qs.filter(pk__in=_with_deal())), ("to_won", qs.filter(pk__in=_with_deal(True)))):
-        for k, v in _grouped(part, p, "created_at", n=Count("id")).items():
-            data.setdefault(k, {"leads": 0})[key] = v["n"]
+    from voronka.pipelines import daily
+
+    rm = readmodel.rows(actor, p, LEAD)
+    if rm is not None and not daily.conversion_complete():
+        rm = None
+    data: dict = {}
+    if rm is not None:  # the leads' ``created`` rows and their ``deal`` rows (status 1: a live deal, 2: a won one)
+        for key, kind, status, n, _amount in readmodel.grouped(
+                readmodel.days(rm.filter(kind__in=("created", "deal")), p), p, "kind", "stage_id"):
+            slot = data.setdefault(key, {"leads": 0})
+            if kind == "created":
+                slot["leads"] += n
+            else:
+                slot["to_deal"] = slot.get("to_deal", 0) + n
+                if status == 2:
+                    slot["to_won"] = slot.get("to_won", 0) + n
+        if p.group == "none":  # one «Total» row, as the database gives it even over no records
+            data.setdefault(0, {"leads": 0})
+    else:
+        qs = in_period(items(actor, p, LEAD), p, "created_at")
+        data = _grouped(qs, p, "created_at", leads=Count("id"))
+        for key, part in (("to_deal", qs.filter(pk__in=_with_deal())), ("to_won", qs.filter(pk__in=_with_deal(True)))):
+            for k, v in _grouped(part, p, "created_at", n=Count("id")).items():
+                data.setdefault(k, {"leads": 0})[key] = v["n"]
     rows = make_rows(p, data)
     for r in rows:
         for k in ("leads", "to_deal", "to_won"):
@@ -386,7 +405,7 @@ def lead_conversion(actor: Actor, p: Params) -> Report:
             Column("won_rate", _("Lead → won deal"), "percent")]
     return Report("lead-conversion", _("Lead conversion"), p, cols, rows, totals, chart_value="deal_rate",
                   notes=[_("A lead counts once, by the day it was created, whatever happened to it later; "
-                           "its deal's outcome counts even if the deal is another person's.")])
+                           "its deal's outcome counts even if the deal is another person's.")], details=_source(rm))
 
 
 # --- time to first action and to qualification ---------------------------------------------------------
@@ -680,25 +699,59 @@ def lost_reasons(actor: Actor, p: Params) -> Report:
 # --- time to close ---------------------------------------------------------------------------------------
 
 def time_to_close(actor: Actor, p: Params) -> Report:
-    qs = in_period(items(actor, p, p.entity).exclude(stage_semantics="process"), p, "closed_at")
-    per: dict = defaultdict(lambda: {"success": [], "failure": []})
-    for key, sem, created, closed in _grouped_values(qs, p, "closed_at", "stage_semantics", "created_at", "closed_at"):
-        per[key][sem].append(max(0.0, (closed - created).total_seconds()))
-    data = {k: _close_cells(v) for k, v in per.items()}
+    rm = readmodel.rows(actor, p, p.entity, durations=True)
+    if rm is not None:  # histograms of the durations (medians within the bound of ``pipelines.stays``)
+        from voronka.pipelines.stays import Histogram
+
+        semantics = _semantics()
+        per: dict = defaultdict(lambda: {"success": Histogram(), "failure": Histogram()})
+        allv = {"success": Histogram(), "failure": Histogram()}
+        for (key, stage_id), h in readmodel.histograms(readmodel.days(rm.filter(kind="close"), p), p,
+                                                       "stage_id").items():
+            sem = semantics.get(stage_id)
+            if sem in allv:
+                for target in (per[key][sem], allv[sem]):
+                    for b, (c, sec) in h.buckets.items():
+                        target.add(b, c, sec)
+        cells = _close_cells_of_histograms
+    else:
+        qs = in_period(items(actor, p, p.entity).exclude(stage_semantics="process"), p, "closed_at")
+        per = defaultdict(lambda: {"success": [], "failure": []})
+        for key, sem, created, closed in _grouped_values(qs, p, "closed_at", "stage_semantics", "created_at",
+                                                         "closed_at"):
+            per[key][sem].append(float(max(0, int((closed - created).total_seconds()))))  # whole seconds
+        allv = {"success": [x for v in per.values() for x in v["success"]],
+                "failure": [x for v in per.values() for x in v["failure"]]}
+        cells = _close_cells
+    data = {k: cells(v) for k, v in per.items()}
     rows = make_rows(p, data, time_field="closed")
     for r in rows:
         r.setdefault("won", 0)
         r.setdefault("lost", 0)
-    allv = {"success": [x for v in per.values() for x in v["success"]],
-            "failure": [x for v in per.values() for x in v["failure"]]}
     code = _entity_code(p.entity)
     cols = [Column("won", _("Won"), entity=code, filter={"semantics": "success"}),
             Column("won_avg", _("Won: average"), "duration"), Column("won_median", _("Won: median"), "duration"),
             Column("lost", _("Lost"), entity=code, filter={"semantics": "failure"}),
             Column("lost_avg", _("Lost: average"), "duration"), Column("lost_median", _("Lost: median"), "duration")]
-    return Report("time-to-close", _("Time to close"), p, cols, rows, _close_cells(allv), chart_value="won_median",
+    return Report("time-to-close", _("Time to close"), p, cols, rows, cells(allv), chart_value="won_median",
                   notes=[_("From creation to the last closing, for items closed in the period. A re-opened item "
-                           "counts once, by its last closing.")])
+                           "counts once, by its last closing."), *_duration_note(rm)], details=_source(rm))
+
+
+def _close_cells_of_histograms(v) -> dict:
+    won, lost = v["success"], v["failure"]
+    return {"won": won.count, "won_avg": won.mean(), "won_median": won.median(),
+            "lost": lost.count, "lost_avg": lost.mean(), "lost_median": lost.median()}
+
+
+def _duration_note(rm) -> list[str]:
+    from voronka.pipelines.stays import ERROR_BOUND
+
+    if rm is None:
+        return []
+    return [_("Medians and percentiles come from the durations' read model: each is within %(pct)s %% of the exact "
+              "value (exact when the durations around it are equal); counts and averages are exact.")
+            % {"pct": f"{100 * ERROR_BOUND:.0f}"}]
 
 
 def _close_cells(v) -> dict:
@@ -718,15 +771,41 @@ def stage_time(actor: Actor, p: Params) -> Report:
     p.pipeline = pipe.pk
     stages = list(Stage.objects.filter(pipeline=pipe).order_by("sort", "id"))
     visible = items(actor, p, p.entity, pipeline=False)
-    stays: dict[int, list[tuple[float, int, bool]]] = defaultdict(list)
-    history = in_period(StageHistory.objects.filter(entity_type_id=p.entity, from_stage__pipeline=pipe,
-                                                    seconds_in_previous__isnull=False,
+    process = [s.pk for s in stages if s.semantics == "process"]
+    history = in_period(StageHistory.objects.filter(entity_type_id=p.entity, seconds_in_previous__isnull=False,
                                                     entity_id__in=visible.values("id")), p, "moved_at")
-    for stage_id, pk, seconds in history.values_list("from_stage_id", "entity_id", "seconds_in_previous"):
-        stays[stage_id].append((float(seconds), pk, False))
+    rm = readmodel.rows(actor, p, p.entity, pipeline=False, durations=True)
+    if rm is not None:  # histograms of the durations (medians within the bound of ``pipelines.stays``)
+        per_stage = {stage_id: h for (_k, stage_id), h in readmodel.histograms(
+            readmodel.days(rm.filter(kind="stay", stage_id__in=process), p, by_time=False), p, "stage_id",
+            grouped_by=False).items()}
+        figures = {sid: (h.count, h.median(), h.p90(), h.mean()) for sid, h in per_stage.items()}
+    else:
+        done_of: dict[int, list[float]] = defaultdict(list)
+        for stage_id, seconds in history.filter(from_stage_id__in=process).values_list("from_stage_id",
+                                                                                      "seconds_in_previous"):
+            done_of[stage_id].append(float(seconds))
+        figures = {sid: (len(v), median(v), p90(v), mean(v)) for sid, v in done_of.items()}
+    # the slowest ended stays: per stage, the longest few from the (stage, seconds) index
+    stays: dict[int, list[tuple[float, int, bool]]] = defaultdict(list)
+    for stage_id in process:
+        slow = history.filter(from_stage_id=stage_id)
+        if rm is not None and stage_id in per_stage:  # the histogram says from which duration on the five lie
+            slow = slow.filter(seconds_in_previous__gte=per_stage[stage_id].floor_of_top(SLOWEST))
+        for pk, seconds in slow.order_by("-seconds_in_previous", "id") \
+                .values_list("entity_id", "seconds_in_previous")[:SLOWEST]:
+            stays[stage_id].append((float(seconds), pk, False))
     now_items = visible.filter(pipeline=pipe, stage_semantics="process")
     # items in a stage now: counted by the database; only the longest-waiting few per stage are read
-    now_count = dict(now_items.values("stage_id").annotate(n=Count("id")).order_by().values_list("stage_id", "n"))
+    if rm is not None and not p.source:  # the board's read model, narrowed by the same rights and filters
+        from voronka.pipelines.models import StageTotal
+
+        st = readmodel.narrow(actor, p, p.entity, StageTotal.objects.filter(
+            entity_type_id=p.entity, pipeline_id=pipe.pk, stage_id__in=process), pipeline=False)
+        now_count = {sid: n for sid, n in st.values("stage_id").annotate(n=Sum("count")).order_by()
+                     .values_list("stage_id", "n") if n}
+    else:
+        now_count = dict(now_items.values("stage_id").annotate(n=Count("id")).order_by().values_list("stage_id", "n"))
     ongoing: dict[int, list] = defaultdict(list)
     for stage_id in now_count:
         for pk, since in now_items.filter(stage_id=stage_id).order_by("stage_changed_at", "id").values_list(
@@ -737,11 +816,11 @@ def stage_time(actor: Actor, p: Params) -> Report:
     for s in stages:
         if s.semantics != "process":
             continue
-        done = [x[0] for x in stays[s.pk]]
+        left, med, pct90, avg = figures.get(s.pk, (0, None, None, None))
         slowest = sorted(stays[s.pk] + ongoing[s.pk], key=lambda x: -x[0])[:SLOWEST]
         titles_needed.update(pk for _s, pk, _o in slowest)
-        rows.append({"key": s.pk, "label": s.name, "left": len(done), "median": median(done), "p90": p90(done),
-                     "avg": mean(done), "now": now_count.get(s.pk, 0),
+        rows.append({"key": s.pk, "label": s.name, "left": left, "median": med, "p90": pct90,
+                     "avg": avg, "now": now_count.get(s.pk, 0),
                      "now_max": max((x[0] for x in ongoing[s.pk]), default=None), "slowest": slowest,
                      "filter": {**row_filter(p, None, time_field="moved"), "stage": str(s.pk)}})
     model = entity_types.get(p.entity).model
@@ -759,7 +838,7 @@ def stage_time(actor: Actor, p: Params) -> Report:
                   chart_value="median",
                   notes=[_("A stay ends when the item leaves the stage; stays that ended in the period count, each "
                            "visit separately (an item that comes back is counted again). The slowest items include "
-                           "those still in the stage.")])
+                           "those still in the stage."), *_duration_note(rm)], details=_source(rm))
 
 
 # --- manager load and efficiency (F41, F49) -----------------------------------------------------------
@@ -893,10 +972,13 @@ def support(actor: Actor, p: Params) -> Report:
     base.pop("pipeline", None)
     for r in agg:
         key = r[f"{by}_id"]
-        f = {**base, **({"pipeline": str(pipes[0])} if len(pipes) == 1 else {})}
+        # each number opens the deals behind it: the client's, in the support pipelines, created in the period
+        f = {**base, "pipeline": ",".join(str(x) for x in pipes), by: str(key) if key else "none"}
         rows.append({"key": key, "label": names.get(key, _("(not set)")) if key else _("(not set)"),
                      "requests": r["n"], "open": r["open"], "solved": r["solved"], "filter": f})
-    cols = [Column("requests", _("Requests")), Column("open", _("Open")), Column("solved", _("Solved"))]
+    cols = [Column("requests", _("Requests"), entity="deal"),
+            Column("open", _("Open"), entity="deal", filter={"semantics": "process"}),
+            Column("solved", _("Solved"), entity="deal", filter={"semantics": "success"})]
     return Report("support", _("Support requests per company and contact"), p, cols, rows,
                   _totals(rows, ["requests", "open", "solved"]), chart="shares", chart_value="requests",
                   notes=[_("A request is a deal created in the period in a support pipeline: the one chosen, or every "

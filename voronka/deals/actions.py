@@ -10,6 +10,7 @@ from voronka.core.errors import ValidationFailed
 from voronka.core.recordkit import RecordSpec, create_many, create_one, delete_one, restore_one, update_one
 from voronka.pipelines.stages import StageHook
 
+from .leadstatus import LeadStatusHook
 from .models import Deal
 
 DEAL = RecordSpec(
@@ -17,7 +18,7 @@ DEAL = RecordSpec(
     writable=("title", "opportunity", "currency", "source", "comment", "responsible", "contact", "company", "lead",
               "is_repeat", "probability", "begin_date", "close_date",
               "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"),
-    hooks=(StageHook(),),
+    hooks=(StageHook(), LeadStatusHook()),
 )
 
 

@@ -28,6 +28,8 @@ class Deal(PipelineItem, UtmFields):
         indexes = [
             models.Index(fields=["stage", "id"], name="deal_stage_idx"),
             models.Index(fields=["stage", "created_at", "id"], name="deal_stage_created_idx"),
+            # the items waiting longest in a stage (analytics' «time in each stage»)
+            models.Index(fields=["stage", "stage_changed_at", "id"], name="deal_stage_since_idx"),
             models.Index(fields=["pipeline", "id"], name="deal_pipeline_idx"),
             models.Index(fields=["opportunity", "id"], name="deal_amount_idx"),
             models.Index(fields=["responsible", "id"], name="deal_resp_idx"),

@@ -343,6 +343,11 @@ def merge_records(actor: Actor, entity_type_id: int, keep_id: int, other_ids: li
                           data={"merged_into": keep_id})
             outbox.emit(actor, f"{spec.code}.deleted", entity_type_id, pk, {"merged_into": keep_id})
         kept = update_one(actor, spec, keep_id, data) if data else records[keep_id]
+        if entity_type_id == entity_types.LEAD:  # the deals re-pointed above bypassed the deals' hooks
+            from voronka.deals.leadstatus import sync
+
+            sync([keep_id, *others])
+            kept.refresh_from_db(fields=["deal_status"])
         history.entry(actor, entity_type_id, keep_id, "updated",
                       text=_("Merged with %(ids)s.") % {"ids": ", ".join(f"#{pk}" for pk in others)},
                       changes={"merged": [[], others]}, data={"merged": others, "values": values, "moved": moved})

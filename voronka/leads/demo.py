@@ -595,6 +595,10 @@ class Demo:
             self._apply_stamps()
             self.finish_timestamps()
             self.settle_outbox()
+            # the dates above were rewritten in bulk: the reports' read models are recomputed from them
+            from voronka.pipelines import daily
+
+            daily.rebuild_all()
             self.report("Даты истории", 1, 1)
         # work in progress today (other apps: production orders in flight, a complaint), made through the actions
         # after the history is committed, with the robots run in this process

@@ -40,6 +40,9 @@ class Lead(PipelineItem, UtmFields):
     company = models.ForeignKey("parties.Company", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
                                 verbose_name=_("company"))
     converted_at = models.DateTimeField(_("converted"), null=True, blank=True)
+    # what became of the lead's deals, kept by the deals' writes (``voronka/deals/leadstatus.py``) for the reports'
+    # lead conversion: 0 no live deal, 1 a live deal, 2 a live deal in a success stage
+    deal_status = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("lead")
@@ -47,6 +50,8 @@ class Lead(PipelineItem, UtmFields):
         indexes = [
             models.Index(fields=["stage", "id"], name="lead_stage_idx"),
             models.Index(fields=["stage", "created_at", "id"], name="lead_stage_created_idx"),
+            # the items waiting longest in a stage (analytics' «time in each stage»)
+            models.Index(fields=["stage", "stage_changed_at", "id"], name="lead_stage_since_idx"),
             models.Index(fields=["pipeline", "id"], name="lead_pipeline_idx"),
             models.Index(fields=["responsible", "id"], name="lead_resp_idx"),
             models.Index(fields=["created_at", "id"], name="lead_created_idx"),

@@ -25,7 +25,8 @@ from voronka.core import fastinsert
 from .models import DailyTotal, DailyTotalState, Pipeline, Stage, StageHistory
 from .totals import upsert_deltas
 
-CREATED, REACHED, CLOSED = "created", "reached", "closed"
+CREATED, REACHED, CLOSED, WITH_DEAL = "created", "reached", "closed", "deal"
+CONVERSION = -2  # ``DailyTotalState.pipeline_id`` of the marker «the leads' ``deal`` rows were built»
 # entity type, kind, grain, day, pipeline, stage, responsible, open to everyone, source
 Key = tuple[int, str, str, datetime.date, int, int, int, bool, str]
 DAY, MONTH = "d", "m"
@@ -77,14 +78,27 @@ def contribution(entity_type_id: int, state: dict, reached_stage: int) -> list[t
     rows = [(CREATED, day, state["stage_id"] if final else 0), (REACHED, day, reached_stage or 0)]
     if final and state["closed_at"] is not None:
         rows.append((CLOSED, local_day(state["closed_at"]), state["stage_id"]))
-    return [((entity_type_id, kind, grain, d if grain == DAY else d.replace(day=1), pipe, stage, *tail), 1, amount)
-            for kind, d, stage in rows for grain in (DAY, MONTH)]
+    out = [((entity_type_id, kind, grain, d if grain == DAY else d.replace(day=1), pipe, stage, *tail), 1, amount)
+           for kind, d, stage in rows for grain in (DAY, MONTH)]
+    return out + deal_rows(entity_type_id, state, state.get("deal_status") or 0)
+
+
+def deal_rows(entity_type_id: int, state: dict, status: int) -> list[tuple[Key, int, decimal.Decimal]]:
+    """A lead's ``deal`` rows (by its creation day; ``stage_id`` the status: 1 a live deal, 2 a live won deal;
+    no amount): the reports' lead → deal conversion. None for status 0."""
+    if not status:
+        return []
+    day = local_day(state["created_at"])
+    tail = (state["responsible_id"] or 0, bool(state["is_open"]), (state["source"] or "")[:50])
+    return [((entity_type_id, WITH_DEAL, grain, day if grain == DAY else day.replace(day=1), state["pipeline_id"],
+              status, *tail), 1, decimal.Decimal(0)) for grain in (DAY, MONTH)]
 
 
 def state_of(obj, **overrides) -> dict:
     state = {"created_at": obj.created_at, "closed_at": obj.closed_at, "pipeline_id": obj.pipeline_id,
              "stage_id": obj.stage_id, "semantics": obj.stage_semantics, "responsible_id": obj.responsible_id,
-             "is_open": obj.is_open, "source": getattr(obj, "source", ""), "opportunity": obj.opportunity}
+             "is_open": obj.is_open, "source": getattr(obj, "source", ""), "opportunity": obj.opportunity,
+             "deal_status": getattr(obj, "deal_status", 0)}
     state.update(overrides)
     return state
 
@@ -125,9 +139,14 @@ def complete(entity_type_id: int) -> bool:
     return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=0).exists()
 
 
+def conversion_complete() -> bool:
+    """Whether the leads' ``deal`` rows were built (by a rebuild, or from an empty database)."""
+    return DailyTotalState.objects.filter(entity_type_id=1, pipeline_id=CONVERSION).exists()
+
+
 def stages_unchanged(entity_type_id: int) -> bool:
     """Whether every pipeline of a record kind has the stages (order and semantics) its rows were computed with."""
-    states = dict(DailyTotalState.objects.filter(entity_type_id=entity_type_id).exclude(pipeline_id=0)
+    states = dict(DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id__gt=0)
                   .values_list("pipeline_id", "signature"))
     if not states:
         return True
@@ -140,8 +159,8 @@ def stages_unchanged(entity_type_id: int) -> bool:
 # --- rebuild ---------------------------------------------------------------------------------------------
 
 def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
-    """Recompute the daily totals of one record kind from the records and their stage history (idempotent).
-    Returns the number of rows written."""
+    """Recompute the daily totals of one record kind from the records and their stage history (idempotent), and the
+    stay totals with them (``stays.rebuild``). Returns the number of daily rows written."""
     scope = scope or {}
     tz = zone()
     pipelines = list(Pipeline.objects.filter(entity_type_id=entity_type_id))
@@ -169,6 +188,10 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
     add(CREATED, live.values(*dims, "stage_id", "stage_semantics", d=TruncDate("created_at", tzinfo=tz))
         .annotate(n=Count("id"), a=Sum("opportunity")).order_by(),
         lambda r: 0 if r["stage_semantics"] == "process" else r["stage_id"])
+    if any(f.name == "deal_status" for f in model._meta.concrete_fields):
+        refresh_deal_status(model)
+        add(WITH_DEAL, live.filter(deal_status__gt=0).values(*dims, "deal_status", d=TruncDate("created_at", tzinfo=tz))
+            .annotate(n=Count("id"), a=Value(0)).order_by(), lambda r: r["deal_status"])
     add(CLOSED, live.exclude(stage_semantics="process").filter(closed_at__isnull=False)
         .values(*dims, "stage_id", d=TruncDate("closed_at", tzinfo=tz))
         .annotate(n=Count("id"), a=Sum("opportunity")).order_by(), lambda r: r["stage_id"])
@@ -184,7 +207,26 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
             lambda r: by_rank.get((r["pipeline_id"], r["best"]), 0) if r["best"] is not None else 0)
     with transaction.atomic():
         _replace(entity_type_id, out, pipelines, stages_of)
+        from . import stays  # the durations' read model is rebuilt with it (one command, one marker each)
+
+        stays.rebuild(entity_type_id, model, scope=scope)
     return len(out)
+
+
+def refresh_deal_status(lead_model) -> int:
+    """Recompute every lead's ``deal_status`` from its deals (bulk loads bypass the deals' hook): three UPDATEs
+    with ``IN (subquery)``, which both databases run as one pass over the deals (a correlated ``EXISTS`` per lead
+    is slow on SQLite). The deal model is found through the lead's reverse relation, so this app needs no import
+    of the deals app. Returns the number of leads changed."""
+    deal_model = lead_model._meta.get_field("deals").related_model
+    live = deal_model.objects.filter(deleted_at__isnull=True, lead_id__isnull=False)
+    won = live.filter(stage_semantics="success").values("lead_id")
+    leads = lead_model.objects
+    changed = leads.filter(pk__in=won).exclude(deal_status=2).update(deal_status=2)
+    changed += leads.filter(pk__in=live.values("lead_id")).exclude(pk__in=won).exclude(deal_status=1) \
+        .update(deal_status=1)
+    changed += leads.filter(deal_status__gt=0).exclude(pk__in=live.values("lead_id")).update(deal_status=0)
+    return changed
 
 
 def _replace(entity_type_id: int, out: dict, pipelines, stages_of) -> None:
@@ -195,8 +237,10 @@ def _replace(entity_type_id: int, out: dict, pipelines, stages_of) -> None:
         fastinsert.insert_rows(DailyTotal, rows[i:i + 5000])
     now = timezone.now()
     DailyTotalState.objects.filter(entity_type_id=entity_type_id).delete()
+    marks = [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=CONVERSION, signature="conversion",
+                             rebuilt_at=now)] if entity_type_id == 1 else []
     DailyTotalState.objects.bulk_create(
-        [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=0, signature="complete", rebuilt_at=now)]
+        marks + [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=0, signature="complete", rebuilt_at=now)]
         + [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=p.pk, signature=signature(stages_of[p.pk]),
                            rebuilt_at=now) for p in pipelines])
 

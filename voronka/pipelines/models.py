@@ -78,6 +78,8 @@ class StageHistory(models.Model):
             models.Index(fields=["entity_type_id", "entity_id", "id"], name="stagehist_item_idx"),
             models.Index(fields=["to_stage", "moved_at"], name="stagehist_stage_idx"),
             models.Index(fields=["entity_type_id", "moved_at"], name="stagehist_time_idx"),
+            # the slowest stays out of a stage (stage-time's «slowest items»)
+            models.Index(fields=["from_stage", "seconds_in_previous"], name="stagehist_slowest_idx"),
         ]
         ordering = ["id"]
 
@@ -175,6 +177,47 @@ class DailyTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.day} {self.stage_id}/{self.responsible_id}: {self.count}"
+
+
+class StayTotal(models.Model):
+    """The analytics read model of durations: per calendar day (installation's ``TIME_ZONE``; ``grain`` "d"/"m" as
+    in ``DailyTotal``) and per the attributes the rights engine and the report filters look at, a histogram of
+    durations in fixed log-scale buckets (``bucket``: see ``voronka/pipelines/stays.py``) with their count and
+    their exact sum in seconds.
+
+    ``kind``:
+
+    - ``stay``: one row per stay that ended (a move out of ``stage_id``, the history's ``seconds_in_previous``), by
+      the day the stay ended; «time in each stage»;
+    - ``close``: records now in a final stage (``stage_id``), by the day of their last closing, with the seconds
+      from creation to that closing; «time to close».
+
+    Keyed by the record's **current** pipeline, responsible, «open to everyone» flag and source, so the rights
+    engine narrows these rows exactly as it narrows the records. Kept in the same transaction as every write by
+    ``StageHook``; ``voronka analytics-rebuild`` recomputes it.
+    """
+
+    entity_type_id = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8)
+    grain = models.CharField(max_length=1, default="d")
+    day = models.DateField()
+    pipeline_id = models.BigIntegerField()
+    stage_id = models.BigIntegerField()
+    responsible_id = models.BigIntegerField()
+    is_open = models.BooleanField()
+    source = models.CharField(max_length=50)
+    bucket = models.SmallIntegerField()
+    count = models.BigIntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open",
+                    "source", "bucket"],
+            name="stay_total_key")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.day} {self.stage_id}/{self.responsible_id} [{self.bucket}]: {self.count}"
 
 
 class DailyTotalState(models.Model):

@@ -11,7 +11,7 @@ from voronka.core import fastinsert, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.recordkit import Hook, WriteContext
 
-from . import daily, totals
+from . import daily, stays, totals
 from .models import Pipeline, Stage, StageHistory
 
 
@@ -150,16 +150,21 @@ class StageHook(Hook):
                 order = daily.order_of(info["by_pipeline"].get(c.obj.pipeline_id, []))
                 rows += daily.contribution(type_id, daily.state_of(c.obj), daily.furthest([c.obj.stage_id], order))
             daily.apply(rows)
+            stays.apply([r for c in contexts for r in stays.contribution(type_id, daily.state_of(c.obj), ())])
             for pid in sorted(pipes):
                 daily.note_order(type_id, pid, info["by_pipeline"].get(pid, []))
 
     def after_delete(self, obj, spec) -> None:
         totals.apply([(totals.key_of(spec.entity_type_id, obj), -1, -obj.opportunity)])
-        daily.change(spec.entity_type_id, _daily_rows(spec.entity_type_id, obj), [])
+        rows, stay_rows = _daily_rows(spec.entity_type_id, obj)
+        daily.change(spec.entity_type_id, rows, [])
+        stays.change(stay_rows, [])
 
     def after_restore(self, obj, spec) -> None:
         totals.apply([(totals.key_of(spec.entity_type_id, obj), 1, obj.opportunity)])
-        daily.apply(_daily_rows(spec.entity_type_id, obj))
+        rows, stay_rows = _daily_rows(spec.entity_type_id, obj)
+        daily.apply(rows)
+        stays.apply(stay_rows)
 
     def after_update(self, actor: Actor, ctx: WriteContext) -> None:
         move = ctx.state.get("move")
@@ -180,10 +185,13 @@ class StageHook(Hook):
 DAILY_FIELDS = ("responsible", "is_open", "source", "opportunity")
 
 
-def _daily_rows(type_id: int, obj) -> list:
-    """The read-model rows of a record as it is (its history read once)."""
+def _daily_rows(type_id: int, obj) -> tuple[list, list]:
+    """The read-model rows of a record as it is: (daily totals, stay totals), its history read once."""
     order = daily.order_of(_stages({}, type_id)["by_pipeline"].get(obj.pipeline_id, []))
-    return daily.contribution(type_id, daily.state_of(obj), daily.furthest(daily.entered_stages(type_id, obj.pk), order))
+    moves = stays.history(type_id, obj.pk)
+    state = daily.state_of(obj)
+    return (daily.contribution(type_id, state, daily.furthest({m[1] for m in moves}, order)),
+            stays.contribution(type_id, state, moves))
 
 
 def _daily_update(ctx: WriteContext) -> None:
@@ -195,7 +203,8 @@ def _daily_update(ctx: WriteContext) -> None:
                         == getattr(obj, f"{f}_id" if f == "responsible" else f, None) for f in DAILY_FIELDS):
         return
     by_pipeline = _stages(ctx.batch, type_id)["by_pipeline"]
-    entered = daily.entered_stages(type_id, obj.pk)
+    moves = stays.history(type_id, obj.pk)
+    entered = {m[1] for m in moves}
     old_pipeline = ctx.state["from_pipeline"] if move else obj.pipeline_id
     semantics, closed_at = ctx.state["closing_before"] if move else (obj.stage_semantics, obj.closed_at)
     old = daily.state_of(obj, pipeline_id=old_pipeline, stage_id=move[0] if move else obj.stage_id,
@@ -203,8 +212,11 @@ def _daily_update(ctx: WriteContext) -> None:
                          **{("responsible_id" if f == "responsible" else f): before[f] for f in DAILY_FIELDS if f in before})
     old_reached = daily.furthest(entered, daily.order_of(by_pipeline.get(old_pipeline, [])))
     new_reached = daily.furthest(entered | {obj.stage_id}, daily.order_of(by_pipeline.get(obj.pipeline_id, [])))
-    daily.change(type_id, daily.contribution(type_id, old, old_reached),
-                 daily.contribution(type_id, daily.state_of(obj), new_reached))
+    new = daily.state_of(obj)
+    daily.change(type_id, daily.contribution(type_id, old, old_reached), daily.contribution(type_id, new, new_reached))
+    # the stay this move ends is not in the history yet (``record_move`` writes it after this)
+    ended = [(move[0], move[1].pk, ctx.state["seconds"], obj.stage_changed_at)] if move else []
+    stays.change(stays.contribution(type_id, old, moves), stays.contribution(type_id, new, [*moves, *ended]))
     if move:
         daily.note_order(type_id, obj.pipeline_id, by_pipeline.get(obj.pipeline_id, []))
 

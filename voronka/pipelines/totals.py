@@ -25,10 +25,12 @@ def key_of(entity_type_id: int, obj, *, stage_id=None, pipeline_id=None, respons
             bool(is_open if is_open is not None else obj.is_open), (currency or obj.currency or "")[:3])
 
 
-def upsert_deltas(table: str, key_columns: tuple[str, ...], conflict: tuple[str, ...], deltas) -> None:
+def upsert_deltas(table: str, key_columns: tuple[str, ...], conflict: tuple[str, ...], deltas, *,
+                  value_column: str = "amount") -> None:
     """Add (key, count, amount) deltas to a read-model table of counters: the deltas of one key are summed
     first, then one upsert per distinct key, in key order (two writes that touch the same rows lock them in the
-    same order, so they cannot deadlock). Used by the board totals and the analytics' daily totals."""
+    same order, so they cannot deadlock). Used by the board totals and the analytics' daily totals (``amount``),
+    and by the analytics' stay totals (``value_column="seconds"``, an integer column)."""
     merged: dict[tuple, list] = defaultdict(lambda: [0, decimal.Decimal(0)])
     for key, count, amount in deltas:
         slot = merged[key]
@@ -37,12 +39,14 @@ def upsert_deltas(table: str, key_columns: tuple[str, ...], conflict: tuple[str,
     rows = sorted((k, c, a) for k, (c, a) in merged.items() if c or a)
     if not rows:
         return
-    columns = ", ".join((*key_columns, "count", "amount"))
+    columns = ", ".join((*key_columns, "count", value_column))
     marks = ", ".join(["%s"] * (len(key_columns) + 2))
     sql = (f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET "
-           f"count = {table}.count + excluded.count, amount = {table}.amount + excluded.amount")
+           f"count = {table}.count + excluded.count, "
+           f"{value_column} = {table}.{value_column} + excluded.{value_column}")
+    value = str if value_column == "amount" else int
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(*k, c, str(a)) for k, c, a in rows])
+        cursor.executemany(sql, [(*k, c, value(a)) for k, c, a in rows])
 
 
 def apply(deltas: Iterable[tuple[Key, int, decimal.Decimal]]) -> None:

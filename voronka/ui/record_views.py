@@ -239,6 +239,7 @@ def effective_params(request, ui: EntityUI, actor):
         chosen = next((v for v in views if v.pk == int(ref)), None)
     elif not any(k in request.GET for k in ("q", "stage", "responsible", "source", "semantics", "order", "cursor",
                                             "created_from", "created_to", "closed_from", "closed_to", "reached_stage", "with_deal", "columns",
+                                            "company", "contact",
                                             "pipeline", "all")):
         chosen = next((v for v in views if v.is_default), None)
     params = QueryDict(mutable=True)
@@ -264,8 +265,9 @@ def _filtered(request, ui: EntityUI, actor, f=None):
             cond |= Q(pk__in=ids)
         qs = qs.filter(cond)
     if ui.staged:
-        if (f.get("pipeline") or "").isdigit():
-            qs = qs.filter(pipeline_id=int(f["pipeline"]))
+        pipelines = [int(v) for v in (f.get("pipeline") or "").split(",") if v.isdigit()]
+        if pipelines:  # one pipeline, or several joined with commas (the support report's links)
+            qs = qs.filter(pipeline_id__in=pipelines)
         stages = [int(v) for v in f.getlist("stage") if v.isdigit()]
         if stages:
             qs = qs.filter(stage_id__in=stages)
@@ -276,12 +278,15 @@ def _filtered(request, ui: EntityUI, actor, f=None):
             qs = qs.filter(pk__in=_reached(ui.type_id, int(f["reached_stage"])))
     if ui.type_id == entity_types.LEAD and f.get("with_deal") in ("any", "won"):
         # leads that became a (won) deal, whoever's the deal is: analytics' lead conversion opens these
-        from voronka.deals.models import Deal
-
-        deals = Deal.objects.filter(deleted_at__isnull=True, lead_id__isnull=False)
-        if f["with_deal"] == "won":
-            deals = deals.filter(stage_semantics="success")
-        qs = qs.filter(pk__in=deals.values("lead_id"))
+        # (``deal_status`` is kept by every write to deals: 1 a live deal, 2 a live won deal)
+        qs = qs.filter(deal_status=2) if f["with_deal"] == "won" else qs.filter(deal_status__gte=1)
+    for party in ("company", "contact"):  # the records of one client (the support report's links)
+        if ui.type_id in (entity_types.LEAD, entity_types.DEAL) and f.get(party):
+            value = f[party]
+            if value == "none":
+                qs = qs.filter(**{f"{party}__isnull": True})
+            elif value.isdigit():
+                qs = qs.filter(**{f"{party}_id": int(value)})
     if (f.get("responsible") or "").isdigit():
         qs = qs.filter(responsible_id=int(f["responsible"]))
     if f.get("responsible") == "me":

@@ -19,7 +19,7 @@ from .company import at, build
 pytestmark = pytest.mark.django_db
 
 JAN_FEB = {"date_from": "2026-01-01", "date_to": "2026-02-28"}
-COVERED = ("new-leads", "deals", "funnel", "lost-reasons")
+COVERED = ("new-leads", "deals", "funnel", "lost-reasons", "lead-conversion")
 
 
 @pytest.fixture
@@ -143,6 +143,108 @@ def test_a_viewer_who_sees_part_gets_exact_figures_and_observers_fall_back(co):
                        for row in r.rows), slug
 
 
+def stay_snapshot() -> dict:
+    from voronka.pipelines.models import StayTotal
+
+    return {(r.entity_type_id, r.kind, r.grain, r.day, r.pipeline_id, r.stage_id, r.responsible_id, r.is_open,
+             r.source, r.bucket): (r.count, r.seconds) for r in StayTotal.objects.all() if r.count or r.seconds}
+
+
+def stays_rebuilt() -> dict:
+    from voronka.deals.models import Deal
+    from voronka.leads.models import Lead
+    from voronka.pipelines import stays
+
+    stays.rebuild(1, Lead)
+    stays.rebuild(2, Deal)
+    return stay_snapshot()
+
+
+DURATIONS = ("stage-time", "time-to-close")
+
+
+def test_durations_incremental_equals_rebuild_and_reports_agree_with_the_exact_path(co):
+    incremental = stay_snapshot()
+    assert incremental and incremental == stays_rebuilt()
+    # L3: assigned → qualified → assigned → qualified: two stays in «assigned» (50 min, 23 h); D3 lost and re-opened
+    # (its stay in «lost» 1 day counts for the lost stage, not shown: final stages have no row)
+    for who in ("admin", "head", "m1", "own"):
+        for slug in DURATIONS:
+            for q in ({}, {"group": "user"}, {"group": "source"}, {"group": "department"}, {"group": "pipeline"},
+                      {"group": "week"}, {"group": "day", "date_from": "2026-01-31", "date_to": "2026-02-02"},
+                      {"responsible": co.users["m2"].pk}, {"source": "site"},
+                      {"department": co.users["m1"].department_id},
+                      {"date_from": "2026-01-15", "date_to": "2026-03-10"},
+                      {"date_from": "2025-12-01", "date_to": "2026-03-31", "group": "year"}):
+                for entity in ("lead", "deal"):
+                    model, exact = both(co.actors[who], slug, entity=entity, **q)
+                    assert model.details["read_model"] and not exact.details["read_model"], (who, slug, q)
+                    assert same(model, exact), (who, slug, entity, q)
+
+
+def test_the_durations_model_is_read_only_when_built(co):
+    from voronka.pipelines import stays
+    from voronka.pipelines.models import DailyTotalState
+
+    a = co.actors["admin"]
+    DailyTotalState.objects.filter(pipeline_id=stays.COMPLETE, entity_type_id=2).delete()
+    model, exact = both(a, "time-to-close")
+    assert not model.details["read_model"] and same(model, exact)
+    assert both(a, "new-leads")[0].details["read_model"]  # the daily totals are still built
+    call_command("analytics-rebuild", stdout=StringIO())
+    assert both(a, "time-to-close")[0].details["read_model"]
+
+
+def test_durations_respect_rights(co):
+    from voronka.core.actor import Actor
+    from voronka.core.recordkit import set_observers
+    from voronka.deals.actions import DEAL as DEAL_SPEC
+    from voronka.identity.models import User
+
+    own = co.actors["own"]
+    model, exact = both(own, "time-to-close", group="none")
+    assert model.details["read_model"] and same(model, exact)
+    # «own» reads only his own deals: none of them is closed
+    assert (model.totals["won"], model.totals["lost"]) == (0, 0)
+    set_observers(co.actors["admin"], DEAL_SPEC, co.deals["D2"].pk, [co.users["own"].pk])
+    model, exact = both(own, "time-to-close", group="none")  # an observer: the records are counted
+    assert not model.details["read_model"] and same(model, exact) and model.totals["lost"] == 1
+    nobody = User.objects.create_user("nobody", "n@example.ru", "nobody-pass", time_zone="Europe/Moscow")
+    for slug in DURATIONS:
+        r = reports.run(Actor.for_user(nobody, "test"), slug, JAN_FEB)
+        assert r.details["read_model"]
+        assert not any(row.get("won") or row.get("lost") or row.get("left") or row.get("slowest") for row in r.rows)
+
+
+def test_histogram_medians_stay_within_the_bound():
+    import random
+    import statistics
+
+    from voronka.pipelines import stays
+
+    rng = random.Random(8)
+    for v in [*range(0, 5000), *(2 ** k for k in range(40)), *(2 ** k - 1 for k in range(1, 40))]:
+        b = stays.bucket(v)  # every value lies within its bucket's bounds, powers of two included
+        assert stays.lower(b) <= v < stays.lower(b + 1), v
+        assert stays.lower(b + 1) / max(stays.lower(b), 1) <= 1 + stays.ERROR_BOUND + 1e-12 or b <= 1
+    for n in (1, 2, 3, 10, 101, 5000):
+        values = [int(rng.lognormvariate(9, 2.5)) for _ in range(n)]
+        h = stays.Histogram()
+        for v in values:
+            h.add(stays.bucket(v), 1, v)
+        exact_median = statistics.median(values)
+        exact_p90 = sorted(values)[max(0, -(-9 * n // 10) - 1)]
+        assert h.count == n and h.mean() == sum(values) / n
+        assert abs(h.median() - exact_median) <= stays.ERROR_BOUND * exact_median + 1e-9, n
+        assert abs(h.p90() - exact_p90) <= stays.ERROR_BOUND * exact_p90 + 1e-9, n
+        top = stays.Histogram.floor_of_top(h, 5)  # the five longest lie at or above it
+        assert (top == 0) if n < 5 else (sorted(values)[-5] >= top and sum(v >= top for v in values) >= 5), n
+    h = stays.Histogram()  # equal durations in a bucket: exact
+    for v in (3600, 3600, 7200):
+        h.add(stays.bucket(v), 1, v)
+    assert (h.median(), h.p90()) == (3600.0, 7200.0)
+
+
 def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co, monkeypatch):
     from voronka.deals.actions import create_deal, delete_deal, move_deal, restore_deal, update_deal
     from voronka.intake.duplicates import merge_records
@@ -168,7 +270,8 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
         step()
         incremental = snapshot()
         assert incremental == rebuilt(), i
-        for slug in ("funnel", "deals", "lost-reasons"):
+        assert stay_snapshot() == stays_rebuilt(), i
+        for slug in ("funnel", "deals", "lost-reasons", "lead-conversion", *DURATIONS):
             model, exact = both(a, slug)
             assert model.details["read_model"] and same(model, exact), (i, slug)
     # back in «new» of sales after winning elsewhere: the funnel still counts the stages it reached here
@@ -178,8 +281,37 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
     l8 = create_lead(a, title="L8", responsible=co.users["m1"].pk, source="site", pipeline=co.pipelines["leads"].pk)
     l9 = create_lead(a, title="L9", responsible=co.users["m2"].pk, source="phone", pipeline=co.pipelines["leads"].pk)
     update_lead(a, l9.pk, stage=s["leads.qualified"].pk)
-    merge_records(a, 1, l8.pk, [l9.pk], values={"responsible": l9.pk})
+    # a won deal of L9 and an open one of L8: the merge re-points L9's deal to L8 in bulk (no deal hook runs)
+    d9 = create_deal(a, title="D9", pipeline=co.pipelines["sales"].pk, responsible=co.users["m2"].pk, lead=l9.pk)
+    create_deal(a, title="D8b", pipeline=co.pipelines["sales"].pk, responsible=co.users["m1"].pk, lead=l8.pk)
+    move_deal(a, d9.pk, stage=s["sales.won"].pk)
+    march = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    assert reports.run(a, "lead-conversion", march).totals["to_won"] == 1
     assert snapshot() == rebuilt()
+    merge_records(a, 1, l8.pk, [l9.pk], values={"responsible": l9.pk})
+    from voronka.leads.models import Lead
+
+    assert Lead.objects.get(pk=l8.pk).deal_status == 2 and Lead.objects.get(pk=l9.pk).deal_status == 0
+    assert snapshot() == rebuilt()
+    model, exact = both(a, "lead-conversion", **march)
+    assert model.details["read_model"] and same(model, exact)
+    assert (model.totals["leads"], model.totals["to_deal"], model.totals["to_won"]) == (2, 1, 1)  # L7 none, L8 won
+    # the won deal is re-opened, then given to another lead, then deleted and restored
+    for step in (lambda: move_deal(a, d9.pk, stage=s["sales.new"].pk),
+                 lambda: update_deal(a, d9.pk, lead=co.leads["L7"].pk),
+                 lambda: move_deal(a, d9.pk, stage=s["sales.won"].pk),
+                 lambda: delete_deal(a, d9.pk),
+                 lambda: restore_deal(a, d9.pk),
+                 lambda: update_deal(a, d9.pk, lead=None)):
+        step()
+        assert snapshot() == rebuilt()
+        model, exact = both(a, "lead-conversion", **march)
+        assert model.details["read_model"] and same(model, exact)
+    assert (model.totals["to_deal"], model.totals["to_won"]) == (1, 0)  # L8's open deal only
+    assert stay_snapshot() == stays_rebuilt()
+    for slug in DURATIONS:
+        model, exact = both(a, slug, entity="lead", date_from="2026-03-01", date_to="2026-03-31")
+        assert model.details["read_model"] and same(model, exact), slug
     model, exact = both(a, "new-leads", date_from="2026-03-01", date_to="2026-03-31", group="user")
     assert model.details["read_model"] and same(model, exact) and model.totals["leads"] == 2  # L7 (1 March in Moscow), L8
 
@@ -211,3 +343,15 @@ def test_day_of_a_record_is_the_installations_calendar_day(co):
     row = DailyTotal.objects.get(entity_type_id=1, kind="created", grain="d", source="site",
                                  stage_id=co.stages["leads.junk"].pk)
     assert row.day.isoformat() == "2026-02-01" and at(1, 31, 22, 30).date().isoformat() == "2026-01-31"
+
+
+def test_rebuild_recomputes_each_leads_deal_status_after_a_bulk_load(co):
+    from voronka.leads.models import Lead
+
+    incremental = snapshot()
+    right = dict(Lead.objects.values_list("id", "deal_status"))
+    assert right[co.leads["L1"].pk] == 2 and right[co.leads["L3"].pk] == 2 and right[co.leads["L2"].pk] == 0
+    Lead.objects.update(deal_status=1)  # a bulk load that bypassed the deals' hook
+    assert daily.refresh_deal_status(Lead) == len(right) - sum(1 for v in right.values() if v == 1)
+    assert dict(Lead.objects.values_list("id", "deal_status")) == right
+    assert rebuilt() == incremental

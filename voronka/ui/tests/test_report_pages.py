@@ -125,3 +125,25 @@ def test_became_a_deal_opens_the_leads_behind_it(co):
     # rights still apply: «own» reads no lead, so the list is empty whatever the filter
     own = browser(co, "own").get("/crm/leads/?with_deal=any").content.decode()
     assert f'/crm/leads/{co.leads["L1"].pk}/' not in own and f'/crm/leads/{co.leads["L3"].pk}/' not in own
+
+
+def test_support_numbers_open_the_clients_requests(co):
+    head = browser(co, "head")
+    text = head.get(f"/reports/support/?{PERIOD}").content.decode()
+    # «Ромашка»: one request (C3, a complaint, rejected): the number opens exactly that deal
+    link = re.search(r'<a href="(/crm/deals/\?[^"]*company=\d+[^"]*)">1</a>', text)
+    assert link
+    url = link.group(1).replace("&amp;", "&")
+    assert f"pipeline={co.pipelines['complaints'].pk}" in url
+    listing = head.get(url).content.decode()
+    assert f'/crm/deals/{co.deals["C3"].pk}/' in listing
+    assert all(f'/crm/deals/{co.deals[n].pk}/' not in listing for n in ("D1", "D2", "D3", "D8", "P1"))
+    # open requests of the client: none (the list opened with semantics=process is empty of C3)
+    opened = head.get(url + "&semantics=process").content.decode()
+    assert f'/crm/deals/{co.deals["C3"].pk}/' not in opened
+    by_contact = head.get(f"/reports/support/?{PERIOD}&by=contact").content.decode()
+    assert re.search(r'<a href="/crm/deals/\?[^"]*contact=none[^"]*">1</a>', by_contact)
+    # a manager of sales reads no complaint: no row, and the same link shows him nothing
+    m1 = browser(co, "m1")
+    assert "company=" not in m1.get(f"/reports/support/?{PERIOD}").content.decode()
+    assert f'/crm/deals/{co.deals["C3"].pk}/' not in m1.get(url).content.decode()

@@ -10,8 +10,9 @@ from django.utils.translation import gettext as _
 
 class Command(BaseCommand):
     help = (
-        "Recompute the daily totals the reports read (new leads, deals, the stage funnel, lost reasons) from the "
-        "records and their stage history. Idempotent; run it after `voronka generate`, after a bulk load that "
+        "Recompute the daily totals the reports read (new leads, lead conversion, deals, the stage funnel, lost "
+        "reasons) and the histograms of durations (time in each stage, time to close) from the records and their "
+        "stage history. Idempotent; run it after `voronka generate`, after a bulk load that "
         "bypasses the actions, or after changing a pipeline's stages (the reports count the records until "
         "then). Every other write keeps the totals up to date in its own transaction."
     )
