@@ -146,14 +146,17 @@ def one_run(actor, rows: list[list[str]], fmt: str, mode: str, batch: int) -> di
         engine.Importer.plan_many = chunked
     assert job.status == "done", job.error
     peak = rss_mb("VmHWM") if peak_known else 0.0
+    anon, mapped = rss_mb("RssAnon"), rss_mb("RssFile")  # the heap vs file pages (SQLite's mmap, libraries)
     result = {"format": fmt, "mode": label[mode], "rows": len(rows), "seconds": seconds,
               "rows_per_s": len(rows) / seconds, "queries_per_row": counter.n / len(rows),
               "created": job.created_count, "matched": job.matched_count, "rejected": job.rejected_count,
               "stats": job.stats, "bytes": len(content),
-              "rss_before_mb": before, "rss_peak_mb": peak, "rss_growth_mb": max(0.0, peak - before)}
+              "rss_before_mb": before, "rss_peak_mb": peak, "rss_growth_mb": max(0.0, peak - before),
+              "rss_anon_mb": anon, "rss_file_mb": mapped}
     log(f"{fmt} {label[mode]}: {len(rows)} rows in {seconds:.1f} s = {result['rows_per_s']:.0f} rows/s, "
         f"{result['queries_per_row']:.2f} queries/row, created {job.created_count}, matched {job.matched_count}, "
-        f"rejected {job.rejected_count}, {job.stats}; RSS {before:.0f} MB before, peak {peak:.0f} MB during the run")
+        f"rejected {job.rejected_count}, {job.stats}; RSS {before:.0f} MB before, peak {peak:.0f} MB during the run, "
+        f"after it {anon:.0f} MB heap + {mapped:.0f} MB file pages")
     return result
 
 
