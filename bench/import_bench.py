@@ -92,6 +92,26 @@ def file_bytes(rows: list[list[str]], fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def rss_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, in MB (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def reset_peak() -> bool:
+    """Reset the process's peak RSS (VmHWM) so that each run's own peak can be read (Linux >= 4.0)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 class Counter:
     def __init__(self):
         self.n = 0
@@ -115,6 +135,8 @@ def one_run(actor, rows: list[list[str]], fmt: str, mode: str, batch: int) -> di
     if mode == "per_row":  # the same lookups, one row at a time
         engine.Importer.plan_many = lambda self, chunk: [p for row in chunk for p in chunked(self, [row])]
     counter = Counter()
+    before = rss_mb("VmRSS")
+    peak_known = reset_peak()
     try:
         started = time.perf_counter()
         with connection.execute_wrapper(counter):
@@ -123,13 +145,18 @@ def one_run(actor, rows: list[list[str]], fmt: str, mode: str, batch: int) -> di
     finally:
         engine.Importer.plan_many = chunked
     assert job.status == "done", job.error
+    peak = rss_mb("VmHWM") if peak_known else 0.0
+    anon, mapped = rss_mb("RssAnon"), rss_mb("RssFile")  # the heap vs file pages (SQLite's mmap, libraries)
     result = {"format": fmt, "mode": label[mode], "rows": len(rows), "seconds": seconds,
               "rows_per_s": len(rows) / seconds, "queries_per_row": counter.n / len(rows),
               "created": job.created_count, "matched": job.matched_count, "rejected": job.rejected_count,
-              "stats": job.stats, "bytes": len(content)}
+              "stats": job.stats, "bytes": len(content),
+              "rss_before_mb": before, "rss_peak_mb": peak, "rss_growth_mb": max(0.0, peak - before),
+              "rss_anon_mb": anon, "rss_file_mb": mapped}
     log(f"{fmt} {label[mode]}: {len(rows)} rows in {seconds:.1f} s = {result['rows_per_s']:.0f} rows/s, "
         f"{result['queries_per_row']:.2f} queries/row, created {job.created_count}, matched {job.matched_count}, "
-        f"rejected {job.rejected_count}, {job.stats}")
+        f"rejected {job.rejected_count}, {job.stats}; RSS {before:.0f} MB before, peak {peak:.0f} MB during the run, "
+        f"after it {anon:.0f} MB heap + {mapped:.0f} MB file pages")
     return result
 
 
@@ -191,13 +218,15 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n### Import of {opts.rows:,} rows at {figures['contacts']:,} contacts ({database}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}, chunks of {figures['batch']}, peak RSS {peak:.0f} MB)\n")
-    print("| file | matching | rows | rows/s | queries/row | created | matched | companies created / matched |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| file | matching | rows | rows/s | queries/row | created | matched | companies created / matched "
+          "| RSS before / peak during the run, MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for run in figures["runs"]:
         company = run["stats"].get("company", {})
         print(f"| {run['format']} | {run['mode']} | {run['rows']:,} | {run['rows_per_s']:.0f} | "
               f"{run['queries_per_row']:.2f} | {run['created']:,} | {run['matched']:,} | "
-              f"{company.get('created', 0):,} / {company.get('matched', 0):,} |")
+              f"{company.get('created', 0):,} / {company.get('matched', 0):,} | "
+              f"{run['rss_before_mb']:.0f} / {run['rss_peak_mb']:.0f} |")
     if opts.json:
         Path(opts.json).write_text(json.dumps(figures, indent=2, ensure_ascii=False))
 

@@ -27,7 +27,7 @@ from voronka.core.errors import ValidationFailed
 from voronka.core.models import TimelineEntry
 from voronka.core.selectors import records_visible_to
 
-from . import chain, readmodel
+from . import chain, readmodel, roundtrip
 from .params import TIME_GROUPS, Params
 
 LEAD, DEAL = entity_types.LEAD, entity_types.DEAL
@@ -516,7 +516,10 @@ def deals(actor: Actor, p: Params) -> Report:
                         won=Count("id", filter=Q(stage_semantics="success")),
                         won_amount=Sum("opportunity", filter=Q(stage_semantics="success")),
                         lost=Count("id", filter=Q(stage_semantics="failure")))
-    keys = ["deals", "amount", "open", "won", "won_amount", "lost"]
+    # a deal away in Complaints stays its pipeline's deal, «in complaints» (F25)
+    roundtrip.attribute_deals(actor, p, DEAL, data, {"deals": 0, "amount": ZERO, "open": 0, "won": 0,
+                                                      "won_amount": ZERO, "lost": 0, "in_complaints": 0})
+    keys = ["deals", "amount", "open", "won", "won_amount", "lost", "in_complaints"]
     rows = make_rows(p, data)
     for r in rows:
         for k in keys:
@@ -529,6 +532,7 @@ def deals(actor: Actor, p: Params) -> Report:
             Column("won", _("Won"), entity="deal", filter={"semantics": "success"}),
             Column("won_amount", _("Won amount"), "money"),
             Column("lost", _("Lost"), entity="deal", filter={"semantics": "failure"}),
+            Column("in_complaints", _("In complaints")),
             Column("won_rate", _("Won of closed"), "percent")]
     return Report("deals", _("Deals by pipeline and period"), p, cols, rows, totals, chart_value="deals",
                   details=_source(rm))
@@ -587,6 +591,12 @@ def funnel(actor: Actor, p: Params) -> Report:
             if s.semantics == "failure":
                 ids = [pk for pk, (st, _sem, _a) in current.items() if st == s.pk]
                 lost_at[s.pk] = (len(ids), sum((current[pk][2] for pk in ids), ZERO))
+    # deals of this pipeline away in Complaints (F25) are still its deals: counted at the stages they reached here
+    away = roundtrip.away_from(actor, p, p.entity, pipe.pk, order)
+    if away:
+        for i, s in enumerate(steps):  # the last figure, «won now», has none of them
+            here = [x for rank, x in away.values() if rank >= order[s.pk]]
+            figures[i] = (figures[i][0] + len(here), figures[i][1] + sum(here, ZERO))
     code = _entity_code(p.entity)
     rows = []
     first = figures[0][0]
@@ -613,7 +623,9 @@ def funnel(actor: Actor, p: Params) -> Report:
                            "entered it or a later one (moving back does not un-count it; skipping stages passes "
                            "through them, and so does winning); «Success» counts items won now (a re-opened deal is "
                            "not).")],
-                  details={"lost": lost, **_source(rm)})
+                  details={"lost": lost, **_source(rm),
+                           **({"away": {"label": _("In complaints now"), "count": len(away),
+                                        "amount": money(sum((x for _r, x in away.values()), ZERO))}} if away else {})})
 
 
 # --- deal amount ---------------------------------------------------------------------------------------
@@ -988,7 +1000,8 @@ def support(actor: Actor, p: Params) -> Report:
 
 # --- end to end: lead → sales deal → production / complaint (F48) --------------------------------------
 
-OUTCOMES = ("lead_open", "lead_lost", "deal_open", "deal_lost", "won", "delivered", "downstream_failed")
+OUTCOMES = ("lead_open", "lead_lost", "deal_open", "deal_lost", "in_complaints", "won", "delivered",
+            "downstream_failed")
 
 
 def end_to_end(actor: Actor, p: Params) -> Report:
@@ -1022,6 +1035,7 @@ def end_to_end(actor: Actor, p: Params) -> Report:
         down_info.update({pk: (sem, amount) for pk, sem, amount in Deal.objects.filter(
             pk__in=downstream_ids[i:i + chain.CHUNK], deleted_at__isnull=True)
             .values_list("id", "stage_semantics", "opportunity")})
+    trips = roundtrip.away(DEAL)  # a sales deal away in Complaints: its status, no revenue yet (F25)
     for key, lead_id, lead_sem in lead_rows:
         slot = per[key]
         slot["leads"] += 1
@@ -1035,7 +1049,9 @@ def end_to_end(actor: Actor, p: Params) -> Report:
         slot["downstream"] += len(downs)
         if pk in readable:
             slot["cost"] += sum((Decimal(a or 0) for _s, a in downs), ZERO)
-        if sem == "process":
+        if pk in trips:
+            slot["in_complaints"] += 1
+        elif sem == "process":
             slot["deal_open"] += 1
         elif sem == "failure":
             slot["deal_lost"] += 1
@@ -1062,6 +1078,7 @@ def end_to_end(actor: Actor, p: Params) -> Report:
     cols = [Column("leads", _("Leads"), entity="lead"), Column("lead_open", _("Lead in work")),
             Column("lead_lost", _("Lost as a lead")), Column("converted", _("Became a sales deal")),
             Column("deal_open", _("Deal in work")), Column("deal_lost", _("Deal lost")),
+            Column("in_complaints", _("Deal in complaints")),
             Column("won", _("Won, not yet delivered")), Column("delivered", _("Won and delivered")),
             Column("downstream_failed", _("Won, production or complaint failed")),
             Column("won_total", _("Won in all")), Column("won_rate", _("Lead → won"), "percent"),

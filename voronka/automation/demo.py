@@ -85,12 +85,20 @@ def install_flows(admin: Actor, pipelines: dict) -> None:
     except LookupError:
         return
     order_stage = {s.code: s.pk for s in Stage.objects.filter(pipeline__entity_type_id=orders.id)}
+    from voronka.customfields.actions import define_field
+
+    # the production data the manager gives when a deal goes to Production (the stage asks for them, F23 —
+    # required from today on: ``in_flight`` sets them, the history's deals predate the rule); the robot copies
+    # them onto the order
+    for code, label, kind in PRODUCTION_FORM:
+        define_field(admin, entity_type_id=DEAL, code=code, label=label, kind=kind)
     actions.create_robot(admin, stage=stage(DEAL, "production", "free"), name="Создать производственный заказ",
                          action="create_linked", params={
                              "entity_type": orders.code, "role": "production", "responsible": "user:prod_head",
                              "observers": ["creator", "observers"],
                              "fields": {"title": "{title}", "opportunity": "{opportunity}",
-                                        "comment": "Заказ по сделке «{title}»: {link}"}})
+                                        "comment": "Заказ по сделке «{title}»: {link}",
+                                        **{f"custom.{code}": f"{{custom.{code}}}" for code, _l, _k in PRODUCTION_FORM}}})
     actions.create_robot(admin, stage=order_stage["approval"], name="Согласовать запуск",
                          action="create_task", params={
                              "title": "Согласовать запуск в производство: {title}",
@@ -117,6 +125,12 @@ def install_flows(admin: Actor, pipelines: dict) -> None:
                          action="return_to_origin", params={"stage": "shipped"})
 
 
+PRODUCTION_FORM = (  # deal fields asked on entering Production, copied onto the order (same codes)
+    ("uf_product", "Изделие", "string"),
+    ("uf_quantity", "Количество, шт.", "integer"),
+    ("uf_due_date", "Срок изготовления", "date"),
+    ("uf_spec", "Размеры и комплектация", "text"),
+)
 IN_FLIGHT = (  # title, opportunity, how far the order got
     ("Кронштейны для КАМАЗа, 40 шт.", "240000", "approval"),
     ("Рама прицепа 8 м", "690000", "queued"),
@@ -124,6 +138,23 @@ IN_FLIGHT = (  # title, opportunity, how far the order got
     ("Металлоконструкции навеса", "980000", "painting"),
 )
 COMPLAINT = ("Кузов-фургон на ГАЗель", "530000", "Трещина сварного шва на задней двери")
+ORDER_DATA = {  # what the managers filled in the form when the in-flight deals went to Production
+    "Кронштейны для КАМАЗа, 40 шт.": ("Кронштейн крепления бампера", 40, 14, "Сталь 4 мм, порошковая окраска RAL 9005"),
+    "Рама прицепа 8 м": ("Рама прицепа", 1, 30, "Длина 8 м, швеллер 16П, под тент"),
+    "Ограждения склада, 120 м": ("Секция ограждения 2,5 м", 48, 21, "Высота 2 м, сетка 50×50, оцинковка"),
+    "Металлоконструкции навеса": ("Навес 12×6 м", 1, 25, "Фермы, прогоны, кровля из профнастила С21"),
+    "Кузов-фургон на ГАЗель": ("Кузов-фургон", 1, 20, "Изотермический, 4,2 м, задняя распашная дверь"),
+}
+PRODUCTION_REQUIRED = [f"custom.{code}" for code, _label, _kind in PRODUCTION_FORM]
+
+
+def order_form(title: str, today) -> dict:
+    """The production data of an in-flight deal, as the manager entered it (the due date counted from today)."""
+    import datetime as dt
+
+    product, quantity, days, spec = ORDER_DATA[title]
+    return {"uf_product": product, "uf_quantity": quantity,
+            "uf_due_date": (today + dt.timedelta(days=days)).isoformat(), "uf_spec": spec}
 
 
 def in_flight(demo) -> None:
@@ -157,13 +188,25 @@ def in_flight(demo) -> None:
         decide_task(head, task.pk, outcome="approved", comment="Согласовано, запускайте.")
         drain()
 
+    from django.utils import timezone
+
+    from voronka.pipelines.actions import update_stage
+    from voronka.pipelines.models import Stage
+
+    # from today on, a deal entering Production asks the manager for the order's data (F23: the board and the
+    # card show a small form before the move completes; the API answers 422 naming the fields)
+    entry = Stage.objects.filter(pipeline__entity_type_id=DEAL, pipeline__code="production", code="free").first()
+    if entry is not None:
+        update_stage(demo.actor("admin"), entry.pk, required_fields=PRODUCTION_REQUIRED)
+    today = timezone.localdate()
     steps = ("queued", "cutting", "painting", "done")
     deal = manager = None
     for n, (title, amount, reached) in enumerate((*IN_FLIGHT, (*COMPLAINT[:2], "done"))):
         client = clients[n % len(clients)] if clients else None
         manager = demo.actor(managers[n % len(managers)])
         deal = create_deal(manager, title=title, pipeline="production", stage="free", opportunity=amount,
-                           contact=client.pk if client else None, company=client.company_id if client else None)
+                           contact=client.pk if client else None, company=client.company_id if client else None,
+                           custom=order_form(title, today))
         drain()  # the robot creates the linked order; the approval task goes to the head of sales
         order = order_of(deal.pk)
         if order is None or reached == "approval":

@@ -249,7 +249,8 @@ def _prepare(ctx: WriteContext) -> None:
 
 
 def _failure(ctx: WriteContext) -> ValidationFailed:
-    return ValidationFailed(_("Some fields are not valid."), fields=ctx.errors)
+    # a hook may say what is wrong in a sentence (e.g. which fields a stage asks for), else the generic message
+    return ValidationFailed(ctx.state.get("failure_message") or _("Some fields are not valid."), fields=ctx.errors)
 
 
 def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic_all: bool = False) -> list[ItemResult]:

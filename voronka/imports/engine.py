@@ -127,7 +127,9 @@ class Importer:
         self._users = None
         self._sources = None
         self._pipelines = None
-        self.memo: dict[tuple[str, str], RowPlan] | None = None  # dry runs: new records of earlier batches
+        # dry runs: the identities (record, key) of the new records of earlier batches — only the keys, not the
+        # rows' plans, so a whole-file dry run does not hold every row of the file
+        self.memo: set[tuple[str, str]] | None = None
 
     # --- lookups (loaded once per import) --------------------------------------------------------------
 
@@ -346,7 +348,7 @@ class Importer:
                         if record in created:
                             created[record].append(p.ids[record])
                         if self.memo is not None and p.keys.get(record):
-                            self.memo[(record, p.keys[record])] = p
+                            self.memo.add((record, p.keys[record]))
         for record, ids in created.items():  # later rows (and batches) find them by name at once
             if ids:
                 names.refresh(mp.TYPE_OF_RECORD[record], ids)

@@ -154,7 +154,7 @@ def _commit(job: ImportJob, attempt: int, importer, plans: list, *, processed: i
 def dry_run(actor: Actor, job: ImportJob, *, progress: Callable[[int, dict], None] | None = None) -> dict:
     """The whole file through the write path, every batch rolled back: exact totals, nothing written."""
     importer = actions.importer_for(actor, job)
-    importer.memo = {}
+    importer.memo = set()
     totals = {"create": 0, "match": 0, "reject": 0}
     rejected: list = []
     batch_size = int(job.options.get("batch_size") or BATCH)

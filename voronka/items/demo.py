@@ -53,6 +53,9 @@ def install(admin: Actor, pipelines: dict) -> None:
     production = actions.create_type(admin, name="Производственный заказ", name_plural="Производственные заказы",
                                      code=PRODUCTION_CODE, links=["contact", "company"],
                                      pipeline_name="Производство", stages=PRODUCTION_STAGES)
+    define_field(admin, entity_type_id=production.id, code="uf_product", label="Изделие", kind="string")
+    define_field(admin, entity_type_id=production.id, code="uf_quantity", label="Количество, шт.", kind="integer")
+    define_field(admin, entity_type_id=production.id, code="uf_due_date", label="Срок изготовления", kind="date")
     define_field(admin, entity_type_id=production.id, code="uf_spec", label="Размеры и комплектация", kind="text")
     define_field(admin, entity_type_id=production.id, code="uf_delivery_date", label="Дата отгрузки", kind="date")
     every = ("read", "add", "update")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.core.exceptions import FieldDoesNotExist
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -74,6 +75,29 @@ def missing_required(obj, stage: Stage, comms: dict | None = None) -> list[str]:
     return missing
 
 
+def field_labels(entity_type_id: int, model, names) -> dict[str, str]:
+    """Human names of required-field names: a custom field's label, a model field's verbose name."""
+    from voronka.customfields.models import FieldDefinition
+
+    codes = [n.removeprefix("custom.") for n in names if n.startswith(("custom.", "uf_"))]
+    custom = dict(FieldDefinition.objects.filter(entity_type_id=entity_type_id, code__in=codes)
+                  .values_list("code", "label")) if codes else {}
+    labels = {}
+    for name in names:
+        if name.startswith(("custom.", "uf_")):
+            labels[name] = custom.get(name.removeprefix("custom."), name)
+        elif name == "phones":
+            labels[name] = str(_("Phone"))
+        elif name == "emails":
+            labels[name] = str(_("E-mail"))
+        else:
+            try:
+                labels[name] = str(model._meta.get_field(name).verbose_name)
+            except FieldDoesNotExist:  # an unknown name is shown as it is
+                labels[name] = name
+    return labels
+
+
 class StageHook(Hook):
     keys = ("pipeline", "stage")
 
@@ -130,8 +154,13 @@ class StageHook(Hook):
             return
         stage = move[1]
         comms = {k: ctx.state[k] for k in ("phones", "emails") if k in ctx.state}
-        for name in missing_required(ctx.obj, stage, comms):
+        missing = missing_required(ctx.obj, stage, comms)
+        for name in missing:
             ctx.error(name, _("Required to enter stage «%(s)s».") % {"s": stage.name})
+        if missing:  # the 4xx names them: «To enter stage «Production», fill in: Product, Quantity.»
+            labels = field_labels(ctx.spec.entity_type_id, type(ctx.obj), missing)
+            ctx.state["failure_message"] = _("To enter stage «%(s)s», fill in: %(f)s.") % {
+                "s": stage.name, "f": ", ".join(labels[n] for n in missing)}
 
     def after_create(self, actor: Actor, contexts: Sequence[WriteContext]) -> None:
         user_id, entry_point, cause = actor.user_id, actor.entry_point[:20], actor.cause[:100]

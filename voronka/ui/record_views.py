@@ -572,9 +572,23 @@ def board(request, kind: str):
                                   quick_add_url=f"{create_url}?pipeline={pipeline.pk}" if can_add else None)
     return page(request, "ui/records/board.html", {
         "ui": ui, "pipeline": pipeline, "columns_html": columns_html, "pipelines": pipelines,
+        "away": _away(actor, ui, pipeline, pipelines),
         "can_add": can_add, "views": views, "current_view": current_view, "filters": {"values": params},
         "users": users,
     }, nav=ui.url)
+
+
+def _away(actor, ui: EntityUI, pipeline, pipelines) -> list[dict]:
+    """Drop zones «move to another pipeline» under the board: each other pipeline the user may add to, with the
+    stage a card dropped there enters (its first); the stage's required fields are asked as for any move."""
+    others = [p for p in pipelines if p.pk != pipeline.pk
+              and policies.can(actor, policies.ADD, ui.type_id, pipeline_id=p.pk)]
+    if not others:
+        return []
+    first = {}
+    for stage in Stage.objects.filter(pipeline__in=others).order_by("sort", "id"):
+        first.setdefault(stage.pipeline_id, stage)
+    return [{"pipeline": p, "stage": first[p.pk]} for p in others if p.pk in first]
 
 
 @login_required
@@ -647,6 +661,10 @@ def _model_fields(ui: EntityUI) -> set[str]:
     return {f.name for f in ui.model._meta.fields}
 
 
+_INPUT_TYPES = {"integer": "number", "decimal": "number", "money": "number", "date": "date",
+                "datetime": "datetime-local"}
+
+
 def _required_inputs(ui: EntityUI, names, exc) -> list[dict]:
     from voronka.customfields.models import FieldDefinition
 
@@ -663,7 +681,10 @@ def _required_inputs(ui: EntityUI, names, exc) -> list[dict]:
         else:
             code = name.removeprefix("custom.")
             defn = FieldDefinition.objects.filter(entity_type_id=ui.type_id, code=code).first()
+            kind = defn.kind if defn else "string"
             inputs.append({"name": f"req-custom-{code}", "label": defn.label if defn else code,
+                           "kind": kind, "input_type": _INPUT_TYPES.get(kind, "text"),
+                           "choices": (defn.options or {}).get("choices", []) if kind == "enum" else [],
                            "error": "; ".join(exc.fields.get(name, []))})
     return inputs
 
@@ -718,7 +739,9 @@ def _card_context(request, ui, actor, obj, form, can_update) -> dict:
                "users": get_user_model().objects.filter(is_active=True).order_by("last_name", "username")}
     if ui.staged:
         context["stages"] = list(obj.pipeline.stages.order_by("sort", "id"))
-        context["pipelines"] = Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True)
+        context["pipelines"] = pipelines = list(Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True)
+                                                .order_by("sort", "id"))
+        context["away"] = _away(actor, ui, obj.pipeline, pipelines) if can_update else []
         context["can_convert"] = ui.type_id == entity_types.LEAD and not obj.converted_at and can_update
         context["can_take"] = obj.responsible_id is None
     context["can_merge"] = ui.type_id in (entity_types.LEAD, entity_types.DEAL, entity_types.CONTACT,

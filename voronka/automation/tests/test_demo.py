@@ -50,7 +50,9 @@ def test_a_new_production_stage_notifies_the_sales_manager(tmp_path, settings, d
     call_command("demo", leads=20, deals=10, no_progress=True, stdout=open("/dev/null", "w"))
     manager, master = User.objects.get(username="manager1"), User.objects.get(username="master1")
     production = Pipeline.objects.get(code="production")
-    deal = create_deal(Actor.system("test", on_behalf_of=manager), title="Кронштейны", pipeline=production.pk, stage="free")
+    form = {"uf_product": "Кронштейн", "uf_quantity": 40, "uf_due_date": "2026-12-20", "uf_spec": "Сталь 4 мм"}
+    deal = create_deal(Actor.system("test", on_behalf_of=manager), title="Кронштейны", pipeline=production.pk,
+                       stage="free", custom=form)  # entering Production asks for the order's data
     from voronka.core.recordkit import set_observers
     from voronka.deals.actions import DEAL
 

@@ -48,12 +48,22 @@ def test_demo_production_flow_complaints_and_licences(tmp_path, settings):
     manager = User.objects.get(username="manager1")
     Notification.objects.all().delete()
     as_manager = Actor.for_user(manager, "test")
+    # entering Production asks for the order's data (F23), named in the error; the order gets it
+    from voronka.core.errors import ValidationFailed
+
+    form = {"uf_product": "Кронштейн", "uf_quantity": 40, "uf_due_date": "2026-12-20", "uf_spec": "Сталь 4 мм"}
+    with pytest.raises(ValidationFailed) as err:
+        create_deal(as_manager, title="Кронштейны для КАМАЗа", pipeline="production", stage="free",
+                    opportunity="240000", custom={"uf_product": "Кронштейн"})
+    assert set(err.value.fields) == {"custom.uf_quantity", "custom.uf_due_date", "custom.uf_spec"}
+    assert "Количество, шт., Срок изготовления, Размеры и комплектация" in err.value.message
     deal = create_deal(as_manager, title="Кронштейны для КАМАЗа", pipeline="production", stage="free",
-                       opportunity="240000")
+                       opportunity="240000", custom=form)
     drain()
     order = SmartItem.objects.get(pk=Link.objects.get(source_type_id=2, source_id=deal.pk,
                                                       target_type_id=orders.id).target_id)
     assert order.responsible.username == "prod_head"
+    assert order.custom == form
     task = Task.objects.get(entity_type_id=orders.id, entity_id=order.pk)
     assert task.responsible_id == head.pk and task.approval
     decide_task(Actor.for_user(head, "test"), task.pk, outcome="approved")
@@ -67,7 +77,7 @@ def test_demo_production_flow_complaints_and_licences(tmp_path, settings):
     assert Notification.objects.filter(user=manager, entity_type_id=orders.id).count() == 4  # queued … done
 
     # the complaints round trip
-    other = create_deal(as_manager, title="Прицеп", pipeline="production", stage="free")
+    other = create_deal(as_manager, title="Прицеп", pipeline="production", stage="free", custom=form)
     drain()
     move_deal(as_manager, other.pk, stage="defects", fields={"custom": {"uf_defect": "Трещина сварного шва"}})
     drain()

@@ -72,9 +72,11 @@
     var data = new FormData();
     data.append("stage", to.dataset.stage);
     post(moveUrl(card.dataset.id), data).then(function (res) {
-      if (res.ok) { count(from, -1); count(to, 1); card.dataset.stage = to.dataset.stage; toast(res.data.message); return; }
+      // a card dropped on another pipeline leaves this board
+      function done(d) { count(from, -1); count(to, 1); card.dataset.stage = to.dataset.stage; if (to.dataset.away) card.remove(); toast(d.message); }
+      if (res.ok) { done(res.data); return; }
       if (res.data.needs_fields) {
-        ask(res.data.html, function (d) { count(from, -1); count(to, 1); toast(d.message); }, snapBack);
+        ask(res.data.html, done, snapBack);
         return;
       }
       snapBack();
@@ -92,27 +94,32 @@
   board.addEventListener("dragend", function (ev) {
     var card = ev.target.closest(".kcard");
     if (card) card.classList.remove("dragging");
-    board.querySelectorAll(".drop-here").forEach(function (el) { el.classList.remove("drop-here"); });
+    document.querySelectorAll(".drop-here").forEach(function (el) { el.classList.remove("drop-here"); });
   });
-  board.addEventListener("dragover", function (ev) {
-    var cards = ev.target.closest("[data-drop]");
-    if (!cards) return;
-    ev.preventDefault();
-    cards.classList.add("drop-here");
-  });
-  board.addEventListener("dragleave", function (ev) {
-    var cards = ev.target.closest("[data-drop]");
-    if (cards && !cards.contains(ev.relatedTarget)) cards.classList.remove("drop-here");
-  });
-  board.addEventListener("drop", function (ev) {
-    var cards = ev.target.closest("[data-drop]");
-    if (!cards) return;
-    ev.preventDefault();
-    cards.classList.remove("drop-here");
-    var id = ev.dataTransfer.getData("text/plain");
-    var card = board.querySelector('.kcard[data-id="' + id + '"]');
-    if (card) drop(card, cards);
-  });
+  function dropTarget(area) {  // the board's columns, and the «move to another pipeline» zones under it
+    if (!area) return;
+    area.addEventListener("dragover", function (ev) {
+      var cards = ev.target.closest("[data-drop]");
+      if (!cards) return;
+      ev.preventDefault();
+      cards.classList.add("drop-here");
+    });
+    area.addEventListener("dragleave", function (ev) {
+      var cards = ev.target.closest("[data-drop]");
+      if (cards && !cards.contains(ev.relatedTarget)) cards.classList.remove("drop-here");
+    });
+    area.addEventListener("drop", function (ev) {
+      var cards = ev.target.closest("[data-drop]");
+      if (!cards) return;
+      ev.preventDefault();
+      cards.classList.remove("drop-here");
+      var id = ev.dataTransfer.getData("text/plain");
+      var card = board.querySelector('.kcard[data-id="' + id + '"]');
+      if (card) drop(card, cards);
+    });
+  }
+  dropTarget(board);
+  dropTarget(document.getElementById("board-away"));
   // Keyboard: focus a card, then Alt+→ / Alt+← moves it to the next / previous stage.
   board.addEventListener("keydown", function (ev) {
     var card = ev.target.closest(".kcard");

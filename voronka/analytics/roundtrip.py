@@ -1,0 +1,96 @@
+"""Records on a round trip (F25): a deal «finished with defects» sent to the Complaints pipeline comes back to
+the pipeline it came from when the complaint is fixed (the robot «return to origin»). While it is away it is still
+that pipeline's deal: the reports attribute it to the pipeline it came from, with the status «in complaints»,
+and count its revenue there once — not as a new deal of the Complaints pipeline.
+
+A pipeline is a round-trip pipeline when one of its stages has an enabled «return to origin» robot; a record in
+it that came from another pipeline (the stage history says so, as for the robot) is away from that pipeline.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import F
+
+from voronka.core.actor import Actor
+
+from .params import Params
+
+
+def away(type_id: int) -> dict[int, int]:
+    """{record id: the pipeline it came from} for the live records now in a round-trip pipeline (two small
+    queries, and none more when no pipeline returns its records)."""
+    from voronka.automation.models import Robot
+    from voronka.core import entity_types
+    from voronka.pipelines.models import StageHistory
+
+    pipes = set(Robot.objects.filter(action=Robot.Action.RETURN_TO_ORIGIN, enabled=True,
+                                     pipeline__entity_type_id=type_id).values_list("pipeline_id", flat=True))
+    if not pipes:
+        return {}
+    model = entity_types.get(type_id).model
+    there = set(model.objects.filter(pipeline_id__in=pipes, deleted_at__isnull=True).values_list("id", flat=True))
+    if not there:
+        return {}
+    origin: dict[int, int] = {}
+    for pk, came_from in (StageHistory.objects.filter(entity_type_id=type_id, entity_id__in=sorted(there),
+                                                     pipeline_id__in=pipes, from_stage__isnull=False)
+                          .exclude(from_stage__pipeline_id=F("pipeline_id"))
+                          .values_list("entity_id", "from_stage__pipeline_id").order_by("id")):
+        origin[pk] = came_from  # the last entry into the round-trip pipeline wins
+    return origin
+
+
+def visible_away(actor: Actor, p: Params, type_id: int, trips: dict[int, int]) -> list[tuple]:
+    """(group key, id, amount, current pipeline, current semantics, origin) of the away records the report counts:
+    readable by the viewer, created in the period, narrowed by the report's filters except the pipeline."""
+    from .reports import _grouped_values, in_period, items
+
+    qs = in_period(items(actor, p, type_id, pipeline=False).filter(pk__in=sorted(trips)), p, "created_at")
+    return [(key, pk, Decimal(amount or 0), pipe, sem, trips[pk]) for key, pk, amount, pipe, sem in
+            _grouped_values(qs, p, "created_at", "id", "opportunity", "pipeline_id", "stage_semantics")]
+
+
+def attribute_deals(actor: Actor, p: Params, type_id: int, data: dict, zero: dict) -> None:
+    """Move the away records of the «deals by pipeline» figures (``data``: group key → counters) from where they
+    are to the pipeline they came from, as «in complaints» (neither open, won nor lost there)."""
+    trips = away(type_id)
+    if not trips:
+        return
+    by_pipeline = p.group == "pipeline"
+    for key, _pk, amount, pipe, sem, origin in visible_away(actor, p, type_id, trips):
+        if p.pipeline is None or p.pipeline == pipe:  # counted where it is now: take it out
+            slot = data.get(key)
+            if slot is not None:
+                slot["deals"] -= 1
+                slot["amount"] = (slot["amount"] or 0) - amount
+                status = {"process": "open", "success": "won"}.get(sem, "lost")
+                slot[status] -= 1
+                if status == "won":
+                    slot["won_amount"] = (slot["won_amount"] or 0) - amount
+        if p.pipeline is None or p.pipeline == origin:  # … and count it where it belongs
+            slot = data.setdefault(origin if by_pipeline else key, dict(zero))
+            slot["deals"] = (slot.get("deals") or 0) + 1
+            slot["amount"] = (slot.get("amount") or 0) + amount
+            slot["in_complaints"] = (slot.get("in_complaints") or 0) + 1
+    for k in [k for k, v in data.items() if not v.get("deals") and not v.get("in_complaints")]:
+        if k != 0:
+            data.pop(k)
+
+
+def away_from(actor: Actor, p: Params, type_id: int, pipeline_id: int, order: dict[int, int]) -> dict:
+    """{id: (rank of the furthest stage it reached in ``pipeline_id`` by ``order``, amount)} of the records the
+    funnel of that pipeline counts that are now away from it on a round trip."""
+    from voronka.pipelines.models import StageHistory
+
+    trips = {pk: o for pk, o in away(type_id).items() if o == pipeline_id}
+    if not trips:
+        return {}
+    found = {pk: amount for _key, pk, amount, _pipe, _sem, _origin in visible_away(actor, p, type_id, trips)}
+    rank: dict[int, int] = {}
+    for pk, stage_id in (StageHistory.objects.filter(entity_type_id=type_id, entity_id__in=sorted(found),
+                                                    to_stage_id__in=list(order))
+                         .values_list("entity_id", "to_stage_id").distinct()):
+        rank[pk] = max(rank.get(pk, -1), order[stage_id])
+    return {pk: (rank.get(pk, -1), amount) for pk, amount in found.items()}
