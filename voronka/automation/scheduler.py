@@ -24,6 +24,7 @@ import datetime
 import logging
 import secrets
 import traceback
+from contextlib import contextmanager, nullcontext
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -71,12 +72,18 @@ def execute_claimed(ids: list[int], token: str) -> None:
 
 
 def execute_batch(ids: list[int], token: str) -> None:
-    """Database runs in one transaction, each in a savepoint: its effect and its completion are still applied
-    together or not at all (a crash rolls the whole batch back and the runs are claimed again when the lease
-    expires), but the batch pays for one commit instead of one per run. A refused action rolls back to its
-    savepoint and the run fails in the batch; an unexpected error is retried after the batch like a single
-    run's. If the batch itself fails (a deadlock with another worker, a lost connection), each run is executed
-    alone, as without batching.
+    """Database runs in one transaction: each run's effect and its completion are applied together or not at
+    all (a crash rolls the whole batch back and the runs are claimed again when the lease expires), and the
+    batch pays for one commit instead of one per run.
+
+    First the batch runs **without savepoints** (``_run_batch(savepoints=False)``): no SAVEPOINT/RELEASE round
+    trips per run or per nested action. If any run raises (a refused action, an unexpected error, a database
+    error), that whole transaction is rolled back, nothing of it stays, and the batch is run again with a
+    savepoint per run (``savepoints=True``), where a refused action rolls back to its savepoint and fails alone
+    and an unexpected error is retried after the batch like a single run's. If that batch fails too (a deadlock
+    with another worker, a lost connection), each run is executed alone, as without batching. A run is
+    therefore never lost (it is still claimed by us, or completed) and never applied twice (only a committed
+    transaction applies it, and it commits its completion with it).
 
     What does not depend on the run is read once for the batch: the runs with their robots, limits and triggers
     (one locking query), the records they act on (one query per kind of record), and the completions are written
@@ -87,36 +94,15 @@ def execute_batch(ids: list[int], token: str) -> None:
         for pk in ids:
             _execute_db(pk, token)
         return
+    if rules.setting("BATCH_OPTIMISTIC", 1):
+        try:
+            _run_batch(ids, token, savepoints=False)
+            return
+        except Exception:  # noqa: BLE001 - rolled back as a whole: run it again, each run in its savepoint
+            log.debug("a batch of automation runs failed without savepoints; running it with them", exc_info=True)
     retry: list[tuple[int, str]] = []
     try:
-        with transaction.atomic():
-            runs = {r.pk: r for r in Run.objects.select_for_update(of=("self",))
-                    .select_related("robot", "limit", "trigger__stage").filter(pk__in=ids)}
-            mine = [runs[pk] for pk in ids if pk in runs and runs[pk].status == Run.Status.RUNNING
-                    and runs[pk].claim_token == token]  # the others: someone else owns them now (our lease expired)
-            records = _load_records(mine)
-            finished: list[Run] = []
-            for run in mine:
-                key = (run.entity_type_id, run.entity_id)
-                try:
-                    with transaction.atomic():
-                        outcome = _apply(run, records.get(key, _UNREAD) if records is not None else _UNREAD)
-                except ActionError as exc:
-                    _finished(run, Run.Status.FAILED, outputs=run.outputs, error=_format_action_error(exc)[:10000])
-                    finished.append(run)
-                except Exception:
-                    log.exception("automation run %s failed", run.pk)
-                    retry.append((run.pk, _short_traceback()))
-                else:
-                    _finished(run, *outcome)
-                    finished.append(run)
-                if records is None or run.action in effects.KEEPS_RECORDS:
-                    pass
-                elif run.action in OWN_RECORD_ONLY:
-                    records[key] = _UNREAD  # it changed its record: a later run of that record reads it again
-                else:
-                    records = None  # it may have changed any record: the following runs read theirs again
-            _complete(finished)
+        retry = _run_batch(ids, token, savepoints=True)
     except Exception:
         log.exception("a batch of automation runs failed; running them one by one")
         for pk in ids:
@@ -124,6 +110,72 @@ def execute_batch(ids: list[int], token: str) -> None:
         return
     for pk, error in retry:
         _fail(pk, token, error, retry=True)
+
+
+class _BatchAbandoned(Exception):
+    """The batch without savepoints cannot commit as it is: roll it back and run it with savepoints."""
+
+
+@contextmanager
+def _no_savepoints():
+    """Inside the batch's transaction: nested ``atomic()`` blocks (the actions') open no savepoints. An error
+    that leaves such a block then marks the whole transaction for rollback instead of its savepoint, which is
+    what the batch without savepoints wants (it is then run again with them)."""
+    # ``savepoint()`` asks ``_savepoint_allowed()`` (both backends): shadow it on this connection object only
+    connection._savepoint_allowed = _never
+    try:
+        yield
+    finally:
+        del connection._savepoint_allowed
+
+
+def _never() -> bool:
+    return False
+
+
+def _run_batch(ids: list[int], token: str, *, savepoints: bool) -> list[tuple[int, str]]:
+    """One transaction for the batch (see ``execute_batch``). With ``savepoints`` each run has its own and a
+    run that raises fails or is retried alone (returned: (run id, error) to retry after the transaction);
+    without, any run that raises rolls the whole transaction back (the exception propagates)."""
+    retry: list[tuple[int, str]] = []
+    with transaction.atomic():
+        runs = {r.pk: r for r in Run.objects.select_for_update(of=("self",))
+                .select_related("robot", "limit", "trigger__stage").filter(pk__in=ids)}
+        mine = [runs[pk] for pk in ids if pk in runs and runs[pk].status == Run.Status.RUNNING
+                and runs[pk].claim_token == token]  # the others: someone else owns them now (our lease expired)
+        records = _load_records(mine)
+        finished: list[Run] = []
+        with (nullcontext() if savepoints else _no_savepoints()):
+            for run in mine:
+                key = (run.entity_type_id, run.entity_id)
+                record = records.get(key, _UNREAD) if records is not None else _UNREAD
+                if not savepoints:
+                    _finished(run, *_apply(run, record))
+                    finished.append(run)
+                else:
+                    try:
+                        with transaction.atomic():
+                            outcome = _apply(run, record)
+                    except ActionError as exc:
+                        _finished(run, Run.Status.FAILED, outputs=run.outputs,
+                                  error=_format_action_error(exc)[:10000])
+                        finished.append(run)
+                    except Exception:
+                        log.exception("automation run %s failed", run.pk)
+                        retry.append((run.pk, _short_traceback()))
+                    else:
+                        _finished(run, *outcome)
+                        finished.append(run)
+                if records is None or run.action in effects.KEEPS_RECORDS:
+                    pass
+                elif run.action in OWN_RECORD_ONLY:
+                    records[key] = _UNREAD  # it changed its record: a later run of that record reads it again
+                else:
+                    records = None  # it may have changed any record: the following runs read theirs again
+            if connection.needs_rollback:  # an error was caught inside an action: nothing of it may commit
+                raise _BatchAbandoned("an error inside a run marked the batch's transaction for rollback")
+        _complete(finished)
+    return retry
 
 
 _UNREAD = object()
