@@ -47,19 +47,21 @@ ESCALATE = "escalate"
 def tick() -> int:
     now = clock.now()
     work = fire_timers(now) + overdue.fire_due(now)
-    token, ids = claim_runs(now)
+    token, ids, kinds = _claim(now)
     if rules.setting("BATCH_TRANSACTIONS", 1):
-        execute_claimed(ids, token)
+        execute_claimed(ids, token, kinds)
     else:
         for pk in ids:
             execute(pk, token)
     return work + len(ids)
 
 
-def execute_claimed(ids: list[int], token: str) -> None:
+def execute_claimed(ids: list[int], token: str, kinds: dict[int, str] | None = None) -> None:
     """Execute claimed runs in their order: consecutive database runs in one transaction (``execute_batch``),
-    external ones one by one (they cannot share a transaction with the outside world)."""
-    kinds = dict(Run.objects.filter(pk__in=ids).values_list("id", "action"))
+    external ones one by one (they cannot share a transaction with the outside world). ``kinds``: {run id:
+    action} if the claim returned them."""
+    if kinds is None:
+        kinds = dict(Run.objects.filter(pk__in=ids).values_list("id", "action"))
     group: list[int] = []
     for pk in ids:
         if kinds.get(pk) in effects.EXTERNAL:
@@ -267,12 +269,21 @@ def _due_ids(now: datetime.datetime, limit: int, lock: bool) -> list[int]:
 
 def claim_runs(now: datetime.datetime, limit: int = BATCH) -> tuple[str, list[int]]:
     """Take up to ``limit`` due runs for this worker; returns (claim token, run ids in execution order)."""
+    token, ids, _kinds = _claim(now, limit)
+    return token, ids
+
+
+def _claim(now: datetime.datetime, limit: int = BATCH) -> tuple[str, list[int], dict[int, str] | None]:
+    """``claim_runs`` plus {run id: action} when the claim read them (PostgreSQL), else None."""
     token = secrets.token_hex(16)
     lease = now + datetime.timedelta(seconds=rules.lease_seconds())
+    if _postgres():
+        rows = _claim_statement(now, limit, token, lease)
+        return token, [pk for pk, _action in rows], dict(rows)
     with transaction.atomic():
-        ids = _due_ids(now, limit, lock=_postgres())
+        ids = _due_ids(now, limit, lock=False)
         if not ids:
-            return token, []
+            return token, [], None
         # the condition is checked again by the UPDATE itself: a run claimed meanwhile is not taken twice
         from django.db.models import Q
 
@@ -281,7 +292,41 @@ def claim_runs(now: datetime.datetime, limit: int = BATCH) -> tuple[str, list[in
             status=Run.Status.RUNNING, lease_until=lease, claim_token=token, attempts=F("attempts") + 1)
     claimed = set(Run.objects.filter(pk__in=ids, claim_token=token, status=Run.Status.RUNNING)
                   .values_list("id", flat=True))
-    return token, [pk for pk in ids if pk in claimed]
+    return token, [pk for pk in ids if pk in claimed], None
+
+
+_CLAIM_SQL: list[str] = []
+
+
+def _claim_statement(now: datetime.datetime, limit: int, token: str,
+                     lease: datetime.datetime) -> list[tuple[int, str]]:
+    """PostgreSQL: the claim in one statement (one round trip, its own transaction). Runs whose lease expired
+    (their worker died) come first, then due pending runs, each part in its index order; ``FOR UPDATE SKIP
+    LOCKED`` leaves the rows another worker is claiming to it, and a row committed by another worker meanwhile
+    is checked again against the WHERE after its lock, so no run is claimed twice. Returns (id, action) in
+    execution order."""
+    if not _CLAIM_SQL:
+        meta, q = Run._meta, connection.ops.quote_name
+        t, c = q(meta.db_table), {f: q(meta.get_field(f).column) for f in (
+            "id", "status", "scheduled_at", "lease_until", "claim_token", "attempts", "action")}
+        _CLAIM_SQL.append(
+            f"WITH stale AS (SELECT {c['id']} AS id, 0 AS part, {c['lease_until']} AS at FROM {t} "
+            f"WHERE {c['status']} = %s AND {c['lease_until']} < %s ORDER BY {c['lease_until']}, {c['id']} "
+            f"LIMIT %s FOR UPDATE SKIP LOCKED), "
+            f"pending AS (SELECT {c['id']} AS id, 1 AS part, {c['scheduled_at']} AS at FROM {t} "
+            f"WHERE {c['status']} = %s AND {c['scheduled_at']} <= %s ORDER BY {c['scheduled_at']}, {c['id']} "
+            f"LIMIT %s FOR UPDATE SKIP LOCKED), "
+            f"taken AS (SELECT id, part, at FROM stale UNION ALL SELECT id, part, at FROM pending "
+            f"ORDER BY part, at, id LIMIT %s) "
+            f"UPDATE {t} r SET {c['status']} = %s, {c['lease_until']} = %s, {c['claim_token']} = %s, "
+            f"{c['attempts']} = r.{c['attempts']} + 1 FROM taken WHERE r.{c['id']} = taken.id "
+            f"RETURNING r.{c['id']}, r.{c['action']}, taken.part, taken.at")
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL[0], [Run.Status.RUNNING.value, now, limit, Run.Status.PENDING.value, now, limit,
+                                       limit, Run.Status.RUNNING.value, lease, token])
+        rows = cursor.fetchall()
+    rows.sort(key=lambda r: (r[2], r[3], r[0]))
+    return [(pk, action) for pk, action, _part, _at in rows]
 
 
 def _lock(pk: int, token: str) -> Run | None:
