@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from voronka.core import clock, entity_types, fastinsert, history
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
+from voronka.core.models import OutboxEvent
 
 from . import conditions, effects, limits, overdue, rules, triggers
 from .models import Run, Timer
@@ -147,11 +148,14 @@ def _run_batch(ids: list[int], token: str, *, savepoints: bool) -> list[tuple[in
                 and runs[pk].claim_token == token]  # the others: someone else owns them now (our lease expired)
         records = _load_records(mine)
         finished: list[Run] = []
-        with (nullcontext() if savepoints else _no_savepoints()):
+        with (nullcontext() if savepoints else _no_savepoints()), \
+                (nullcontext() if savepoints else fastinsert.deferred(DEFERRED, chunk=max(16, len(mine)))):
             for run in mine:
                 key = (run.entity_type_id, run.entity_id)
                 record = records.get(key, _UNREAD) if records is not None else _UNREAD
                 if not savepoints:
+                    if run.action not in WRITES_ONLY:
+                        fastinsert.flush_deferred()  # it might read the timeline or the outbox: write them first
                     _finished(run, *_apply(run, record))
                     finished.append(run)
                 else:
@@ -180,10 +184,16 @@ def _run_batch(ids: list[int], token: str, *, savepoints: bool) -> list[tuple[in
     return retry
 
 
+# Written at the end of a batch without savepoints (their ids are taken from the sequence in advance), one
+# statement per table instead of one round trip per row: append-only rows that the runs below never read back.
+DEFERRED = (history.TimelineEntry, OutboxEvent)
+
 _UNREAD = object()
 # What changes no record but the run's own (another run of that record in the batch reads it again).
 OWN_RECORD_ONLY = {ESCALATE, triggers.MOVE, effects.A.SET_FIELDS, effects.A.CHANGE_RESPONSIBLE, effects.A.MOVE_STAGE,
                    effects.A.RETURN_TO_ORIGIN}
+# What reads no timeline entry and no outbox event of the batch (the others flush the deferred rows first).
+WRITES_ONLY = effects.KEEPS_RECORDS | OWN_RECORD_ONLY
 
 
 def _load_records(runs: list[Run]) -> dict[tuple[int, int], object]:
@@ -505,6 +515,10 @@ def _execute_external(pk: int, token: str) -> None:
                     return
                 run.inputs = {**run.inputs, "request": prepare(actor_for(run), obj, run.robot.params or {}, run)}
                 run.save(update_fields=["inputs"])
+            request = run.inputs["request"]
+            if isinstance(request, dict) and request.get("skip"):  # e.g. the client unsubscribed: nothing to send
+                _finish(run, Run.Status.SKIPPED, outputs={"to": request.get("to", [])}, error=str(request["skip"]))
+                return
             params = (run.robot.params or {}) if run.robot else {}
     except ActionError as exc:
         _fail(pk, token, _format_action_error(exc), retry=False)
