@@ -238,31 +238,50 @@ def _postgres() -> bool:
 
 
 def fire_timers(now: datetime.datetime, limit: int = BATCH) -> int:
-    ids = list(Timer.objects.filter(status=Timer.Status.PENDING, due_at__lte=now)
-               .order_by("due_at", "id").values_list("id", flat=True)[:limit])
-    fired = 0
-    for pk in ids:
-        with transaction.atomic():
-            qs = Timer.objects.select_for_update(skip_locked=True, of=("self",)) if _postgres() else Timer.objects
-            timer = qs.filter(pk=pk, status=Timer.Status.PENDING).select_related("limit").first()
-            if timer is None:
-                continue  # another worker has it
-            info = entity_types.get(timer.entity_type_id)
-            obj = info.model.objects.filter(pk=timer.entity_id).first()
-            if obj is None or obj.deleted_at is not None or obj.stage_id != timer.stage_id \
-                    or obj.stage_changed_at != timer.entered_at:
-                timer.status = Timer.Status.CANCELLED  # the stay it was planned for is over
-                timer.save(update_fields=["status"])
+    """Fire up to ``limit`` due timers in one transaction: each is marked fired and its escalation run created
+    (the run's key is unique per timer and stay, so a timer fired twice still makes one run), or cancelled if
+    the item has left that stay. PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so several workers share them.
+    A constant number of statements whatever ``limit``: the timers, their records (one query per kind of
+    record), the runs (one INSERT), the two status updates."""
+    due = Timer.objects.filter(status=Timer.Status.PENDING, due_at__lte=now)
+    if not due.exists():
+        return 0  # the usual case, checked every tick: one indexed read, no transaction
+    with transaction.atomic():
+        qs = due.order_by("due_at", "id")
+        if _postgres():
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        timers = list(qs.select_related("limit")[:limit])
+        if not timers:
+            return 0
+        wanted: dict[int, set[int]] = {}
+        for timer in timers:
+            wanted.setdefault(timer.entity_type_id, set()).add(timer.entity_id)
+        stays = {}
+        for type_id, pks in wanted.items():
+            model = entity_types.get(type_id).model
+            for pk, stage_id, entered, deleted in model.objects.filter(pk__in=pks).values_list(
+                    "pk", "stage_id", "stage_changed_at", "deleted_at"):
+                stays[(type_id, pk)] = (stage_id, entered, deleted)
+        fired, cancelled, runs = [], [], []
+        for timer in timers:
+            stay = stays.get((timer.entity_type_id, timer.entity_id))
+            if stay is None or stay[2] is not None or stay[0] != timer.stage_id or stay[1] != timer.entered_at:
+                cancelled.append(timer.pk)  # the stay it was planned for is over
                 continue
             stamp = int(timer.entered_at.timestamp() * 1_000_000)
-            Run.objects.get_or_create(key=f"timer:{timer.pk}:{stamp}", defaults=dict(
-                limit=timer.limit, step=timer.step, rule=f"limit:{timer.limit_id}:{timer.step}", action=ESCALATE,
-                entity_type_id=timer.entity_type_id, entity_id=timer.entity_id, depth=1, scheduled_at=timer.due_at,
-                inputs={"stage": timer.stage_id, "entered_at": timer.entered_at.isoformat(), "timer": timer.pk}))
-            timer.status = Timer.Status.FIRED
-            timer.save(update_fields=["status"])
-            fired += 1
-    return fired
+            runs.append(Run(key=f"timer:{timer.pk}:{stamp}", limit=timer.limit, step=timer.step,
+                            rule=f"limit:{timer.limit_id}:{timer.step}", action=ESCALATE,
+                            entity_type_id=timer.entity_type_id, entity_id=timer.entity_id, depth=1,
+                            scheduled_at=timer.due_at, inputs={"stage": timer.stage_id,
+                                                               "entered_at": timer.entered_at.isoformat(),
+                                                               "timer": timer.pk}))
+            fired.append(timer.pk)
+        if runs:
+            Run.objects.bulk_create(runs, ignore_conflicts=True)  # a run made already (fired twice) stays one
+            Timer.objects.filter(pk__in=fired).update(status=Timer.Status.FIRED)
+        if cancelled:
+            Timer.objects.filter(pk__in=cancelled).update(status=Timer.Status.CANCELLED)
+    return len(fired)
 
 
 # --- claiming ------------------------------------------------------------------------------------------
