@@ -3,14 +3,15 @@
 ``tick()`` is registered as a ``voronka worker`` job. Each tick:
 
 1. **fires due timers** (``Timer.due_at <= now``, an indexed range, never a scan of open items): in one
-   transaction the timer is marked fired and its escalation run is created (unique key), or the timer is
-   cancelled if the item has left that stay;
+   transaction per batch each timer is marked fired and its escalation run is created (unique key), or the
+   timer is cancelled if the item has left that stay;
 2. **claims due runs** with a lease: ``status=pending and scheduled_at <= now`` or ``status=running`` with an
-   expired lease (its worker died). PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` then one UPDATE, so
-   several workers share the work; SQLite: a conditional UPDATE inside an IMMEDIATE transaction (writers are
+   expired lease (its worker died). PostgreSQL: one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)
+   RETURNING`` statement, so several workers share the work; SQLite: a conditional UPDATE inside an IMMEDIATE transaction (writers are
    serialised). Every claim gets a fresh token;
 3. **executes** each claimed run. A database effect runs in one transaction with the run's completion
-   (the run row is locked and its token checked first): a crash rolls both back and the run is claimed
+   (the run row is locked and its token checked first; consecutive database runs share one transaction, see
+   ``execute_batch``): a crash rolls both back and the run is claimed
    again when its lease expires, so it is applied exactly once. External effects (webhook, e-mail, SMS) are
    prepared in a transaction, sent outside it with the run's key as idempotency key, and retried with
    exponential backoff; they are delivered at least once.
