@@ -49,7 +49,7 @@ ESCALATE = "escalate"
 def tick() -> int:
     now = clock.now()
     work = fire_timers(now) + overdue.fire_due(now)
-    token, ids, kinds = _claim(now)
+    token, ids, kinds = _claim(now, rules.setting("BATCH_SIZE", BATCH))
     if rules.setting("BATCH_TRANSACTIONS", 1):
         execute_claimed(ids, token, kinds)
     else:

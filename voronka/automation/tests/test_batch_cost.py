@@ -147,3 +147,12 @@ def test_an_unexpected_error_in_a_batch_is_retried_alone_and_the_others_apply_on
     assert Run.objects.get(pk=runs[bad].pk).status == "done"
     assert Lead.objects.get(pk=bad).inquiry == f"checked {results[2].obj.title}"
     assert set(Run.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_the_batch_size_is_a_setting(admin, robot, settings):
+    settings.VORONKA_AUTOMATION_BATCH_SIZE = 3
+    robot("comment", {"text": "Seen {title}"})
+    create_leads(admin, [{"title": f"L{i}"} for i in range(5)])
+    sweep()
+    assert [scheduler.tick(), scheduler.tick(), scheduler.tick()] == [3, 2, 0]
+    assert set(Run.objects.values_list("status", flat=True)) == {"done"}
