@@ -99,7 +99,7 @@ def measure(action: str, runs: int, profile: bool, ctx) -> dict:
     admin, pipeline, stages = ctx
     stamp = plan(admin, pipeline, stages[action], runs)
     profiler = cProfile.Profile() if profile else None
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with CaptureQueriesContext(connection) as queries:
         if profiler:
             profiler.enable()
@@ -107,17 +107,34 @@ def measure(action: str, runs: int, profile: bool, ctx) -> dict:
             pass
         if profiler:
             profiler.disable()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     statuses = collections.Counter(Run.objects.filter(key__startswith=stamp).values_list("status", flat=True))
     by_kind = collections.Counter(kind(q["sql"]) for q in queries.captured_queries)
     result = {"action": action, "runs": runs, "statuses": dict(statuses), "queries": len(queries),
               "per_run": round(len(queries) / runs, 2), "seconds": round(elapsed, 3),
-              "runs_per_s": round(runs / elapsed, 1), "by_kind": by_kind}
+              "runs_per_s": round(runs / elapsed, 1), "cpu_ms_per_run": round(cpu * 1000 / runs, 2),
+              "by_kind": by_kind}
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
         result["profile"] = out.getvalue()
     return result
+
+
+def loop_cost(samples: int = 50) -> dict:
+    """What a tick costs when nothing is due: the worker pays it once per batch (it does not sleep while a tick
+    finds work), so it bounds the throughput only through the batch size."""
+    import statistics
+
+    from voronka.automation import scheduler
+
+    times = []
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(samples):
+            start = time.perf_counter()
+            assert scheduler.tick() == 0
+            times.append((time.perf_counter() - start) * 1000)
+    return {"ms": round(statistics.median(times), 2), "queries": round(len(queries) / samples, 1)}
 
 
 def main() -> int:
@@ -130,10 +147,13 @@ def main() -> int:
     ctx = setup()
     measure("comment", 10, False, ctx)  # warm the caches (compiled statements, settings)
     print(f"database: {connection.vendor}")
+    idle = loop_cost()
+    print(f"the worker's loop between batches (a tick with nothing due: timers, overdue tasks, claim): "
+          f"{idle['ms']} ms, {idle['queries']} queries")
     for action in args.actions.split(","):
         r = measure(action, args.runs, action == args.profile, ctx)
         print(f"{action:12} runs {r['runs']:4}  {r['statuses']}  queries {r['queries']:5}  per run {r['per_run']:6}"
-              f"  {r['seconds']} s = {r['runs_per_s']} runs/s")
+              f"  {r['seconds']} s = {r['runs_per_s']} runs/s  cpu {r['cpu_ms_per_run']} ms/run")
         if args.detail:
             for k, n in sorted(r["by_kind"].items(), key=lambda x: -x[1]):
                 print(f"    {n:5}  {k}")

@@ -335,6 +335,16 @@ def _check_linked(params) -> None:
 
 
 def _linked_to_mover(event: OutboxEvent, role: str | None = None) -> list[tuple[int, int]]:
+    """The staged records linked to the one that moved (with ``role``: by links of that role only). Read once
+    per event and role, kept on the event object: the targets and every candidate trigger of every target ask
+    the same question while one delivery of the event is handled."""
+    cache = event.__dict__.setdefault("_linked_to_mover", {})
+    if role not in cache:
+        cache[role] = _read_linked(event, role)
+    return list(cache[role])
+
+
+def _read_linked(event: OutboxEvent, role: str | None) -> list[tuple[int, int]]:
     from voronka.core.actor import Actor
     from voronka.links.selectors import linked_ids
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -133,12 +134,81 @@ def _plan(model, alias: str, with_pk: bool) -> _Plan:
     return plan
 
 
+class _Deferred:
+    def __init__(self, models_: set, using: str, chunk: int):
+        self.models, self.using, self.chunk = models_, using, chunk
+        self.ids: dict = {}  # model: reserved primary keys not used yet, in increasing order
+        self.rows: dict = {}  # model: instances waiting for the flush, in order
+
+
+_local = threading.local()
+
+
+@contextmanager
+def deferred(models_: Sequence[type[models.Model]], *, using: str = "default", chunk: int = 64) -> Iterator[None]:
+    """Inside a transaction on PostgreSQL: ``insert`` of the given append-only models (timeline entries, outbox
+    events) takes the primary keys from the table's sequence, ``chunk`` at a time in one round trip, sets them
+    on the instances at once and writes the rows at the end of the block (``COPY`` or one statement per model),
+    instead of one ``INSERT … RETURNING`` round trip per row. ``flush_deferred()`` writes them earlier.
+
+    For code that does not read those rows back before the block ends (the automation batch flushes before a
+    run that might). Foreign keys referencing them are checked at commit on PostgreSQL (deferred constraints),
+    so a binding row may be written before its entry. If the block raises, the rows are dropped with the
+    transaction that the caller rolls back. Elsewhere (SQLite, nested use) a no-op: rows are inserted at once.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or getattr(_local, "deferred", None) is not None:
+        yield
+        return
+    _local.deferred = _Deferred(set(models_), using, chunk)
+    try:
+        yield
+        flush_deferred()
+    finally:
+        _local.deferred = None
+
+
+def flush_deferred() -> None:
+    """Write the rows ``deferred`` holds back (a no-op outside it)."""
+    state = getattr(_local, "deferred", None)
+    if state is None:
+        return
+    rows, state.rows = state.rows, {}
+    for objs in rows.values():
+        _insert_now(objs, using=state.using)
+
+
+def _defer(objs: Sequence[models.Model], using: str) -> bool:
+    state = getattr(_local, "deferred", None)
+    model = type(objs[0])
+    if state is None or using != state.using or model not in state.models:
+        return False
+    if objs[0].pk is None:
+        ids = state.ids.setdefault(model, [])
+        if len(ids) < len(objs):
+            ids.extend(_reserve_ids(model, max(state.chunk, len(objs) - len(ids)), using))
+        for obj in objs:
+            obj.pk = ids.pop(0)
+    state.rows.setdefault(model, []).extend(objs)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = using
+    return True
+
+
 def insert(objs: Sequence[models.Model], *, returning: bool = False, using: str = "default") -> None:
     """Insert ``objs`` (all of one model). With ``returning`` the new primary keys are set on them, in order.
 
     Instances that already carry a primary key are written with it (``returning`` is then not needed).
-    Call inside ``transaction.atomic()`` when the rows must land together.
+    Call inside ``transaction.atomic()`` when the rows must land together. Inside ``deferred()`` rows of its
+    models are written at the end of that block (their primary keys are set at once all the same).
     """
+    if not objs or _defer(objs, using):
+        return
+    _insert_now(objs, returning=returning, using=using)
+
+
+def _insert_now(objs: Sequence[models.Model], *, returning: bool = False, using: str = "default") -> None:
     if not objs:
         return
     model = type(objs[0])
@@ -149,7 +219,7 @@ def insert(objs: Sequence[models.Model], *, returning: bool = False, using: str 
         # sequence in one round trip and insert with them (COPY, or a pipelined executemany).
         for obj, pk in zip(objs, _reserve_ids(model, len(objs), using), strict=True):
             obj.pk = pk
-        insert(objs, using=using)
+        _insert_now(objs, using=using)
         return
     plan = _plan(model, using, with_pk)
     rows = [plan.values(o) for o in objs]

@@ -321,8 +321,9 @@ def test_email_to_an_unsubscribed_client_is_not_sent_and_the_log_says_why(admin,
     drive()
     run = only_run()
     assert mail.outbox == []
-    assert run.status == "done" and run.outputs["to"] == ["anna@example.ru"]
-    assert f"contact #{contact.pk}" in run.outputs["skipped"]  # the run log says why nothing was sent
+    assert run.status == "skipped" and run.outputs["to"] == ["anna@example.ru"]  # «skipped», not «done»
+    assert f"contact #{contact.pk}" in run.error  # the run log says why nothing was sent
+    assert run.error.startswith("Not sent: the client unsubscribed from e-mails")
     new_lead(admin, people, first_name="Ира", emails=["ira@example.ru"])  # a subscribed client gets the letter
     drive()
     assert [m.to for m in mail.outbox] == [["ira@example.ru"]]

@@ -166,3 +166,34 @@ def test_the_default_lead_message_in_russian(admin, stages, team, drive, amount,
     drive()
     [note] = Notification.objects.all()
     assert note.text == f"Лид «Окна на дачу» уже {phrase} находится в стадии «Не обработан», ответственный Ира Звонкова"
+
+
+def _fire_queries(admin, stages, count: int, start: int) -> tuple[int, datetime.datetime]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.automation.scheduler import fire_timers
+    from voronka.core.management.commands.worker import sweep
+
+    leads = [create_lead(admin, title=f"Лид {start + i}") for i in range(count)]
+    sweep()  # the events plan the timers
+    due = max(lead.stage_changed_at for lead in leads) + datetime.timedelta(hours=2)
+    with CaptureQueriesContext(connection) as queries:
+        assert fire_timers(due, limit=100) == count
+    return len(queries), due
+
+
+def test_due_timers_fire_in_one_batch_at_a_constant_cost_and_once(admin, stages):
+    """Firing is one transaction per batch of timers with a fixed number of statements (a query added per timer
+    fails this), and a timer fired again (say, by a second worker) still makes exactly one escalation run."""
+    set_stage_limit(admin, stages["new"].pk, amount=1, unit="hours", steps=CHAIN[:1])
+    small, _due = _fire_queries(admin, stages, 3, 0)
+    large, due = _fire_queries(admin, stages, 12, 3)
+    assert large == small, (small, large)
+    assert Run.objects.filter(action="escalate").count() == 15
+    assert set(Timer.objects.values_list("status", flat=True)) == {"fired"}
+    from voronka.automation.scheduler import fire_timers
+
+    Timer.objects.update(status="pending")  # as if another worker fired them and our claim raced it
+    assert fire_timers(due, limit=100) == 15
+    assert Run.objects.filter(action="escalate").count() == 15  # the runs' keys keep them single

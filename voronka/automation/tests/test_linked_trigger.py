@@ -61,3 +61,32 @@ def test_another_stage_of_the_linked_deal_does_nothing(admin, flow, drive):
 def test_bad_parameters_are_refused(admin, flow, params):
     with pytest.raises(ValidationFailed):
         create_trigger(admin, stage=flow["s"]["won"].pk, kind="linked_stage", params=params)
+
+
+def _link_reads(admin, flow, triggers: int, deals: int) -> int:
+    """Queries on the links table while one «production deal won» event is handled by the trigger consumer."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.automation import triggers as trigger_kinds
+    from voronka.core.models import OutboxEvent
+
+    stages = [flow["s"][c] for c in flow["s"] if flow["s"][c].semantics == "process"]
+    for stage in stages[:triggers - 1]:
+        create_trigger(admin, stage=stage.pk, kind="linked_stage", params={"stage": flow["p"]["won"].pk,
+                                                                            "role": "production"})
+    order = create_deal(admin, title="Производство", pipeline=flow["production"].pk)
+    for i in range(deals):
+        deal = create_deal(admin, title=f"Продажа {i}", opportunity=1000, pipeline=flow["sales"].pk)
+        link(admin, (DEAL, deal.pk), (DEAL, order.pk), role="production")
+    move_deal(admin, order.pk, stage=flow["p"]["won"].pk)
+    event = OutboxEvent.objects.filter(name="deal.stage_changed", entity_id=order.pk).latest("id")
+    with CaptureQueriesContext(connection) as queries:
+        trigger_kinds.on_event(event)
+    assert Run.objects.filter(cause_event_id=event.pk).count() == deals  # each linked deal gets its move
+    return sum("links_link" in q["sql"] for q in queries.captured_queries)
+
+
+def test_the_linked_records_are_read_once_per_event_not_per_candidate_trigger(admin, flow):
+    many = _link_reads(admin, flow, triggers=3, deals=4)
+    assert many <= 2, many  # the targets (any role) and the triggers' role: whatever the triggers and the deals

@@ -58,3 +58,50 @@ def test_rows_get_defaults_for_missing_columns():
                for e in events)
     with pytest.raises(ValueError):
         fastinsert.insert_rows(TimelineEntry, [{"no_such_column": 1}])
+
+
+def test_deferred_rows_get_their_ids_at_once_and_land_at_the_end_of_the_block(lead_pipeline):
+    """``deferred`` (PostgreSQL) sets primary keys from the sequence at once and writes the rows when the block
+    ends; elsewhere it inserts at once. Either way the stored rows are those given, under the ids given."""
+    from django.db import connection, transaction
+
+    from voronka.core import history
+    from voronka.core.actor import Actor
+
+    actor = Actor.system(cause="test", entry_point="test")
+    with transaction.atomic():
+        with fastinsert.deferred([TimelineEntry, OutboxEvent], chunk=4):
+            entries = [history.entry(actor, 1, 7, "comment", text=f"c{i}") for i in range(10)]
+            events = [OutboxEvent(name="lead.commented", entity_type_id=1, entity_id=7, payload={"entry": e.pk})
+                      for e in entries]
+            fastinsert.insert(events[:5], returning=True)
+            for event in events[5:]:
+                fastinsert.insert([event], returning=True)
+            assert all(e.pk for e in entries) and all(e.pk for e in events)
+            assert [e.pk for e in entries] == sorted(e.pk for e in entries)
+            stored_inside = TimelineEntry.objects.filter(entity_id=7, kind="comment").count()
+            assert stored_inside == (0 if connection.vendor == "postgresql" else 10)
+        stored = dict(TimelineEntry.objects.filter(entity_id=7, kind="comment").values_list("pk", "text"))
+        assert stored == {e.pk: f"c{i}" for i, e in enumerate(entries)}
+        assert dict(OutboxEvent.objects.filter(entity_id=7).values_list("pk", "payload")) == {
+            ev.pk: {"entry": e.pk} for ev, e in zip(events, entries, strict=True)}
+    # outside the block nothing is held back
+    entry = history.entry(actor, 1, 8, "comment", text="now")
+    assert TimelineEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_deferred_rows_are_dropped_when_the_block_raises(lead_pipeline):
+    from django.db import transaction
+
+    from voronka.core import history
+    from voronka.core.actor import Actor
+
+    actor = Actor.system(cause="test", entry_point="test")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with fastinsert.deferred([TimelineEntry]):
+            history.entry(actor, 1, 9, "comment", text="lost")
+            raise RuntimeError("boom")
+    assert not TimelineEntry.objects.filter(entity_id=9).exists()
+    with transaction.atomic(), fastinsert.deferred([TimelineEntry]):
+        history.entry(actor, 1, 9, "comment", text="kept")
+    assert list(TimelineEntry.objects.filter(entity_id=9).values_list("text", flat=True)) == ["kept"]
