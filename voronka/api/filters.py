@@ -20,6 +20,7 @@ from voronka.core.errors import ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
 from voronka.core.recordkit import RecordSpec
 from voronka.customfields.models import FieldDefinition
+from voronka.parties.communications import normalize
 from voronka.parties.models import Communication
 
 from .errors import BadRequest, text_errors
@@ -62,6 +63,10 @@ def filter_schema(spec: RecordSpec, name: str, config: ListConfig) -> type[BaseM
     if has_communications(spec):
         fields["phone"] = (str | None, Field(None, max_length=50, description="A phone number in any format."))
         fields["email"] = (str | None, Field(None, max_length=254, description="An e-mail address."))
+        fields["messenger"] = (str | None, Field(None, max_length=254, description=(
+            "A messenger handle («@ivanov», «t.me/ivanov»; a WhatsApp or Viber number in any format).")))
+        fields["website"] = (str | None, Field(None, max_length=254, description=(
+            "A web address; scheme, «www.» and a trailing slash do not matter.")))
     return create_model(f"{name}Filters", **fields)
 
 
@@ -139,13 +144,26 @@ def apply(spec: RecordSpec, config: ListConfig, qs: QuerySet, f: BaseModel, para
             for name in config.search:
                 q |= Q(**{f"{name}__icontains": text})
             qs = qs.filter(q)
-    for key, kind, normalize in (("phone", "phone", normalize_phone), ("email", "email", normalize_email)):
+    for key, kind, normalizer in (("phone", "phone", normalize_phone), ("email", "email", normalize_email)):
         if key in data:
             try:
-                normalized = normalize(data[key])
+                normalized = normalizer(data[key])
             except ValidationError as exc:
                 raise BadRequest(_("Some parameters of the request are not valid."),
                                  fields={key: exc.messages}) from None
             owners = Communication.objects.filter(kind=kind, normalized=normalized, entity_type_id=spec.entity_type_id)
+            qs = qs.filter(pk__in=owners.values("entity_id"))
+    for key, kind in (("messenger", "im"), ("website", "web")):
+        if data.get(key):
+            forms = set()
+            for value_type in (("other", "telegram", "whatsapp") if kind == "im" else ("other",)):
+                try:
+                    forms.add(normalize(kind, data[key], value_type))
+                except ValidationError as exc:
+                    error = exc
+            if not forms:
+                raise BadRequest(_("Some parameters of the request are not valid."), fields={key: error.messages})
+            owners = Communication.objects.filter(kind=kind, normalized__in=sorted(forms),
+                                                  entity_type_id=spec.entity_type_id)
             qs = qs.filter(pk__in=owners.values("entity_id"))
     return qs.filter(_custom_filters(spec, params))

@@ -148,7 +148,7 @@ def build_router(rt: RecordType) -> Router:
     def create_record(request, payload: In):  # type: ignore[valid-type]
         data = payload_data(payload)
         obj = rt.actions.create(request.auth, **data)
-        return Status(201, serialize.record(spec, obj, without_communications=not ({"phones", "emails"} & set(data))))
+        return Status(201, serialize.record(spec, obj, without_communications=not ({"phones", "emails", "messengers", "websites", "site"} & set(data))))
 
     @router.post("/bulk", response=responses({200: BulkResultOut}), operation_id=f"bulk_create_{rt.plural}",
                  summary=f"Create many {rt.plural}",

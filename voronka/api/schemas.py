@@ -173,6 +173,12 @@ def input_fields(spec: RecordSpec) -> dict[str, Any]:
         fields["phones"] = (Communications | None, Field(None, max_length=20, description=(
             "Phone numbers as text or {value, type}; any common format, normalised to E.164.")))
         fields["emails"] = (Communications | None, Field(None, max_length=20, description="E-mail addresses."))
+        fields["messengers"] = (Communications | None, Field(None, max_length=20, description=(
+            "Messenger handles as {value, type}, type one of telegram, whatsapp, viber, vk, max, skype, bitrix24, "
+            "openline, imol, icq, msn, jabber, other (default).")))
+        fields["websites"] = (Communications | None, Field(None, max_length=20, description=(
+            "Web addresses as text or {value, type}, type one of work (default), home, vk, livejournal, twitter, "
+            "other. A company's site is its first web address.")))
     if spec.has_custom:
         fields["custom"] = (dict[str, Any] | None, Field(None, description="Custom field values by code (uf_…)."))
     return fields
@@ -195,6 +201,8 @@ def record_schemas(spec: RecordSpec, name: str) -> dict[str, type[BaseModel]]:
     if has_communications(spec):
         out["phones"] = (list[CommunicationOut], ...)
         out["emails"] = (list[CommunicationOut], ...)
+        out["messengers"] = (list[CommunicationOut], ...)
+        out["websites"] = (list[CommunicationOut], ...)
     record_out = create_model(name, **out)
     page = create_model(f"{name}Page", items=(list[record_out], ...),
                         next_cursor=(str | None, Field(description="Pass as cursor= for the next page; null on the last.")))

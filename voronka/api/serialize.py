@@ -1,6 +1,6 @@
 """Records, timeline entries and bulk results as plain data for the response schemas.
 
-A page of records costs one query for the rows and one for all their phones and e-mails.
+A page of records costs one query for the rows and one for all their phones, e-mails, messengers and sites.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from django.db import models
 
 from voronka.core.recordkit import ItemResult, RecordSpec
-from voronka.parties.communications import values_of
+from voronka.parties.communications import KEYS, values_of
 
 from .schemas import has_communications, output_fields
 
@@ -46,11 +46,12 @@ def records(spec: RecordSpec, objs: Sequence, *, without_communications: bool = 
             if value is not None and value.is_finite():
                 row[name] = value.quantize(exp)
         if comms is not None:
-            mine = comms.get(obj.pk) or {"phone": [], "email": []}
-            row["phones"] = _comms(mine["phone"])
-            row["emails"] = _comms(mine["email"])
+            mine = comms.get(obj.pk) or {}
+            for key, kind in KEYS.items():
+                row[key] = _comms(mine.get(kind, ()))
         elif has_communications(spec):
-            row["phones"], row["emails"] = [], []
+            for key in KEYS:
+                row[key] = []
         result.append(row)
     return result
 

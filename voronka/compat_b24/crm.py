@@ -18,12 +18,11 @@ from django.utils.translation import gettext as _
 
 from voronka.core import entity_types
 from voronka.core.errors import ActionError
-from voronka.core.normalize import normalize_email, normalize_phone
 from voronka.core.selectors import get_record_for, records_visible_to
 from voronka.deals import actions as deals
 from voronka.leads import actions as leads
 from voronka.parties import actions as parties
-from voronka.parties.communications import values_of
+from voronka.parties.communications import DEFAULT_TYPE, KEYS, TYPES, empty, normalize, values_of
 from voronka.parties.models import Communication
 from voronka.pipelines.models import Pipeline, Stage
 
@@ -36,9 +35,16 @@ PAGE = 50
 
 # --- multi-fields ------------------------------------------------------------------------------------
 
-MULTI = {"PHONE": "phone", "EMAIL": "email"}
-_TYPE_IN = {"WORK": "work", "MOBILE": "mobile", "HOME": "home", "FAX": "fax", "PAGER": "other",
-            "MAILING": "other", "OTHER": "other"}
+MULTI = {"PHONE": "phone", "EMAIL": "email", "IM": "im", "WEB": "web"}
+DATA_KEY = {kind: key for key, kind in KEYS.items()}  # phone → phones, im → messengers …
+# Bitrix24's VALUE_TYPE → Voronka's type, per kind (unknown types get the kind's default)
+_TYPE_IN = {
+    "phone": {"WORK": "work", "MOBILE": "mobile", "HOME": "home", "FAX": "fax", "PAGER": "other", "MAILING": "other",
+              "OTHER": "other"},
+    "email": {"WORK": "work", "HOME": "home", "MAILING": "other", "OTHER": "other"},
+    "im": {t.upper(): t for t in TYPES["im"]},
+    "web": {t.upper(): t for t in TYPES["web"]} | {"FACEBOOK": "other", "INSTAGRAM": "other"},
+}
 
 
 def multi_out(comms: list, b24_type: str) -> list[dict]:
@@ -59,7 +65,8 @@ def merge_multi(existing: list, items: Any, b24_type: str) -> list[dict]:
     if not isinstance(items, list):
         raise B24Error(f"Field {b24_type} must be an array.")
     current = [{"id": c.pk, "value": c.value, "type": c.value_type} for c in existing]
-    default_type = "mobile" if b24_type == "PHONE" else "work"
+    kind = MULTI[b24_type]
+    default_type = DEFAULT_TYPE[kind]
     for item in items:
         if isinstance(item, str):
             item = {"VALUE": item}
@@ -73,7 +80,8 @@ def merge_multi(existing: list, items: Any, b24_type: str) -> list[dict]:
             item_id = 0
         value = item.get("VALUE")
         value = "" if value is None else str(value).strip()
-        vtype = _TYPE_IN.get(str(item.get("VALUE_TYPE") or "").upper())
+        given = str(item.get("VALUE_TYPE") or "").strip().upper()
+        vtype = _TYPE_IN[kind].get(given) or (default_type if given else None)
         if item_id > 0:
             target = next((c for c in current if c["id"] == item_id), None)
             if target is None:
@@ -275,37 +283,6 @@ def _stage_filter_value(call: Call, type_id: int, value) -> Any:
         return -1  # no such stage: matches nothing
 
 
-def _web_out(obj, call: Call) -> list[dict]:
-    """A company's site as Bitrix24's WEB multi-field (Voronka keeps one site; its value id is the company's)."""
-    return [{"ID": str(obj.pk), "VALUE_TYPE": "WORK", "VALUE": obj.site, "TYPE_ID": "WEB"}] if obj.site else []
-
-
-def _web_in(value, call: Call) -> str:
-    """WEB as a plain string or as multi-field items: the last value given wins; DELETE=Y or an empty VALUE with
-    an ID clears the site."""
-    if not isinstance(value, list | dict):
-        return "" if value is None else str(value).strip()[:255]
-    site = None
-    for item in value.values() if isinstance(value, dict) else value:
-        if isinstance(item, str):
-            item = {"VALUE": item}
-        if not isinstance(item, dict):
-            continue
-        item = {str(k).upper(): v for k, v in item.items()}
-        text_value = str(item.get("VALUE") or "").strip()
-        if P.flag(item.get("DELETE", "N")) or (not text_value and item.get("ID") not in (None, "")):
-            site = ""
-        elif text_value:
-            site = text_value[:255]
-    if site is None:
-        raise _Unchanged
-    return site
-
-
-class _Unchanged(Exception):
-    """A multi-field given with nothing to apply: the stored value stays."""
-
-
 COMPANY_TYPES = {"client": "CUSTOMER", "contractor": "SUPPLIER", "partner": "PARTNER", "government": "GOVERNMENT",
                  "other": "OTHER"}
 COMPANY_TYPES_IN = {v: k for k, v in COMPANY_TYPES.items()} | {"COMPETITOR": "other", "CLIENT": "client"}
@@ -340,7 +317,13 @@ def _has(kind: str) -> Field:
 
 def _multi_fields() -> list[Field]:
     return [Field("PHONE", "crm_multifield", kind="phone"), Field("EMAIL", "crm_multifield", kind="email"),
-            _has("phone"), _has("email")]
+            Field("WEB", "crm_multifield", kind="web"), Field("IM", "crm_multifield", kind="im"),
+            _has("phone"), _has("email"), _has_imol()]
+
+
+def _has_imol() -> Field:
+    return Field("HAS_IMOL", "char", lambda obj, call: V.out_flag(getattr(obj, "_b24_imol", False)), readonly=True,
+                 kind="comm")
 
 
 LEAD = Entity(
@@ -414,7 +397,6 @@ COMPANY = Entity(
            to_in=_company_type_in, orm="company_type", kind="company_type", status_type="COMPANY_TYPE"),
      text("INDUSTRY", "industry"), text("EMPLOYEES", "employees"), text("ADDRESS", "actual_address"),
      text("ADDRESS_LEGAL", "legal_address"), text("COMMENTS", "comment"),
-     Field("WEB", "crm_multifield", _web_out, write="site", to_in=_web_in, orm="site"),
      Field("REVENUE", "double", _attr("revenue", V.out_money), write="revenue",
            to_in=lambda v, c: None if v in (None, "") else _to_money(v, c), orm="revenue", kind="money"),
      text("CURRENCY_ID", "currency"),
@@ -472,6 +454,7 @@ def uf_in(defn, value) -> Any:
 def row(entity: Entity, obj, call: Call, select: set[str] | None, comms: dict | None) -> dict:
     """One record in Bitrix24's shape; ``select`` None = everything (get)."""
     obj._b24_comms = {k: bool(v) for k, v in (comms or {}).items()}
+    obj._b24_imol = any(c.value_type in ("imol", "openline") for c in (comms or {}).get("im", ()))
     out: dict = {}
     for f in entity.fields:
         if f.read is None or (select is not None and f.name not in select):
@@ -572,20 +555,26 @@ def _like(path: str, pattern: str) -> Q:
     return Q(**{f"{path}__iexact": core})
 
 
+def _lookup_forms(kind: str, value: str) -> set[str]:
+    """The normalised forms a filter value may be stored under (a messenger handle: as Telegram's or not)."""
+    text_value = str(value).strip()
+    forms = {text_value.lower()}
+    for value_type in (("other", "telegram", "whatsapp") if kind == "im" else ("other",)):
+        try:
+            forms.add(normalize(kind, text_value, value_type))
+        except Exception:
+            pass
+    return forms
+
+
 def _comm_q(entity: Entity, kind: str, op: str, value: Any) -> Q:
     values = value if isinstance(value, list) else [value]
-    normalized = []
-    for v in values:
-        try:
-            normalized.append(normalize_phone(str(v)) if kind == "phone" else normalize_email(str(v)))
-        except Exception:
-            normalized.append(str(v).strip().lower())
     comms = Communication.objects.filter(entity_type_id=entity.type_id, kind=kind)
     if "%" in op:
-        comms = comms.filter(Q(*[Q(normalized__icontains=str(v).strip().lower().lstrip("+")) for v in values],
+        comms = comms.filter(Q(*[Q(normalized__icontains=str(v).strip().lower().lstrip("+@")) for v in values],
                                _connector=Q.OR))
     else:
-        comms = comms.filter(normalized__in=normalized)
+        comms = comms.filter(normalized__in=sorted(set().union(*[_lookup_forms(kind, v) for v in values])))
     return Q(pk__in=comms.values("entity_id"))
 
 
@@ -675,22 +664,57 @@ def _order(entity: Entity, raw: dict) -> list[str]:
     return ordering
 
 
+def _walk(entity: Entity, call: Call, params: dict, ordering: list[str]) -> dict | None:
+    """What the earlier pages of the same list told in this request (a batch runs its commands one after
+    another in one request): where each page ended and the total. Only lists ordered by ID have a keyset."""
+    if ordering not in (["id"], ["-id"]):
+        return None
+    import json
+
+    key = ("pages", entity.type_id, ordering[0], json.dumps(P.mapping(params, "filter"), sort_keys=True, default=str))
+    return call.cache.setdefault(key, {"ends": {}, "total": None})
+
+
+def forget_pages(call: Call) -> None:
+    """A write ran in the batch: page boundaries and totals read before it may be wrong now."""
+    for key in [k for k in call.cache if isinstance(k, tuple) and k and k[0] == "pages"]:
+        del call.cache[key]
+
+
 def listing(entity: Entity, call: Call, params: dict) -> ListResult:
+    """One page of 50. Deep pages are cheap inside a batch (fast-bitrix24 ``get_all`` and b24pysdk ``as_list``
+    send 50 pages of one list per batch): in ID order a page starts after the last id of the page before it
+    (a keyset) instead of skipping ``start`` rows, and the total is counted once per batch, not per page."""
     select = _select(entity, P.names(params, "select"), call)
     qs = records_visible_to(call.actor, entity.type_id).filter(filter_q(entity, call, P.mapping(params, "filter")))
-    qs = qs.order_by(*_order(entity, P.mapping(params, "order")))
+    ordering = _order(entity, P.mapping(params, "order"))
+    qs = qs.order_by(*ordering)
     start = call.start
     no_count = start < 0
     offset = 0 if no_count else (start // PAGE) * PAGE
-    rows = list(qs[offset:offset + PAGE])
+    walk = None if no_count else _walk(entity, call, params, ordering)
+    if walk is not None and offset in walk["ends"]:
+        after = walk["ends"][offset]
+        rows = list(qs.filter(**{"pk__gt" if ordering == ["id"] else "pk__lt": after})[:PAGE])
+    else:
+        rows = list(qs[offset:offset + PAGE])
+    if walk is not None and len(rows) == PAGE:
+        walk["ends"][offset + PAGE] = rows[-1].pk
     _check_export(entity, call, params, offset, len(rows), no_count)
     comms = None
-    if entity.multi:
+    if entity.multi and select & {*MULTI, "HAS_PHONE", "HAS_EMAIL", "HAS_IMOL"}:  # else not read at all
         comms = values_of(entity.type_id, [o.pk for o in rows])
     result = [row(entity, o, call, select, comms[o.pk] if comms is not None else None) for o in rows]
     if no_count:
         return ListResult(result)
-    total = offset + len(rows) if len(rows) < PAGE and (rows or offset == 0) else qs.count()
+    if len(rows) < PAGE and (rows or offset == 0):
+        total = offset + len(rows)
+    elif walk is not None and walk["total"] is not None and walk["total"] >= offset + len(rows):
+        total = walk["total"]
+    else:
+        total = qs.count()
+    if walk is not None:
+        walk["total"] = total
     nxt = offset + len(rows) if offset + len(rows) < total else None
     return ListResult(result, total=total, next=nxt)
 
@@ -751,10 +775,7 @@ def to_data(entity: Entity, call: Call, fields: dict, *, creating: bool, obj=Non
             continue  # resolved below, together
         if isinstance(value, dict | list) and f.type != "crm_multifield":
             raise B24Error(f"Field {name} must be a scalar value.")
-        try:
-            data[f.write] = f.to_in(value, call) if f.to_in else ("" if value is None else str(value))
-        except _Unchanged:
-            continue
+        data[f.write] = f.to_in(value, call) if f.to_in else ("" if value is None else str(value))
     if entity.staged:
         pipeline_id = obj.pipeline_id if obj is not None else None
         category = entity.by_name.get("CATEGORY_ID")
@@ -772,10 +793,10 @@ def to_data(entity: Entity, call: Call, fields: dict, *, creating: bool, obj=Non
             data["stage"] = stage.pk
             data.setdefault("pipeline", stage.pipeline_id) if creating else None
     if entity.multi:
-        existing = values_of(entity.type_id, [obj.pk])[obj.pk] if obj is not None else {"phone": [], "email": []}
+        existing = values_of(entity.type_id, [obj.pk])[obj.pk] if obj is not None else empty()
         for b24, kind in MULTI.items():
             if b24 in upper:
-                data[f"{kind}s"] = merge_multi(existing[kind], upper[b24], b24)
+                data[DATA_KEY[kind]] = merge_multi(existing[kind], upper[b24], b24)
     if custom:
         data["custom"] = custom
     return data

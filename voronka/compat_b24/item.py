@@ -21,7 +21,7 @@ from .registry import Call, ListResult, method
 RENAMES = {"ID": "id", "DATE_CREATE": "createdTime", "DATE_MODIFY": "updatedTime", "CREATED_BY_ID": "createdBy",
            "STATUS_ID": "stageId", "STATUS_SEMANTIC_ID": "stageSemanticId", "DATE_CLOSED": "closedate"}
 INT_TYPES = {"integer", "user", "crm_company", "crm_contact", "crm_lead", "crm_category"}
-_FM_KINDS = ("PHONE", "EMAIL", "WEB")  # WEB: a company's site
+_FM_KINDS = ("PHONE", "EMAIL", "WEB", "IM")
 
 
 _DYNAMIC_UF = re.compile(r"^UF_CRM_(\d+)_(.+)$")

@@ -71,3 +71,11 @@ def flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().upper() not in ("", "0", "N", "FALSE", "NONE")
     return bool(value)
+
+
+def php_true(value: Any) -> bool:
+    """PHP's own truthiness, for ``halt`` of a batch: only 0, "0", "", false, null and empty arrays are false
+    (the string "false" is true, as in Bitrix24)."""
+    if isinstance(value, str):
+        return value not in ("", "0")
+    return bool(value)

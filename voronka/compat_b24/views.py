@@ -27,10 +27,10 @@ from django.views.decorators.csrf import csrf_exempt
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError
 
-from . import errors, php, registry
+from . import crm, errors, php, registry
 from .errors import B24Error
 from .models import Webhook, hash_secret
-from .params import flag, get
+from .params import get, php_true
 
 log = logging.getLogger(__name__)
 
@@ -350,9 +350,12 @@ def _run_add_group(call: registry.Call, group: _AddGroup, sections: dict) -> Non
             _store(sections, key, outcome, started)
 
 
+READS = ("list", "get", "fields", "current", "types", "profile", "time", "scope", "methods")
+
+
 def batch(call: registry.Call, params: dict) -> dict:
     cmd = get(params, "cmd")
-    halt = flag(get(params, "halt", 0))
+    halt = php_true(get(params, "halt", 0))
     if isinstance(cmd, list):
         cmd = {str(i): v for i, v in enumerate(cmd)}
     if not isinstance(cmd, dict):
@@ -366,6 +369,7 @@ def batch(call: registry.Call, params: dict) -> dict:
     plan = _plan(cmd, halt)
     for group in plan:
         if isinstance(group, _AddGroup):
+            crm.forget_pages(call)
             _run_add_group(call, group, sections)
             continue
         key, command = group
@@ -375,6 +379,8 @@ def batch(call: registry.Call, params: dict) -> dict:
         started = time.time()
         parts = urlsplit(command)
         name = _method_name(parts.path)
+        if name.lower().rsplit(".", 1)[-1] not in READS:
+            crm.forget_pages(call)  # a write: pages read before it are not reused after it
         try:
             if name.lower() in ("batch", "upload", "download"):
                 raise B24Error("Method is not allowed for batch usage", "ERROR_BATCH_METHOD_NOT_ALLOWED", 405)

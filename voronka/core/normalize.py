@@ -52,3 +52,41 @@ def format_phone(e164: str) -> str:
     except phonenumbers.NumberParseException:
         return e164
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+_SPACE = re.compile(r"\s")
+_TELEGRAM_PREFIXES = ("https://", "http://", "t.me/", "telegram.me/", "www.t.me/")
+
+
+def normalize_handle(raw: str, service: str = "other") -> str:
+    """A messenger handle for lookup: «@Ivanov», «t.me/ivanov» and «ivanov» are the same Telegram user;
+    a WhatsApp or Viber number is compared as a phone."""
+    text = (raw or "").strip()
+    if not text:
+        raise ValidationError(_("The handle is empty."))
+    lowered = text.lower()
+    if service == "telegram":
+        for prefix in _TELEGRAM_PREFIXES:
+            lowered = lowered.removeprefix(prefix)
+        lowered = lowered.lstrip("@").rstrip("/")
+    elif service in ("whatsapp", "viber", "max") and len(_DIGITS.sub("", text)) >= 7 \
+            and not re.search(r"[a-z]", lowered):
+        try:
+            return normalize_phone(text)
+        except ValidationError:
+            pass
+    if not lowered or _SPACE.search(lowered):
+        raise ValidationError(_("«%(value)s» is not a messenger handle.") % {"value": text})
+    return lowered
+
+
+def normalize_site(raw: str) -> str:
+    """A web address for lookup: scheme, «www.» and a trailing slash do not matter, nor letter case."""
+    text = (raw or "").strip()
+    lowered = text.lower()
+    for prefix in ("https://", "http://"):
+        lowered = lowered.removeprefix(prefix)
+    lowered = lowered.removeprefix("www.").rstrip("/")
+    if not lowered or _SPACE.search(lowered):
+        raise ValidationError(_("«%(value)s» is not a web address.") % {"value": text})
+    return lowered

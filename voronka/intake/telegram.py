@@ -98,7 +98,8 @@ def handle_update(actor: Actor, entry: IntakeLog) -> Outcome:
     if link is None:
         routing = Routing.for_source(bot.source)
         lead = create_intake_lead(actor, {"title": _("Telegram: %(who)s") % {"who": who}, "first_name": first,
-                                          "last_name": last, "phones": phones, "emails": emails}, routing)
+                                          "last_name": last, "phones": phones, "emails": emails,
+                                          "messengers": _telegram_handle(username)}, routing)
         link = TelegramChat.objects.create(bot=bot, chat_id=chat["id"], username=username,
                                            entity_type_id=entity_types.LEAD, entity_id=lead.pk)
         status = IntakeLog.Status.CREATED
@@ -114,6 +115,19 @@ def handle_update(actor: Actor, entry: IntakeLog) -> Outcome:
     if (phones or emails) and t == entity_types.LEAD:
         produced.extend(_match_contact(actor, pk, phones, emails, is_new=lead is not None))
     return Outcome(status, t, pk, produced)
+
+
+def _telegram_handle(username: str) -> list[dict]:
+    """The chat's username as the lead's Telegram handle (a username that is not a valid handle is left out)."""
+    from voronka.parties.communications import parse_values
+
+    if not username:
+        return []
+    try:
+        parse_values("im", [{"value": f"@{username}", "type": "telegram"}])
+    except ValueError:
+        return []
+    return [{"value": f"@{username}", "type": "telegram"}]
 
 
 def _match_contact(actor: Actor, lead_id: int, phones: list[str], emails: list[str], *, is_new: bool) -> list:

@@ -99,6 +99,8 @@ def convert_lead(actor: Actor, lead_id: int, *, create_contact: bool = True, cre
         comms = list(Communication.objects.filter(entity_type_id=entity_types.LEAD, entity_id=lead.pk))
         phones = [{"value": c.value, "type": c.value_type} for c in comms if c.kind == "phone"]
         emails = [{"value": c.value, "type": c.value_type} for c in comms if c.kind == "email"]
+        messengers = [{"value": c.value, "type": c.value_type} for c in comms if c.kind == "im"]
+        websites = [{"value": c.value, "type": c.value_type} for c in comms if c.kind == "web"]
         responsible = lead.responsible_id or actor.user_id
         result: dict = {"lead": lead, "contact": None, "company": None, "deal": None}
         if company_id:
@@ -123,7 +125,8 @@ def convert_lead(actor: Actor, lead_id: int, *, create_contact: bool = True, cre
             result["contact"] = create_one(actor, CONTACT, {
                 "first_name": lead.first_name, "last_name": lead.last_name, "middle_name": lead.middle_name,
                 "position": lead.position, "address": lead.address, "source": lead.source, "responsible": responsible,
-                "company": result["company"].pk if result["company"] else None, "phones": phones, "emails": emails})
+                "company": result["company"].pk if result["company"] else None, "phones": phones, "emails": emails,
+                "messengers": messengers, "websites": websites})
         if create_deal:
             data = {"title": lead.title, "opportunity": lead.opportunity, "currency": lead.currency,
                     "source": lead.source, "responsible": responsible, "comment": lead.comment or lead.inquiry,

@@ -383,7 +383,8 @@ class Generator:
             site = demo.site_of(name)
             digits = f"{rnd.choice(('495', '499', '812', '343'))}{rnd.randrange(10**7):07d}"
             comms = [("phone", "work", demo.format_phone(digits, "+7 ({a}) {b}-{c}-{d}"), "+7" + digits, 0),
-                     ("email", "work", f"info@{site}.ru", f"info@{site}.ru", 1)]
+                     ("email", "work", f"info@{site}.ru", f"info@{site}.ru", 1),
+                     ("web", "work", f"https://{site}.ru", f"{site}.ru", 2)]  # the site is the first web address
             return (name, industry, f"https://{site}.ru"), comms
 
         self._write(Company, COMPANY_COLUMNS, COMPANY, "companies", n, build, None)

@@ -8,11 +8,14 @@ from voronka.core.records import Record
 
 
 class Communication(models.Model):
-    """A phone or e-mail of any record (lead, contact, company), normalised for lookup."""
+    """A phone, e-mail, messenger handle or web address of any record (lead, contact, company), normalised
+    for lookup."""
 
     class Kind(models.TextChoices):
         PHONE = "phone", _("Phone")
         EMAIL = "email", _("E-mail")
+        IM = "im", _("Messenger")
+        WEB = "web", _("Site")
 
     class ValueType(models.TextChoices):
         WORK = "work", _("Work")
@@ -20,13 +23,29 @@ class Communication(models.Model):
         HOME = "home", _("Home")
         FAX = "fax", _("Fax")
         OTHER = "other", _("Other")
+        # messengers (Bitrix24's IM vocabulary plus WhatsApp and MAX)
+        TELEGRAM = "telegram", "Telegram"
+        WHATSAPP = "whatsapp", "WhatsApp"
+        VIBER = "viber", "Viber"
+        VK = "vk", _("VK")
+        MAX = "max", "MAX"
+        SKYPE = "skype", "Skype"
+        BITRIX24 = "bitrix24", "Bitrix24"
+        OPENLINE = "openline", _("Open channel")
+        IMOL = "imol", _("Open line")
+        ICQ = "icq", "ICQ"
+        MSN = "msn", "MSN"
+        JABBER = "jabber", "Jabber"
+        # sites
+        LIVEJOURNAL = "livejournal", "LiveJournal"
+        TWITTER = "twitter", "Twitter"
 
     entity_type_id = models.PositiveIntegerField()
     entity_id = models.BigIntegerField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    value_type = models.CharField(max_length=10, choices=ValueType.choices, default=ValueType.WORK)
+    value_type = models.CharField(max_length=20, choices=ValueType.choices, default=ValueType.WORK)
     value = models.CharField(max_length=254)  # as the person typed it
-    normalized = models.CharField(max_length=254)  # E.164 or lower-cased e-mail
+    normalized = models.CharField(max_length=254)  # E.164, a lower-cased e-mail, handle or address
     sort = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

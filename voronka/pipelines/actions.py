@@ -99,7 +99,7 @@ def _check_required_names(entity_type_id: int, names) -> None:
         raise ValidationFailed(_("Required fields must be a list of field names."),
                                fields={"required_fields": [_("must be a list of names")]})
     model = entity_types.get(entity_type_id).model
-    known = {f.name for f in model._meta.get_fields()} | {"phones", "emails"}
+    known = {f.name for f in model._meta.get_fields()} | {"phones", "emails", "messengers", "websites"}
     from voronka.customfields.models import FieldDefinition
 
     custom = set(FieldDefinition.objects.filter(entity_type_id=entity_type_id).values_list("code", flat=True))

@@ -56,14 +56,15 @@ def missing_required(obj, stage: Stage, comms: dict | None = None) -> list[str]:
     """Names of the fields ``stage`` requires that ``obj`` has empty."""
     missing = []
     for name in stage.required_fields or []:
-        if name in ("phones", "emails"):
+        if name in ("phones", "emails", "messengers", "websites"):
             if comms is not None and name in comms:
                 empty = not comms[name]
             else:
                 from voronka.parties.models import Communication
 
                 empty = not obj.pk or not Communication.objects.filter(
-                    entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk, kind=name[:-1]).exists()
+                    entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk,
+                    kind={"messengers": "im", "websites": "web"}.get(name, name[:-1])).exists()
         elif name.startswith("uf_") or name.startswith("custom."):
             code = name.removeprefix("custom.")
             empty = (obj.custom or {}).get(code) in (None, "", [])
@@ -153,7 +154,7 @@ class StageHook(Hook):
         if not move:
             return
         stage = move[1]
-        comms = {k: ctx.state[k] for k in ("phones", "emails") if k in ctx.state}
+        comms = {k: ctx.state[k] for k in ("phones", "emails", "messengers", "websites") if k in ctx.state}
         missing = missing_required(ctx.obj, stage, comms)
         for name in missing:
             ctx.error(name, _("Required to enter stage «%(s)s».") % {"s": stage.name})

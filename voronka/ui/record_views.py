@@ -32,6 +32,7 @@ from voronka.core.selectors import (
     records_visible_to,
     timeline_for,
 )
+from voronka.parties.communications import KEYS as COMM_KEYS
 from voronka.parties.communications import values_of
 from voronka.pipelines.models import Pipeline, Stage
 from voronka.pipelines.totals import for_actor as totals_for
@@ -715,9 +716,13 @@ def card(request, kind: str, pk: int):
             custom = custom_payload(form)
             if custom:
                 payload["custom"] = custom
-            for key in ("phones", "emails"):
-                if ui.has_communications and f"{key}_text" in request.POST:
-                    payload[key] = [v.strip() for v in request.POST[f"{key}_text"].splitlines() if v.strip()]
+            if ui.has_communications:
+                stored = values_of(ui.type_id, [pk])[pk]
+                for key, kind in COMM_KEYS.items():
+                    if f"{key}_text" in request.POST:
+                        lines = _comm_lines(kind, request.POST[f"{key}_text"], stored[kind])
+                        if lines != [{"value": c.value, "type": c.value_type} for c in stored[kind]]:
+                            payload[key] = lines  # unchanged boxes are left out (a company's site may change)
             try:
                 update_one(actor, ui.spec, pk, payload)
             except ActionError as exc:
@@ -727,6 +732,31 @@ def card(request, kind: str, pk: int):
                 return redirect("ui:card", kind=kind, pk=pk)
         obj = get_record_for(actor, ui.type_id, pk)
     return page(request, "ui/records/card.html", _card_context(request, ui, actor, obj, form, can_update), nav=ui.url)
+
+
+def _comm_lines(kind: str, text: str, stored) -> list[dict]:
+    """The card's text box of phones, e-mails, messengers or sites: one value a line; a messenger line may start
+    with its service («telegram: @ivanov»). A value already stored keeps its type."""
+    from voronka.parties.communications import DEFAULT_TYPE, TYPES, normalize
+
+    known = {}
+    for comm in stored:
+        known.setdefault(comm.normalized, comm.value_type)
+    out = []
+    for line in text.splitlines():
+        value, value_type = line.strip(), None
+        if not value:
+            continue
+        head, sep, rest = value.partition(":")
+        if kind == "im" and sep and head.strip().lower() in TYPES["im"] and rest.strip():
+            value_type, value = head.strip().lower(), rest.strip()
+        if value_type is None:
+            try:
+                value_type = known.get(normalize(kind, value, "other"), DEFAULT_TYPE[kind])
+            except DjangoValidationError:
+                value_type = DEFAULT_TYPE[kind]
+        out.append({"value": value, "type": value_type})
+    return out
 
 
 def _card_context(request, ui, actor, obj, form, can_update) -> dict:
@@ -764,7 +794,8 @@ def _timeline_rows(actor, ui, obj):
                 for v in pair if isinstance(v, int)}
     users = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=user_ids)}
     field_labels = {f.name: str(f.verbose_name).capitalize() for f in ui.model._meta.fields}
-    field_labels.update({"phones": _("Phones"), "emails": _("E-mails"), "observers": _("Observers")})
+    field_labels.update({"phones": _("Phones"), "emails": _("E-mails"), "messengers": _("Messengers"),
+                         "websites": _("Sites"), "observers": _("Observers")})
 
     def show(name, value):
         if name == "responsible" and isinstance(value, int):

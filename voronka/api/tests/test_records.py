@@ -338,3 +338,45 @@ def test_comments_and_timeline_pages(api, lead_pipeline):
         assert response.status_code == 422, (body, response.content)
     assert api.post("/leads/999999/comments", {"text": "a"}).status_code == 404
     assert TimelineEntry.objects.filter(kind="comment").count() == 5
+
+
+def test_messengers_and_websites(api, lead_pipeline, deal_pipelines):
+    lead = api.post("/leads", {"title": "Из Telegram", "messengers": [
+        {"value": "@Ivanov", "type": "telegram"}, {"value": "+7 916 555-44-33", "type": "whatsapp"}],
+        "websites": ["ivanov.ru"]})
+    assert lead.status_code == 201, lead.content
+    lead = lead.json()
+    assert lead["messengers"] == [{"value": "@Ivanov", "type": "telegram", "normalized": "ivanov"},
+                                  {"value": "+7 916 555-44-33", "type": "whatsapp", "normalized": "+79165554433"}]
+    assert lead["websites"] == [{"value": "ivanov.ru", "type": "work", "normalized": "ivanov.ru"}]
+    assert api.get(f"/leads/{lead['id']}").json()["messengers"][0]["value"] == "@Ivanov"
+    for params in ({"messenger": "t.me/ivanov"}, {"messenger": "89165554433"}, {"website": "https://www.ivanov.ru/"}):
+        assert [r["id"] for r in api.get("/leads", **params).json()["items"]] == [lead["id"]], params
+    assert api.get("/leads", messenger="@petrov").json()["items"] == []
+    bad = api.patch(f"/leads/{lead['id']}", {"messengers": [{"value": "@x", "type": "fax"}]})
+    assert bad.status_code == 422 and "messengers" in bad.json()["fields"]
+    bad = api.patch(f"/leads/{lead['id']}", {"websites": ["not a site"]})
+    assert bad.status_code == 422 and "websites" in bad.json()["fields"]
+    timeline = api.get(f"/leads/{lead['id']}/timeline").json()["items"]
+    api.patch(f"/leads/{lead['id']}", {"messengers": [{"value": "@ivanov", "type": "telegram"}]})
+    timeline = api.get(f"/leads/{lead['id']}/timeline").json()["items"]
+    assert any("messengers" in e["changes"] for e in timeline)
+    converted = api.post(f"/leads/{lead['id']}/convert", {"create_company": False}).json()
+    assert [m["value"] for m in converted["contact"]["messengers"]] == ["@ivanov"]  # came along to the contact
+    assert [w["value"] for w in converted["contact"]["websites"]] == ["ivanov.ru"]
+
+
+def test_a_company_site_is_its_first_website(api):
+    company = api.post("/companies", {"name": "Ромашка", "site": "https://romashka.ru"}).json()
+    assert [w["value"] for w in company["websites"]] == ["https://romashka.ru"]
+    company = api.patch(f"/companies/{company['id']}", {"websites": [
+        "romashka.ru", {"value": "vk.com/romashka", "type": "vk"}]}).json()
+    assert company["site"] == "romashka.ru"
+    company = api.patch(f"/companies/{company['id']}", {"site": "https://new-romashka.ru"}).json()
+    assert [w["value"] for w in company["websites"]] == ["https://new-romashka.ru", "vk.com/romashka"]
+    assert company["websites"][1]["type"] == "vk"
+    company = api.patch(f"/companies/{company['id']}", {"site": ""}).json()
+    assert [w["value"] for w in company["websites"]] == ["vk.com/romashka"]
+    assert company["site"] == "vk.com/romashka"  # clearing the site removes the first address; the next one moves up
+    company = api.patch(f"/companies/{company['id']}", {"websites": []}).json()
+    assert company["site"] == "" and company["websites"] == []

@@ -179,26 +179,76 @@ def test_reading_past_the_export_threshold_needs_the_export_right(rest, manager_
     assert AuditEvent.objects.filter(action="records.listed_past_threshold").count() == 1
 
 
-def test_company_web_is_a_multifield(rest):
-    """A company's site travels as Bitrix24's WEB multi-field (Voronka keeps one site per company)."""
+def test_company_web_is_a_multifield_mirrored_by_the_site(rest):
+    """A company's WEB values are its web addresses; its ``site`` field is the first of them."""
+    from voronka.parties.models import Company
+
     status, body = rest("crm.company.add", {"fields": {"TITLE": "Сайт", "WEB": [
-        {"VALUE": "https://romashka.ru", "VALUE_TYPE": "WORK"}]}})
+        {"VALUE": "https://romashka.ru", "VALUE_TYPE": "WORK"}, {"VALUE": "vk.com/romashka", "VALUE_TYPE": "VK"}]}})
     assert status == 200, body
     company = body["result"]
+    assert Company.objects.get(pk=company).site == "https://romashka.ru"
     web = rest("crm.company.get", {"id": company})[1]["result"]["WEB"]
-    assert [(w["VALUE"], w["TYPE_ID"]) for w in web] == [("https://romashka.ru", "WEB")]
+    assert [(w["VALUE"], w["VALUE_TYPE"], w["TYPE_ID"]) for w in web] == [
+        ("https://romashka.ru", "WORK", "WEB"), ("vk.com/romashka", "VK", "WEB")]
     _s, body = rest("crm.company.list", {"filter": {"ID": company}})
     assert "WEB" not in body["result"][0]  # multi-fields only when named in select, as in Bitrix24
     _s, body = rest("crm.company.list", {"filter": {"ID": company}, "select": ["ID", "WEB"]})
     assert body["result"][0]["WEB"][0]["VALUE"] == "https://romashka.ru"
-    rest("crm.company.update", {"id": company, "fields": {"WEB": []}})  # nothing to apply: the site stays
-    assert rest("crm.company.get", {"id": company})[1]["result"]["WEB"][0]["VALUE"] == "https://romashka.ru"
+    rest("crm.company.update", {"id": company, "fields": {"WEB": []}})  # nothing to apply: the values stay
+    assert len(rest("crm.company.get", {"id": company})[1]["result"]["WEB"]) == 2
     rest("crm.company.update", {"id": company, "fields": {"WEB": [{"ID": web[0]["ID"], "DELETE": "Y"}]}})
-    assert rest("crm.company.get", {"id": company})[1]["result"]["WEB"] == []
-    rest("crm.company.update", {"id": company, "fields": {"WEB": "romashka.ru"}})
-    _s, body = rest("crm.item.get", {"entityTypeId": 4, "id": company})
-    assert [(f["typeId"], f["value"]) for f in body["result"]["item"]["fm"]] == [("WEB", "romashka.ru")]
-    assert body["result"]["item"]["web"] == "romashka.ru"
+    assert [w["VALUE"] for w in rest("crm.company.get", {"id": company})[1]["result"]["WEB"]] == ["vk.com/romashka"]
+    assert Company.objects.get(pk=company).site == "vk.com/romashka"  # the first value moved up
+    _s, body = rest("crm.company.list", {"filter": {"WEB": "https://www.VK.com/romashka/"}, "select": ["ID"]})
+    assert [r["ID"] for r in body["result"]] == [str(company)]  # scheme, www, case and slash do not matter
     _s, body = rest("crm.item.update", {"entityTypeId": 4, "id": company, "fields": {
         "fm": {"n0": {"typeId": "WEB", "valueType": "WORK", "value": "https://new.ru"}}}})
-    assert body["result"]["item"]["web"] == "https://new.ru"
+    assert body["result"]["item"]["web"] == "vk.com/romashka"
+    assert [f["value"] for f in body["result"]["item"]["fm"] if f["typeId"] == "WEB"] == [
+        "vk.com/romashka", "https://new.ru"]
+
+
+def test_im_and_web_multifields_of_leads_and_contacts(rest, lead_pipeline):
+    """IM and WEB keep several typed values with ids and follow the merge rules, like PHONE and EMAIL."""
+    for entity in ("lead", "contact"):
+        status, body = rest(f"crm.{entity}.add", {"fields": {"NAME": "Иван", "IM": [
+            {"VALUE": "@ivanov", "VALUE_TYPE": "TELEGRAM"}, {"VALUE": "ivan.skype", "VALUE_TYPE": "SKYPE"},
+            {"VALUE": "", "VALUE_TYPE": "VIBER"}], "WEB": [{"VALUE": "ivanov.ru", "VALUE_TYPE": "HOME"}]}})
+        assert status == 200, body
+        pk = body["result"]
+        got = rest(f"crm.{entity}.get", {"id": pk})[1]["result"]
+        assert [(v["VALUE"], v["VALUE_TYPE"], v["TYPE_ID"]) for v in got["IM"]] == [
+            ("@ivanov", "TELEGRAM", "IM"), ("ivan.skype", "SKYPE", "IM")]  # the empty value is skipped
+        assert [(v["VALUE"], v["VALUE_TYPE"]) for v in got["WEB"]] == [("ivanov.ru", "HOME")]
+        assert got["HAS_IMOL"] == "N"
+        telegram, skype = got["IM"]
+        rest(f"crm.{entity}.update", {"id": pk, "fields": {"IM": [
+            {"ID": telegram["ID"], "VALUE": "@ivanov_new"},  # changed, type kept
+            {"ID": skype["ID"], "DELETE": "Y"},  # removed
+            {"VALUE": "+7 916 123-45-67", "VALUE_TYPE": "WHATSAPP"},  # appended
+            {"VALUE": "someone", "VALUE_TYPE": "NO_SUCH_TYPE"}]}})  # an unknown type is «other»
+        got = rest(f"crm.{entity}.get", {"id": pk})[1]["result"]
+        assert [(v["VALUE"], v["VALUE_TYPE"]) for v in got["IM"]] == [
+            ("@ivanov_new", "TELEGRAM"), ("+7 916 123-45-67", "WHATSAPP"), ("someone", "OTHER")]
+        assert [v["VALUE"] for v in got["WEB"]] == ["ivanov.ru"]  # not mentioned: kept
+        other = [v for v in got["IM"] if v["VALUE"] == "someone"][0]
+        rest(f"crm.{entity}.update", {"id": pk, "fields": {"IM": [{"ID": other["ID"], "VALUE": ""}]}})
+        got = rest(f"crm.{entity}.get", {"id": pk})[1]["result"]
+        assert len(got["IM"]) == 2  # an empty VALUE with an ID removes it
+        for key, value in (("IM", "t.me/ivanov_new"), ("IM", "ivanov_new"), ("IM", "89161234567"),
+                           ("WEB", "http://ivanov.ru/")):
+            _s, body = rest(f"crm.{entity}.list", {"filter": {key: value}, "select": ["ID", "IM"]})
+            assert [r["ID"] for r in body["result"]] == [str(pk)], (entity, key, value)
+        _s, body = rest(f"crm.{entity}.list", {"filter": {"%IM": "ivanov"}, "select": ["ID"]})
+        assert [r["ID"] for r in body["result"]] == [str(pk)]
+        _s, body = rest(f"crm.{entity}.list", {"filter": {"IM": "petrov"}, "select": ["ID"]})
+        assert body["result"] == []
+        _s, body = rest(f"crm.{entity}.list", {"filter": {"ID": pk}, "select": ["*"]})
+        assert "IM" not in body["result"][0] and "WEB" not in body["result"][0]  # * leaves multi-fields out
+        _s, body = rest(f"crm.{entity}.list", {"filter": {"ID": pk}, "select": ["IM", "WEB"]})
+        assert set(body["result"][0]) == {"ID", "IM", "WEB"}
+        fields = rest(f"crm.{entity}.fields", {})[1]["result"]
+        assert fields["IM"]["type"] == "crm_multifield" and fields["IM"]["isMultiple"] is True
+        item = rest("crm.item.get", {"entityTypeId": 1 if entity == "lead" else 3, "id": pk})[1]["result"]["item"]
+        assert ("IM", "TELEGRAM", "@ivanov_new") in [(f["typeId"], f["valueType"], f["value"]) for f in item["fm"]]

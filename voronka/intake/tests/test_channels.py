@@ -161,6 +161,10 @@ def test_telegram_chat_creates_a_lead_then_messages_go_to_its_timeline(admin, le
     link = TelegramChat.objects.get(bot=bot, chat_id=555001)
     lead = Lead.objects.get(pk=link.entity_id)
     assert lead.source == "telegram-ireca" and lead.first_name == "Мария" and "Мария Ершова" in lead.title
+    from voronka.parties.communications import values_of
+
+    assert [(c.value, c.value_type, c.normalized) for c in values_of(1, [lead.pk])[lead.pk]["im"]] == [
+        ("@mershova", "telegram", "mershova")]  # the chat's username is the lead's Telegram handle
     assert _send(bot, _update(1, "/start"), **h).json()["status"] == "created"  # Telegram's retry: same entry
     contact = create_contact(admin, first_name="Мария", last_name="Ершова", emails=["m.ershova@cafe.ru"])
     second = _send(bot, _update(2, "Мой e-mail M.Ershova@cafe.ru, телефон 8 (916) 222-33-44"), **h)

@@ -211,7 +211,10 @@ def test_generate_creates_consistent_rows_in_an_empty_database():
     for comm in Communication.objects.filter(kind="email")[:50]:
         assert comm.normalized == comm.value.lower()
     assert Communication.objects.filter(entity_type_id=3).values("entity_id").distinct().count() == 50
-    assert Communication.objects.filter(entity_type_id=4).count() == 20
+    assert Communication.objects.filter(entity_type_id=4).count() == 30
+
+    sites = dict(Communication.objects.filter(entity_type_id=4, kind="web").values_list("entity_id", "value"))
+    assert sites == dict(Company.objects.values_list("id", "site"))  # a company's site is its first web address
     # links point at real rows
     assert not Deal.objects.filter(contact__isnull=False).exclude(contact_id__in=Contact.objects.values("id")).exists()
     assert not Contact.objects.filter(company__isnull=False).exclude(
