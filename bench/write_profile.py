@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
+import gc
 import io
 import json
 import os
@@ -42,6 +43,7 @@ def main() -> None:
                         help="whose token: a superuser's (as bench/run.py) or a sales manager's")
     parser.add_argument("--body", default="phone", choices=("phone", "title", "full"),
                         help="what a create sends: title + phone (as bench/run.py), title only, or more fields")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up")
     parser.add_argument("--queries", action="store_true", help="print the statements of one create")
     parser.add_argument("--profile", type=int, default=0, help="print this many cProfile lines (cumulative)")
     parser.add_argument("--tottime", type=int, default=0, help="print this many cProfile lines (own time)")
@@ -107,13 +109,24 @@ def main() -> None:
         finally:
             sql_time[0] += time.perf_counter() - started
 
-    def block(fn, n: int) -> tuple[float, float]:
-        """CPU ms and wall ms per request."""
+    gc_time = [0.0, 0.0]
+
+    def gc_clock(phase, info):
+        if phase == "start":
+            gc_time[1] = time.process_time()
+        else:
+            gc_time[0] += time.process_time() - gc_time[1]
+
+    gc.callbacks.append(gc_clock)
+
+    def block(fn, n: int) -> tuple[float, float, float]:
+        """CPU ms, wall ms and garbage collector's CPU ms per request."""
+        gc_time[0] = 0.0
         c0, w0 = time.process_time(), time.perf_counter()
         for _ in range(n):
             fn()
         c1, w1 = time.process_time(), time.perf_counter()
-        return (c1 - c0) / n * 1000, (w1 - w0) / n * 1000
+        return (c1 - c0) / n * 1000, (w1 - w0) / n * 1000, gc_time[0] / n * 1000
 
     def sql_ms(fn, n: int) -> float:
         """Wall ms per request spent in the database driver (a separate pass: the wrapper costs CPU itself)."""
@@ -126,6 +139,9 @@ def main() -> None:
     for _ in range(30):  # warm up: imports, compiled statements, caches
         create()
         baseline()
+    if opts.gc_freeze:
+        gc.collect()
+        gc.freeze()  # what a server may do after start-up: the long-lived objects leave the collector's scans
 
     statements = {}
     for name, fn in (("baseline", baseline), ("create", create)):
@@ -148,10 +164,10 @@ def main() -> None:
 
     print(f"\n{connection.vendor}, as {opts.who}, body {opts.body}, {opts.rounds} rounds × {opts.n} requests, "
           f"load {os.getloadavg()[0]:.1f}")
-    print(f"{'request':<10} {'statements':>10} {'CPU ms':>8} {'min CPU':>8} {'wall ms':>8} {'SQL ms':>8}")
+    print(f"{'request':<10} {'statements':>10} {'CPU ms':>8} {'min CPU':>8} {'wall ms':>8} {'SQL ms':>8} {'GC ms':>8}")
     for name in ("baseline", "create"):
         print(f"{name:<10} {statements[name][0]:>10.1f} {med(name, 0):>8.3f} {best(name):>8.3f} {med(name, 1):>8.3f} "
-              f"{sql[name]:>8.3f}")
+              f"{sql[name]:>8.3f} {med(name, 2):>8.3f}")
     print(f"CPU ratio baseline/create: median {med('baseline', 0) / med('create', 0):.2f}, "
           f"best {best('baseline') / best('create'):.2f} (per round: "
           + ", ".join(f"{b[0] / c[0]:.2f}" for b, c in zip(results["baseline"], results["create"], strict=True)) + ")")
