@@ -84,6 +84,12 @@ def bump(key: str = KEY) -> None:
     forget_snapshot()  # later reads in this request see the change (or, after a rollback, the old version)
 
 
+def peek(key: tuple, version: int) -> Any:
+    """What ``cached`` keeps under ``key`` for ``version``, or None."""
+    hit = _cache.get(key)
+    return hit[1] if hit is not None and hit[0] == version else None
+
+
 def cached(key: tuple, loader: Callable[[], Any], version: int) -> Any:
     hit = _cache.get(key)
     if hit is not None and hit[0] == version:
