@@ -63,3 +63,21 @@ def test_the_fast_body_equals_the_schema_validated_one(kind, api, admin, lead_pi
     fast = json.loads(created_response(data).content)
     validated = rt.schemas["out"].model_validate(data).model_dump()
     assert fast == json.loads(JSONRenderer().render(None, validated, response_status=201))
+
+
+def test_a_warm_single_create_sends_ten_statements(api, lead_pipeline, django_capture_on_commit_callbacks):
+    """Versions (1), transaction (2), the lead, its phone, stage history, board and daily totals, timeline and
+    outbox (7): nothing else — no token, settings or rights lookup once they are cached."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.pipelines import daily
+
+    daily._noted.clear()
+    with django_capture_on_commit_callbacks(execute=True):  # the stage-order note is remembered after commit
+        assert api.post("/leads", {"title": "Прогрев", "phones": ["+79161230000"]}).status_code == 201
+    with CaptureQueriesContext(connection) as ctx:
+        assert api.post("/leads", {"title": "Счёт", "phones": ["+79161230001"]}).status_code == 201
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    assert len(sqls) <= 10, "\n".join(sqls)
+    assert not any("identity_" in s or "pipelines_stage\"" in s or "dailytotalstate" in s for s in sqls)
