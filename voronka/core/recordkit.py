@@ -76,6 +76,21 @@ class RecordSpec:
                         if f.blank or (f.has_default() and f.get_default() not in (None, ""))
                         or f.auto_created or f.primary_key}
         self.allowed = set(self.writable) | {k for h in self.hooks for k in h.keys} | ({"custom"} if self.has_custom else set())
+        # for ``new``: each concrete field's default, a constant or a callable called per instance
+        fields = self.model._meta.concrete_fields
+        self._defaults = [(True, f.default) if f.has_default() and callable(f.default) else (False, f.get_default())
+                          for f in fields]
+        self._position = {**{f.name: i for i, f in enumerate(fields)}, **{f.attname: i for i, f in enumerate(fields)}}
+
+    def new(self, **values):
+        """A fresh unsaved instance with its defaults and ``values`` (attnames or plain field names; ids for
+        foreign keys). Django's keyword constructor walks every field with a default lookup each, which cost a
+        create more than its insert; the positional one only assigns."""
+        args = [default() if call else default for call, default in self._defaults]
+        position = self._position
+        for name, value in values.items():
+            args[position[name]] = value
+        return self.model(*args)
 
 
 @dataclass
@@ -264,7 +279,7 @@ def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic
             results.append(ItemResult(index, False, error=ValidationFailed(_("The record must be a JSON object."))))
             continue
         values = dict(spec.defaults(actor, data)) if spec.defaults else {}
-        obj = spec.model(created_at=now, updated_at=now, created_by_id=actor.user_id, **spec.scope)
+        obj = spec.new(created_at=now, updated_at=now, created_by_id=actor.user_id, **spec.scope)
         if "responsible" in spec.writable and "responsible" not in data:
             obj.responsible_id = actor.user_id
         for k, v in values.items():

@@ -341,5 +341,11 @@ def revoke_token(actor: Actor, token_id: int) -> None:
     if actor.user_id != token.user_id:
         policies.require(actor, "settings:integrations", 0)
     if token.revoked_at is None:
-        ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
-        audit.record(actor, "token.revoked", user=token.user_id, token=token.prefix)
+        from django.db import transaction
+
+        from .models import tokens_changed
+
+        with transaction.atomic():
+            ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+            tokens_changed()  # every process drops the tokens it keeps: the next request with this one is refused
+            audit.record(actor, "token.revoked", user=token.user_id, token=token.prefix)

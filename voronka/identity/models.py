@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -122,6 +123,7 @@ class ApiToken(models.Model):
             return None
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             cls.objects.filter(pk=token.pk).update(last_used_at=now)  # throttled: not a write per request
+            _used(token.prefix, now)
         return token
 
 
@@ -135,22 +137,75 @@ def _token_query():
 
 
 _TOKEN_QUERY = None
+# The row of each token seen (token and user columns), per process, keyed by prefix and kept while the
+# «tokens» and «rights» versions stay the same: every API request checks them anyway (one read shared with the
+# settings and the rights), so a cached token costs no query. Revoking or changing a token, and any change of a
+# user, bumps «tokens» (``_tokens_changed``; actions that change users bump «rights»), so the next request of any
+# process sees it. The TTL is a safety net for writes that bypass the ORM (raw SQL).
+TOKEN_TTL = 60.0
+_token_rows: dict[str, tuple[tuple[int, int], float, tuple]] = {}
 
 
 def _token_with_user(prefix: str) -> ApiToken | None:
-    """The token with its user in one query compiled once per process (this runs on every API request)."""
+    """The token with its user: from this process's cache, or in one query compiled once per process."""
+    from voronka.core import config_cache
+
     global _TOKEN_QUERY
-    if _TOKEN_QUERY is None:
-        _TOKEN_QUERY = _token_query()
-    rows = _TOKEN_QUERY.rows(prefix)
-    if not rows:
-        return None
-    row = rows[0]
-    n = len(ApiToken._meta.concrete_fields)
-    token = ApiToken.from_db("default", [f.attname for f in ApiToken._meta.concrete_fields], row[:n])
-    user = User.from_db("default", [f.attname for f in User._meta.concrete_fields], row[n:])
-    token.user = user
+    current = config_cache.versions()
+    stamp = (current[config_cache.TOKENS], current[config_cache.RIGHTS])
+    hit = _token_rows.get(prefix)
+    moment = time.monotonic()
+    if hit is not None and hit[0] == stamp and moment - hit[1] < TOKEN_TTL:
+        row = hit[2]
+    else:
+        if _TOKEN_QUERY is None:
+            _TOKEN_QUERY = _token_query()
+        rows = _TOKEN_QUERY.rows(prefix)
+        if not rows:
+            _token_rows.pop(prefix, None)
+            return None  # unknown prefixes are never kept: the cache holds real tokens only
+        row = rows[0]
+        _token_rows[prefix] = (stamp, moment, row)
+    # fresh instances per request: nothing a request sets on its user leaks into the next one
+    token_names, user_names = _attnames()
+    token = ApiToken.from_db("default", token_names, row[:len(token_names)])
+    token.user = User.from_db("default", user_names, row[len(token_names):])
     return token
+
+
+_ATTNAMES: list[list[str]] = []
+
+
+def _attnames() -> list[list[str]]:
+    if not _ATTNAMES:
+        _ATTNAMES[:] = [[f.attname for f in ApiToken._meta.concrete_fields],
+                        [f.attname for f in User._meta.concrete_fields]]
+    return _ATTNAMES
+
+
+def _used(prefix: str, moment) -> None:
+    """Keep the cached row's ``last_used_at`` in step with the throttled update."""
+    hit = _token_rows.get(prefix)
+    if hit is not None:
+        index = _attnames()[0].index("last_used_at")
+        row = list(hit[2])
+        row[index] = moment
+        _token_rows[prefix] = (hit[0], hit[1], tuple(row))
+
+
+def forget_tokens() -> None:
+    _token_rows.clear()
+
+
+def tokens_changed(**kwargs) -> None:
+    """A token or a user changed: every process reloads the tokens it keeps (bumps «tokens»)."""
+    from voronka.core import config_cache
+
+    update_fields = kwargs.get("update_fields")
+    if update_fields and set(update_fields) <= {"last_login", "last_used_at"}:
+        return  # bookkeeping of sign-ins and token use changes nothing a token check reads
+    config_cache.bump(config_cache.TOKENS)
+    forget_tokens()
 
 
 class Scope(models.IntegerChoices):

@@ -68,14 +68,29 @@ class Routing:
     @classmethod
     def for_source(cls, code: str, **overrides) -> Routing:
         routing = cls(source=code, policy=getattr(settings, "VORONKA_INTAKE_DUPLICATE_POLICY", DuplicatePolicy.ATTACH))
-        src = IntakeSource.objects.filter(code=code).first() if code else None
+        src = _source_settings(code) if code else None
         if src is not None:
-            routing.policy, routing.queue_id = src.duplicate_policy, src.queue_id
-            routing.pipeline_id, routing.stage = src.pipeline_id, src.stage
+            routing.policy, routing.queue_id, routing.pipeline_id, routing.stage = src
         for key, value in overrides.items():
             if value:
                 setattr(routing, key, value)
         return routing
+
+
+def _source_settings(code: str) -> tuple | None:
+    """(policy, queue, pipeline, stage) of a source: kept per process behind the settings version (every change of a
+    source bumps it, see ``apps.py``); codes without a source are looked up each time (they are caller-chosen)."""
+    from voronka.core import config_cache
+
+    key = ("intake-source", code)
+    version = config_cache.current_version()
+    hit = config_cache.peek(key, version)
+    if hit is None:
+        hit = IntakeSource.objects.filter(code=code).values_list("duplicate_policy", "queue_id", "pipeline_id",
+                                                                  "stage").first()
+        if hit is not None:
+            config_cache.cached(key, lambda: hit, version)
+    return hit
 
 
 Handler = Callable[[Actor, IntakeLog], Outcome]

@@ -17,9 +17,25 @@ class IntakeConfig(AppConfig):
         for prefix in ("lead.", "contact.", "company."):
             outbox.subscribe(prefix, names.on_record_event)
 
+        # forms and sources are kept per process behind the settings version: any change of one, through an
+        # action, the admin or the demo, bumps it
+        from django.db.models.signals import post_delete, post_save
+
+        from .models import IntakeSource, WebForm
+
+        for model in (WebForm, IntakeSource):
+            post_save.connect(_settings_changed, sender=model, dispatch_uid=f"voronka-intake-{model.__name__}-save")
+            post_delete.connect(_settings_changed, sender=model, dispatch_uid=f"voronka-intake-{model.__name__}-del")
+
         from voronka.leads import demo as lead_demo
 
         from . import demo
 
         if demo.install not in lead_demo.SETTINGS_HOOKS:
             lead_demo.SETTINGS_HOOKS.append(demo.install)
+
+
+def _settings_changed(**kwargs) -> None:
+    from voronka.core import config_cache
+
+    config_cache.bump()

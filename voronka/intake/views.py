@@ -6,6 +6,7 @@ a bad one gets a clear 4xx (HTML for a person, JSON for a script) and stays in t
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hmac
 import json
@@ -30,11 +31,26 @@ def client_ip(request: HttpRequest) -> str:
     return (request.META.get("REMOTE_ADDR") or "")[:45]
 
 
+_FORM_COLUMNS: list[str] = []
+
+
 def _form(slug: str) -> WebForm:
-    form = WebForm.objects.filter(slug=slug, is_active=True).first()
-    if form is None:
-        raise Http404
-    return form
+    """The active form of a slug. Its row is kept per process behind the settings version (read once per request
+    anyway; every change of a form bumps it, see ``apps.py``); a fresh instance per request. Unknown slugs are never
+    kept, so random addresses cannot fill the memory."""
+    from voronka.core import config_cache
+
+    if not _FORM_COLUMNS:
+        _FORM_COLUMNS[:] = [f.attname for f in WebForm._meta.concrete_fields]
+    key = ("webform", slug)
+    version = config_cache.current_version()
+    hit = config_cache.peek(key, version)
+    if hit is None:
+        hit = WebForm.objects.filter(slug=slug, is_active=True).values_list(*_FORM_COLUMNS).first()
+        if hit is None:
+            raise Http404
+        config_cache.cached(key, lambda: hit, version)
+    return WebForm.from_db("default", _FORM_COLUMNS, copy.deepcopy(hit))  # its JSON values are not shared
 
 
 def _own_origin(request: HttpRequest) -> str:

@@ -120,16 +120,32 @@ def change(entity_type_id: int, before: list, after: list) -> None:
     apply([*((k, -c, -a) for k, c, a in before), *after])
 
 
-def note_order(entity_type_id: int, pipeline_id: int, stages: Iterable[Stage]) -> None:
+# (entity type, pipeline) -> (settings version, signature) this process wrote and saw committed
+_noted: dict[tuple[int, int], tuple[int, str]] = {}
+
+
+def note_order(entity_type_id: int, pipeline_id: int, stages: Iterable[Stage], *, version: int | None = None,
+               sig: str | None = None) -> None:
     """Remember the stage order a write used for its ``reached`` row; a different order than the one remembered
-    marks the pipeline stale (the funnel then reads the live tables until a rebuild)."""
+    marks the pipeline stale (the funnel then reads the live tables until a rebuild).
+
+    With ``version`` (the settings version the stages were read at) the statement runs once per process and
+    version: once a note with the same signature has committed, repeating it changes nothing (the row holds
+    that signature, or «stale», or what a rebuild wrote from the same stages), until the stages change, which
+    bumps the version."""
+    sig = signature(stages) if sig is None else sig
+    key = (entity_type_id, pipeline_id)
+    if version is not None and _noted.get(key) == (version, sig):
+        return
     table = DailyTotalState._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (entity_type_id, pipeline_id, signature, rebuilt_at) VALUES (%s, %s, %s, %s) "
             f"ON CONFLICT (entity_type_id, pipeline_id) DO UPDATE SET signature = %s "
             f"WHERE {table}.signature <> excluded.signature",
-            [entity_type_id, pipeline_id, signature(stages), timezone.now(), STALE])
+            [entity_type_id, pipeline_id, sig, timezone.now(), STALE])
+    if version is not None:
+        transaction.on_commit(lambda: _noted.__setitem__(key, (version, sig)))
 
 
 # --- reads -------------------------------------------------------------------------------------------------

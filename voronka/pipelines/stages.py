@@ -36,6 +36,21 @@ def _stages(batch: dict, entity_type_id: int) -> dict:
     return batch[key]
 
 
+def _order(info: dict, pipeline_id: int) -> dict[int, int]:
+    """``daily.order_of`` of a pipeline, computed once per cached settings version."""
+    orders = info.setdefault("orders", {})
+    if pipeline_id not in orders:
+        orders[pipeline_id] = daily.order_of(info["by_pipeline"].get(pipeline_id, []))
+    return orders[pipeline_id]
+
+
+def _signature(info: dict, pipeline_id: int) -> str:
+    signatures = info.setdefault("signatures", {})
+    if pipeline_id not in signatures:
+        signatures[pipeline_id] = daily.signature(info["by_pipeline"].get(pipeline_id, []))
+    return signatures[pipeline_id]
+
+
 def default_pipeline(info: dict) -> Pipeline | None:
     active = [p for p in info["pipelines"].values() if p.is_active]
     for p in sorted(active, key=lambda p: (p.sort, p.pk)):
@@ -173,16 +188,18 @@ class StageHook(Hook):
         totals.apply((totals.key_of(c.spec.entity_type_id, c.obj), 1, c.obj.opportunity) for c in contexts)
         if contexts:
             type_id = contexts[0].spec.entity_type_id
-            info = _stages(contexts[0].batch, type_id)
+            batch = contexts[0].batch
+            info = _stages(batch, type_id)
             rows, pipes = [], set()
             for c in contexts:
                 pipes.add(c.obj.pipeline_id)
-                order = daily.order_of(info["by_pipeline"].get(c.obj.pipeline_id, []))
+                order = _order(info, c.obj.pipeline_id)
                 rows += daily.contribution(type_id, daily.state_of(c.obj), daily.furthest([c.obj.stage_id], order))
             daily.apply(rows)
             stays.apply([r for c in contexts for r in stays.contribution(type_id, daily.state_of(c.obj), ())])
             for pid in sorted(pipes):
-                daily.note_order(type_id, pid, info["by_pipeline"].get(pid, []))
+                daily.note_order(type_id, pid, info["by_pipeline"].get(pid, []), version=batch.get("config_version"),
+                                 sig=_signature(info, pid))
 
     def after_delete(self, obj, spec) -> None:
         totals.apply([(totals.key_of(spec.entity_type_id, obj), -1, -obj.opportunity)])
@@ -217,7 +234,7 @@ DAILY_FIELDS = ("responsible", "is_open", "source", "opportunity")
 
 def _daily_rows(type_id: int, obj) -> tuple[list, list]:
     """The read-model rows of a record as it is: (daily totals, stay totals), its history read once."""
-    order = daily.order_of(_stages({}, type_id)["by_pipeline"].get(obj.pipeline_id, []))
+    order = _order(_stages({}, type_id), obj.pipeline_id)
     moves = stays.history(type_id, obj.pk)
     state = daily.state_of(obj)
     return (daily.contribution(type_id, state, daily.furthest({m[1] for m in moves}, order)),
@@ -232,7 +249,7 @@ def _daily_update(ctx: WriteContext) -> None:
     if not move and all(before.get(f, getattr(obj, f"{f}_id" if f == "responsible" else f, None))
                         == getattr(obj, f"{f}_id" if f == "responsible" else f, None) for f in DAILY_FIELDS):
         return
-    by_pipeline = _stages(ctx.batch, type_id)["by_pipeline"]
+    info = _stages(ctx.batch, type_id)
     moves = stays.history(type_id, obj.pk)
     entered = {m[1] for m in moves}
     old_pipeline = ctx.state["from_pipeline"] if move else obj.pipeline_id
@@ -240,15 +257,16 @@ def _daily_update(ctx: WriteContext) -> None:
     old = daily.state_of(obj, pipeline_id=old_pipeline, stage_id=move[0] if move else obj.stage_id,
                          semantics=semantics, closed_at=closed_at,
                          **{("responsible_id" if f == "responsible" else f): before[f] for f in DAILY_FIELDS if f in before})
-    old_reached = daily.furthest(entered, daily.order_of(by_pipeline.get(old_pipeline, [])))
-    new_reached = daily.furthest(entered | {obj.stage_id}, daily.order_of(by_pipeline.get(obj.pipeline_id, [])))
+    old_reached = daily.furthest(entered, _order(info, old_pipeline))
+    new_reached = daily.furthest(entered | {obj.stage_id}, _order(info, obj.pipeline_id))
     new = daily.state_of(obj)
     daily.change(type_id, daily.contribution(type_id, old, old_reached), daily.contribution(type_id, new, new_reached))
     # the stay this move ends is not in the history yet (``record_move`` writes it after this)
     ended = [(move[0], move[1].pk, ctx.state["seconds"], obj.stage_changed_at)] if move else []
     stays.change(stays.contribution(type_id, old, moves), stays.contribution(type_id, new, [*moves, *ended]))
     if move:
-        daily.note_order(type_id, obj.pipeline_id, by_pipeline.get(obj.pipeline_id, []))
+        daily.note_order(type_id, obj.pipeline_id, info["by_pipeline"].get(obj.pipeline_id, []),
+                         version=ctx.batch.get("config_version"), sig=_signature(info, obj.pipeline_id))
 
 
 def record_move(actor: Actor, entity_type_id: int, code: str, obj, from_stage_id: int | None, stage: Stage,

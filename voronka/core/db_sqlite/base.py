@@ -7,6 +7,9 @@ transaction (Django's ``BEGIN IMMEDIATE``) first takes an exclusive ``flock`` on
 database, waiting with short polls, and releases it at commit or rollback, so the next writer starts
 within a fraction of a millisecond. Statements outside a transaction still rely on the busy timeout.
 An in-memory database needs no lock.
+
+Its cursor also remembers the ``%s`` → ``?`` conversion of the statements it has seen (Django runs a regular
+expression over every statement; the hot paths send the same few statements again and again).
 """
 
 from __future__ import annotations
@@ -18,10 +21,29 @@ import time
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
+_converted: dict[str, str] = {}
+CONVERTED_MAX = 5000  # distinct statements remembered (IN lists of every length make new ones)
+
+
+class CursorWrapper(base.SQLiteCursorWrapper):
+    def convert_query(self, query, *, param_names=None):
+        if param_names is not None:
+            return super().convert_query(query, param_names=param_names)
+        converted = _converted.get(query)
+        if converted is None:
+            converted = super().convert_query(query)
+            if len(_converted) >= CONVERTED_MAX:
+                _converted.clear()
+            _converted[query] = converted
+        return converted
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _lock_fd: int | None = None
     _locked = False
+
+    def create_cursor(self, name=None):
+        return self.connection.cursor(factory=CursorWrapper)
 
     def _lock_path(self) -> str | None:
         name = str(self.settings_dict.get("NAME") or "")

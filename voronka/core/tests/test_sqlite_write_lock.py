@@ -87,3 +87,27 @@ def test_a_writer_that_cannot_get_the_lock_in_time_gets_a_clear_error(tmp_path):
     late._start_transaction_under_autocommit()
     late.rollback()
     late.close()
+
+
+def test_remembered_query_conversion_matches_djangos(tmp_path):
+    from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+    from voronka.core.db_sqlite import base
+
+    wrapper = _wrapper(tmp_path / "convert.sqlite3")
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("CREATE TABLE t (a integer, b text)")
+            for _ in range(2):  # the second time from memory
+                cursor.execute("INSERT INTO t (a, b) VALUES (%s, '100%%')", [1])
+                cursor.executemany("INSERT INTO t (a, b) VALUES (%s, %s)", [(2, "x"), (3, "y")])
+                cursor.execute("INSERT INTO t (a, b) VALUES (%(a)s, %(b)s)", {"a": 4, "b": "named"})
+            cursor.execute("SELECT a, b FROM t ORDER BY a, b")
+            rows = cursor.fetchall()
+            sql = "SELECT %s, '%%s' FROM t WHERE b LIKE %s"
+            cursor.execute(sql, [1, "x"])
+            assert cursor.fetchall() == [(1, "%s")] * 2
+        assert rows == [(1, "100%"), (1, "100%"), (2, "x"), (2, "x"), (3, "y"), (3, "y"), (4, "named"), (4, "named")]
+        assert base._converted[sql] == SQLiteCursorWrapper.convert_query(None, sql)
+    finally:
+        wrapper.close()

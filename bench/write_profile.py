@@ -1,0 +1,199 @@
+"""One ``POST /api/v1/leads`` in process (no HTTP server): statements, CPU time against the bare baseline
+view, and a cProfile of the creates (issue 2: where a single create's time goes).
+
+    .venv/bin/python bench/write_profile.py                        # SQLite in a temporary var directory
+    .venv/bin/python bench/write_profile.py --queries --profile 40
+    scripts/with-postgres.sh .venv/bin/python bench/write_profile.py --queries
+    .venv/bin/python bench/write_profile.py --as manager           # a sales manager's token, not a superuser's
+
+Times are CPU time of this process (``time.process_time``), baseline and create interleaved in rounds, so
+other load on the machine changes them little; the database server's own time on PostgreSQL is not in them
+(the SQL column shows the wall time spent in the driver). Statement counts do not depend on load at all.
+Point it only at a throwaway database: it migrates and fills it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--var", default="", help="var directory (default: a temporary one)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of baseline + create blocks")
+    parser.add_argument("--n", type=int, default=300, help="requests per block")
+    parser.add_argument("--leads", type=int, default=10, help="leads generated before measuring")
+    parser.add_argument("--as", dest="who", choices=("admin", "manager"), default="admin",
+                        help="whose token: a superuser's (as bench/run.py) or a sales manager's")
+    parser.add_argument("--body", default="phone", choices=("phone", "title", "full"),
+                        help="what a create sends: title + phone (as bench/run.py), title only, or more fields")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up")
+    parser.add_argument("--queries", action="store_true", help="print the statements of one create")
+    parser.add_argument("--profile", type=int, default=0, help="print this many cProfile lines (cumulative)")
+    parser.add_argument("--tottime", type=int, default=0, help="print this many cProfile lines (own time)")
+    parser.add_argument("--dump", default="", help="write the cProfile data to this file (pstats format)")
+    opts = parser.parse_args()
+    var = opts.var or tempfile.mkdtemp(prefix="vk-write-prof-")
+    os.environ.update({"VORONKA_VAR_DIR": var, "VORONKA_BENCH": "1", "DJANGO_SETTINGS_MODULE": "voronka.settings"})
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.identity.models import ApiToken, Role, User
+
+    call_command("migrate", verbosity=0)
+    admin = User.objects.filter(username="bench").first() or User.objects.create_superuser("bench", "b@example.com", "x")
+    user = admin
+    if opts.who == "manager":
+        from voronka.identity.models import RoleAssignment
+
+        user = User.objects.filter(username="bench-manager").first() or User.objects.create_user(
+            "bench-manager", "m@example.com", "x", first_name="Bench", last_name="Manager")
+        role = Role.objects.get(code="sales_manager")
+        RoleAssignment.objects.get_or_create(role=role, user=user)
+    if opts.leads:
+        call_command("generate", "--leads", str(opts.leads), "--no-progress")
+    _, token = ApiToken.issue(user, name="bench")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    base_client = Client()
+    counter = [int(time.time()) % 100000 * 1000]
+
+    def body() -> str:
+        counter[0] += 1
+        n = counter[0]
+        data = {"title": f"Bench {n}"}
+        if opts.body in ("phone", "full"):
+            data["phones"] = [f"+79{900000000 + n % 99999999:09d}"]
+        if opts.body == "full":
+            data.update({"first_name": "Иван", "last_name": "Петров", "emails": [f"b{n}@example.ru"],
+                         "opportunity": "1500.00", "source": "web", "comment": "Нужен звонок"})
+        return json.dumps(data)
+
+    def create():
+        response = client.post("/api/v1/leads", body(), content_type="application/json")
+        if response.status_code != 201:
+            raise SystemExit(f"create answered {response.status_code}: {response.content[:500]!r}")
+
+    def baseline():
+        response = base_client.post("/bench/baseline/", '{"title": "x"}', content_type="application/json")
+        if response.status_code != 201:
+            raise SystemExit(f"baseline answered {response.status_code}")
+
+    sql_time = [0.0]
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            sql_time[0] += time.perf_counter() - started
+
+    gc_time = [0.0, 0.0]
+
+    def gc_clock(phase, info):
+        if phase == "start":
+            gc_time[1] = time.process_time()
+        else:
+            gc_time[0] += time.process_time() - gc_time[1]
+
+    gc.callbacks.append(gc_clock)
+
+    def block(fn, n: int) -> tuple[float, float, float]:
+        """CPU ms, wall ms and garbage collector's CPU ms per request."""
+        gc_time[0] = 0.0
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            fn()
+        c1, w1 = time.process_time(), time.perf_counter()
+        return (c1 - c0) / n * 1000, (w1 - w0) / n * 1000, gc_time[0] / n * 1000
+
+    def sql_ms(fn, n: int) -> float:
+        """Wall ms per request spent in the database driver (a separate pass: the wrapper costs CPU itself)."""
+        sql_time[0] = 0.0
+        with connection.execute_wrapper(timed):
+            for _ in range(n):
+                fn()
+        return sql_time[0] / n * 1000
+
+    for _ in range(30):  # warm up: imports, compiled statements, caches
+        create()
+        baseline()
+    if opts.gc_freeze:
+        gc.collect()
+        gc.freeze()  # what a server may do after start-up: the long-lived objects leave the collector's scans
+
+    statements = {}
+    for name, fn in (("baseline", baseline), ("create", create)):
+        with CaptureQueriesContext(connection) as ctx:
+            for _ in range(10):
+                fn()
+        statements[name] = (len(ctx.captured_queries) / 10, ctx.captured_queries[-len(ctx.captured_queries) // 10:])
+
+    results = collections.defaultdict(list)
+    for _ in range(opts.rounds):
+        results["baseline"].append(block(baseline, opts.n))
+        results["create"].append(block(create, opts.n))
+    sql = {"baseline": sql_ms(baseline, opts.n), "create": sql_ms(create, opts.n)}
+
+    def med(name: str, i: int) -> float:
+        return statistics.median(r[i] for r in results[name])
+
+    def best(name: str) -> float:
+        return min(r[0] for r in results[name])
+
+    print(f"\n{connection.vendor}, as {opts.who}, body {opts.body}, {opts.rounds} rounds × {opts.n} requests, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(f"{'request':<10} {'statements':>10} {'CPU ms':>8} {'min CPU':>8} {'wall ms':>8} {'SQL ms':>8} {'GC ms':>8}")
+    for name in ("baseline", "create"):
+        print(f"{name:<10} {statements[name][0]:>10.1f} {med(name, 0):>8.3f} {best(name):>8.3f} {med(name, 1):>8.3f} "
+              f"{sql[name]:>8.3f} {med(name, 2):>8.3f}")
+    print(f"CPU ratio baseline/create: median {med('baseline', 0) / med('create', 0):.2f}, "
+          f"best {best('baseline') / best('create'):.2f} (per round: "
+          + ", ".join(f"{b[0] / c[0]:.2f}" for b, c in zip(results["baseline"], results["create"], strict=True)) + ")")
+
+    if opts.queries:
+        print("\nstatements of one create:")
+        for q in statements["create"][1]:
+            sql = re.sub(r"\s+", " ", q["sql"])[:200]
+            print(f"  {q['time']}  {sql}")
+
+    if opts.profile or opts.tottime or opts.dump:
+        profiler = cProfile.Profile(time.process_time)  # CPU time: other load changes it little
+        profiler.enable()
+        for _ in range(opts.n):
+            create()
+        profiler.disable()
+        if opts.dump:
+            profiler.dump_stats(opts.dump)
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        if opts.tottime:
+            stats.sort_stats("tottime").print_stats(opts.tottime)
+        if opts.profile:
+            stats.sort_stats("cumulative").print_stats(opts.profile)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The single-create fast path of the API: the 201 body is rendered from the values in hand without the output
+schema's second validation, so it must be exactly what the schema would give (and what a read gives)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from voronka.api.records import created_response
+from voronka.api.resources import COMPANIES, CONTACTS, DEALS, LEADS
+from voronka.leads.actions import create_lead
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(admin):
+    from voronka.customfields.actions import define_field
+
+    define_field(admin, entity_type_id=1, code="uf_budget", label="Бюджет", kind="decimal")
+    define_field(admin, entity_type_id=1, code="uf_when", label="Когда", kind="datetime")
+    define_field(admin, entity_type_id=1, code="uf_vip", label="VIP", kind="boolean")
+
+
+RICH = {"title": "Полный лид", "first_name": "Иван", "last_name": "Петров", "opportunity": "1500.5",
+        "currency": "RUB", "source": "web", "comment": "Перезвонить", "is_open": True,
+        "utm_source": "yandex", "phones": [{"value": "8 (916) 123-45-67", "type": "work"}],
+        "emails": ["Ivan@Example.RU"],
+        "custom": {"uf_budget": "12.30", "uf_when": "2026-11-24T10:15:00+03:00", "uf_vip": True}}
+
+
+def test_the_created_body_is_what_a_read_of_the_record_gives(api, admin, lead_pipeline):
+    _fields(admin)
+    response = api.post("/leads", RICH)
+    assert response.status_code == 201, response.content
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    created = response.json()
+    assert created == api.get(f"/leads/{created['id']}").json()
+    assert created["opportunity"] == "1500.50" and created["phones"][0]["normalized"] == "+79161234567"
+
+
+def test_a_title_only_create_answers_like_a_read(api, lead_pipeline):
+    created = api.post("/leads", {"title": "Только название"}).json()
+    assert created == api.get(f"/leads/{created['id']}").json()
+    assert created["phones"] == [] and created["emails"] == []
+
+
+@pytest.mark.parametrize("kind", ["leads", "deals", "contacts", "companies"])
+def test_the_fast_body_equals_the_schema_validated_one(kind, api, admin, lead_pipeline, deal_pipelines):
+    from ninja.renderers import JSONRenderer
+
+    from voronka.api import serialize
+
+    rt = {"leads": LEADS, "deals": DEALS, "contacts": CONTACTS, "companies": COMPANIES}[kind]
+    if kind == "leads":
+        _fields(admin)
+        obj = create_lead(admin, **RICH)
+    else:
+        obj = rt.actions.create(admin, **({"title": "Сделка", "opportunity": "99.9"} if kind == "deals" else
+                                          {"name": "ООО Ромашка"} if kind == "companies" else
+                                          {"first_name": "Анна", "phones": ["+79161234568"]}))
+    data = serialize.record(rt.spec, obj)
+    fast = json.loads(created_response(data).content)
+    validated = rt.schemas["out"].model_validate(data).model_dump()
+    assert fast == json.loads(JSONRenderer().render(None, validated, response_status=201))
+
+
+def test_a_warm_single_create_sends_ten_statements(api, lead_pipeline, django_capture_on_commit_callbacks):
+    """Versions (1), transaction (2), the lead, its phone, stage history, board and daily totals, timeline and
+    outbox (7): nothing else — no token, settings or rights lookup once they are cached."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.pipelines import daily
+
+    daily._noted.clear()
+    with django_capture_on_commit_callbacks(execute=True):  # the stage-order note is remembered after commit
+        assert api.post("/leads", {"title": "Прогрев", "phones": ["+79161230000"]}).status_code == 201
+    with CaptureQueriesContext(connection) as ctx:
+        assert api.post("/leads", {"title": "Счёт", "phones": ["+79161230001"]}).status_code == 201
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    assert len(sqls) <= 10, "\n".join(sqls)
+    assert not any("identity_" in s or "pipelines_stage\"" in s or "dailytotalstate" in s for s in sqls)
