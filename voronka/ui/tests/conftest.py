@@ -16,3 +16,13 @@ def browser():
         b = launch(p)
         yield b
         b.close()
+
+
+@pytest.fixture
+def page(browser, live_server, admin_user):
+    """A browser page signed in as the administrator (a module may define its own ``page``)."""
+    from .browser import sign_in
+
+    context, pg = sign_in(browser, live_server, "admin", "admin-pass")
+    yield pg
+    context.close()

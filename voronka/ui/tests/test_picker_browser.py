@@ -3,18 +3,9 @@ add and remove records of a multi-value link field, Escape restores the choice."
 
 from __future__ import annotations
 
-import pytest
-
-from .browser import MARKS, sign_in
+from .browser import MARKS
 
 pytestmark = MARKS
-
-
-@pytest.fixture
-def page(browser, live_server, admin_user):
-    context, pg = sign_in(browser, live_server, "admin", "admin-pass")
-    yield pg
-    context.close()
 
 
 def test_pick_contact_and_partners_with_the_keyboard(page, admin, deal_pipelines):

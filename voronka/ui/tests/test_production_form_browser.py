@@ -4,20 +4,11 @@ those values. The card's «Move to another pipeline» does the same."""
 
 from __future__ import annotations
 
-import pytest
-
 from voronka.automation.tests.production_setup import order_of, production_company
 
-from .browser import MARKS, sign_in
+from .browser import MARKS
 
 pytestmark = MARKS
-
-
-@pytest.fixture
-def page(browser, live_server, admin_user):
-    context, pg = sign_in(browser, live_server, "admin", "admin-pass")
-    yield pg
-    context.close()
 
 
 def test_drag_to_production_asks_for_the_order_data(page, admin):

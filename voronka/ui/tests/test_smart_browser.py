@@ -3,18 +3,9 @@ screen, create an item, drag it across its board with a custom field asked on th
 
 from __future__ import annotations
 
-import pytest
-
-from .browser import MARKS, sign_in
+from .browser import MARKS
 
 pytestmark = MARKS
-
-
-@pytest.fixture
-def page(browser, live_server, admin_user):
-    context, pg = sign_in(browser, live_server, "admin", "admin-pass")
-    yield pg
-    context.close()
 
 
 def test_define_a_process_and_work_an_item(page, admin):
