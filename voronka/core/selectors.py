@@ -99,8 +99,12 @@ def _after(qs: QuerySet, name: str, desc: bool, value, last_id: int) -> QuerySet
     return qs.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"id__{op}": last_id}))
 
 
-def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, limit: int = 50) -> Page:
+def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, limit: int = 50,
+                lead: tuple[str, ...] = ()) -> Page:
     """One page ordered by ``order`` (a field, optionally with '-') with id as the tie-breaker.
+
+    ``lead``: columns put first in the ORDER BY that the filter holds to one value (they do not change the
+    order, only which index the planner can use; see ``ui.record_views.stage_pinned``).
 
     No OFFSET and no COUNT: the cost of page N is the cost of page 1.
     """
@@ -123,7 +127,7 @@ def keyset_page(qs: QuerySet, *, order: str = "-id", cursor: str | None = None, 
             raise ValidationFailed(_("The cursor is not valid; start from the first page."),
                                    fields={"cursor": [_("not valid")]}) from None
     ordering = [order, "-id" if desc else "id"] if name != "id" else [order]
-    rows = list(qs.order_by(*ordering)[: limit + 1])
+    rows = list(qs.order_by(*lead, *ordering)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None

@@ -270,7 +270,9 @@ def _filtered(request, ui: EntityUI, actor, f=None):
         if pipelines:  # one pipeline, or several joined with commas (the support report's links)
             qs = qs.filter(pipeline_id__in=pipelines)
         stages = [int(v) for v in f.getlist("stage") if v.isdigit()]
-        if stages:
+        if len(stages) == 1 and _pins_stage(qs):  # see ``stage_pinned``
+            qs = qs.filter(stage_id__in=[stages[0], 0])
+        elif stages:
             qs = qs.filter(stage_id__in=stages)
         semantics = f.get("semantics")
         if semantics in ("process", "success", "failure"):
@@ -413,11 +415,12 @@ def record_list(request, kind: str):
     order = params.get("order") or "-id"
     if order not in ui.orders:
         order = "-id"
+    lead = stage_pinned(params) if ui.staged else ()
     try:
-        result = keyset_page(qs, order=order, cursor=request.GET.get("cursor") or None, limit=LIST_PAGE)
+        result = keyset_page(qs, order=order, cursor=request.GET.get("cursor") or None, limit=LIST_PAGE, lead=lead)
     except ValidationFailed as exc:
         messages.error(request, exc.message)
-        result = keyset_page(qs, order=order, limit=LIST_PAGE)
+        result = keyset_page(qs, order=order, limit=LIST_PAGE, lead=lead)
     comms = values_of(ui.type_id, [r.pk for r in result.items]) if ui.has_communications else {}
     rows = [{"obj": r, "cells": [_cell(r, c) for c in columns], "comms": comms.get(r.pk)} for r in result.items]
     if "source" in columns:
@@ -500,6 +503,26 @@ def _filter_options(ui: EntityUI, actor, params, users=None) -> dict:
 
 
 # --- boards --------------------------------------------------------------------------------------
+
+def _pins_stage(qs) -> bool:
+    from django.db import connections
+
+    return connections[qs.db].vendor == "postgresql"
+
+
+def stage_pinned(params) -> tuple[str, ...]:
+    """The leading ORDER BY of a list filtered to one stage on PostgreSQL: ``("-stage_id",)``.
+
+    With «stage = n» the planner drops the stage from the order and may walk the primary key (or the
+    creation-date index) backwards, filtering by stage, on the assumption that a stage's rows are spread
+    evenly; they are not (a stage of old records: 26,724 rows read for 51, 74 ms cold at 1M). The filter then
+    says «stage in (n, 0)» (no stage has id 0) and the order leads with the stage, which only the (stage, …)
+    indexes give."""
+    from django.db import connection
+
+    stages = [v for v in params.getlist("stage") if v.isdigit()]
+    return ("-stage_id",) if len(stages) == 1 and connection.vendor == "postgresql" else ()
+
 
 def _pipelines_for(request, ui: EntityUI) -> tuple[Pipeline | None, list[Pipeline]]:
     """The board's pipeline (asked for, else the default, else the first) and the switcher's list, in one query."""

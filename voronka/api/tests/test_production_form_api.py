@@ -23,6 +23,7 @@ def _english():
 def test_move_into_production_asks_for_the_order_data(api, admin):
     from voronka.core.management.commands.worker import drain
 
+    api.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"  # the API answers in the caller's language
     company = production_company(admin)
     deal = api.post("/deals", {"title": "Trailer frame", "opportunity": "690000"}).json()
     response = api.post(f"/deals/{deal['id']}/move", {"pipeline": "production", "stage": "placed",

@@ -113,3 +113,32 @@ def test_more_cards_walk_the_column_to_its_end_without_repeats(admin_client, adm
     assert [int(i) for i in seen] == sorted((int(i) for i in seen), reverse=True)
     for cursor in ("bm90LWpzb24", "WyJ4IiwgLTVd"):  # not JSON; a negative id
         assert admin_client.get(f"/crm/leads/board/{first.pk}/more/?cursor={cursor}").status_code == 400
+
+
+def test_a_list_of_one_stage_leads_its_order_with_the_stage_and_pages_through_it(admin_client, admin, lead_pipeline):
+    """PostgreSQL: «stage in (n, 0)» and ORDER BY stage first (see ``stage_pinned``); the pages are the same."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first, second = lead_pipeline.stages.order_by("sort")[:2]
+    create_leads(admin, [{"title": f"Стадия {i}"} for i in range(60)])
+    moved = list(Lead.objects.order_by("id").values_list("pk", flat=True)[:5])
+    from voronka.leads.actions import update_lead
+
+    for pk in moved:
+        update_lead(admin, pk, stage=second.pk)
+    seen, url = [], f"/crm/leads/?stage={first.pk}&order=-created_at"
+    with CaptureQueriesContext(connection) as ctx:
+        page = admin_client.get(url).content.decode()
+    rows = [q["sql"] for q in ctx.captured_queries if 'FROM "leads_lead"' in q["sql"] and "LIMIT" in q["sql"]]
+    if connection.vendor == "postgresql":
+        assert any(f'"leads_lead"."stage_id" IN ({first.pk}, 0)' in q and 'ORDER BY "leads_lead"."stage_id" DESC,' in q
+                   for q in rows)
+    for _ in range(4):  # 55 rows: two pages
+        seen += [int(i) for i in re.findall(r'name="ids" value="(\d+)"', page)]
+        more = re.search(r'id="more-row".*?cursor=([\w-]+)', page, re.S)
+        if not more:
+            break
+        page = admin_client.get(f"{url}&cursor={more.group(1)}").content.decode()
+    assert len(seen) == 55, (len(seen), len(set(seen)))
+    assert not set(seen) & set(moved) and len(set(seen)) == 55
