@@ -163,26 +163,20 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
         return pages
     marker = -(2**62) + 7  # a value no column holds: found in the parameters and replaced per part
     pin = connection.vendor == "postgresql"
-    # PostgreSQL: order each part by (field, id) and compare the field with a one-value array. With a plain
+    # PostgreSQL: each part says «field in (v, 0)» (0 is no row's value) and orders by (field, id). With a plain
     # «field = v» the field drops out of the order and the planner may walk the primary key backwards,
     # filtering, on the assumption that the column's rows are spread evenly over the ids; they are not
     # (new records sit in early stages, old ones in closed stages), and a manager's 14-column board read
-    # 14k rows for one column. «= ANY(array)» keeps the field in the order, which only the (field, id)
-    # index gives, so every part walks its own column newest first (see docs/benchmarks-screens.md).
-    part = qs.select_related(None).filter(**{field: marker})
+    # 14k rows for one column. With the field leading the order only the (field, id) index gives it, so every
+    # part walks its own column newest first (see docs/benchmarks-screens.md; ``column_page`` and the lists'
+    # ``stage_pinned`` do the same).
     column = qs.model._meta.get_field(field).attname  # the column itself: «-stage» would join the stages
-    part = (part.order_by(f"-{column}", "-id") if pin else part.order_by("-id"))[: limit + 1]
+    part = qs.select_related(None)
+    part = (part.filter(**{f"{column}__in": [marker, 0]}).order_by(f"-{column}", "-id") if pin
+            else part.filter(**{field: marker}).order_by("-id"))[: limit + 1]
     compiler = part.query.get_compiler(using=qs.db)
     sql, params = compiler.as_sql()
     at = [i for i, p in enumerate(params) if p == marker]
-    if pin and len(at) == 1:
-        sql, pinned = _as_any(sql, at[0])
-        if not pinned:  # the SQL is not shaped as expected: keep the plain order
-            part = qs.select_related(None).filter(**{field: marker}).order_by("-id")[: limit + 1]
-            compiler = part.query.get_compiler(using=qs.db)
-            sql, params = compiler.as_sql()
-            at = [i for i, p in enumerate(params) if p == marker]
-            pin = False
     if len(at) != 1:  # pragma: no cover - the value must appear once; fall back to the plain union
         parts = [qs.filter(**{field: v}).order_by("-id")[: limit + 1] for v in values]
         rows = list(parts[0].union(*parts[1:], all=True))
@@ -192,7 +186,7 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
         union_params: list = []
         for v in values:
             one = list(params)
-            one[at[0]] = [v] if pin else v
+            one[at[0]] = v
             union_params.extend(one)
         one_part = f"SELECT * FROM ({sql})" if wrap else f"({sql})"
         rows = _board_rows(qs, compiler, " UNION ALL ".join([one_part] * len(values)), union_params, related,
@@ -233,22 +227,6 @@ def column_page(qs: QuerySet, field: str, value: int, *, cursor: str | None = No
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, _encode([None, rows[-1].pk, seen + len(rows)]) if more and rows else None, seen)
-
-
-def _as_any(sql: str, index: int) -> tuple[str, bool]:
-    """Turn the ``index``-th placeholder, which must follow ``= ``, into ``= ANY(%s)``."""
-    import re
-
-    n = -1
-    for match in re.finditer(r"%%|%s", sql):
-        if match.group() == "%s":
-            n += 1
-            if n == index:
-                start = match.start()
-                if not sql[:start].endswith(" = "):
-                    return sql, False
-                return f"{sql[:start]}ANY(%s){sql[match.end():]}", True
-    return sql, False
 
 
 class BoardRow:

@@ -270,7 +270,7 @@ def _filtered(request, ui: EntityUI, actor, f=None):
         if pipelines:  # one pipeline, or several joined with commas (the support report's links)
             qs = qs.filter(pipeline_id__in=pipelines)
         stages = [int(v) for v in f.getlist("stage") if v.isdigit()]
-        if len(stages) == 1 and _pins_stage(qs):  # see ``stage_pinned``
+        if stage_pinned(f):  # one stage on PostgreSQL: see ``stage_pinned``
             qs = qs.filter(stage_id__in=[stages[0], 0])
         elif stages:
             qs = qs.filter(stage_id__in=stages)
@@ -503,12 +503,6 @@ def _filter_options(ui: EntityUI, actor, params, users=None) -> dict:
 
 
 # --- boards --------------------------------------------------------------------------------------
-
-def _pins_stage(qs) -> bool:
-    from django.db import connections
-
-    return connections[qs.db].vendor == "postgresql"
-
 
 def stage_pinned(params) -> tuple[str, ...]:
     """The leading ORDER BY of a list filtered to one stage on PostgreSQL: ``("-stage_id",)``.

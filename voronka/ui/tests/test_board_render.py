@@ -77,12 +77,10 @@ def test_menu_follows_a_rights_change_in_the_same_process(client, admin, manager
 
 
 def test_board_query_walks_each_column_by_its_stage_index(admin_client, admin, lead_pipeline):
-    """PostgreSQL: each part compares the stage with a one-value array and orders by (stage, id), so that the
-    planner cannot walk the primary key backwards filtering by stage (14k rows for one column at 1M)."""
+    """PostgreSQL: each part says «stage in (n, 0)» and orders by (stage, id), so that the planner cannot walk
+    the primary key backwards filtering by stage (14k rows for one column at 1M)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-
-    from voronka.core.selectors import _as_any
 
     create_leads(admin, [{"title": f"Лид {i}"} for i in range(3)])
     with CaptureQueriesContext(connection) as ctx:
@@ -91,10 +89,8 @@ def test_board_query_walks_each_column_by_its_stage_index(admin_client, admin, l
     union = [q["sql"] for q in ctx.captured_queries if "UNION ALL" in q["sql"]]
     assert len(union) == 1
     if connection.vendor == "postgresql":
-        assert union[0].count('"leads_lead"."stage_id" = ANY(') == lead_pipeline.stages.count()
+        assert union[0].count('"leads_lead"."stage_id" IN (') == lead_pipeline.stages.count()
         assert 'ORDER BY "leads_lead"."stage_id" DESC, "leads_lead"."id" DESC' in union[0]
-    assert _as_any('SELECT 1 WHERE a = %s AND b = %s', 1) == ('SELECT 1 WHERE a = %s AND b = ANY(%s)', True)
-    assert _as_any('SELECT 1 WHERE a IN (%s) AND b LIKE \'%%x\'', 0) == ('SELECT 1 WHERE a IN (%s) AND b LIKE \'%%x\'', False)
 
 
 def test_more_cards_walk_the_column_to_its_end_without_repeats(admin_client, admin, lead_pipeline):
