@@ -15,6 +15,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -394,39 +395,83 @@ def _roles():
     return Role.objects.order_by("name")
 
 
-def _bulk_stages(ui: EntityUI):
-    if not ui.staged:
-        return []
-    return list(Stage.objects.filter(pipeline__entity_type_id=ui.type_id, pipeline__is_active=True)
-                .select_related("pipeline").order_by("pipeline__sort", "pipeline_id", "sort"))
+def _list_frame(ui: EntityUI) -> dict:
+    """What a list screen shows around its rows, read once per process and settings: the pickers' users, the
+    pipelines and stages, departments, sources, the filterable custom fields, the stages of «move to…».
+
+    Kept behind the «crm» (pipelines, stages, fields, sources), «rights» (departments) and «tokens» (any save of
+    a user) versions, so a change anywhere is seen by the next request of every process."""
+    from voronka.core import config_cache
+
+    v = config_cache.versions()
+    return config_cache.cached(("ui-list-frame", ui.type_id), lambda: _build_frame(ui),
+                               (v[config_cache.KEY], v[config_cache.RIGHTS], v[config_cache.TOKENS]))
+
+
+def _build_frame(ui: EntityUI) -> dict:
+    from voronka.identity.models import Department
+
+    users = list(get_user_model().objects.filter(is_active=True).order_by("last_name", "username"))
+    frame = {"users": users, "people": {u.pk: u for u in users}, "pipelines": [], "stages": {},
+             "departments": list(Department.objects.order_by("name")), "sources": [], "custom": list(_filterable(ui)),
+             "bulk_stages": "", "labels": {}}
+    if ui.staged:
+        stages = list(Stage.objects.filter(pipeline__entity_type_id=ui.type_id).select_related("pipeline")
+                      .order_by("pipeline__sort", "pipeline_id", "sort", "id"))
+        frame["stages"] = {s.pk: s for s in stages}
+        active = [s for s in stages if s.pipeline.is_active]
+        frame["pipelines"] = list({s.pipeline_id: s.pipeline for s in active}.values())
+        frame["pipeline_stages"] = {p.pk: [s for s in active if s.pipeline_id == p.pk] for p in frame["pipelines"]}
+        frame["bulk_stages"] = "".join(  # every value is escaped
+            f'<option value="{s.pk}">{conditional_escape(s.pipeline.name)}: {conditional_escape(s.name)}</option>'
+            for s in active)
+    if ui.type_id == entity_types.LEAD:
+        from voronka.leads.models import Source
+
+        frame["sources"] = list(Source.objects.filter(is_active=True))
+        frame["source_names"] = dict(Source.objects.values_list("code", "name"))
+    return frame
+
+
+def _options(items, chosen) -> str:
+    """``<option>``s from (value, label) pairs, ``chosen`` a set of the selected values as strings."""
+    return "".join(f'<option value="{conditional_escape(value)}"{" selected" if str(value) in chosen else ""}>'
+                   f"{conditional_escape(label)}</option>" for value, label in items)
 
 
 @login_required
 def record_list(request, kind: str):
+    from django.utils.safestring import mark_safe
+    from django.utils.translation import get_language
+
     ui = by_url(kind)
     actor = actor_of(request)
     if not policies.can(actor, policies.READ, ui.type_id):
         return page(request, "ui/records/denied.html", {"ui": ui}, nav=ui.url, status=403)
+    frame = _list_frame(ui)
     params, views, current_view = effective_params(request, ui, actor)
     custom_columns = _custom_columns(ui)
     choosable = (*ui.all_columns, *custom_columns)
     columns = [c for c in params.getlist("columns") if c in choosable] or _default_columns(ui, custom_columns)
-    qs = _filtered(request, ui, actor, params).select_related(*_select_related(ui, columns))
+    qs = _filtered(request, ui, actor, params)
     order = params.get("order") or "-id"
     if order not in ui.orders:
         order = "-id"
     lead = stage_pinned(params) if ui.staged else ()
+    meta = ui.model._meta
+    related = tuple(c for c in columns if not c.startswith("custom.") and meta.get_field(c).is_relation)
+    known = {"stage": frame["stages"], "responsible": frame["people"]}
     try:
-        result = keyset_page(qs, order=order, cursor=request.GET.get("cursor") or None, limit=LIST_PAGE, lead=lead)
+        result = keyset_page(qs, order=order, cursor=request.GET.get("cursor") or None, limit=LIST_PAGE, lead=lead,
+                             related=related, known=known)
     except ValidationFailed as exc:
         messages.error(request, exc.message)
-        result = keyset_page(qs, order=order, limit=LIST_PAGE, lead=lead)
+        result = keyset_page(qs, order=order, limit=LIST_PAGE, lead=lead, related=related, known=known)
     comms = values_of(ui.type_id, [r.pk for r in result.items]) if ui.has_communications else {}
-    rows = [{"obj": r, "cells": [_cell(r, c) for c in columns], "comms": comms.get(r.pk)} for r in result.items]
+    cell = _cell_maker(ui)
+    rows = [{"obj": r, "cells": [cell(r, c) for c in columns], "comms": comms.get(r.pk)} for r in result.items]
     if "source" in columns:
-        from voronka.leads.models import Source
-
-        names = dict(Source.objects.values_list("code", "name"))
+        names = frame.get("source_names", {})
         index = columns.index("source")
         for row in rows:
             row["cells"][index]["text"] = names.get(row["cells"][index]["text"], row["cells"][index]["text"])
@@ -435,16 +480,21 @@ def record_list(request, kind: str):
     from .rows import render_rows
 
     rows_html = render_rows(rows, reverse("ui:card", kwargs={"kind": ui.url, "pk": 0})[:-2], ui.has_communications)
-    users = list(get_user_model().objects.filter(is_active=True).order_by("last_name", "username"))
-    context = {"ui": ui, "columns": _columns(ui, columns), "rows": rows, "rows_html": rows_html,
-               "next_cursor": result.next_cursor,
-               "query": query.urlencode(), "filters": _filter_options(ui, actor, params, users), "order": order,
-               "views": views, "current_view": current_view, "chosen_columns": columns,
-               "all_columns": _columns(ui, choosable), "can_share": policies.can(actor, "settings:roles", 0),
-               "roles": _roles() if policies.can(actor, "settings:roles", 0) else [],
-               "bulk_stages": _bulk_stages(ui), "users": users}
     if request.htmx and request.GET.get("cursor"):
-        return HttpResponse(render_to_string("ui/records/_rows.html", context, request))
+        return HttpResponse(render_to_string("ui/records/_rows.html", {"rows_html": rows_html,
+                                                                      "next_cursor": result.next_cursor,
+                                                                      "query": query.urlencode()}, request))
+    labels = frame["labels"].get(get_language())
+    if labels is None:  # column labels per language (verbose names are lazy translations)
+        labels = frame["labels"][get_language()] = {c["name"]: c for c in _columns(ui, choosable)}
+    can_share = policies.can(actor, "settings:roles", 0)
+    context = {"ui": ui, "columns": [labels[c] for c in columns], "rows": rows, "rows_html": rows_html,
+               "next_cursor": result.next_cursor,
+               "query": query.urlencode(), "filters": _filter_options(ui, actor, params, frame), "order": order,
+               "views": views, "current_view": current_view, "chosen_columns": columns,
+               "all_columns": [labels[c] for c in choosable], "can_share": can_share,
+               "roles": _roles() if can_share else [],
+               "bulk_stages": mark_safe(frame["bulk_stages"]), "users": frame["users"]}
     return page(request, "ui/records/list.html", context, nav=ui.url)
 
 
@@ -459,6 +509,19 @@ def _default_columns(ui: EntityUI, custom_columns) -> list[str]:
     if ui.extra.get("list"):  # a custom list is its fields: show them after the title
         return [ui.columns[0], *custom_columns[:6], *ui.columns[1:]]
     return list(ui.columns)
+
+
+def _cell_maker(ui: EntityUI):
+    """``cell(obj, name)`` for a list row: a model instance or a ``BoardRow`` (choices read from the field)."""
+    meta = ui.model._meta
+    choices = {f.name: dict(f.flatchoices) for f in meta.fields if f.choices}
+
+    def cell(obj, name: str):
+        if name in choices:
+            value = getattr(obj, name)
+            return {"text": str(choices[name].get(value, "" if value is None else value))}
+        return _cell(obj, name)
+    return cell
 
 
 def _cell(obj, name: str):
@@ -478,28 +541,27 @@ def _cell(obj, name: str):
         return {"stage": value}
     if hasattr(value, "isoformat"):
         return {"date": value}
-    if name in ("company_type", "gender"):
-        return {"text": getattr(obj, f"get_{name}_display")()}
     return {"text": "" if value is None else str(value)}
 
 
-def _filter_options(ui: EntityUI, actor, params, users=None) -> dict:
-    options = {"users": users if users is not None else
-               list(get_user_model().objects.filter(is_active=True).order_by("last_name", "username")),
-               "values": params, "stages": params.getlist("stage")}
-    if ui.staged:
-        pipelines = list(Pipeline.objects.filter(entity_type_id=ui.type_id, is_active=True).prefetch_related("stages"))
-        options["pipelines"] = pipelines
-    if ui.type_id == entity_types.LEAD:
-        from voronka.leads.models import Source
+def _filter_options(ui: EntityUI, actor, params, frame: dict) -> dict:
+    from django.utils.safestring import mark_safe
 
-        options["sources"] = Source.objects.filter(is_active=True)
-    from voronka.identity.models import Department
-
-    options["departments"] = list(Department.objects.order_by("name"))
-    options["custom"] = [{"d": d, "name": f"cf_{d.code}", "value": params.get(f"cf_{d.code}", ""),
-                          "choices": d.options.get("choices", [])} for d in _filterable(ui)]
-    return options
+    chosen_stages = set(params.getlist("stage"))
+    stage_html = "".join(  # every value is escaped by _options
+        f'<optgroup label="{conditional_escape(p.name)}">'
+        f'{_options(((s.pk, s.name) for s in frame["pipeline_stages"][p.pk]), chosen_stages)}</optgroup>'
+        for p in frame["pipelines"]) if ui.staged else ""
+    return {"users": frame["users"], "values": params, "stages": params.getlist("stage"),
+            "pipelines": frame["pipelines"], "stage_options": mark_safe(stage_html),
+            "sources": frame["sources"],
+            "source_options": mark_safe(_options(((s.code, s.name) for s in frame["sources"]),
+                                                 {params.get("source") or ""})),
+            "departments": frame["departments"],
+            "department_options": mark_safe(_options(((d.pk, d.name) for d in frame["departments"]),
+                                                     {params.get("department") or ""})),
+            "custom": [{"d": d, "name": f"cf_{d.code}", "value": params.get(f"cf_{d.code}", ""),
+                        "choices": d.options.get("choices", [])} for d in frame["custom"]]}
 
 
 # --- boards --------------------------------------------------------------------------------------

@@ -14,7 +14,23 @@ from django.utils.translation import gettext as _
 from .templatetags.ui import money, phone
 
 
-def _cell(cell: dict, url: str) -> str:
+_DATE_PARTS = {"d": "{0.day:02d}", "j": "{0.day}", "m": "{0.month:02d}", "n": "{0.month}", "Y": "{0.year:04d}",
+               "y": "{1:02d}"}
+
+
+def _date_formatter():
+    """The active language's SHORT_DATE_FORMAT as a plain format string when it only has day, month and year
+    («d.m.Y», «m/d/Y»): Django's ``date_format`` costs ~60 µs a call, and a list page formats 50 dates."""
+    from django.utils.formats import get_format
+
+    fmt = get_format("SHORT_DATE_FORMAT")
+    if any((ch.isalpha() and ch not in _DATE_PARTS) or ch in "\\{}" for ch in fmt):
+        return lambda value: date_format(value, "SHORT_DATE_FORMAT")
+    template = "".join(_DATE_PARTS.get(ch, ch) for ch in fmt)
+    return lambda value: template.format(value, value.year % 100)
+
+
+def _cell(cell: dict, url: str, dates=None) -> str:
     if cell.get("link"):
         return format_html('<a href="{}">{}</a>', url, cell["text"])
     if "stage" in cell:
@@ -26,17 +42,18 @@ def _cell(cell: dict, url: str) -> str:
         value = cell["date"]
         if hasattr(value, "tzinfo") and value.tzinfo is not None:
             value = localtime(value)
-        return conditional_escape(date_format(value, "SHORT_DATE_FORMAT"))
+        return html.escape(dates(value)) if dates else conditional_escape(date_format(value, "SHORT_DATE_FORMAT"))
     return conditional_escape(cell.get("text", ""))
 
 
 def render_rows(rows: list[dict], base_url: str, with_phones: bool) -> SafeString:
     select = conditional_escape(_("Select"))
+    dates = _date_formatter()
     parts = []
     for row in rows:
         pk = row["obj"].pk
         url = f"{base_url}{pk}/"
-        cells = "".join(f"<td>{_cell(c, url)}</td>" for c in row["cells"])
+        cells = "".join(f"<td>{_cell(c, url, dates)}</td>" for c in row["cells"])
         phones = ""
         if with_phones:
             values = ", ".join(conditional_escape(phone(p.normalized)) for p in (row["comms"] or {}).get("phone", []))

@@ -124,3 +124,39 @@ def test_board_filters_narrow_cards_and_counts(admin_client, admin, manager_user
     assert "data-count>1<" in board
     board = admin_client.get("/crm/leads/board/", {"q": "чужой"}).content.decode()
     assert "Чужой лид" in board and "Мой лид" not in board
+
+
+def test_list_cells_name_related_records_choices_and_dates(admin_client, admin, deal_pipelines):
+    """List rows are read as plain rows (not model instances): related names, choice labels and dates must
+    still show as before, in both languages."""
+    from voronka.deals.actions import create_deals
+    from voronka.parties.actions import create_companies, create_contacts
+
+    company = create_companies(admin, [{"name": "ООО «Ромашка»", "company_type": "partner"}])[0].obj
+    contact = create_contacts(admin, [{"first_name": "Ирина", "last_name": "Котова", "company": company.pk}])[0].obj
+    create_deals(admin, [{"title": "Поставка", "opportunity": "1500.50", "contact": contact.pk, "company": company.pk}])
+    admin_client.cookies["django_language"] = "en"
+    page = admin_client.get("/crm/deals/", {"all": "1"}).content.decode()
+    assert "Котова" in page and "ООО «Ромашка»" in page.replace("&laquo;", "«").replace("&raquo;", "»")
+    from django.utils import timezone
+    from django.utils.formats import date_format
+    from django.utils.translation import override
+
+    with override("en"):
+        today = date_format(timezone.localtime(), "SHORT_DATE_FORMAT")
+    assert today in page
+    page = admin_client.get("/crm/companies/", {"all": "1"}).content.decode()
+    assert "<td>Partner</td>" in page
+    admin_client.cookies["django_language"] = "ru"
+    with override("ru"):
+        today = date_format(timezone.localtime(), "SHORT_DATE_FORMAT")
+    assert today in admin_client.get("/crm/deals/", {"all": "1"}).content.decode()
+
+
+def test_list_filters_see_a_new_stage_at_once(admin_client, admin, lead_pipeline):
+    """The list's pickers are kept per process behind the settings version: a new stage shows on the next page."""
+    from voronka.pipelines.actions import create_stage
+
+    admin_client.get("/crm/leads/", {"all": "1"})
+    create_stage(admin, lead_pipeline.pk, name="Совсем новая стадия", code="brand_new")
+    assert "Совсем новая стадия" in admin_client.get("/crm/leads/", {"all": "1"}).content.decode()
