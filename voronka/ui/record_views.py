@@ -458,15 +458,17 @@ def record_list(request, kind: str):
     if order not in ui.orders:
         order = "-id"
     lead = stage_pinned(params) if ui.staged else ()
+    stages = sorted({int(v) for v in params.getlist("stage") if v.isdigit()}) if ui.staged else []
+    parts = ("stage", stages) if 1 < len(stages) <= 20 else None
     meta = ui.model._meta
     related = tuple(c for c in columns if not c.startswith("custom.") and meta.get_field(c).is_relation)
     known = {"stage": frame["stages"], "responsible": frame["people"]}
     try:
         result = keyset_page(qs, order=order, cursor=request.GET.get("cursor") or None, limit=LIST_PAGE, lead=lead,
-                             related=related, known=known)
+                             related=related, known=known, parts=parts)
     except ValidationFailed as exc:
         messages.error(request, exc.message)
-        result = keyset_page(qs, order=order, limit=LIST_PAGE, lead=lead, related=related, known=known)
+        result = keyset_page(qs, order=order, limit=LIST_PAGE, lead=lead, related=related, known=known, parts=parts)
     comms = values_of(ui.type_id, [r.pk for r in result.items]) if ui.has_communications else {}
     cell = _cell_maker(ui)
     rows = [{"obj": r, "cells": [cell(r, c) for c in columns], "comms": comms.get(r.pk)} for r in result.items]

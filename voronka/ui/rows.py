@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 
 from .templatetags.ui import money, phone
 
-
 _DATE_PARTS = {"d": "{0.day:02d}", "j": "{0.day}", "m": "{0.month:02d}", "n": "{0.month}", "Y": "{0.year:04d}",
                "y": "{1:02d}"}
 
