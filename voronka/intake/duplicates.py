@@ -342,6 +342,11 @@ def merge_records(actor: Actor, entity_type_id: int, keep_id: int, other_ids: li
             history.entry(actor, entity_type_id, pk, "deleted", text=_("Merged into #%(id)s.") % {"id": keep_id},
                           data={"merged_into": keep_id})
             outbox.emit(actor, f"{spec.code}.deleted", entity_type_id, pk, {"merged_into": keep_id})
+        if "site" in spec.writable and "site" not in data:  # a company's site is its first web address
+            first = (Communication.objects.filter(entity_type_id=entity_type_id, entity_id=keep_id, kind="web")
+                     .values_list("value", flat=True).first() or "")[:255]
+            if first != (records[keep_id].site or ""):
+                data["site"] = first
         kept = update_one(actor, spec, keep_id, data) if data else records[keep_id]
         if entity_type_id == entity_types.LEAD:  # the deals re-pointed above bypassed the deals' hooks
             from voronka.deals.leadstatus import sync

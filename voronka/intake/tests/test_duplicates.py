@@ -184,3 +184,26 @@ def test_merge_refuses_bad_input_and_writes_nothing(admin, manager, lead_pipelin
     with pytest.raises((NotFound, PermissionDenied)):
         duplicates.merge_records(manager, 1, a.pk, [b.pk])
     assert Lead.objects.filter(deleted_at__isnull=True).count() == 2
+
+
+def test_merging_companies_keeps_the_site_equal_to_the_first_web_address(admin):
+    """A company's ``site`` mirrors its first web address; a merge that brings web addresses over keeps them
+    in step (the kept company had none: it takes the merged one's; it had one: it keeps it unless picked)."""
+    from voronka.parties.models import Company
+
+    def webs(pk):
+        return list(Communication.objects.filter(entity_type_id=4, entity_id=pk, kind="web")
+                    .values_list("value", flat=True))
+
+    bare = create_company(admin, name="Ромашка")
+    dup = create_company(admin, name="Ромашка ООО", site="romashka.ru")
+    kept = duplicates.merge_records(admin, entity_types.COMPANY, bare.pk, [dup.pk])
+    assert Company.objects.get(pk=bare.pk).site == "romashka.ru" == kept.site
+    assert webs(bare.pk) == ["romashka.ru"]
+    other = create_company(admin, name="Ромашка-Юг", site="south.romashka.ru")
+    duplicates.merge_records(admin, entity_types.COMPANY, bare.pk, [other.pk])
+    assert Company.objects.get(pk=bare.pk).site == "romashka.ru"
+    assert set(webs(bare.pk)) == {"romashka.ru", "south.romashka.ru"}
+    third = create_company(admin, name="Ромашка-Север", site="north.romashka.ru")
+    duplicates.merge_records(admin, entity_types.COMPANY, bare.pk, [third.pk], values={"site": third.pk})
+    assert Company.objects.get(pk=bare.pk).site == "north.romashka.ru" == webs(bare.pk)[0]
