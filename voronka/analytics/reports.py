@@ -21,7 +21,7 @@ from django.db.models.functions import Trunc
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from voronka.core import entity_types
+from voronka.core import entity_types, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
 from voronka.core.models import TimelineEntry
@@ -1165,7 +1165,14 @@ def run(actor: Actor, slug: str, data) -> Report:
     from .params import parse
 
     d = definition(slug)
-    p = parse(actor, data, default_group=d.group, extra_keys=d.extra, default_entity=d.entity, smart=d.smart)
+    default = d.entity
+    if d.smart and not data.get("entity") and not data.get("pipeline") \
+            and not policies.can(actor, policies.READ, entity_types.by_code(d.entity).id):
+        # someone who reads only smart processes starts with the first of them
+        from .params import smart_types
+
+        default = next((info.code for info in smart_types(actor)), d.entity)
+    p = parse(actor, data, default_group=d.group, extra_keys=d.extra, default_entity=default, smart=d.smart)
     if d.smart_fn is not None and p.entity >= entity_types.FIRST_DYNAMIC:
         return d.smart_fn(actor, p)
     return d.fn(actor, p)
