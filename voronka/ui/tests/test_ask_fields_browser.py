@@ -114,9 +114,9 @@ def test_the_api_move_never_asks(admin, admin_user):
     r = api.get(f"/pipelines/{pipe.pk}")
     stages = {s["code"]: s for s in r.json()["stages"]}
     assert stages["cutting"]["ask_fields"] == ["uf_sheet", "uf_note"]
-    from voronka.automation.config_io import export_pipeline
-
     import yaml
+
+    from voronka.automation.config_io import export_pipeline
 
     exported = {st["code"]: st for st in yaml.safe_load(export_pipeline(pipe))["pipeline"]["stages"]}
     assert exported["cutting"]["ask_fields"] == ["uf_sheet", "uf_note"] and "ask_fields" not in exported["queued"]
