@@ -15,8 +15,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from voronka.core import entity_types, policies
 from voronka.core.actor import Actor
-from voronka.core.errors import ValidationFailed
+from voronka.core.errors import NotFound, ValidationFailed
 
 TIME_GROUPS = ("day", "week", "month", "quarter", "year")
 OTHER_GROUPS = ("source", "user", "department", "pipeline")
@@ -65,7 +66,7 @@ class Params:
         """The filters back as query parameters (for links and exports)."""
         q = {"date_from": self.date_from.isoformat(), "date_to": self.date_to.isoformat(), "group": self.group}
         if self.entity != 2:
-            q["entity"] = next(k for k, v in ENTITIES.items() if v == self.entity)
+            q["entity"] = entity_code(self.entity)
         for name in ("pipeline", "responsible", "department"):
             if getattr(self, name) is not None:
                 q[name] = str(getattr(self, name))
@@ -74,6 +75,31 @@ class Params:
         q.update({f"cf_{k}": v for k, v in self.custom.items()})
         q.update(self.extra)
         return q
+
+
+def entity_code(type_id: int) -> str:
+    """«lead», «deal» or a smart process's code (its list is ``/crm/<code>/``)."""
+    for code, pk in ENTITIES.items():
+        if pk == type_id:
+            return code
+    return entity_types.get(type_id).code
+
+
+def smart_types(actor: Actor) -> list:
+    """The smart processes (staged types defined at run time) whose records the viewer may read, by id: the reports'
+    picker offers exactly these, and a report on any other one is «not found»."""
+    return [info for info in entity_types.all_types()
+            if info.dynamic and info.staged and policies.can(actor, policies.READ, info.id)]
+
+
+def smart_type(actor: Actor, ref: str):
+    """The readable smart process named by its code or id, or ``None`` when there is none (or the viewer may not read
+    it: the two are not told apart)."""
+    ref = ref.strip()
+    for info in smart_types(actor):
+        if ref in (info.code, str(info.id)):
+            return info
+    return None
 
 
 def _int(data, name: str, errors: dict) -> int | None:
@@ -98,9 +124,13 @@ def _date(data, name: str, errors: dict) -> datetime.date | None:
 
 
 def parse(actor: Actor, data, *, default_group: str = "month", extra_keys: tuple[str, ...] = (),
-          default_entity: str = "deal") -> Params:
+          default_entity: str = "deal", smart: bool = False) -> Params:
     """``data``: a QueryDict or a plain dict of strings. Unknown custom fields, bad dates and groupings
-    raise ``ValidationFailed`` (422 in the API, a form error on a page)."""
+    raise ``ValidationFailed`` (422 in the API, a form error on a page).
+
+    With ``smart`` the report also takes a smart process as ``entity`` (its code or id); without ``entity``, a
+    pipeline of a smart process chooses that process. A process the viewer may not read is ``NotFound`` (404),
+    exactly as one that does not exist."""
     zone = viewer_zone(actor)
     errors: dict[str, list[str]] = {}
     today = timezone.now().astimezone(zone).date()
@@ -117,12 +147,34 @@ def parse(actor: Actor, data, *, default_group: str = "month", extra_keys: tuple
         errors["group"] = [_("Group by one of: %(g)s.") % {"g": ", ".join(GROUPS)}]
     elif group == "day" and (date_to - date_from).days > MAX_DAYS:
         errors["group"] = [_("Too many days to group by day; choose weeks or months.")]
-    entity = (data.get("entity") or default_entity).strip()
-    if entity not in ENTITIES:
+    entity = (data.get("entity") or "").strip()
+    pipeline = _int(data, "pipeline", errors)
+    type_id = None
+    of_pipeline = None
+    if smart and pipeline is not None:
+        from voronka.pipelines.models import Pipeline
+
+        of_pipeline = Pipeline.objects.filter(pk=pipeline).values_list("entity_type_id", flat=True).first()
+        # a smart process's pipeline names its process (the picker's «Deals» is only the default)
+        # (one the viewer may not read is not told apart from a pipeline that does not exist)
+        if of_pipeline is not None and of_pipeline >= entity_types.FIRST_DYNAMIC and entity in ("", "deal") \
+                and smart_type(actor, str(of_pipeline)) is not None:
+            entity = str(of_pipeline)
+    entity = entity or default_entity
+    if entity in ENTITIES:
+        type_id = ENTITIES[entity]
+    elif smart:
+        info = smart_type(actor, entity)
+        if info is None:
+            raise NotFound(_("There is no smart process «%(e)s».") % {"e": entity[:60]})
+        type_id = info.id
+        if pipeline is not None and of_pipeline != type_id:
+            errors["pipeline"] = [_("Not a pipeline of «%(t)s».") % {"t": info.label_plural}]
+    else:
         errors["entity"] = [_("Choose leads or deals.")]
     params = Params(zone=zone, date_from=date_from, date_to=date_to, group=group if group in GROUPS else "month",
-                    entity=ENTITIES.get(entity, 2))
-    params.pipeline = _int(data, "pipeline", errors)
+                    entity=type_id or 2)
+    params.pipeline = pipeline
     params.responsible = _int(data, "responsible", errors)
     params.department = _int(data, "department", errors)
     params.source = (data.get("source") or "").strip()[:50]

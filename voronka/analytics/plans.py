@@ -6,7 +6,7 @@ import datetime
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, IntegerField, Q, Value
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -17,7 +17,7 @@ from voronka.core.selectors import records_visible_to
 
 from .actions import can_plan
 from .models import SalesPlan
-from .params import Params
+from .params import Params, entity_code
 from .reports import ZERO, Column, Definition, Report, in_period, items, money, pct
 
 DEAL = entity_types.DEAL
@@ -35,7 +35,8 @@ def stage_probabilities(pipeline_ids=None) -> dict[int, int]:
     in their order (the first of four gets 20 %, the last 80 %); success 100, failure 0."""
     from voronka.pipelines.models import Stage
 
-    stages = Stage.objects.filter(pipeline__entity_type_id=DEAL).select_related("analytics").order_by(
+    # deals' and smart processes' stages (plans may be set per smart-process pipeline)
+    stages = Stage.objects.exclude(pipeline__entity_type_id=entity_types.LEAD).select_related("analytics").order_by(
         "pipeline_id", "sort", "id")
     if pipeline_ids is not None:
         stages = stages.filter(pipeline_id__in=pipeline_ids)
@@ -66,6 +67,11 @@ def visible_plans(actor: Actor, p: Params):
         qs = qs.filter(user_id=p.responsible)
     if p.department is not None:
         qs = qs.filter(department_id=p.department)
+    # a plan for a smart process's pipeline is shown to those who may read that process
+    from .params import smart_types
+
+    qs = qs.filter(Q(pipeline__isnull=True) | Q(pipeline__entity_type_id__lt=entity_types.FIRST_DYNAMIC)
+                   | Q(pipeline__entity_type_id__in=[i.id for i in smart_types(actor)]))
     if not can_plan(actor):
         user = actor.user
         mine = Q(user_id=user.pk) if user is not None else Q(pk__in=[])
@@ -86,7 +92,8 @@ def plan_fact(actor: Actor, p: Params) -> Report:
         end = plan_end(plan)
         start_at = datetime.datetime.combine(plan.starts_on, datetime.time(), p.zone)
         end_at = datetime.datetime.combine(end + datetime.timedelta(days=1), datetime.time(), p.zone)
-        deals = records_visible_to(actor, DEAL)
+        kind = plan.pipeline.entity_type_id if plan.pipeline_id else DEAL  # deals, or a smart process's items
+        deals = records_visible_to(actor, kind)
         if plan.user_id:
             deals = deals.filter(responsible_id=plan.user_id)
         if plan.department_id:
@@ -102,8 +109,9 @@ def plan_fact(actor: Actor, p: Params) -> Report:
             expected |= Q(close_date__isnull=True)
         weighted = ZERO
         weighted_count = Decimal(0)
-        for stage_id, amount, own in deals.filter(expected, stage_semantics="process").values_list(
-                "stage_id", "opportunity", "probability"):
+        own_chance = F("probability") if hasattr(deals.model, "probability") else Value(None, IntegerField())
+        for stage_id, amount, own in deals.filter(expected, stage_semantics="process").annotate(_own=own_chance) \
+                .values_list("stage_id", "opportunity", "_own"):
             chance = Decimal(own if own is not None else chances.get(stage_id, 0)) / 100
             weighted += Decimal(amount or 0) * chance
             weighted_count += chance
@@ -118,7 +126,8 @@ def plan_fact(actor: Actor, p: Params) -> Report:
         if plan.pipeline_id:
             f["pipeline"] = str(plan.pipeline_id)
         forecast = money(fact_amount + weighted)
-        rows.append({"key": plan.pk, "label": label, "filter": f, "plan_amount": money(plan.amount),
+        rows.append({"key": plan.pk, "label": label, "filter": f, "entity": entity_code(kind),
+                     "plan_amount": money(plan.amount),
                      "fact_amount": fact_amount, "done": pct(fact_amount, plan.amount),
                      "forecast_amount": forecast, "forecast_done": pct(forecast, plan.amount),
                      "plan_count": plan.count, "fact_count": fact_count,

@@ -21,7 +21,7 @@ from django.db.models.functions import Trunc
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from voronka.core import entity_types
+from voronka.core import entity_types, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
 from voronka.core.models import TimelineEntry
@@ -292,7 +292,10 @@ def _totals(rows, keys) -> dict:
 
 
 def _entity_code(type_id: int) -> str:
-    return "lead" if type_id == LEAD else "deal"
+    """«lead», «deal» or a smart process's code: the list a number opens."""
+    from .params import entity_code
+
+    return entity_code(type_id)
 
 
 def _grouped(qs: QuerySet, p: Params, time_field: str, **aggregates) -> dict:
@@ -495,7 +498,8 @@ def _speed_cells(leads, first, qual) -> dict:
 # --- deals by pipeline and period (F45) ---------------------------------------------------------------
 
 def deals(actor: Actor, p: Params) -> Report:
-    rm = readmodel.rows(actor, p, DEAL)
+    kind = p.entity if p.entity >= entity_types.FIRST_DYNAMIC else DEAL  # deals, or a smart process's items
+    rm = readmodel.rows(actor, p, kind)
     if rm is not None:
         data = {}
         semantics = _semantics()
@@ -510,14 +514,14 @@ def deals(actor: Actor, p: Params) -> Report:
         if p.group == "none":
             data.setdefault(0, {})
     else:
-        qs = in_period(items(actor, p, DEAL), p, "created_at")
+        qs = in_period(items(actor, p, kind), p, "created_at")
         data = _grouped(qs, p, "created_at", deals=Count("id"), amount=Sum("opportunity"),
                         open=Count("id", filter=Q(stage_semantics="process")),
                         won=Count("id", filter=Q(stage_semantics="success")),
                         won_amount=Sum("opportunity", filter=Q(stage_semantics="success")),
                         lost=Count("id", filter=Q(stage_semantics="failure")))
     # a deal away in Complaints stays its pipeline's deal, «in complaints» (F25)
-    roundtrip.attribute_deals(actor, p, DEAL, data, {"deals": 0, "amount": ZERO, "open": 0, "won": 0,
+    roundtrip.attribute_deals(actor, p, kind, data, {"deals": 0, "amount": ZERO, "open": 0, "won": 0,
                                                       "won_amount": ZERO, "lost": 0, "in_complaints": 0})
     keys = ["deals", "amount", "open", "won", "won_amount", "lost", "in_complaints"]
     rows = make_rows(p, data)
@@ -527,15 +531,18 @@ def deals(actor: Actor, p: Params) -> Report:
         r["won_rate"] = pct(r["won"], r["won"] + r["lost"])
     totals = _totals(rows, keys)
     totals["won_rate"] = pct(totals["won"], totals["won"] + totals["lost"])
-    cols = [Column("deals", _("New deals"), entity="deal"), Column("amount", _("Amount"), "money"),
-            Column("open", _("Open"), entity="deal", filter={"semantics": "process"}),
-            Column("won", _("Won"), entity="deal", filter={"semantics": "success"}),
-            Column("won_amount", _("Won amount"), "money"),
-            Column("lost", _("Lost"), entity="deal", filter={"semantics": "failure"}),
-            Column("in_complaints", _("In complaints")),
-            Column("won_rate", _("Won of closed"), "percent")]
-    return Report("deals", _("Deals by pipeline and period"), p, cols, rows, totals, chart_value="deals",
-                  details=_source(rm))
+    code = _entity_code(kind)
+    cols = [Column("deals", _("New deals") if kind == DEAL else _("New items"), entity=code),
+            Column("amount", _("Amount"), "money"),
+            Column("open", _("Open"), entity=code, filter={"semantics": "process"}),
+            Column("won", _("Won") if kind == DEAL else _("Successful"), entity=code, filter={"semantics": "success"}),
+            Column("won_amount", _("Won amount") if kind == DEAL else _("Successful amount"), "money"),
+            Column("lost", _("Lost") if kind == DEAL else _("Failed"), entity=code, filter={"semantics": "failure"}),
+            Column("in_complaints", _("In complaints") if kind == DEAL else _("Away on a round trip")),
+            Column("won_rate", _("Won of closed") if kind == DEAL else _("Successful of closed"), "percent")]
+    title = _("Deals by pipeline and period") if kind == DEAL else \
+        _("%(items)s by pipeline and period") % {"items": entity_types.get(kind).label_plural.capitalize()}
+    return Report("deals", title, p, cols, rows, totals, chart_value="deals", details=_source(rm))
 
 
 # --- stage funnel ---------------------------------------------------------------------------------------
@@ -549,6 +556,20 @@ def _pipeline(p: Params, type_id: int):
     if pipe is None:
         raise ValidationFailed(_("No such pipeline."), fields={"pipeline": [_("not found")]})
     return pipe
+
+
+def _pipe_name(pipe) -> str:
+    """A pipeline's name; a smart process's pipeline also names the process («Production orders · General»)."""
+    if pipe.entity_type_id >= entity_types.FIRST_DYNAMIC:
+        return f"{entity_types.get(pipe.entity_type_id).label_plural.capitalize()} · {pipe.name}"
+    return pipe.name
+
+
+def _kind_title(title: str, p: Params) -> str:
+    """A report's title, naming the smart process it is about."""
+    if p.entity >= entity_types.FIRST_DYNAMIC:
+        return f"{title}: {entity_types.get(p.entity).label_plural.capitalize()}"
+    return title
 
 
 def funnel(actor: Actor, p: Params) -> Report:
@@ -617,7 +638,7 @@ def funnel(actor: Actor, p: Params) -> Report:
     cols = [Column("reached", _("Reached"), entity=code), Column("amount", _("Amount"), "money"),
             Column("of_first", _("Of the first stage"), "percent"), Column("dropped", _("Dropped after")),
             Column("dropped_amount", _("Amount dropped"), "money"), Column("drop_rate", _("Drop-off"), "percent")]
-    return Report("funnel", _("Stage funnel: %(p)s") % {"p": pipe.name}, p, cols, rows,
+    return Report("funnel", _("Stage funnel: %(p)s") % {"p": _pipe_name(pipe)}, p, cols, rows,
                   {"reached": first, "won": figures[-1][0]}, chart="funnel", chart_value="reached",
                   notes=[_("Items created in the period and now in this pipeline. An item reached a stage if it ever "
                            "entered it or a later one (moving back does not un-count it; skipping stages passes "
@@ -701,7 +722,7 @@ def lost_reasons(actor: Actor, p: Params) -> Report:
     code = _entity_code(p.entity)
     cols = [Column("count", _("Lost"), entity=code), Column("amount", _("Amount"), "money"),
             Column("share", _("Share"), "percent")]
-    return Report("lost-reasons", _("Lost reasons"), p, cols, rows,
+    return Report("lost-reasons", _kind_title(_("Lost reasons"), p), p, cols, rows,
                   {"count": total, "amount": money(sum((v["amount"] for v in counts.values()), ZERO))},
                   chart="shares", chart_value="count",
                   notes=[_("Items now in a failure stage that were closed in the period: by the failure stage and, "
@@ -745,7 +766,8 @@ def time_to_close(actor: Actor, p: Params) -> Report:
             Column("won_avg", _("Won: average"), "duration"), Column("won_median", _("Won: median"), "duration"),
             Column("lost", _("Lost"), entity=code, filter={"semantics": "failure"}),
             Column("lost_avg", _("Lost: average"), "duration"), Column("lost_median", _("Lost: median"), "duration")]
-    return Report("time-to-close", _("Time to close"), p, cols, rows, cells(allv), chart_value="won_median",
+    return Report("time-to-close", _kind_title(_("Time to close"), p), p, cols, rows, cells(allv),
+                  chart_value="won_median",
                   notes=[_("From creation to the last closing, for items closed in the period. A re-opened item "
                            "counts once, by its last closing."), *_duration_note(rm)], details=_source(rm))
 
@@ -846,7 +868,7 @@ def stage_time(actor: Actor, p: Params) -> Report:
     cols = [Column("left", _("Stays ended")), Column("median", _("Median"), "duration"),
             Column("p90", _("90th percentile"), "duration"), Column("avg", _("Average"), "duration"),
             Column("now", _("In the stage now"), entity=code), Column("now_max", _("Longest now"), "duration")]
-    return Report("stage-time", _("Time in each stage: %(p)s") % {"p": pipe.name}, p, cols, rows, {},
+    return Report("stage-time", _("Time in each stage: %(p)s") % {"p": _pipe_name(pipe)}, p, cols, rows, {},
                   chart_value="median",
                   notes=[_("A stay ends when the item leaves the stage; stays that ended in the period count, each "
                            "visit separately (an item that comes back is counted again). The slowest items include "
@@ -1103,21 +1125,24 @@ class Definition:
     group: str = "month"
     extra: tuple[str, ...] = ()
     choose_entity: bool = False
+    smart: bool = False  # also takes a smart process as ``entity`` (its code or id)
+    smart_fn: Callable[[Actor, Params], Report] | None = None  # the report for a smart process, when it differs
 
 
 REPORTS: dict[str, Definition] = {d.slug: d for d in (
     Definition("new-leads", gettext_lazy("New leads"), new_leads, "lead"),
     Definition("lead-conversion", gettext_lazy("Lead conversion"), lead_conversion, "lead"),
     Definition("lead-speed", gettext_lazy("Time to first action and to qualification"), lead_speed, "lead"),
-    Definition("deals", gettext_lazy("Deals by pipeline and period"), deals, "deal", group="pipeline"),
-    Definition("funnel", gettext_lazy("Stage funnel"), funnel, "deal", group="none", choose_entity=True),
+    Definition("deals", gettext_lazy("Deals by pipeline and period"), deals, "deal", group="pipeline", smart=True),
+    Definition("funnel", gettext_lazy("Stage funnel"), funnel, "deal", group="none", choose_entity=True, smart=True),
     Definition("deal-amount", gettext_lazy("Average and median deal amount"), deal_amount, "deal"),
     Definition("lost-reasons", gettext_lazy("Lost reasons"), lost_reasons, "deal", group="none",
-               extra=("reason_field",), choose_entity=True),
-    Definition("time-to-close", gettext_lazy("Time to close"), time_to_close, "deal", choose_entity=True),
+               extra=("reason_field",), choose_entity=True, smart=True),
+    Definition("time-to-close", gettext_lazy("Time to close"), time_to_close, "deal", choose_entity=True, smart=True),
     Definition("stage-time", gettext_lazy("Time in each stage"), stage_time, "deal", group="none",
-               choose_entity=True),
-    Definition("managers", gettext_lazy("Manager load and efficiency"), managers, "deal", group="user"),
+               choose_entity=True, smart=True),
+    Definition("managers", gettext_lazy("Manager load and efficiency"), managers, "deal", group="user", smart=True,
+               smart_fn=lambda actor, p: _smart().managers(actor, p)),
     Definition("support", gettext_lazy("Support requests"), support, "deal", group="none", extra=("by",)),
     Definition("end-to-end", gettext_lazy("End-to-end funnel"), end_to_end, "lead"),
 )}
@@ -1140,5 +1165,35 @@ def run(actor: Actor, slug: str, data) -> Report:
     from .params import parse
 
     d = definition(slug)
-    p = parse(actor, data, default_group=d.group, extra_keys=d.extra, default_entity=d.entity)
+    default = d.entity
+    if d.smart and not data.get("entity") and not data.get("pipeline") \
+            and not policies.can(actor, policies.READ, entity_types.by_code(d.entity).id):
+        # someone who reads only smart processes starts with the first of them
+        from .params import smart_types
+
+        default = next((info.code for info in smart_types(actor)), d.entity)
+    p = parse(actor, data, default_group=d.group, extra_keys=d.extra, default_entity=default, smart=d.smart)
+    if d.smart_fn is not None and p.entity >= entity_types.FIRST_DYNAMIC:
+        return d.smart_fn(actor, p)
     return d.fn(actor, p)
+
+
+def export_entity(d: Definition, p: Params) -> str:
+    """The kind whose export right a report's file needs: the chosen one where the report takes a choice."""
+    if d.choose_entity or (d.smart and p.entity >= entity_types.FIRST_DYNAMIC):
+        return _entity_code(p.entity)
+    return d.entity
+
+
+def entities(actor: Actor, d: Definition) -> list[str]:
+    """What ``entity`` may say for a report and this viewer (the picker's choices)."""
+    from .params import smart_types
+
+    out = ["deal", "lead"] if d.choose_entity else [d.entity]
+    return out + ([info.code for info in smart_types(actor)] if d.smart else [])
+
+
+def _smart():
+    from . import smart
+
+    return smart

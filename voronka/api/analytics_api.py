@@ -28,6 +28,7 @@ class ReportInfo(BaseModel):
     slug: str
     title: str
     url: str
+    entities: list[str] = Field(description="What `entity` may say: lead, deal, the smart processes you may read.")
 
 
 class ReportList(BaseModel):
@@ -78,8 +79,8 @@ def _plan(plan: SalesPlan) -> dict:
 @router.get("", response=responses({200: ReportList}), summary="The reports")
 def list_reports(request: HttpRequest):
     every = {**reports.REPORTS, **plans.REPORTS}
-    return {"items": [{"slug": d.slug, "title": str(d.title), "url": f"/api/v1/analytics/{d.slug}"}
-                      for d in every.values()]}
+    return {"items": [{"slug": d.slug, "title": str(d.title), "url": f"/api/v1/analytics/{d.slug}",
+                       "entities": reports.entities(request.auth, d)} for d in every.values()]}
 
 
 @router.get("/plans", response=responses({200: PlanList}), summary="Sales plans in a period")
@@ -115,7 +116,7 @@ def report(request: HttpRequest, report: str):
     if fmt == "json":
         return export.as_dict(result)
     d = reports.definition(report)
-    content, ctype, name = export.export(request.auth, result, d.entity, fmt)
+    content, ctype, name = export.export(request.auth, result, reports.export_entity(d, result.params), fmt)
     response = HttpResponse(content, content_type=ctype)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -62,6 +62,7 @@ class StageSpecIn(Strict):
     color: str | None = Field(None, max_length=7)
     semantics: str | None = Field(None, max_length=10)
     required_fields: list[str] | None = Field(None, max_length=100)
+    ask_fields: list[str] | None = Field(None, max_length=100)
 
 
 class TypeIn(Strict):

@@ -50,6 +50,7 @@ class StageOut(BaseModel):
     color: str
     semantics: str
     required_fields: list[Any]
+    ask_fields: list[Any] = []
 
 
 class PipelineOut(BaseModel):
@@ -70,6 +71,8 @@ class StageIn(Strict):
     color: str | None = Field(None, max_length=7, description="#rrggbb")
     semantics: SemanticsLiteral | None = None  # type: ignore[valid-type]
     required_fields: list[str] | None = Field(None, max_length=100, description="Fields required to enter the stage.")
+    ask_fields: list[str] | None = Field(None, max_length=100, description=(
+        "Fields also asked in the form before a move into the stage, optional (never block a move)."))
 
 
 class StageUpdateIn(Strict):
@@ -79,6 +82,7 @@ class StageUpdateIn(Strict):
     color: str | None = Field(None, max_length=7)
     semantics: SemanticsLiteral | None = None  # type: ignore[valid-type]
     required_fields: list[str] | None = Field(None, max_length=100)
+    ask_fields: list[str] | None = Field(None, max_length=100)
 
 
 class PipelineIn(Strict):
@@ -96,7 +100,7 @@ class StageOrderIn(Strict):
 
 def _stage(s: Stage) -> dict:
     return {"id": s.pk, "name": s.name, "code": s.code, "sort": s.sort, "color": s.color, "semantics": s.semantics,
-            "required_fields": s.required_fields or []}
+            "required_fields": s.required_fields or [], "ask_fields": s.ask_fields or []}
 
 
 def _pipeline(p: Pipeline) -> dict:
@@ -167,7 +171,7 @@ def reorder_stages(request, payload: StageOrderIn, id: int = RecordId):
 @stages.patch("/{id}", response=responses({200: StageOut}), operation_id="update_stage", summary="Change a stage")
 def update_stage(request, payload: StageUpdateIn, id: int = RecordId):
     data = payload_data(payload)
-    for key in ("name", "semantics", "sort", "code", "color", "required_fields"):
+    for key in ("name", "semantics", "sort", "code", "color", "required_fields", "ask_fields"):
         if key in data and data[key] is None:
             raise ValidationFailed(_("Some fields are not valid."), fields={key: [_("This field cannot be empty.")]})
     return _stage(pipeline_actions.update_stage(request.auth, id, **data))

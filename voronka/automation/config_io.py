@@ -19,7 +19,7 @@ from . import actions, rules
 from .models import Robot, StageLimit, StageTrigger
 
 VERSION = 1
-STAGE_KEYS = {"code", "name", "semantics", "color", "required_fields", "time_limit", "robots", "triggers"}
+STAGE_KEYS = {"code", "name", "semantics", "color", "required_fields", "ask_fields", "time_limit", "robots", "triggers"}
 TRIGGER_KEYS = {"name", "kind", "params", "allow_backwards", "enabled", "order"}
 ROBOT_KEYS = {"name", "order", "trigger", "enabled", "conditions", "delay", "action", "params"}
 
@@ -54,6 +54,8 @@ def export_pipeline(pipeline) -> str:
     for stage in pipeline.stages.order_by("sort", "id"):
         item = {"code": stage.code, "name": stage.name, "semantics": stage.semantics, "color": stage.color,
                 "required_fields": list(stage.required_fields or [])}
+        if stage.ask_fields:  # optional fields asked on entry (F23)
+            item["ask_fields"] = list(stage.ask_fields)
         limit = StageLimit.objects.filter(stage=stage).first()
         if limit is not None:
             item["time_limit"] = {"amount": limit.amount, "unit": limit.unit, "enabled": limit.enabled,
@@ -169,7 +171,8 @@ def import_document(actor: Actor, text: str) -> dict:
                 pipeline = create_pipeline(actor, entity_type_id=info.id, name=spec["name"], code=spec["code"])
             for index, item in enumerate(spec["stages"]):
                 where = _("stage «%(s)s»") % {"s": item["code"]}
-                fields = {k: item[k] for k in ("name", "semantics", "color", "required_fields") if k in item}
+                fields = {k: item[k] for k in ("name", "semantics", "color", "required_fields", "ask_fields")
+                          if k in item}
                 fields["sort"] = (index + 1) * 10
                 stage = Stage.objects.filter(pipeline=pipeline, code=item["code"]).first()
                 if stage is None:

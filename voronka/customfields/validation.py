@@ -112,9 +112,8 @@ def _one(defn: FieldDefinition, value: Any) -> Any:
             pk = int(value)
         except (TypeError, ValueError):
             raise ValueError(_("must be a record id")) from None
-        if target:
-            model = entity_types.get(int(target)).model
-            if not model.objects.filter(pk=pk).exists():
+        if target:  # the type's own rows: a smart process's items share one table with the other processes'
+            if not entity_types.get(int(target)).objects.filter(pk=pk).exists():
                 raise ValueError(_("no record with id %(v)s") % {"v": value})
         return pk
     raise ValueError(_("has an unknown type"))

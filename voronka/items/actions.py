@@ -130,6 +130,9 @@ def create_type(actor: Actor, **data) -> SmartType:
             registry.forget()
             registry.install(t)  # the pipeline below needs the type registered
             if t.kind == SmartType.Kind.PROCESS:
+                from voronka.pipelines import daily
+
+                daily.mark_new_kind(t.id)  # the reports read its (empty, so complete) totals from the start
                 create_pipeline(actor, entity_type_id=t.id, name=pipeline_name, code="general", is_default=True,
                                 stages=stages if stages is not None else default_stages())
             elif stages is not None:
@@ -193,6 +196,9 @@ def delete_type(actor: Actor, type_id: int) -> None:
             raise Conflict(_("«%(t)s» has items (maybe in the recycle bin); delete and purge them first.")
                            % {"t": t.name_plural})
         StageHistory.objects.filter(entity_type_id=t.id).delete()
+        from voronka.pipelines import daily
+
+        daily.forget_kind(t.id)  # the analytics totals, so that a type made later with the same id starts clean
         Pipeline.objects.filter(entity_type_id=t.id).delete()
         FieldDefinition.objects.filter(entity_type_id=t.id).delete()
         from voronka.identity.models import RolePermission

@@ -16,7 +16,7 @@ from voronka.core.recordkit import RecordSpec, update_one
 from .models import Pipeline, Stage, StageHistory
 
 SETTINGS = "settings:pipelines"
-STAGE_FIELDS = ("name", "code", "sort", "color", "semantics", "required_fields")
+STAGE_FIELDS = ("name", "code", "sort", "color", "semantics", "required_fields", "ask_fields")
 
 
 def move_to_stage(actor: Actor, spec: RecordSpec, item_id: int, *, stage, pipeline=None, fields: dict | None = None):
@@ -90,14 +90,17 @@ def _create_stage(pipeline: Pipeline, data: dict) -> Stage:
     stage = Stage(pipeline=pipeline, **data)
     _clean(stage)
     _check_required_names(pipeline.entity_type_id, stage.required_fields)
+    _check_required_names(pipeline.entity_type_id, stage.ask_fields, key="ask_fields")
     stage.save()
     return stage
 
 
-def _check_required_names(entity_type_id: int, names) -> None:
+def _check_required_names(entity_type_id: int, names, *, key: str = "required_fields") -> None:
+    """``names``: a stage's required fields, or (``key`` «ask_fields») the optional ones asked on entry."""
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ValidationFailed(_("Required fields must be a list of field names."),
-                               fields={"required_fields": [_("must be a list of names")]})
+        raise ValidationFailed(_("Required fields must be a list of field names.") if key == "required_fields"
+                               else _("Fields to ask must be a list of field names."),
+                               fields={key: [_("must be a list of names")]})
     model = entity_types.get(entity_type_id).model
     known = {f.name for f in model._meta.get_fields()} | {"phones", "emails", "messengers", "websites"}
     from voronka.customfields.models import FieldDefinition
@@ -105,7 +108,7 @@ def _check_required_names(entity_type_id: int, names) -> None:
     custom = set(FieldDefinition.objects.filter(entity_type_id=entity_type_id).values_list("code", flat=True))
     bad = [n for n in names if n not in known and n.removeprefix("custom.") not in custom]
     if bad:
-        raise ValidationFailed(_("Unknown fields: %(f)s.") % {"f": ", ".join(bad)}, fields={"required_fields": bad})
+        raise ValidationFailed(_("Unknown fields: %(f)s.") % {"f": ", ".join(bad)}, fields={key: bad})
 
 
 def create_stage(actor: Actor, pipeline_id: int, **data) -> Stage:
@@ -138,6 +141,7 @@ def update_stage(actor: Actor, stage_id: int, **data) -> Stage:
             setattr(stage, key, value)
         _clean(stage)
         _check_required_names(stage.pipeline.entity_type_id, stage.required_fields)
+        _check_required_names(stage.pipeline.entity_type_id, stage.ask_fields, key="ask_fields")
         stage.save()
         audit.record(actor, "stage.changed", pipeline=stage.pipeline_id, stage=stage.pk, name=stage.name,
                      changes={k: [before[k], getattr(stage, k)] for k in data if before[k] != getattr(stage, k)})

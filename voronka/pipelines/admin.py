@@ -7,7 +7,7 @@ from .models import Pipeline, Stage
 
 class StageInline(admin.TabularInline):
     model = Stage
-    fields = ("sort", "name", "code", "semantics", "color", "required_fields")
+    fields = ("sort", "name", "code", "semantics", "color", "required_fields", "ask_fields")
     extra = 0
 
     def has_add_permission(self, request, obj=None):

@@ -272,3 +272,26 @@ def rebuild_all() -> dict[str, int]:
         with transaction.atomic():
             out[info.code] = rebuild(info.id, info.model, scope=dict(info.scope))
     return out
+
+
+def mark_new_kind(entity_type_id: int) -> None:
+    """A kind of record defined just now (a smart process) has no records: its (empty) daily and stay totals are
+    complete, so the reports read them from the first item on. Rows left by an earlier kind with the same id are
+    dropped first."""
+    from . import stays
+
+    forget_kind(entity_type_id)
+    now = timezone.now()
+    DailyTotalState.objects.bulk_create([
+        DailyTotalState(entity_type_id=entity_type_id, pipeline_id=0, signature="complete", rebuilt_at=now),
+        DailyTotalState(entity_type_id=entity_type_id, pipeline_id=stays.COMPLETE, signature="complete",
+                        rebuilt_at=now)])
+
+
+def forget_kind(entity_type_id: int) -> None:
+    """Drop the totals of a kind of record that is being removed (a smart process without items)."""
+    from .models import StayTotal
+
+    DailyTotal.objects.filter(entity_type_id=entity_type_id).delete()
+    StayTotal.objects.filter(entity_type_id=entity_type_id).delete()
+    DailyTotalState.objects.filter(entity_type_id=entity_type_id).delete()

@@ -41,6 +41,8 @@ class Stage(models.Model):
     color = models.CharField(_("colour"), max_length=7, default="#3b82f6")
     semantics = models.CharField(_("meaning"), max_length=10, choices=Semantics.choices, default=Semantics.PROCESS)
     required_fields = models.JSONField(_("fields required to enter"), default=list, blank=True)
+    # asked in the same small form before a move into the stage, never required (F23): «ask on entry, optional»
+    ask_fields = models.JSONField(_("fields asked on entry (optional)"), default=list, blank=True)
 
     class Meta:
         ordering = ["pipeline_id", "sort", "id"]

@@ -19,9 +19,9 @@ from django.views.decorators.http import require_POST
 
 from voronka.analytics import actions as analytics_actions
 from voronka.analytics import plans, reports
-from voronka.analytics.params import GROUPS, TIME_GROUPS
+from voronka.analytics.params import GROUPS, TIME_GROUPS, entity_code, smart_types
 from voronka.core import entity_types, policies
-from voronka.core.errors import ActionError, ValidationFailed
+from voronka.core.errors import ActionError, NotFound, ValidationFailed
 
 from . import charts
 from .templatetags.ui import money, seconds
@@ -44,7 +44,8 @@ EXTRA_CHOICES = {
 
 
 def can_see_reports(actor) -> bool:
-    return any(policies.can(actor, policies.READ, t) for t in (entity_types.LEAD, entity_types.DEAL))
+    return any(policies.can(actor, policies.READ, t) for t in (entity_types.LEAD, entity_types.DEAL)) \
+        or bool(smart_types(actor))
 
 
 def fmt(value, kind: str) -> str:
@@ -63,9 +64,17 @@ def fmt(value, kind: str) -> str:
 
 
 def list_url(entity: str, filters: dict) -> str | None:
-    if entity not in LIST_URL:
+    """The list behind a number: leads, deals or a smart process's items (``/crm/<code>/``), with the filters."""
+    base = LIST_URL.get(entity) or (f"/crm/{entity}/" if entity else None)
+    if base is None:
         return None
-    return LIST_URL[entity] + "?" + urlencode({k: v for k, v in filters.items() if v not in (None, "")})
+    return base + "?" + urlencode({k: v for k, v in filters.items() if v not in (None, "")})
+
+
+def card_url(type_id: int, pk: int) -> str:
+    if type_id in CARD_URL:
+        return CARD_URL[type_id].format(pk)
+    return f"/crm/{entity_code(type_id)}/{pk}/"
 
 
 def table(report: reports.Report) -> dict:
@@ -75,9 +84,11 @@ def table(report: reports.Report) -> dict:
         cells = []
         for c in cols:
             value = r.get(c.key)
-            url = list_url(c.entity, {**r.get("filter", {}), **c.filter}) if c.entity and value not in (None, 0) else None
+            # a row may say which list it opens (a plan for a smart-process pipeline opens that process's items)
+            entity = (r.get("entity") or c.entity) if c.entity else ""
+            url = list_url(entity, {**r.get("filter", {}), **c.filter}) if entity and value not in (None, 0) else None
             cells.append({"text": fmt(value, c.kind), "url": url, "kind": c.kind})
-        slowest = [{**x, "url": CARD_URL.get(report.params.entity, CARD_URL[2]).format(x["id"]),
+        slowest = [{**x, "url": card_url(report.params.entity, x["id"]),
                     "text": fmt(x["seconds"], "duration")} for x in r.get("slowest") or []]
         rows.append({"label": r.get("label", ""), "cells": cells, "slowest": slowest})
     totals = None
@@ -107,8 +118,13 @@ def _choices(actor, report_entity: int, values):
 
     fields = list(FieldDefinition.objects.filter(entity_type_id=report_entity,
                                                  kind__in=["enum", "boolean", "integer", "string"]))
+    kinds = {info.id: info.label_plural.capitalize() for info in smart_types(actor)}
+    pipelines = list(Pipeline.objects.filter(entity_type_id__in=[1, 2, *kinds]).order_by("entity_type_id", "sort", "id"))
+    for pipe in pipelines:  # a smart process's pipelines are labelled with its name in the picker
+        pipe.kind_label = kinds.get(pipe.entity_type_id, "")
     return {
-        "pipelines": list(Pipeline.objects.filter(entity_type_id__in=[1, 2]).order_by("entity_type_id", "sort", "id")),
+        "pipelines": pipelines,
+        "kinds": [{"code": info.code, "id": info.id, "label": kinds[info.id]} for info in smart_types(actor)],
         "sources": list(Source.objects.filter(is_active=True)),
         "users": list(User.objects.filter(is_active=True).order_by("first_name", "last_name")),
         "departments": list(Department.objects.order_by("name")),
@@ -138,12 +154,16 @@ def report_page(request, slug: str):
         result = reports.run(actor, slug, request.GET)
     except ValidationFailed as exc:
         error = exc
+    except NotFound:  # a smart process the viewer may not read, or none: the same «not found»
+        return page(request, "ui/analytics/none.html", {}, nav="reports", status=404)
     values = request.GET
-    entity = 1 if (values.get("entity") or d.entity) == "lead" else 2
+    entity = result.params.entity if result is not None else \
+        (1 if (values.get("entity") or d.entity) == "lead" else 2)
     context = {"d": d, "report": result, "error": error, "values": values, "groups": GROUPS,
                "group_labels": GROUP_LABELS, "time_groups": TIME_GROUPS, "extra": EXTRA_CHOICES.get(slug, {}),
                "choices": _choices(actor, entity, values), "entity": entity,
-               "can_export": policies.can(actor, policies.EXPORT, entity_types.by_code(d.entity).id)}
+               "can_export": policies.can(actor, policies.EXPORT, entity_types.by_code(
+                   reports.export_entity(d, result.params) if result is not None else d.entity).id)}
     context["form_from"] = result.params.date_from.isoformat() if result else values.get("date_from", "")
     context["form_to"] = result.params.date_to.isoformat() if result else values.get("date_to", "")
     if result is not None:
@@ -244,11 +264,11 @@ def plans_page(request):
     stages = []
     if policies.can(actor, "settings:pipelines", 0):
         chances = plans.stage_probabilities()
-        for s in Stage.objects.filter(pipeline__entity_type_id=2, semantics="process").select_related(
+        kinds = [2, *(i.id for i in smart_types(actor))]
+        for s in Stage.objects.filter(pipeline__entity_type_id__in=kinds, semantics="process").select_related(
                 "pipeline", "analytics").order_by("pipeline__sort", "pipeline_id", "sort", "id"):
             setting = getattr(s, "analytics", None)
             stages.append({"stage": s, "value": setting.probability if setting else None, "default": chances.get(s.pk)})
-    from voronka.pipelines.models import Pipeline
 
     context = {"report": result, "error": error, "table": table(result) if result else None,
                "form_from": result.params.date_from.isoformat() if result else request.GET.get("date_from", ""),
@@ -256,8 +276,20 @@ def plans_page(request):
                "can_plan": analytics_actions.can_plan(actor), "stages": stages, "values": request.GET,
                "users": User.objects.filter(is_active=True).order_by("first_name"),
                "departments": Department.objects.order_by("name"),
-               "pipelines": Pipeline.objects.filter(entity_type_id=2)}
+               "pipelines": _plan_pipelines(actor)}
     return page(request, "ui/analytics/plans.html", context, nav="reports", status=422 if error else 200)
+
+
+def _plan_pipelines(actor) -> list:
+    """Deal pipelines and those of the smart processes the viewer may read, the latter named with their process."""
+    from voronka.pipelines.models import Pipeline
+
+    kinds = {i.id: i.label_plural.capitalize() for i in smart_types(actor)}
+    out = list(Pipeline.objects.filter(entity_type_id__in=[2, *kinds]).order_by("entity_type_id", "sort", "id"))
+    for pipe in out:
+        if pipe.entity_type_id in kinds:
+            pipe.name = f"{kinds[pipe.entity_type_id]} · {pipe.name}"
+    return out
 
 
 def _int_or_none(value):

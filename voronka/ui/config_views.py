@@ -76,9 +76,10 @@ def pipeline(request, pk: int):
             elif op == "update":
                 stage_id = _int(request.POST.get("stage"))
                 required = [n for n in request.POST.getlist("required") if n]
+                ask = [n for n in request.POST.getlist("ask") if n and n not in required]
                 pipeline_actions.update_stage(actor, stage_id, name=request.POST.get("name", "").strip(),
                                               semantics=request.POST.get("semantics"), color=request.POST.get("color"),
-                                              required_fields=required)
+                                              required_fields=required, ask_fields=ask)
             elif op == "delete":
                 pipeline_actions.delete_stage(actor, _int(request.POST.get("stage")))
             elif op == "reorder":

@@ -704,13 +704,35 @@ def move(request, kind: str, pk: int):
         return JsonResponse({"ok": False, "message": _("No such stage.")}, status=400)
     fields = {}
     missing_form = None
+    required_names = list(stage.required_fields or [])
+    ask = [n for n in (stage.ask_fields or []) if n not in required_names]
+    if ask and not request.POST.get("with_fields"):  # optional fields asked on entry: the form comes first (F23)
+        asked = _ask_first(request, ui, actor, stage, pk, ask)
+        if asked is not None:
+            return asked
     if request.POST.get("with_fields"):
-        missing_form = record_form(ui, [n for n in stage.required_fields if n in _model_fields(ui)],
+        missing_form = record_form(ui, [n for n in (*required_names, *ask) if n in _model_fields(ui)],
                                    data=request.POST, prefix="req")
+        for name in ask:
+            if name in missing_form.fields:
+                missing_form.fields[name].required = False
         if missing_form.is_valid():
             fields = form_payload(missing_form, missing_form.fields)
             for name in missing_form.fields:
                 fields.setdefault(name, form_payload_value(missing_form, name))
+            for name in ask:  # an optional field left empty changes nothing
+                if fields.get(name) in (None, "", []):
+                    fields.pop(name, None)
+            for name, value in fields.items():  # dates as the action takes them (a date object is «a wrong type»)
+                if isinstance(value, datetime.date):
+                    fields[name] = value.isoformat()
+        elif any(name in missing_form.errors for name in ask):  # a bad optional value: the form again, with why
+            exc = ValidationFailed(_("Some fields are not valid."),
+                                   fields={k: [str(m) for m in v] for k, v in missing_form.errors.items()})
+            html = render_to_string("ui/records/_required_form.html", {
+                "ui": ui, "stage": stage, "pk": pk, "message": exc.message,
+                "fields": _required_inputs(ui, [*required_names, *ask], exc, optional=set(ask))}, request)
+            return JsonResponse({"ok": False, "needs_fields": True, "html": html, "message": exc.message}, status=422)
         custom = {k.removeprefix("req-custom-"): v for k, v in request.POST.items() if k.startswith("req-custom-") and v}
         if custom:
             fields["custom"] = custom
@@ -734,6 +756,25 @@ def move(request, kind: str, pk: int):
     return JsonResponse({"ok": True, "stage": obj.stage_id, "message": _("Moved to «%(s)s».") % {"s": stage.name}})
 
 
+def _ask_first(request, ui: EntityUI, actor, stage, pk: int, ask: list[str]):
+    """The form before a move into a stage that asks optional fields on entry: its missing required fields (required)
+    and the optional ones (filled with the record's values); ``None`` when there is nothing to ask (the record is
+    already there, or the user may not change it: the move itself then answers)."""
+    from voronka.pipelines.stages import missing_required
+
+    obj = records_visible_to(actor, ui.type_id).filter(pk=pk).first()
+    if obj is None:
+        return JsonResponse({"ok": False, "message": _("Not found.")}, status=404)
+    if obj.stage_id == stage.pk or not policies.can(actor, policies.UPDATE, ui.type_id, obj):
+        return None
+    required = missing_required(obj, stage)
+    html = render_to_string("ui/records/_required_form.html", {
+        "ui": ui, "stage": stage, "pk": pk, "asking": True,
+        "fields": _required_inputs(ui, [*required, *ask], None, optional=set(ask), obj=obj)}, request)
+    return JsonResponse({"ok": False, "needs_fields": True, "html": html,
+                         "message": _("Fill in the fields for «%(s)s».") % {"s": stage.name}}, status=422)
+
+
 def form_payload_value(form, name):
     value = form.cleaned_data.get(name)
     return value.pk if hasattr(value, "pk") else value
@@ -747,27 +788,34 @@ _INPUT_TYPES = {"integer": "number", "decimal": "number", "money": "number", "da
                 "datetime": "datetime-local"}
 
 
-def _required_inputs(ui: EntityUI, names, exc) -> list[dict]:
+def _required_inputs(ui: EntityUI, names, exc, *, optional=frozenset(), obj=None) -> list[dict]:
+    """The inputs of the form before a move: ``names`` in order; those in ``optional`` (asked on entry, never
+    required) are not marked required and show ``obj``'s current values."""
     from voronka.customfields.models import FieldDefinition
 
+    errors = exc.fields if exc is not None else {}
     inputs = []
     model_names = _model_fields(ui)
     plain = [n for n in names if n in model_names]
-    form = record_form(ui, plain, prefix="req") if plain else None
+    form = record_form(ui, plain, prefix="req", instance=obj if optional else None) if plain else None
     for name in names:
+        error = "; ".join(errors.get(name, []))
         if form is not None and name in form.fields:
-            inputs.append({"bound": form[name], "error": "; ".join(exc.fields.get(name, []))})
+            form.fields[name].required = name not in optional  # the browser says which must be filled
+            inputs.append({"bound": form[name], "error": error, "optional": name in optional})
         elif name in ("phones", "emails"):
             inputs.append({"name": f"req-{name}", "label": _("Phone") if name == "phones" else _("E-mail"),
-                           "error": "; ".join(exc.fields.get(name, []))})
+                           "error": error, "optional": name in optional})
         else:
             code = name.removeprefix("custom.")
             defn = FieldDefinition.objects.filter(entity_type_id=ui.type_id, code=code).first()
             kind = defn.kind if defn else "string"
+            value = (obj.custom or {}).get(code) if obj is not None and name in optional else None
             inputs.append({"name": f"req-custom-{code}", "label": defn.label if defn else code,
                            "kind": kind, "input_type": _INPUT_TYPES.get(kind, "text"),
                            "choices": (defn.options or {}).get("choices", []) if kind == "enum" else [],
-                           "error": "; ".join(exc.fields.get(name, []))})
+                           "error": error, "optional": name in optional,
+                           "value": "" if value is None or isinstance(value, (list, dict)) else str(value)})
     return inputs
 
 

@@ -79,11 +79,19 @@ def _build_menu(actor: Actor, hidden: set) -> dict:
             "intake": policies.can(actor, "settings:integrations", 0),
             "web_forms": policies.can(actor, "settings:forms", 0),
             "imports": any(policies.can(actor, policies.ADD, t) for t in (1, 2, 3, 4)),
-            "reports": "reports" not in hidden and any(policies.can(actor, policies.READ, t) for t in (1, 2))}
+            "reports": "reports" not in hidden and (any(policies.can(actor, policies.READ, t) for t in (1, 2))
+                                                    or _reads_a_smart_process(actor))}
     menu["settings_groups"] = _settings_groups(menu, is_superuser=bool(getattr(actor.user, "is_superuser", False)))
     if actor.user is None or not actor.user.is_authenticated:
         menu.update(in_queue=False, unread=0)
     return menu
+
+
+def _reads_a_smart_process(actor) -> bool:
+    """Whether the user may read a smart process (its pipelines have reports)."""
+    from voronka.analytics.params import smart_types
+
+    return actor.user is not None and bool(smart_types(actor))
 
 
 def _settings_groups(menu: dict, *, is_superuser: bool) -> list[dict]:
