@@ -280,6 +280,27 @@ def tick_cost(samples: int = 200) -> float:
     return round(statistics.median(times), 3)
 
 
+def check_plan() -> dict:
+    """How the idle limit check reads the database, which load does not change: on PostgreSQL the pages the
+    «any timer due?» query touches and its execution time inside the server (``EXPLAIN (ANALYZE, BUFFERS)``);
+    on SQLite the plan's index. Flat means the same few pages at 10k and at 1M items."""
+    from voronka.automation.models import Timer
+
+    qs = Timer.objects.filter(status=Timer.Status.PENDING, due_at__lte=timezone.now()).values("id")[:1]
+    if connection.vendor == "postgresql":
+        plan = json.loads(qs.explain(format="json", analyze=True, buffers=True))[0]
+        top = plan["Plan"]
+        pages = top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+
+        def nodes(node):
+            yield node
+            for child in node.get("Plans", []):
+                yield from nodes(child)
+        index = next((n.get("Index Name") for n in nodes(top) if n.get("Index Name")), None)
+        return {"pages": pages, "server_ms": plan.get("Execution Time"), "index": index}
+    return {"plan": qs.explain()}
+
+
 def fire_cost(ctx: dict, due: int) -> float:
     """Milliseconds per due timer fired (in batches of 50, each timer plans one escalation run)."""
     from voronka.automation import scheduler
@@ -380,6 +401,7 @@ def main() -> int:
         return 0
     result["items_measured"] = open_count(ctx)
     result["tick_ms_small"] = tick_cost()
+    result["check_plan_small"] = check_plan()
     result["fire_ms_per_timer_small"] = fire_cost(ctx, args.due)
     result["throughput"] = throughput(ctx, ["comment"] * args.runs, "comment")
     result["kinds"] = {}
@@ -395,6 +417,7 @@ def main() -> int:
         result["fill_large"] = fill(ctx, args, large + args.due * 2, args.timers)
         result["open_large"] = open_count(ctx)
         result["tick_ms_large"] = tick_cost()
+        result["check_plan_large"] = check_plan()
         result["fire_ms_per_timer_large"] = fire_cost(ctx, args.due)
     report(result, args)
     if args.json:
@@ -418,15 +441,22 @@ def report(result: dict, args) -> None:
         lat = result["latency"]
         print(f"latency stage change → robot effect (worker --interval {lat['interval_s']}): p50 {lat['p50_ms']} ms, "
               f"p95 {lat['p95_ms']} ms ({lat['samples']} samples, {lat['lost']} lost)")
-    sizes = [(items, result["tick_ms_small"], result["fire_ms_per_timer_small"])]
+    sizes = [(items, result["tick_ms_small"], result["fire_ms_per_timer_small"], result["check_plan_small"])]
     if "tick_ms_large" in result:
-        sizes.append((result["open_large"], result["tick_ms_large"], result["fire_ms_per_timer_large"]))
+        sizes.append((result["open_large"], result["tick_ms_large"], result["fire_ms_per_timer_large"],
+                      result["check_plan_large"]))
     if args.baseline:
         base = json.loads(Path(args.baseline).read_text())
         sizes.insert(0, (base.get("items_measured", base.get("open")), base["tick_ms_small"],
-                         base["fire_ms_per_timer_small"]))
-    print("limit check, nothing due: " + ", ".join(f"{ms} ms at {n} items" for n, ms, _ in sizes))
-    print("firing a due timer: " + ", ".join(f"{ms} ms at {n} items" for n, _, ms in sizes)
+                         base["fire_ms_per_timer_small"], base.get("check_plan_small", {})))
+    print("limit check, nothing due: " + ", ".join(f"{ms} ms at {n} items" for n, ms, _f, _p in sizes))
+    for n, _ms, _f, plan in sizes:
+        if "pages" in plan:
+            print(f"  «a timer due?» at {n} items: {plan['pages']} pages, {plan['server_ms']} ms in the server, "
+                  f"index {plan['index']}")
+        elif plan.get("plan"):
+            print(f"  «a timer due?» at {n} items: {plan['plan'].strip()}")
+    print("firing a due timer: " + ", ".join(f"{ms} ms at {n} items" for n, _t, ms, _p in sizes)
           + f" ({result['fill']['timers']} pending)")
 
 
