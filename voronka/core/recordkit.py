@@ -392,9 +392,12 @@ def update_one(actor: Actor, spec: RecordSpec, pk: int, data: dict, *, event_pay
         if ctx.changes or ctx.state.get("dirty"):
             obj.updated_at = timezone.now()
             # Only the columns that changed (JSON ones always: they may be changed in place): a shorter UPDATE
-            # to compile and to write; the row is locked, so nobody else's change can be overwritten either way.
-            obj.save(update_fields=[f.attname for f, old in zip(fields, was, strict=True) if not f.primary_key and (
-                isinstance(f, models.JSONField) or getattr(obj, f.attname) != old)] + ["updated_at"])
+            # built once per column set (`fastinsert.update`); the row is locked, so no change of anyone else is
+            # overwritten either way.
+            changed = [f.attname for f, old in zip(fields, was, strict=True) if not f.primary_key and (
+                isinstance(f, models.JSONField) or getattr(obj, f.attname) != old) and f.attname != "updated_at"]
+            if fastinsert.update(obj, [*changed, "updated_at"]) != 1:  # pragma: no cover - the row is locked
+                raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": _spec_label(spec), "id": pk})
             for hook in spec.hooks:
                 hook.after_update(actor, ctx)
             plain = {k: v for k, v in ctx.changes.items() if k not in ctx.state.get("own_history", ())}
