@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from voronka.core import clock, entity_types, history, outbox, policies
+from voronka.core import clock, entity_types, fastinsert, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, from_django_validation
 
@@ -42,6 +42,8 @@ def _record(actor: Actor, entity_type_id, entity_id, perm: str = policies.READ, 
 
 
 def _users(ids) -> list:
+    if ids == []:
+        return []
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise ValidationFailed(_("Observers must be a list of user ids."), fields={"observers": [_("list of ids")]})
     users = list(get_user_model().objects.filter(pk__in=ids, is_active=True))
@@ -78,18 +80,23 @@ def create_task(actor: Actor, *, record=None, **data) -> Task:
         if data.get("entity_type_id") is not None or data.get("entity_id") is not None:
             info, obj = _record(actor, data.get("entity_type_id"), data.get("entity_id"), record=record)
         responsible = data.get("responsible") or actor.user_id
+        # A user instance (the automation worker resolved and checked it in this transaction) is taken as it
+        # is: validating it would read it again. An id is checked by ``full_clean`` as before.
+        given = isinstance(responsible, get_user_model())
         approval = _approval(data.get("approval"), info, obj)
         task = Task(approval=approval, title=(data.get("title") or "").strip() if isinstance(data.get("title"), str) else data.get("title"),
                     description=data.get("description") or "", deadline=_deadline(data.get("deadline")),
-                    responsible_id=responsible, created_by_id=actor.user_id, cause=actor.cause[:100],
-                    entity_type_id=info.id if info else None, entity_id=obj.pk if obj else None,
-                    recurrence=_recurrence(data.get("recurrence")))
+                    responsible_id=responsible.pk if given else responsible, created_by_id=actor.user_id,
+                    cause=actor.cause[:100], entity_type_id=info.id if info else None,
+                    entity_id=obj.pk if obj else None, recurrence=_recurrence(data.get("recurrence")))
+        if given:
+            task.responsible = responsible
         try:
-            task.full_clean(exclude=["observers"])
+            task.full_clean(exclude=["observers", "responsible"] if given else ["observers"])
         except ValidationError as exc:
             raise from_django_validation(exc) from None
         observers = _users(data.get("observers") or [])
-        task.save()
+        fastinsert.insert([task], returning=True)  # validated above; no signals in the project
         if observers:
             task.observers.set(observers)
         if obj is not None:
@@ -336,16 +343,20 @@ def notify(actor: Actor, *, users, text: str, entity_type_id: int | None = None,
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise ValidationFailed(_("Recipients must be users."), fields={"users": [_("list of ids")]})
     with transaction.atomic():
-        recipients = list(get_user_model().objects.filter(pk__in=ids, is_active=True).order_by("id"))
+        given = {u.pk: u for u in users or [] if isinstance(u, get_user_model())}
+        if ids and len(given) == len(ids):  # the caller read them in this transaction (the automation worker)
+            recipients = [given[pk] for pk in ids if given[pk].is_active]
+        else:
+            recipients = list(get_user_model().objects.filter(pk__in=ids, is_active=True).order_by("id"))
         obj = None
         if entity_type_id is not None or entity_id is not None:
             info, obj = _record(actor, entity_type_id, entity_id, record=record)
             recipients = list(policies.readers(recipients, info.id, obj))
         link = record_link(entity_type_id, entity_id) if obj is not None else ""
-        rows = Notification.objects.bulk_create([
-            Notification(user=u, text=text.strip(), entity_type_id=entity_type_id if obj is not None else None,
-                         entity_id=entity_id if obj is not None else None, link=link, cause=actor.cause[:100])
-            for u in recipients])
+        rows = [Notification(user=u, text=text.strip(), entity_type_id=entity_type_id if obj is not None else None,
+                             entity_id=entity_id if obj is not None else None, link=link, cause=actor.cause[:100])
+                for u in recipients]
+        fastinsert.insert(rows, returning=True)
         if rows:
             outbox.emit(actor, "notification.created", entity_type_id if obj is not None else None,
                         entity_id if obj is not None else None,

@@ -92,7 +92,7 @@ def create_task(actor: Actor, obj, params: dict, run) -> dict:
         deadline = clock.now() + rules.delta(amount, unit)
     task = action(actor, title=fields.render(params["title"], obj)[:255],
                   description=fields.render(params.get("description", ""), obj), deadline=deadline,
-                  responsible=responsible[0].pk, observers=observers,
+                  responsible=responsible[0], observers=observers,
                   entity_type_id=obj.ENTITY_TYPE_ID, entity_id=obj.pk, record=obj,
                   **({"approval": params["approval"]} if params.get("approval") else {}))
     return {"task": task.pk, "responsible": task.responsible_id, "title": task.title}
@@ -453,16 +453,17 @@ def _client_communications(obj, kind: str) -> list[str]:
 UNSUBSCRIBED_YES = {True, "1", "true", "yes", "on", "да"}
 
 
-def unsubscribed_by(obj, address: str):
-    """The record that says the client unsubscribed from e-mails (a custom field of
+def unsubscribed_by(obj, address: str, kind: str = "email"):
+    """The record that says the client unsubscribed from mailings (a custom field of
     ``VORONKA_UNSUBSCRIBED_FIELDS``, default ``unsubscribed`` and ``uf_unsubscribed``, set to yes), or None.
-    Looked at: the record itself, its contact and company, and every contact with that e-mail address."""
+    Looked at: the record itself, its contact and company, and every contact with that address (``kind``:
+    ``email`` or ``phone``, normalized). One flag covers e-mails and SMS alike."""
     from voronka.parties.models import Communication, Contact
 
     codes = tuple(getattr(settings, "VORONKA_UNSUBSCRIBED_FIELDS", ("unsubscribed", "uf_unsubscribed")))
     records = [obj] + [getattr(obj, link, None) for link in ("contact", "company") if getattr(obj, f"{link}_id", None)]
     records += list(Contact.objects.filter(deleted_at__isnull=True, pk__in=Communication.objects.filter(
-        entity_type_id=entity_types.CONTACT, kind="email", normalized=address).values("entity_id")[:20]))
+        entity_type_id=entity_types.CONTACT, kind=kind, normalized=address).values("entity_id")[:20]))
     for record in records:
         custom = getattr(record, "custom", None) or {}
         if any(_yes(custom.get(code)) for code in codes):
@@ -480,10 +481,8 @@ def prepare_email_client(actor: Actor, obj, params: dict, run) -> dict:
         raise ValidationFailed(_("The client has no e-mail address."))
     refused = unsubscribed_by(obj, to[0])
     if refused is not None:  # nothing is sent; the run log says why
-        what = entity_types.get(getattr(refused, "ENTITY_TYPE_ID", 0)).code if getattr(refused, "ENTITY_TYPE_ID", 0) \
-            else "record"
         return {"skip": _("Not sent: the client unsubscribed from e-mails (%(what)s #%(id)s).") % {
-            "what": what, "id": refused.pk}, "to": to[:1]}
+            "what": _record_code(refused), "id": refused.pk}, "to": to[:1]}
     body = fields.render(params["body"], obj)
     request = {"to": to[:1], "subject": fields.render(params["subject"], obj)[:200], "body": body}
     if tracking_enabled():
@@ -570,10 +569,19 @@ def check_sms(params: dict) -> None:
     _need(params, "text", str, where)
 
 
+def _record_code(record) -> str:
+    type_id = getattr(record, "ENTITY_TYPE_ID", 0)
+    return entity_types.get(type_id).code if type_id else "record"
+
+
 def prepare_sms(actor: Actor, obj, params: dict, run) -> dict:
     phones = _client_communications(obj, "phone")
     if not phones:
         raise ValidationFailed(_("The client has no phone number."))
+    refused = unsubscribed_by(obj, phones[0], "phone")
+    if refused is not None:  # «skipped» with the reason in the run log, like an e-mail
+        return {"skip": _("Not sent: the client unsubscribed from SMS and mailings (%(what)s #%(id)s).") % {
+            "what": _record_code(refused), "id": refused.pk}, "to": phones[:1]}
     return {"phone": phones[0], "text": fields.render(params["text"], obj)}
 
 

@@ -242,6 +242,33 @@ def _insert_now(objs: Sequence[models.Model], *, returning: bool = False, using:
         obj._state.db = using
 
 
+_update_plans: dict[tuple, tuple] = {}
+
+
+def update(obj: models.Model, attnames: Sequence[str], *, using: str = "default") -> int:
+    """``UPDATE`` the columns ``attnames`` of ``obj``'s row from the instance (values prepared like ``insert``'s);
+    the statement is built once per model, column set and database. Returns the rows updated (0 or 1)."""
+    model = type(obj)
+    key = (model, tuple(attnames), using)
+    plan = _update_plans.get(key)
+    if plan is None:
+        connection = connections[using]
+        ops = connection.ops
+        fields = [next(f for f in model._meta.concrete_fields if f.attname == a) for a in attnames]
+        sets = ", ".join(f"{ops.quote_name(f.column)} = %s" for f in fields)
+        sql = f"UPDATE {ops.quote_name(model._meta.db_table)} SET {sets} WHERE {ops.quote_name(model._meta.pk.column)} = %s"
+        plan = _update_plans[key] = (sql, [_Plan._converter(f, connection, ops) for f in fields])
+    sql, converters = plan
+    values = []
+    for name, conv in zip(attnames, converters, strict=True):
+        v = getattr(obj, name)
+        values.append(_plain(v) if conv is None else conv(v))
+    values.append(obj.pk)
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.rowcount
+
+
 _row_plans: dict[tuple, tuple] = {}
 
 

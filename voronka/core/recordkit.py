@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from . import audit, fastinsert, history, outbox, policies
 from .actor import Actor
 from .errors import ActionError, Conflict, NotFound, ValidationFailed
+from .prepared import Prepared
 
 
 class Hook:
@@ -338,7 +339,33 @@ def _spec_label(spec: RecordSpec) -> str:
         return str(spec.model._meta.verbose_name).capitalize()
 
 
+# The lock of a record without a scope, compiled once per model and «deleted too» (``voronka.core.prepared``):
+# building the ORM query cost more CPU than the database spent answering it (every update, every robot run).
+_LOCKS: dict[tuple, tuple[Prepared, list[str]]] = {}
+_LOCK_PK = -918273641
+
+
+def _prepared_lock(model, include_deleted: bool) -> tuple[Prepared, list[str]]:
+    key = (model, include_deleted)
+    hit = _LOCKS.get(key)
+    if hit is None:
+        attnames = [f.attname for f in model._meta.concrete_fields]
+
+        def build(pk):
+            qs = model.objects.select_for_update().filter(pk=pk)
+            return (qs if include_deleted else qs.filter(deleted_at__isnull=True)).values_list(*attnames)
+
+        hit = _LOCKS[key] = (Prepared(build, [_LOCK_PK]), attnames)
+    return hit
+
+
 def lock(spec: RecordSpec, pk: int, *, include_deleted: bool = False):
+    if not spec.scope and type(pk) is int and transaction.get_connection().in_atomic_block:
+        prepared, attnames = _prepared_lock(spec.model, include_deleted)
+        rows = prepared.rows(pk)
+        if rows:
+            return spec.model.from_db("default", attnames, rows[0])
+        raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": _spec_label(spec), "id": pk})
     qs = spec.model.objects.select_for_update()
     if spec.scope:
         qs = qs.filter(**spec.scope)
@@ -357,12 +384,20 @@ def update_one(actor: Actor, spec: RecordSpec, pk: int, data: dict, *, event_pay
         policies.require(actor, policies.READ, spec.entity_type_id, obj)
         policies.require(actor, policies.UPDATE, spec.entity_type_id, obj)
         ctx = WriteContext(spec, actor, obj, data, creating=False, before=snapshot(spec, obj))
+        fields = obj._meta.concrete_fields
+        was = [getattr(obj, f.attname) for f in fields]
         _prepare(ctx)
         if ctx.errors:
             raise _failure(ctx)
         if ctx.changes or ctx.state.get("dirty"):
             obj.updated_at = timezone.now()
-            obj.save()
+            # Only the columns that changed (JSON ones always: they may be changed in place): a shorter UPDATE
+            # built once per column set (`fastinsert.update`); the row is locked, so no change of anyone else is
+            # overwritten either way.
+            changed = [f.attname for f, old in zip(fields, was, strict=True) if not f.primary_key and (
+                isinstance(f, models.JSONField) or getattr(obj, f.attname) != old) and f.attname != "updated_at"]
+            if fastinsert.update(obj, [*changed, "updated_at"]) != 1:  # pragma: no cover - the row is locked
+                raise NotFound(_("%(what)s #%(id)s does not exist.") % {"what": _spec_label(spec), "id": pk})
             for hook in spec.hooks:
                 hook.after_update(actor, ctx)
             plain = {k: v for k, v in ctx.changes.items() if k not in ctx.state.get("own_history", ())}

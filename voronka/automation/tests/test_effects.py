@@ -9,7 +9,7 @@ import threading
 
 import pytest
 from django.core import mail
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from voronka.activities.models import Notification, Task
 from voronka.automation import effects
@@ -308,6 +308,26 @@ def test_observers_of_the_record_are_untouched(admin, people, robot, drive):
     new_lead(admin, people)
     drive()
     assert not Observer.objects.exists()
+
+
+def test_sms_to_an_unsubscribed_client_is_skipped_with_the_reason(admin, people, robot, drive):
+    from voronka.customfields.actions import define_field
+    from voronka.parties.actions import create_contact
+
+    effects.LogSmsProvider.sent.clear()
+    define_field(admin, entity_type_id=3, code="uf_unsubscribed", label="Отписан", kind="boolean")
+    contact = create_contact(admin, first_name="Анна", phones=["+7 916 111-22-33"], custom={"uf_unsubscribed": True})
+    robot("sms", {"text": "{first_name}, скидка"})
+    with translation.override("en"):
+        new_lead(admin, people, first_name="Анна", phones=["8 916 111 22 33"])  # found by the number
+        drive()
+    run = only_run()
+    assert effects.LogSmsProvider.sent == []
+    assert run.status == "skipped" and run.outputs["to"] == ["+79161112233"]  # «skipped», not «done»
+    assert run.error == f"Not sent: the client unsubscribed from SMS and mailings (contact #{contact.pk})."
+    new_lead(admin, people, first_name="Ира", phones=["8 916 444 55 66"])  # a subscribed client gets it
+    drive()
+    assert [m["phone"] for m in effects.LogSmsProvider.sent] == ["+79164445566"]
 
 
 def test_email_to_an_unsubscribed_client_is_not_sent_and_the_log_says_why(admin, people, robot, drive):

@@ -105,3 +105,19 @@ def test_deferred_rows_are_dropped_when_the_block_raises(lead_pipeline):
     with transaction.atomic(), fastinsert.deferred([TimelineEntry]):
         history.entry(actor, 1, 9, "comment", text="kept")
     assert list(TimelineEntry.objects.filter(entity_id=9).values_list("text", flat=True)) == ["kept"]
+
+
+def test_update_writes_only_the_named_columns_as_the_orm_would(lead_pipeline):
+    stage = Stage.objects.filter(pipeline=lead_pipeline).order_by("sort").first()
+    lead = _lead(lead_pipeline, stage, title="Было", inquiry="не трогать")
+    fastinsert.insert([lead], returning=True)
+    Lead.objects.filter(pk=lead.pk).update(inquiry="изменено другим")  # a column the update does not name
+    when = dt.datetime(2026, 4, 2, 10, 0, 1, 654321, tzinfo=dt.UTC)
+    lead.title, lead.opportunity, lead.custom, lead.converted_at = "Стало", decimal.Decimal("99.9"), {"к": [1]}, when
+    assert fastinsert.update(lead, ["title", "opportunity", "custom", "converted_at"]) == 1
+    stored = Lead.objects.get(pk=lead.pk)
+    assert (stored.title, stored.opportunity, stored.custom, stored.converted_at) == (
+        "Стало", decimal.Decimal("99.90"), {"к": [1]}, when)
+    assert stored.inquiry == "изменено другим"  # untouched
+    lead.pk = 10 ** 12
+    assert fastinsert.update(lead, ["title"]) == 0  # no such row: the caller is told
