@@ -22,6 +22,7 @@ from voronka.core import audit, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
+from voronka.core.prepared import Prepared
 from voronka.core.recordkit import RecordSpec, lock, update_one
 from voronka.links import actions as links_actions
 from voronka.parties.models import Communication
@@ -90,14 +91,8 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
     found: dict[tuple[int, int], Match] = {}
     phones, emails = _clean(phones, normalize_phone), _clean(emails, normalize_email)
     types = list(types)
-    comm_q = Q()
-    if phones:
-        comm_q |= Q(kind="phone", normalized__in=phones)
-    if emails:
-        comm_q |= Q(kind="email", normalized__in=emails)
-    if comm_q:
-        for kind, t, pk in Communication.objects.filter(comm_q, entity_type_id__in=types) \
-                .values_list("kind", "entity_type_id", "entity_id")[:CANDIDATES]:
+    if phones or emails:
+        for kind, t, pk in _comm_query(len(phones), len(emails), tuple(types)).rows(*phones, *emails):
             match = found.setdefault((t, pk), Match(t, pk, score=100))
             if kind not in match.reasons:
                 match.reasons.append(kind)
@@ -114,9 +109,7 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
             if not of_types:
                 return
             walks += 1
-            for t, pk, their_words, their_company in NameKey.objects.filter(
-                    kind=kind, key=key, entity_type_id__in=of_types).order_by("-entity_id") \
-                    .values_list("entity_type_id", "entity_id", "words", "company")[:bound]:
+            for t, pk, their_words, their_company in _walk_query(tuple(of_types), bound).rows(kind, key):
                 if (t, pk) in scored:
                     continue
                 scored.add((t, pk))
@@ -164,6 +157,56 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
     return result[:MATCHES]
 
 
+_queries: dict[tuple, Prepared] = {}
+
+
+def _comm_query(n_phones: int, n_emails: int, types: tuple) -> Prepared:
+    """The phone/e-mail lookup of ``find`` for one shape of request, compiled once (the ``parties.Communication``
+    (kind, normalized) index)."""
+    key = ("comm", n_phones, n_emails, types)
+    prepared = _queries.get(key)
+    if prepared is None:
+        def build(*values):
+            q = Q()
+            if n_phones:
+                q |= Q(kind="phone", normalized__in=values[:n_phones])
+            if n_emails:
+                q |= Q(kind="email", normalized__in=values[n_phones:])
+            return Communication.objects.filter(q, entity_type_id__in=types) \
+                .values_list("kind", "entity_type_id", "entity_id")[:CANDIDATES]
+
+        prepared = _queries[key] = Prepared(build, [f"\x00v{i}" for i in range(n_phones + n_emails)])
+    return prepared
+
+
+def _walk_query(types: tuple, bound: int) -> Prepared:
+    """One bounded walk of the name index (the newest ``bound`` records under a key), compiled once."""
+    key = ("walk", types, bound)
+    prepared = _queries.get(key)
+    if prepared is None:
+        prepared = _queries[key] = Prepared(
+            lambda kind, name_key: NameKey.objects.filter(kind=kind, key=name_key, entity_type_id__in=types)
+            .order_by("-entity_id").values_list("entity_type_id", "entity_id", "words", "company")[:bound],
+            ["\x00kind", "\x00key"])
+    return prepared
+
+
+def _columns(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+def _load_query(entity_type_id: int, n: int) -> Prepared:
+    """The live records of one kind among ``n`` ids, every column (for ``Model.from_db``), compiled once."""
+    key = ("load", entity_type_id, n)
+    prepared = _queries.get(key)
+    if prepared is None:
+        model = entity_types.get(entity_type_id).model
+        prepared = _queries[key] = Prepared(
+            lambda *ids: model.objects.filter(pk__in=ids, deleted_at__isnull=True).order_by()
+            .values_list(*_columns(model)), [-(i + 1) for i in range(n)])
+    return prepared
+
+
 def _rank(m: Match):
     return (-len(m.reasons) - (1 if {"phone", "email"} & set(m.reasons) else 0), -m.score,
             TYPE_ORDER.get(m.entity_type_id, 9), -m.id)
@@ -184,6 +227,13 @@ def _load(keys) -> dict[tuple[int, int], object]:
         by_type.setdefault(t, []).append(pk)
     objs = {}
     for t, ids in by_type.items():
+        if t in (entity_types.LEAD, entity_types.COMPANY):  # the usual case: a statement compiled once per count
+            model = entity_types.get(t).model
+            columns = _columns(model)
+            for row in _load_query(t, len(ids)).rows(*ids):
+                obj = model.from_db("default", columns, row)
+                objs[(t, obj.pk)] = obj
+            continue
         qs = entity_types.get(t).model.objects.filter(pk__in=ids, deleted_at__isnull=True)
         if t == entity_types.CONTACT:
             qs = qs.select_related("company")
