@@ -25,11 +25,12 @@ from voronka.core.normalize import normalize_email, normalize_phone
 from voronka.core.prepared import Prepared
 from voronka.core.recordkit import RecordSpec, lock, update_one
 from voronka.links import actions as links_actions
-from voronka.parties.models import Communication
+from voronka.parties.models import Communication, Contact
 
 from . import names
 from .models import NameKey
 
+_CONTACT_COMPANY = Contact._meta.get_field("company")
 CANDIDATES = 200  # at most this many phone/e-mail rows are read
 TYPE_ORDER = {entity_types.CONTACT: 0, entity_types.LEAD: 1, entity_types.COMPANY: 2, entity_types.DEAL: 3}
 
@@ -201,9 +202,14 @@ def _load_query(entity_type_id: int, n: int) -> Prepared:
     prepared = _queries.get(key)
     if prepared is None:
         model = entity_types.get(entity_type_id).model
+        columns = _columns(model)
+        if entity_type_id == entity_types.CONTACT:  # its company's columns too (a LEFT JOIN, as select_related)
+            from voronka.parties.models import Company
+
+            columns = columns + [f"company__{c}" for c in _columns(Company)]
         prepared = _queries[key] = Prepared(
             lambda *ids: model.objects.filter(pk__in=ids, deleted_at__isnull=True).order_by()
-            .values_list(*_columns(model)), [-(i + 1) for i in range(n)])
+            .values_list(*columns), [-(i + 1) for i in range(n)])
     return prepared
 
 
@@ -227,16 +233,21 @@ def _load(keys) -> dict[tuple[int, int], object]:
         by_type.setdefault(t, []).append(pk)
     objs = {}
     for t, ids in by_type.items():
-        if t in (entity_types.LEAD, entity_types.COMPANY):  # the usual case: a statement compiled once per count
+        if t in (entity_types.LEAD, entity_types.COMPANY, entity_types.CONTACT):  # compiled once per count
             model = entity_types.get(t).model
             columns = _columns(model)
+            width = len(columns)
             for row in _load_query(t, len(ids)).rows(*ids):
-                obj = model.from_db("default", columns, row)
+                obj = model.from_db("default", columns, row[:width])
+                if t == entity_types.CONTACT:  # as select_related("company"): the company is loaded with it
+                    from voronka.parties.models import Company
+
+                    company = Company.from_db("default", _columns(Company), row[width:]) \
+                        if obj.company_id is not None and row[width] is not None else None
+                    _CONTACT_COMPANY.set_cached_value(obj, company)
                 objs[(t, obj.pk)] = obj
             continue
         qs = entity_types.get(t).model.objects.filter(pk__in=ids, deleted_at__isnull=True)
-        if t == entity_types.CONTACT:
-            qs = qs.select_related("company")
         for obj in qs:
             objs[(t, obj.pk)] = obj
     return objs
