@@ -40,7 +40,9 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=100)
     parser.add_argument("--kind", choices=("new", "phone", "name"), default="new")
     parser.add_argument("--profile", type=int, default=0, help="print this many cProfile lines (cumulative)")
-    parser.add_argument("--queries", action="store_true", help="print the statements of the last submission")
+    parser.add_argument("--queries", action="store_true", help="print the statements of the last submission of each outcome")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of interleaved baseline / submission blocks for the CPU-time ratio (0: none)")
     opts = parser.parse_args()
     var = Path(opts.var) if opts.var else Path(tempfile.mkdtemp(prefix="vk-intake-prof-"))
     os.environ.update({"VORONKA_VAR_DIR": str(var), "VORONKA_BENCH": "1", "VORONKA_FORM_RATE_LIMIT": "1000000000",
@@ -86,9 +88,14 @@ def main() -> None:
 
     bodies = [body(n) for n in range(opts.submissions)]
     client.post("/f/bench/", bodies[0], HTTP_ACCEPT="application/json")  # warm up (imports, caches)
+    base_client = Client()
+    base_client.post("/bench/baseline/", '{"title": "x"}', content_type="application/json")
+    from voronka.intake.models import IntakeLog
+
     counts, times, statuses = [], [], collections.Counter()
-    last = None
-    profiler = cProfile.Profile() if opts.profile else None
+    by_outcome: dict[str, list[int]] = collections.defaultdict(list)
+    last: dict[str, list] = {}
+    profiler = cProfile.Profile(time.process_time) if opts.profile else None
     for data in bodies:
         with CaptureQueriesContext(connection) as ctx:
             started = time.perf_counter()
@@ -100,25 +107,49 @@ def main() -> None:
             times.append(time.perf_counter() - started)
         statuses[response.status_code] += 1
         counts.append(len(ctx.captured_queries))
-        last = ctx.captured_queries
+        outcome = IntakeLog.objects.order_by("-id").values_list("status", flat=True).first()
+        by_outcome[outcome].append(len(ctx.captured_queries))
+        last[outcome] = ctx.captured_queries
     times.sort()
-    from voronka.intake.models import IntakeLog
 
-    outcomes = collections.Counter(IntakeLog.objects.order_by("-id").values_list("status", flat=True)[:opts.submissions])
     print(f"\n{database}, {Contact.objects.count():,} contacts, {opts.submissions} submissions ({opts.kind}), "
           f"load {os.getloadavg()[0]:.1f}")
-    print(f"queries per submission: min {min(counts)}, median {statistics.median(counts)}, max {max(counts)}")
+    print(f"queries per submission: min {min(counts)}, median {statistics.median(counts)}, max {max(counts)}; "
+          "by outcome: " + ", ".join(f"{k} {statistics.median(v)} (×{len(v)})" for k, v in sorted(by_outcome.items())))
     print(f"time per submission: p50 {statistics.median(times) * 1000:.1f} ms, "
           f"p95 {times[int(0.95 * (len(times) - 1))] * 1000:.1f} ms")
-    print(f"HTTP statuses: {dict(statuses)}; outcomes: {dict(outcomes)}")
-    if opts.queries and last:
-        print("\nstatements of the last submission:")
-        for q in last:
-            sql = re.sub(r"\s+", " ", q["sql"])[:220]
-            print(f"  {q['time']}  {sql}")
+    print(f"HTTP statuses: {dict(statuses)}")
+    if opts.rounds:
+        # CPU time (time.process_time: other processes' load changes it little), baseline and submissions interleaved
+        per = max(10, opts.submissions // 2)
+        cpu = {"baseline": [], "form": []}
+        more = [body(opts.submissions + n) for n in range(per * opts.rounds)]
+        for r in range(opts.rounds):
+            c0 = time.process_time()
+            for _ in range(per):
+                base_client.post("/bench/baseline/", '{"title": "x"}', content_type="application/json")
+            cpu["baseline"].append((time.process_time() - c0) / per)
+            c0 = time.process_time()
+            for data in more[r * per:(r + 1) * per]:
+                client.post("/f/bench/", data, HTTP_ACCEPT="application/json")
+            cpu["form"].append((time.process_time() - c0) / per)
+        ratios = [b / f for b, f in zip(cpu["baseline"], cpu["form"], strict=True)]
+        print(f"CPU ms per request ({opts.rounds} rounds × {per}): baseline median "
+              f"{statistics.median(cpu['baseline']) * 1000:.2f} (best {min(cpu['baseline']) * 1000:.2f}), form median "
+              f"{statistics.median(cpu['form']) * 1000:.2f} (best {min(cpu['form']) * 1000:.2f}); ratio median "
+              f"{statistics.median(ratios):.2f}, best {min(cpu['baseline']) / min(cpu['form']):.2f} "
+              f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    if opts.queries:
+        for outcome, queries in sorted(last.items()):
+            print(f"\nstatements of the last «{outcome}» submission ({len(queries)}):")
+            for q in queries:
+                sql = re.sub(r"\s+", " ", q["sql"])[:200]
+                print(f"  {sql}")
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(opts.profile)
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(opts.profile)
+        stats.sort_stats("tottime").print_stats(opts.profile // 2)
         print(out.getvalue())
 
 

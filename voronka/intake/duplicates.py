@@ -22,13 +22,15 @@ from voronka.core import audit, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
+from voronka.core.prepared import Prepared
 from voronka.core.recordkit import RecordSpec, lock, update_one
 from voronka.links import actions as links_actions
-from voronka.parties.models import Communication
+from voronka.parties.models import Communication, Contact
 
 from . import names
 from .models import NameKey
 
+_CONTACT_COMPANY = Contact._meta.get_field("company")
 CANDIDATES = 200  # at most this many phone/e-mail rows are read
 TYPE_ORDER = {entity_types.CONTACT: 0, entity_types.LEAD: 1, entity_types.COMPANY: 2, entity_types.DEAL: 3}
 
@@ -90,14 +92,8 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
     found: dict[tuple[int, int], Match] = {}
     phones, emails = _clean(phones, normalize_phone), _clean(emails, normalize_email)
     types = list(types)
-    comm_q = Q()
-    if phones:
-        comm_q |= Q(kind="phone", normalized__in=phones)
-    if emails:
-        comm_q |= Q(kind="email", normalized__in=emails)
-    if comm_q:
-        for kind, t, pk in Communication.objects.filter(comm_q, entity_type_id__in=types) \
-                .values_list("kind", "entity_type_id", "entity_id")[:CANDIDATES]:
+    if phones or emails:
+        for kind, t, pk in _comm_query(len(phones), len(emails), tuple(types)).rows(*phones, *emails):
             match = found.setdefault((t, pk), Match(t, pk, score=100))
             if kind not in match.reasons:
                 match.reasons.append(kind)
@@ -114,9 +110,7 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
             if not of_types:
                 return
             walks += 1
-            for t, pk, their_words, their_company in NameKey.objects.filter(
-                    kind=kind, key=key, entity_type_id__in=of_types).order_by("-entity_id") \
-                    .values_list("entity_type_id", "entity_id", "words", "company")[:bound]:
+            for t, pk, their_words, their_company in _walk_query(tuple(of_types), bound).rows(kind, key):
                 if (t, pk) in scored:
                     continue
                 scored.add((t, pk))
@@ -164,6 +158,61 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
     return result[:MATCHES]
 
 
+_queries: dict[tuple, Prepared] = {}
+
+
+def _comm_query(n_phones: int, n_emails: int, types: tuple) -> Prepared:
+    """The phone/e-mail lookup of ``find`` for one shape of request, compiled once (the ``parties.Communication``
+    (kind, normalized) index)."""
+    key = ("comm", n_phones, n_emails, types)
+    prepared = _queries.get(key)
+    if prepared is None:
+        def build(*values):
+            q = Q()
+            if n_phones:
+                q |= Q(kind="phone", normalized__in=values[:n_phones])
+            if n_emails:
+                q |= Q(kind="email", normalized__in=values[n_phones:])
+            return Communication.objects.filter(q, entity_type_id__in=types) \
+                .values_list("kind", "entity_type_id", "entity_id")[:CANDIDATES]
+
+        prepared = _queries[key] = Prepared(build, [f"\x00v{i}" for i in range(n_phones + n_emails)])
+    return prepared
+
+
+def _walk_query(types: tuple, bound: int) -> Prepared:
+    """One bounded walk of the name index (the newest ``bound`` records under a key), compiled once."""
+    key = ("walk", types, bound)
+    prepared = _queries.get(key)
+    if prepared is None:
+        prepared = _queries[key] = Prepared(
+            lambda kind, name_key: NameKey.objects.filter(kind=kind, key=name_key, entity_type_id__in=types)
+            .order_by("-entity_id").values_list("entity_type_id", "entity_id", "words", "company")[:bound],
+            ["\x00kind", "\x00key"])
+    return prepared
+
+
+def _columns(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+def _load_query(entity_type_id: int, n: int) -> Prepared:
+    """The live records of one kind among ``n`` ids, every column (for ``Model.from_db``), compiled once."""
+    key = ("load", entity_type_id, n)
+    prepared = _queries.get(key)
+    if prepared is None:
+        model = entity_types.get(entity_type_id).model
+        columns = _columns(model)
+        if entity_type_id == entity_types.CONTACT:  # its company's columns too (a LEFT JOIN, as select_related)
+            from voronka.parties.models import Company
+
+            columns = columns + [f"company__{c}" for c in _columns(Company)]
+        prepared = _queries[key] = Prepared(
+            lambda *ids: model.objects.filter(pk__in=ids, deleted_at__isnull=True).order_by()
+            .values_list(*columns), [-(i + 1) for i in range(n)])
+    return prepared
+
+
 def _rank(m: Match):
     return (-len(m.reasons) - (1 if {"phone", "email"} & set(m.reasons) else 0), -m.score,
             TYPE_ORDER.get(m.entity_type_id, 9), -m.id)
@@ -184,9 +233,21 @@ def _load(keys) -> dict[tuple[int, int], object]:
         by_type.setdefault(t, []).append(pk)
     objs = {}
     for t, ids in by_type.items():
+        if t in (entity_types.LEAD, entity_types.COMPANY, entity_types.CONTACT):  # compiled once per count
+            model = entity_types.get(t).model
+            columns = _columns(model)
+            width = len(columns)
+            for row in _load_query(t, len(ids)).rows(*ids):
+                obj = model.from_db("default", columns, row[:width])
+                if t == entity_types.CONTACT:  # as select_related("company"): the company is loaded with it
+                    from voronka.parties.models import Company
+
+                    company = Company.from_db("default", _columns(Company), row[width:]) \
+                        if obj.company_id is not None and row[width] is not None else None
+                    _CONTACT_COMPANY.set_cached_value(obj, company)
+                objs[(t, obj.pk)] = obj
+            continue
         qs = entity_types.get(t).model.objects.filter(pk__in=ids, deleted_at__isnull=True)
-        if t == entity_types.CONTACT:
-            qs = qs.select_related("company")
         for obj in qs:
             objs[(t, obj.pk)] = obj
     return objs

@@ -172,7 +172,7 @@ def handle_form(actor: Actor, entry: IntakeLog) -> Outcome:
     who = " ".join(data.get(k, "") for k in ("last_name", "first_name") if data.get(k)) or data.get("company_name") \
         or (data.get("phones") or data.get("emails") or [""])[0]
     data.setdefault("title", f"{form.name}: {who}"[:255] if who else form.name[:255])
-    routing = Routing.for_source(form.source, policy=form.duplicate_policy, queue_id=form.queue_id,
+    routing = Routing.for_source(form.source, configured=True, policy=form.duplicate_policy, queue_id=form.queue_id,
                                  pipeline_id=form.pipeline_id, stage=form.stage)
     referrer = _first(posted.get("referrer")) or meta.get("referrer") or ""
     lines = [(_("Web form"), form.name), *lines, (_("Page"), referrer[:1000]),

@@ -154,3 +154,62 @@ def test_the_exact_person_is_found_among_many_who_share_every_pair_of_prefixes(a
     _index(wanted, *crowd)
     found = duplicates.find(name="Михеев Владимир Николаевич")
     assert [(m.entity_type_id, m.id) for m in found][:1] == [(entity_types.CONTACT, wanted.pk)]
+
+
+def test_the_statements_of_a_submission_are_pinned(admin, form, users):
+    """Exact statement counts of one web-form submission (session 6): a new lead, one attached by phone, one attached
+    by name. A change here is a change of the write path: say why in the commit. Every raw payload is logged and
+    every timeline entry and outbox event is still written (PostgreSQL sends each kind in one statement)."""
+    from voronka.core.models import OutboxEvent, TimelineEntry
+
+    for i in range(3):
+        create_contact(admin, first_name="Мария", last_name="Попова", phones=[f"+7916700{i:04d}"])
+    names.rebuild()
+    client = Client()
+    client.post("/f/speed/", {"name": "Разогрев", "phone": "+79990000000"}, HTTP_ACCEPT="application/json")
+    events, entries = OutboxEvent.objects.count(), TimelineEntry.objects.count()
+    created, _ = _submit(client, {"name": "Новикова Алёна", "phone": "+7 999 111-22-33", "email": "a@example.ru",
+                                  "question": "Сколько стоит?"})
+    lead = Lead.objects.get(first_name="Новикова Алёна")
+    assert list(OutboxEvent.objects.filter(pk__gt=0).order_by("-id").values_list("name", flat=True)[
+        :OutboxEvent.objects.count() - events]) == \
+        ["webform.submitted", "lead.commented", "distribution.assigned", "lead.created"]
+    assert set(TimelineEntry.objects.filter(entity_type_id=1, entity_id=lead.pk).values_list("kind", flat=True)) >= \
+        {"created", "responsible", "comment"}
+    assert TimelineEntry.objects.count() - entries == 3
+    attached, _ = _submit(client, {"name": "Новикова Алёна", "phone": "+7 999 111-22-33", "question": "Ещё вопрос"})
+    by_name, _ = _submit(client, {"name": "Попова Мария", "phone": "+7 999 444-55-66"})
+    logged = list(IntakeLog.objects.order_by("-id").values_list("status", "payload")[:3])
+    assert [s for s, _ in logged] == ["attached", "attached", "created"]
+    assert logged[1][1]["question"] == "Ещё вопрос"  # the raw payload is kept
+    expected = {"sqlite": (34, 16, 19), "postgresql": (33, 17, 20)}[connection.vendor]
+    assert (created, attached, by_name) == expected
+
+
+def test_rebuild_writes_the_rows_refresh_writes_and_keeps_the_indexes(admin, lead_pipeline):
+    from django.db import connection
+
+    from voronka.parties.actions import delete_contact
+
+    company = create_company(admin, name="ООО «Ромашка»")
+    contact = create_contact(admin, first_name="Иван", last_name="Иванов", middle_name="Петрович", company=company.pk)
+    gone = create_contact(admin, first_name="Пётр", last_name="Сидоров")
+    lead = create_lead(admin, first_name="Анна", last_name="Белова", company_name="ИП Белова")
+    delete_contact(admin, gone.pk)
+    NameKey.objects.create(entity_type_id=3, entity_id=999999, kind="p", key="xxx yyy")  # a stale row
+
+    def rows():
+        return sorted(NameKey.objects.values_list("entity_type_id", "entity_id", "kind", "key", "words", "company"))
+
+    names.refresh(4, [company.pk])
+    names.refresh(3, [contact.pk, gone.pk])
+    names.refresh(1, [lead.pk])
+    NameKey.objects.filter(entity_id=999999).delete()
+    by_refresh = rows()
+    NameKey.objects.create(entity_type_id=3, entity_id=999999, kind="p", key="xxx yyy")
+    assert names.rebuild(batch=1) == Lead.objects.filter(deleted_at__isnull=True).count() + 2  # + contact, company
+    assert rows() == by_refresh
+    assert not NameKey.objects.filter(entity_id=gone.pk, entity_type_id=3).exists()
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, NameKey._meta.db_table)
+    assert {"namekey_newest_idx", "namekey_owner_idx"} <= set(indexes)
