@@ -1035,7 +1035,7 @@ def end_to_end(actor: Actor, p: Params) -> Report:
         down_info.update({pk: (sem, amount) for pk, sem, amount in Deal.objects.filter(
             pk__in=downstream_ids[i:i + chain.CHUNK], deleted_at__isnull=True)
             .values_list("id", "stage_semantics", "opportunity")})
-    trips = roundtrip.away(DEAL)  # a sales deal away in Complaints: its status, no revenue yet (F25)
+    trips = roundtrip.away(DEAL, Deal.objects.filter(lead_id__in=converted.values("id")))  # a sales deal away in Complaints: its status, no revenue yet (F25)
     for key, lead_id, lead_sem in lead_rows:
         slot = per[key]
         slot["leads"] += 1
