@@ -12,11 +12,15 @@ doubling, so one bucket spans a ratio of 2^(1/8) ≈ 1.0905 (a year of seconds n
 exact sum of its durations: a median or percentile read from the histogram is the mean of its bucket, which lies
 in the same bucket as the exact value, so it is off by less than 9.05 % of it, and it is exact whenever the
 bucket holds equal durations (always when it holds one). Counts, sums and averages are exact.
+
+The same histograms hold the amounts of won records (kind ``amount``, in cents in the ``seconds`` column, by the
+day of the last closing): counts, sums and averages exact, medians within the same bound.
 """
 
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -27,10 +31,12 @@ from .daily import DAY, MONTH, local_day
 from .models import DailyTotalState, StageHistory, StayTotal
 from .totals import upsert_deltas
 
-STAY, CLOSE = "stay", "close"
+STAY, CLOSE, AMOUNT = "stay", "close", "amount"
 PER_DOUBLING = 8
 ERROR_BOUND = 2 ** (1 / PER_DOUBLING) - 1  # relative, for medians and percentiles
 COMPLETE = -1  # ``DailyTotalState.pipeline_id`` of the marker «the stay totals of this kind were built»
+AMOUNTS = -3  # … and of the marker «the amount rows of this kind were built» (added later: databases built before
+# it have the first marker without this one until ``analytics-rebuild``)
 COLUMNS = ("entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open", "source",
            "bucket")
 # (from stage, to stage, seconds in the previous stage, moved at): one row of a record's history
@@ -70,6 +76,8 @@ def contribution(entity_type_id: int, state: dict, moves: Iterable[Move]) -> lis
     if state["semantics"] != "process" and state["closed_at"] is not None:
         seconds = max(0, int((state["closed_at"] - state["created_at"]).total_seconds()))
         found.append((CLOSE, local_day(state["closed_at"]), state["stage_id"], seconds))
+        if state["semantics"] == "success":  # the amount of a won record, in cents: «average and median amount»
+            found.append((AMOUNT, local_day(state["closed_at"]), state["stage_id"], cents(state["opportunity"])))
     out = []
     for kind, day, stage, seconds in found:
         b = bucket(seconds)
@@ -78,6 +86,11 @@ def contribution(entity_type_id: int, state: dict, moves: Iterable[Move]) -> lis
                    b)
             out.append((key, 1, seconds))
     return out
+
+
+def cents(amount) -> int:
+    """An amount in whole cents (kopecks): the ``amount`` rows' unit (amounts have two decimal places)."""
+    return max(0, int((decimal.Decimal(amount or 0) * 100).to_integral_value(decimal.ROUND_HALF_UP)))
 
 
 def apply(deltas: Iterable[tuple[tuple, int, int]]) -> None:
@@ -90,6 +103,10 @@ def change(before: list, after: list) -> None:
 
 def complete(entity_type_id: int) -> bool:
     return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=COMPLETE).exists()
+
+
+def amounts_complete(entity_type_id: int) -> bool:
+    return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=AMOUNTS).exists()
 
 
 # --- reading a histogram -------------------------------------------------------------------------------------
@@ -196,4 +213,6 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
             fastinsert.insert_rows(StayTotal, rows[i:i + 5000])
         DailyTotalState.objects.update_or_create(entity_type_id=entity_type_id, pipeline_id=COMPLETE,
                                                  defaults={"signature": "stays"})
+        DailyTotalState.objects.update_or_create(entity_type_id=entity_type_id, pipeline_id=AMOUNTS,
+                                                 defaults={"signature": "amounts"})
     return len(rows)

@@ -19,7 +19,7 @@ from .company import at, build
 pytestmark = pytest.mark.django_db
 
 JAN_FEB = {"date_from": "2026-01-01", "date_to": "2026-02-28"}
-COVERED = ("new-leads", "deals", "funnel", "lost-reasons", "lead-conversion")
+COVERED = ("new-leads", "deals", "funnel", "lost-reasons", "lead-conversion", "deal-amount")
 
 
 @pytest.fixture
@@ -193,6 +193,14 @@ def test_the_durations_model_is_read_only_when_built(co):
     assert both(a, "new-leads")[0].details["read_model"]  # the daily totals are still built
     call_command("analytics-rebuild", stdout=StringIO())
     assert both(a, "time-to-close")[0].details["read_model"]
+    # a database built before the amount histograms: the durations are there, the amounts are counted
+    DailyTotalState.objects.filter(pipeline_id=stays.AMOUNTS, entity_type_id=2).delete()
+    model, exact = both(a, "deal-amount")
+    assert not model.details["read_model"] and same(model, exact) and model.totals["won"]
+    assert both(a, "time-to-close")[0].details["read_model"]
+    call_command("analytics-rebuild", stdout=StringIO())
+    model, exact = both(a, "deal-amount")
+    assert model.details["read_model"] and same(model, exact)
 
 
 def test_durations_respect_rights(co):
@@ -271,9 +279,11 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
         incremental = snapshot()
         assert incremental == rebuilt(), i
         assert stay_snapshot() == stays_rebuilt(), i
-        for slug in ("funnel", "deals", "lost-reasons", "lead-conversion", *DURATIONS):
+        for slug in ("funnel", "deals", "lost-reasons", "lead-conversion", "deal-amount", *DURATIONS):
             model, exact = both(a, slug)
             assert model.details["read_model"] and same(model, exact), (i, slug)
+        e2e_model, e2e_exact = both(a, "end-to-end")  # reads the leads' deal status, or the deals before it is built
+        assert same(e2e_model, e2e_exact), i
     # back in «new» of sales after winning elsewhere: the funnel still counts the stages it reached here
     funnel = reports.run(a, "funnel", {"date_from": "2026-03-01", "date_to": "2026-03-31"})
     assert [r["reached"] for r in funnel.rows] == [1, 1, 0]
@@ -307,6 +317,7 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
         assert snapshot() == rebuilt()
         model, exact = both(a, "lead-conversion", **march)
         assert model.details["read_model"] and same(model, exact)
+        assert same(*both(a, "end-to-end", **march))
     assert (model.totals["to_deal"], model.totals["to_won"]) == (1, 0)  # L8's open deal only
     assert stay_snapshot() == stays_rebuilt()
     for slug in DURATIONS:
