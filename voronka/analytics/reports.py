@@ -42,6 +42,7 @@ from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
 from voronka.core.models import TimelineEntry
 from voronka.core.selectors import records_visible_to
+from voronka.leads import firstaction
 
 from . import chain, readmodel, roundtrip
 from .params import TIME_GROUPS, Params
@@ -49,7 +50,7 @@ from .params import TIME_GROUPS, Params
 LEAD, DEAL = entity_types.LEAD, entity_types.DEAL
 ZERO = Decimal("0")
 # timeline entries that count as somebody acting on a lead (a person, not a robot)
-ACTION_KINDS = ("stage", "comment", "task", "call", "mail", "updated", "converted", "responsible")
+ACTION_KINDS = firstaction.ACTION_KINDS
 
 
 @dataclass
@@ -454,6 +455,17 @@ def qualification_stages(pipeline_ids=None) -> set[int]:
     return out
 
 
+def qualifying_for(type_id: int) -> frozenset[int] | None:
+    """The qualifying stages of a record kind (leads only), cached per settings version: ``pipelines.stays`` asks on
+    every write to a lead."""
+    if type_id != LEAD:
+        return None
+    from voronka.core import config_cache
+
+    return config_cache.cached(("analytics-qualifying",), lambda: frozenset(qualification_stages()),
+                               config_cache.current_version())
+
+
 def first_actions(lead_ids_qs) -> dict[int, datetime.datetime]:
     rows = (TimelineEntry.objects.filter(entity_type_id=LEAD, entity_id__in=lead_ids_qs, actor_kind__in=("user", "token"),
                                          kind__in=ACTION_KINDS)
@@ -470,7 +482,43 @@ def qualified_at(lead_ids_qs) -> dict[int, datetime.datetime]:
     return {r["entity_id"]: r["at"] for r in rows}
 
 
+def _speed_model(actor: Actor, p: Params):
+    """The durations' read model for the leads' time to first action and to qualification, or None when it cannot
+    answer (see ``readmodel.rows``; also not built, or built with other qualifying stages)."""
+    from voronka.pipelines import stays
+
+    rm = readmodel.rows(actor, p, LEAD, durations=True)
+    if rm is not None and not stays.speed_complete(LEAD, set(qualification_stages())):
+        return None
+    return rm
+
+
+def _whole_seconds(start: datetime.datetime, end: datetime.datetime) -> float:
+    """A duration in whole seconds (fractions dropped), as the read model keeps it."""
+    return float(max(0, int((end - start).total_seconds())))
+
+
 def lead_speed(actor: Actor, p: Params) -> Report:
+    rm = _speed_model(actor, p)
+    if rm is not None:  # leads from the daily totals, the times from their histograms (medians within the bound)
+        counts = readmodel.rows(actor, p, LEAD)
+        leads_of: dict = defaultdict(int)  # several rows may fall into one group (a department's people)
+        for key, n, _a in readmodel.grouped(readmodel.days(counts.filter(kind="created"), p), p):
+            leads_of[key] += n
+        hists = readmodel.histograms(readmodel.days(rm.filter(kind__in=("first", "qual")), p), p, "kind")
+        data = {}
+        for key in set(leads_of) | {k for k, _kind in hists}:
+            data[key] = _speed_cells_of_histograms(leads_of.get(key, 0), hists.get((key, "first")),
+                                                   hists.get((key, "qual")))
+        merged = {"first": _merged(h for (_k, kind), h in hists.items() if kind == "first"),
+                  "qual": _merged(h for (_k, kind), h in hists.items() if kind == "qual")}
+        totals = _speed_cells_of_histograms(sum(leads_of.values()), merged["first"], merged["qual"])
+        rows = make_rows(p, data)
+        for r in rows:
+            r.setdefault("leads", 0)
+            r.setdefault("acted", 0)
+            r.setdefault("qualified", 0)
+        return _speed_report(p, rows, totals, rm)
     qs = in_period(items(actor, p, LEAD), p, "created_at")
     first = first_actions(qs.values("id"))
     qual = qualified_at(qs.values("id"))
@@ -479,9 +527,9 @@ def lead_speed(actor: Actor, p: Params) -> Report:
         slot = per[key]
         slot["leads"] += 1
         if pk in first:
-            slot["first"].append(max(0.0, (first[pk] - created).total_seconds()))
+            slot["first"].append(_whole_seconds(created, first[pk]))
         if pk in qual:
-            slot["qual"].append(max(0.0, (qual[pk] - created).total_seconds()))
+            slot["qual"].append(_whole_seconds(created, qual[pk]))
     all_first = [v for s in per.values() for v in s["first"]]
     all_qual = [v for s in per.values() for v in s["qual"]]
     data = {k: _speed_cells(s["leads"], s["first"], s["qual"]) for k, s in per.items()}
@@ -491,6 +539,30 @@ def lead_speed(actor: Actor, p: Params) -> Report:
         r.setdefault("acted", 0)
         r.setdefault("qualified", 0)
     totals = _speed_cells(sum(s["leads"] for s in per.values()), all_first, all_qual)
+    return _speed_report(p, rows, totals, None)
+
+
+def _merged(histograms):
+    from voronka.pipelines.stays import Histogram
+
+    out = Histogram()
+    for h in histograms:
+        for b, (c, v) in h.buckets.items():
+            out.add(b, c, v)
+    return out
+
+
+def _speed_cells_of_histograms(leads, first, qual) -> dict:
+    def figures(h):
+        return (h.count, h.mean(), h.median()) if h is not None and h.count else (0, None, None)
+
+    acted, first_avg, first_median = figures(first)
+    qualified, qual_avg, qual_median = figures(qual)
+    return {"leads": leads, "acted": acted, "first_avg": first_avg, "first_median": first_median,
+            "qualified": qualified, "qual_avg": qual_avg, "qual_median": qual_median}
+
+
+def _speed_report(p: Params, rows, totals, rm) -> Report:
     cols = [Column("leads", _("Leads"), entity="lead"), Column("acted", _("With an action")),
             Column("first_avg", _("To first action, average"), "duration"),
             Column("first_median", _("To first action, median"), "duration"),
@@ -500,7 +572,8 @@ def lead_speed(actor: Actor, p: Params) -> Report:
     return Report("lead-speed", _("Time to first action and to qualification"), p, cols, rows, totals,
                   chart_value="first_median",
                   notes=[_("First action: the first stage move, comment, task, call, e-mail, change or conversion "
-                           "made by a person (robots do not count). Leads without one are left out of the times.")])
+                           "made by a person (robots do not count). Leads without one are left out of the times."),
+                         *_duration_note(rm)], details=_source(rm))
 
 
 def _speed_cells(leads, first, qual) -> dict:
@@ -941,6 +1014,45 @@ def _open_load(actor: Actor, p: Params, type_id: int, qs: QuerySet) -> dict:
             .annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
 
 
+def _manager_figures_of_model(actor: Actor, p: Params):
+    """The managers' efficiency in the period from the read models (new leads and those with a deal, won and closed
+    deals with the won amount, the median time to win within the histograms' bound), per responsible; None when a
+    read model cannot answer."""
+    from voronka.pipelines import daily
+
+    lead_rm, deal_rm = readmodel.rows(actor, p, LEAD), readmodel.rows(actor, p, DEAL)
+    stay_rm = readmodel.rows(actor, p, DEAL, durations=True)
+    if lead_rm is None or deal_rm is None or stay_rm is None or not daily.conversion_complete():
+        return None
+    success = sorted(sid for sid, sem in _semantics().items() if sem == "success")
+    lead_rows: dict = {}
+    for uid, kind, n in readmodel.days(lead_rm.filter(kind__in=("created", "deal")), p, by_time=False) \
+            .values("responsible_id", "kind").annotate(n=Sum("count")).order_by() \
+            .values_list("responsible_id", "kind", "n"):
+        if n:
+            slot = lead_rows.setdefault(uid or None, {"n": 0})
+            if kind == "created":
+                slot["n"] += n
+            else:
+                slot["conv"] = slot.get("conv", 0) + n
+    won: dict = {}
+    closed_n: dict = {}
+    for uid, stage_id, n, amount in readmodel.days(deal_rm.filter(kind="closed"), p, by_time=False) \
+            .values("responsible_id", "stage_id").annotate(n=Sum("count"), a=Sum("amount")).order_by() \
+            .values_list("responsible_id", "stage_id", "n", "a"):
+        if not n:
+            continue
+        closed_n[uid or None] = closed_n.get(uid or None, 0) + n
+        if stage_id in success:
+            slot = won.setdefault(uid or None, {"n": 0, "amount": ZERO})
+            slot["n"] += n
+            slot["amount"] += amount or ZERO
+    close_median = {(uid or None): h.median() for (_k, uid), h in readmodel.histograms(
+        readmodel.days(stay_rm.filter(kind="close", stage_id__in=success), p, by_time=False), p, "responsible_id",
+        grouped_by=False).items()}
+    return lead_rows, won, closed_n, close_median
+
+
 def managers(actor: Actor, p: Params) -> Report:
     from voronka.activities.models import Task
     from voronka.identity.models import User
@@ -950,24 +1062,36 @@ def managers(actor: Actor, p: Params) -> Report:
     open_leads = {uid: r["n"] for uid, r in _open_load(actor, p, LEAD, leads).items()}
     open_deals = _open_load(actor, p, DEAL, deals_qs)
     new = in_period(leads, p, "created_at")
-    lead_rows = {r["responsible_id"]: r for r in new.values("responsible_id").annotate(n=Count("id")).order_by()}
-    for uid, n in new.filter(pk__in=_with_deal()).values("responsible_id").annotate(n=Count("id")).order_by() \
-            .values_list("responsible_id", "n"):
-        lead_rows.setdefault(uid, {"n": 0})["conv"] = n
-    won = {r["responsible_id"]: r for r in in_period(deals_qs.filter(stage_semantics="success"), p, "closed_at")
-           .values("responsible_id").annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
-    closed = in_period(deals_qs.exclude(stage_semantics="process"), p, "closed_at")
-    closed_n = dict(closed.values("responsible_id").annotate(n=Count("id")).order_by()
-                    .values_list("responsible_id", "n"))
-    close_times: dict = defaultdict(list)
-    for uid, created, at in closed.filter(stage_semantics="success").values_list("responsible_id", "created_at",
-                                                                                  "closed_at"):
-        close_times[uid].append((at - created).total_seconds())
-    first = first_actions(new.values("id"))
-    speed: dict = defaultdict(list)
-    for pk, uid, created in new.values_list("id", "responsible_id", "created_at"):
-        if pk in first:
-            speed[uid].append(max(0.0, (first[pk] - created).total_seconds()))
+    figures = _manager_figures_of_model(actor, p)
+    if figures is not None:  # the daily totals and the histograms of time to close, per responsible
+        lead_rows, won, closed_n, close_median = figures
+    else:
+        lead_rows = {r["responsible_id"]: r for r in new.values("responsible_id").annotate(n=Count("id")).order_by()}
+        for uid, n in new.filter(pk__in=_with_deal()).values("responsible_id").annotate(n=Count("id")).order_by() \
+                .values_list("responsible_id", "n"):
+            lead_rows.setdefault(uid, {"n": 0})["conv"] = n
+        won = {r["responsible_id"]: r for r in in_period(deals_qs.filter(stage_semantics="success"), p, "closed_at")
+               .values("responsible_id").annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
+        closed = in_period(deals_qs.exclude(stage_semantics="process"), p, "closed_at")
+        closed_n = dict(closed.values("responsible_id").annotate(n=Count("id")).order_by()
+                        .values_list("responsible_id", "n"))
+        close_times: dict = defaultdict(list)
+        for uid, created, at in closed.filter(stage_semantics="success").values_list("responsible_id", "created_at",
+                                                                                      "closed_at"):
+            close_times[uid].append(_whole_seconds(created, at))
+        close_median = {uid: median(v) for uid, v in close_times.items()}
+    speed_rm = _speed_model(actor, p)
+    if speed_rm is not None:  # the time to first action from its histograms, per responsible (median within the bound)
+        first_median = {(uid or None): h.median() for (_k, uid), h in readmodel.histograms(
+            readmodel.days(speed_rm.filter(kind="first"), p, by_time=False), p, "responsible_id",
+            grouped_by=False).items()}
+    else:
+        first = first_actions(new.values("id"))
+        speed: dict = defaultdict(list)
+        for pk, uid, created in new.values_list("id", "responsible_id", "created_at"):
+            if pk in first:
+                speed[uid].append(_whole_seconds(created, first[pk]))
+        first_median = {uid: median(v) for uid, v in speed.items()}
     user_ids = ({u for u in open_leads} | set(open_deals) | set(lead_rows) | set(won)) - {None}
     overdue = dict(Task.objects.filter(responsible_id__in=sorted(user_ids), status="open", deadline__lt=p.now)
                    .values("responsible_id").annotate(n=Count("id")).order_by().values_list("responsible_id", "n"))
@@ -983,10 +1107,10 @@ def managers(actor: Actor, p: Params) -> Report:
             "open_leads": open_leads.get(uid, 0), "open_deals": open_deals.get(uid, {}).get("n", 0),
             "open_amount": money(open_deals.get(uid, {}).get("amount")), "overdue_tasks": overdue.get(uid, 0),
             "new_leads": lr.get("n", 0), "conversion": pct(lr.get("conv", 0), lr.get("n", 0)),
-            "first_median": median(speed.get(uid, [])),
+            "first_median": first_median.get(uid),
             "won": won.get(uid, {}).get("n", 0), "won_amount": money(won.get(uid, {}).get("amount")),
             "win_rate": pct(won.get(uid, {}).get("n", 0), closed_n.get(uid, 0)),
-            "close_median": median(close_times.get(uid, [])),
+            "close_median": close_median.get(uid),
         })
     totals = _totals(rows, ["open_leads", "open_deals", "open_amount", "overdue_tasks", "new_leads", "won",
                             "won_amount"])
@@ -1000,7 +1124,9 @@ def managers(actor: Actor, p: Params) -> Report:
             Column("close_median", _("Time to win, median"), "duration")]
     return Report("managers", _("Manager load and efficiency"), p, cols, rows, totals, chart_value="won_amount",
                   notes=[_("Load is now (open items, tasks past their deadline); efficiency is over the period. "
-                           "Only the people whose records you may read are listed.")])
+                           "Only the people whose records you may read are listed."),
+                         *_duration_note(figures if figures is not None and speed_rm is not None else None)],
+                  details=_source(figures if figures is not None and speed_rm is not None else None))
 
 
 # --- support requests per company and contact (F49) ----------------------------------------------------

@@ -196,7 +196,8 @@ class StageHook(Hook):
                 order = _order(info, c.obj.pipeline_id)
                 rows += daily.contribution(type_id, daily.state_of(c.obj), daily.furthest([c.obj.stage_id], order))
             daily.apply(rows)
-            stays.apply([r for c in contexts for r in stays.contribution(type_id, daily.state_of(c.obj), ())])
+            stays.apply([r for c in contexts for r in stays.contribution(
+                type_id, daily.state_of(c.obj), [(None, c.obj.stage_id, None, c.obj.stage_changed_at)])])
             for pid in sorted(pipes):
                 daily.note_order(type_id, pid, info["by_pipeline"].get(pid, []), version=batch.get("config_version"),
                                  sig=_signature(info, pid))
