@@ -11,6 +11,7 @@ of the lead), two more on the first one. ``refresh`` recomputes the column from 
 
 from __future__ import annotations
 
+from django.db import connection, transaction
 from django.db.models import Min, OuterRef, Subquery
 
 from voronka.core import entity_types
@@ -28,7 +29,11 @@ def on_entry(entry) -> None:
 
 
 def note(lead_id: int, at) -> None:
-    """The lead had a person's action at ``at``: keep the earliest one, with its read-model row."""
+    """The lead had a person's action at ``at``: keep the earliest one, with its read-model row (in the caller's
+    transaction; one of its own when called outside any)."""
+    if not connection.in_atomic_block:
+        with transaction.atomic():
+            return note(lead_id, at)
     from voronka.pipelines import stays
 
     from .models import Lead
