@@ -1193,11 +1193,10 @@ def end_to_end(actor: Actor, p: Params) -> Report:
     per: dict = defaultdict(lambda: {k: 0 for k in ("leads", "converted", *OUTCOMES, "downstream")} |
                             {"revenue": ZERO, "cost": ZERO})
     # leads without a deal are counted by the database; only converted leads are followed one by one. Which leads
-    # have a live deal: the leads' own ``deal_status`` once it was built (kept by the deals' hook, see
-    # docs/analytics.md «Lead conversion rows»), a plain column test; before that, a semi-join on the deals
-    from voronka.pipelines import daily
-
-    has_deal = Q(deal_status__gt=0) if readmodel.ENABLED and daily.conversion_complete() else Q(pk__in=_with_deal())
+    # have a live deal: a semi-join on the deals' lead index. (``Lead.deal_status`` says the same, but the planners
+    # misjudge «deal_status > 0» and the subqueries below built on it ran 2–3× slower over a year at 100k leads on
+    # both databases: docs/benchmarks-analytics.md, session 6.)
+    has_deal = Q(pk__in=_with_deal())
     for key, v in _grouped(leads.exclude(has_deal), p, "created_at", n=Count("id"),
                            lost=Count("id", filter=Q(stage_semantics="failure"))).items():
         per[key]["leads"] += v["n"]
