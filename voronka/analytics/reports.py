@@ -455,15 +455,15 @@ def qualification_stages(pipeline_ids=None) -> set[int]:
     return out
 
 
-def qualifying_for(type_id: int) -> frozenset[int] | None:
-    """The qualifying stages of a record kind (leads only), cached per settings version: ``pipelines.stays`` asks on
-    every write to a lead."""
+def qualifying_for(type_id: int, version: int | None = None) -> frozenset[int] | None:
+    """The qualifying stages of a record kind (leads only), cached per settings version (``version``: the one the
+    caller read its settings at; None: read it): ``pipelines.stays`` asks on writes to leads."""
     if type_id != LEAD:
         return None
     from voronka.core import config_cache
 
     return config_cache.cached(("analytics-qualifying",), lambda: frozenset(qualification_stages()),
-                               config_cache.current_version())
+                               config_cache.current_version() if version is None else version)
 
 
 def first_actions(lead_ids_qs) -> dict[int, datetime.datetime]:

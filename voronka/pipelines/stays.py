@@ -39,8 +39,8 @@ AMOUNTS = -3  # … and of the marker «the amount rows of this kind were built�
 # it have the first marker without this one until ``analytics-rebuild``)
 SPEED = -4  # … of the marker «the ``first`` and ``qual`` rows were built» (its signature: the qualifying stages)
 FRESH = "fresh"  # the signature the migration gives that marker on a database without leads
-# {entity type: the stages whose first entry qualifies a record} or None: set by the analytics app (it knows which
-# stages qualify a lead); with none set there are no ``qual`` rows
+# (entity type, settings version or None) -> the stages whose first entry qualifies a record, or None: set by the
+# analytics app (it knows which stages qualify a lead); with none set there are no ``qual`` rows
 QUALIFYING = None
 COLUMNS = ("entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open", "source",
            "bucket")
@@ -87,7 +87,9 @@ def contribution(entity_type_id: int, state: dict, moves: Iterable[Move]) -> lis
     first = state.get("first_action_at")
     if first is not None:
         found.append((FIRST, created_day, 0, _seconds(state["created_at"], first)))
-    qualifying = QUALIFYING(entity_type_id) if QUALIFYING is not None else None
+    qualifying = state.get("qualifying")  # the caller's (cached with its settings), else asked here
+    if qualifying is None and QUALIFYING is not None:
+        qualifying = QUALIFYING(entity_type_id, None)
     if qualifying:
         qual = min((moved_at for _from, to, _s, moved_at in moves if to in qualifying), default=None)
         if qual is not None:
@@ -108,8 +110,8 @@ def _seconds(start: datetime.datetime, end: datetime.datetime) -> int:
 
 def first_rows(entity_type_id: int, state: dict) -> list[tuple[tuple, int, int]]:
     """Only the ``first`` rows of a record (its first action changed, nothing else)."""
-    return [r for r in contribution(entity_type_id, {**state, "semantics": "process", "closed_at": None}, ())
-            if r[0][1] == FIRST]
+    return [r for r in contribution(entity_type_id, {**state, "semantics": "process", "closed_at": None,
+                                                     "qualifying": frozenset()}, ()) if r[0][1] == FIRST]
 
 
 def speed_complete(entity_type_id: int, qualifying: set[int]) -> bool:
@@ -222,7 +224,7 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
 
     live = model.objects.filter(deleted_at__isnull=True, **(scope or {}))
     extra = [f.name for f in model._meta.concrete_fields if f.name == "first_action_at"]
-    qualifying = QUALIFYING(entity_type_id) if QUALIFYING is not None else None
+    qualifying = QUALIFYING(entity_type_id, None) if QUALIFYING is not None else None
     out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     ids = live.order_by("pk").values_list("pk", flat=True)
     last = 0
