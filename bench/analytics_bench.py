@@ -11,6 +11,16 @@ runs each report ``--repeat`` times as a superuser and as a sales manager (right
 last 30 days (grouped by day) and the last 365 days (grouped by month), plus the head's dashboard page
 (GET /reports/dashboard/ through Django's test client, the whole page with its eleven reports).
 
+With ``--existing`` nothing is created: the reports run against the database the environment names as it is
+(VORONKA_DATABASE_URL, else the SQLite file under VORONKA_VAR_DIR), with no migration, no fill and no writes at
+all (the connection is made read-only: ``default_transaction_read_only`` on PostgreSQL, ``PRAGMA query_only`` on
+SQLite; the dashboard page is rendered by calling the view, without a session). It picks the superuser and the
+sales manager (role ``sales_manager``) with the most leads and deals among the users already there, and prints
+what it found (leads, deals, stage-history rows)::
+
+    eval $(/work/benchdata/pg1m.sh env) && .venv/bin/python bench/analytics_bench.py --existing --compare
+    VORONKA_VAR_DIR=/work/benchdata/sq1m .venv/bin/python bench/analytics_bench.py --existing --only funnel,deals
+
 With ``--compare`` every report (and the dashboard) runs alternately through the daily read model and through
 the exact path (``voronka.analytics.readmodel.ENABLED`` off), with the number of queries of each: the A/B of
 docs/benchmarks-analytics.md. The fill ends with a rebuild of the read models (the manager's share of records is
@@ -48,6 +58,48 @@ def setup_django(sqlite_dir: str | None) -> str:
     from django.db import connection
 
     return connection.vendor
+
+
+def read_only() -> None:
+    """Make every statement of this process's connections read-only (``--existing``: the shared databases)."""
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    def lock(sender, connection, **kwargs):
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET default_transaction_read_only = on")
+            elif connection.vendor == "sqlite":
+                cursor.execute("PRAGMA query_only = ON")
+
+    connection_created.connect(lock, weak=False)
+    connection.close()  # the next statement connects again, through the signal
+    connection.ensure_connection()
+
+
+def pick_users():
+    """The superuser and the sales manager with the most leads and deals among the users already there."""
+    from django.db.models import Count
+
+    from voronka.deals.models import Deal
+    from voronka.identity.models import RoleAssignment, User
+    from voronka.leads.models import Lead
+
+    owned: dict[int, int] = {}
+    for model in (Lead, Deal):
+        for uid, n in (model.objects.filter(deleted_at__isnull=True, responsible_id__isnull=False)
+                       .values("responsible_id").annotate(n=Count("id")).order_by()
+                       .values_list("responsible_id", "n")):
+            owned[uid] = owned.get(uid, 0) + n
+    supers = list(User.objects.filter(is_superuser=True, is_active=True).values_list("id", flat=True))
+    managers = list(RoleAssignment.objects.filter(role__code="sales_manager", user__is_active=True,
+                                                  user__is_superuser=False).values_list("user_id", flat=True))
+    if not supers or not managers:
+        raise SystemExit("[analytics-bench] --existing needs an active superuser and an active user with the "
+                         "role sales_manager in the database")
+    admin_id = max(supers, key=lambda u: (owned.get(u, 0), -u))
+    manager_id = max(managers, key=lambda u: (owned.get(u, 0), -u))
+    return User.objects.get(pk=admin_id), User.objects.get(pk=manager_id), owned
 
 
 def timed(fn, repeat: int) -> dict:
@@ -95,10 +147,13 @@ def main() -> int:
     p.add_argument("--compare", action="store_true",
                    help="run every report with the daily read model and with the exact path, interleaved")
     p.add_argument("--only", help="comma-separated report slugs (default: all) and/or «dashboard»")
+    p.add_argument("--existing", action="store_true",
+                   help="run against the database named by the environment as it is: no migration, no fill, "
+                        "no writes")
     opts = p.parse_args()
 
     tmp = tempfile.TemporaryDirectory(prefix="voronka-analytics-bench-")
-    vendor = setup_django(tmp.name)
+    vendor = setup_django(None if opts.existing else tmp.name)
     from django.core.management import call_command
     from django.test import Client
     from django.utils import timezone
@@ -111,36 +166,60 @@ def main() -> int:
     from voronka.leads.generate import generate
     from voronka.pipelines.models import StageHistory
 
-    print(f"[analytics-bench] {vendor}: migrating", flush=True)
-    call_command("migrate", verbosity=0)
-    admin = User.objects.create_superuser("bench-admin", "b@example.ru", "bench-pass", time_zone="Europe/Moscow")
-    manager = User.objects.create_user("bench-manager", "m@example.ru", "bench-pass", time_zone="Europe/Moscow")
-    RoleAssignment.objects.create(role=Role.objects.get(code="sales_manager"), user=manager)
-    rights_changed()
-    t0 = time.perf_counter()
-    contacts = opts.contacts or max(1, opts.deals // 2)
-    generate(leads=opts.leads, deals=opts.deals, contacts=contacts, seed=opts.seed)
-    fill = time.perf_counter() - t0
-    # the generator gives everything to nobody or to random demo users; give the manager a share
-    from voronka.deals.models import Deal
-    from voronka.leads.models import Lead
+    if opts.existing:
+        read_only()
+        admin, manager, owned = pick_users()
+        from voronka.deals.models import Deal
+        from voronka.leads.models import Lead
 
-    Lead.objects.filter(id__lt=opts.leads // 20 + 1).update(responsible=manager)
-    Deal.objects.filter(id__lt=opts.deals // 20 + 1).update(responsible=manager)
-    from voronka.pipelines import daily, totals
+        counts = {"leads": Lead.objects.filter(deleted_at__isnull=True).count(),
+                  "deals": Deal.objects.filter(deleted_at__isnull=True).count()}
+        history = StageHistory.objects.count()
+        fill = 0.0
+        print(f"[analytics-bench] {vendor}, existing database (read-only): {counts['leads']} live leads, "
+              f"{counts['deals']} live deals, {history} stage-history rows; superuser {admin.username} "
+              f"(#{admin.pk}, {owned.get(admin.pk, 0)} records), sales manager {manager.username} "
+              f"(#{manager.pk}, {owned.get(manager.pk, 0)} records)", flush=True)
+        opts.leads, opts.deals = counts["leads"], counts["deals"]
+        from voronka.pipelines import daily, stays
 
-    t1 = time.perf_counter()
-    for type_id, model in ((1, Lead), (2, Deal)):  # the updates above bypass the actions
-        totals.rebuild(type_id, model)
-        daily_rows = daily.rebuild(type_id, model)
-        from voronka.pipelines.models import StayTotal
+        print("[analytics-bench] read models built: " + ", ".join(
+            f"{name} {'yes' if ok else 'NO (the reports count the records)'}" for name, ok in (
+                ("daily totals of leads", daily.complete(1) and daily.stages_unchanged(1)),
+                ("daily totals of deals", daily.complete(2) and daily.stages_unchanged(2)),
+                ("lead conversion rows", daily.conversion_complete()),
+                ("durations of leads", stays.complete(1)), ("durations of deals", stays.complete(2)))), flush=True)
+    else:
+        print(f"[analytics-bench] {vendor}: migrating", flush=True)
+        call_command("migrate", verbosity=0)
+        admin = User.objects.create_superuser("bench-admin", "b@example.ru", "bench-pass", time_zone="Europe/Moscow")
+        manager = User.objects.create_user("bench-manager", "m@example.ru", "bench-pass", time_zone="Europe/Moscow")
+        RoleAssignment.objects.create(role=Role.objects.get(code="sales_manager"), user=manager)
+        rights_changed()
+        t0 = time.perf_counter()
+        contacts = opts.contacts or max(1, opts.deals // 2)
+        generate(leads=opts.leads, deals=opts.deals, contacts=contacts, seed=opts.seed)
+        fill = time.perf_counter() - t0
+        # the generator gives everything to nobody or to random demo users; give the manager a share
+        from voronka.deals.models import Deal
+        from voronka.leads.models import Lead
 
-        print(f"[analytics-bench] daily totals of type {type_id}: {daily_rows} rows, stay totals: "
-              f"{StayTotal.objects.filter(entity_type_id=type_id).count()} rows", flush=True)
-    print(f"[analytics-bench] rebuilt the read models in {time.perf_counter() - t1:.1f} s", flush=True)
-    history = StageHistory.objects.count()
-    print(f"[analytics-bench] filled {opts.leads} leads, {opts.deals} deals, {history} stage-history rows "
-          f"in {fill:.0f} s", flush=True)
+        Lead.objects.filter(id__lt=opts.leads // 20 + 1).update(responsible=manager)
+        Deal.objects.filter(id__lt=opts.deals // 20 + 1).update(responsible=manager)
+        from voronka.pipelines import daily, totals
+
+        t1 = time.perf_counter()
+        for type_id, model in ((1, Lead), (2, Deal)):  # the updates above bypass the actions
+            totals.rebuild(type_id, model)
+            daily_rows = daily.rebuild(type_id, model)
+            from voronka.pipelines.models import StayTotal
+
+            print(f"[analytics-bench] daily totals of type {type_id}: {daily_rows} rows, stay totals: "
+                  f"{StayTotal.objects.filter(entity_type_id=type_id).count()} rows", flush=True)
+        print(f"[analytics-bench] rebuilt the read models in {time.perf_counter() - t1:.1f} s", flush=True)
+        history = StageHistory.objects.count()
+        print(f"[analytics-bench] filled {opts.leads} leads, {opts.deals} deals, {history} stage-history rows "
+              f"in {fill:.0f} s", flush=True)
 
     today = timezone.now().date()
     periods = {"30 days by day": {"date_from": (today - dt.timedelta(days=29)).isoformat(), "date_to": today.isoformat(),
@@ -175,11 +254,27 @@ def main() -> int:
                 m = timed(fn, opts.repeat)
                 results["reports"][f"{who} · {label} · {slug}"] = m
                 print(f"{who:8} {label:18} {slug:16} p50 {m['p50_ms']:9.1f} ms  max {m['max_ms']:9.1f} ms", flush=True)
-    client = Client()
-    client.force_login(admin)
+    if opts.existing:  # the view itself, without a session or a login (they would write)
+        from django.contrib.messages.storage.cookie import CookieStorage
+        from django.contrib.sessions.backends.signed_cookies import SessionStore
+        from django.test import RequestFactory
+
+        from voronka.ui import analytics_views
+
+        factory = RequestFactory()
+
+        def get(path, data):
+            request = factory.get(path, data)
+            request.user, request.session = admin, SessionStore()
+            request._messages = CookieStorage(request)
+            return analytics_views.dashboard(request, who="head")
+    else:
+        client = Client()
+        client.force_login(admin)
+        get = client.get
     for label, query in periods.items() if not only or "dashboard" in only else ():
         def page(q=query):
-            r = client.get("/reports/dashboard/", {"date_from": q["date_from"], "date_to": q["date_to"]})
+            r = get("/reports/dashboard/", {"date_from": q["date_from"], "date_to": q["date_to"]})
             assert r.status_code == 200, r.status_code
         if opts.compare:
             both = ab(page, opts.repeat)
@@ -192,7 +287,7 @@ def main() -> int:
         m = timed(page, opts.repeat)
         results["reports"][f"admin · {label} · head dashboard page"] = m
         print(f"{'admin':8} {label:18} {'dashboard page':16} p50 {m['p50_ms']:9.1f} ms  max {m['max_ms']:9.1f} ms")
-    out = Path(opts.out) if opts.out else ROOT / "bench" / "results" / f"analytics-{vendor}.json"
+    out = Path(opts.out) if opts.out else ROOT / "bench" / "results" / f"analytics-{vendor}{'-existing' if opts.existing else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(f"[analytics-bench] written {out}")

@@ -50,8 +50,15 @@ def set_stage_setting(actor: Actor, stage_id: int, *, probability=None, qualifie
         raise ValidationFailed(_("Some fields are not valid."), fields=errors)
     with transaction.atomic():
         obj, _created = StageSetting.objects.select_for_update().get_or_create(stage=stage)
+        before = obj.qualifies
         obj.probability, obj.qualifies = probability, qualifies
         obj.save()
+        if before != qualifies:  # which stages qualify a lead changed: the cached set, the read model's rows
+            from voronka.core import config_cache
+            from voronka.pipelines import stays
+
+            config_cache.bump()
+            stays.speed_stale(stage.pipeline.entity_type_id)
     return obj
 
 

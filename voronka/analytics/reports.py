@@ -16,7 +16,23 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Min, Q, QuerySet, Sum, Value, When
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Trunc
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,6 +42,7 @@ from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
 from voronka.core.models import TimelineEntry
 from voronka.core.selectors import records_visible_to
+from voronka.leads import firstaction
 
 from . import chain, readmodel, roundtrip
 from .params import TIME_GROUPS, Params
@@ -33,7 +50,7 @@ from .params import TIME_GROUPS, Params
 LEAD, DEAL = entity_types.LEAD, entity_types.DEAL
 ZERO = Decimal("0")
 # timeline entries that count as somebody acting on a lead (a person, not a robot)
-ACTION_KINDS = ("stage", "comment", "task", "call", "mail", "updated", "converted", "responsible")
+ACTION_KINDS = firstaction.ACTION_KINDS
 
 
 @dataclass
@@ -441,6 +458,17 @@ def qualification_stages(pipeline_ids=None) -> set[int]:
     return out
 
 
+def qualifying_for(type_id: int, version: int | None = None) -> frozenset[int] | None:
+    """The qualifying stages of a record kind (leads only), cached per settings version (``version``: the one the
+    caller read its settings at; None: read it): ``pipelines.stays`` asks on writes to leads."""
+    if type_id != LEAD:
+        return None
+    from voronka.core import config_cache
+
+    return config_cache.cached(("analytics-qualifying",), lambda: frozenset(qualification_stages()),
+                               config_cache.current_version() if version is None else version)
+
+
 def first_actions(lead_ids_qs) -> dict[int, datetime.datetime]:
     rows = (TimelineEntry.objects.filter(entity_type_id=LEAD, entity_id__in=lead_ids_qs, actor_kind__in=("user", "token"),
                                          kind__in=ACTION_KINDS)
@@ -457,7 +485,43 @@ def qualified_at(lead_ids_qs) -> dict[int, datetime.datetime]:
     return {r["entity_id"]: r["at"] for r in rows}
 
 
+def _speed_model(actor: Actor, p: Params):
+    """The durations' read model for the leads' time to first action and to qualification, or None when it cannot
+    answer (see ``readmodel.rows``; also not built, or built with other qualifying stages)."""
+    from voronka.pipelines import stays
+
+    rm = readmodel.rows(actor, p, LEAD, durations=True)
+    if rm is not None and not stays.speed_complete(LEAD, set(qualification_stages())):
+        return None
+    return rm
+
+
+def _whole_seconds(start: datetime.datetime, end: datetime.datetime) -> float:
+    """A duration in whole seconds (fractions dropped), as the read model keeps it."""
+    return float(max(0, int((end - start).total_seconds())))
+
+
 def lead_speed(actor: Actor, p: Params) -> Report:
+    rm = _speed_model(actor, p)
+    if rm is not None:  # leads from the daily totals, the times from their histograms (medians within the bound)
+        counts = readmodel.rows(actor, p, LEAD)
+        leads_of: dict = defaultdict(int)  # several rows may fall into one group (a department's people)
+        for key, n, _a in readmodel.grouped(readmodel.days(counts.filter(kind="created"), p), p):
+            leads_of[key] += n
+        hists = readmodel.histograms(readmodel.days(rm.filter(kind__in=("first", "qual")), p), p, "kind")
+        data = {}
+        for key in set(leads_of) | {k for k, _kind in hists}:
+            data[key] = _speed_cells_of_histograms(leads_of.get(key, 0), hists.get((key, "first")),
+                                                   hists.get((key, "qual")))
+        merged = {"first": _merged(h for (_k, kind), h in hists.items() if kind == "first"),
+                  "qual": _merged(h for (_k, kind), h in hists.items() if kind == "qual")}
+        totals = _speed_cells_of_histograms(sum(leads_of.values()), merged["first"], merged["qual"])
+        rows = make_rows(p, data)
+        for r in rows:
+            r.setdefault("leads", 0)
+            r.setdefault("acted", 0)
+            r.setdefault("qualified", 0)
+        return _speed_report(p, rows, totals, rm)
     qs = in_period(items(actor, p, LEAD), p, "created_at")
     first = first_actions(qs.values("id"))
     qual = qualified_at(qs.values("id"))
@@ -466,9 +530,9 @@ def lead_speed(actor: Actor, p: Params) -> Report:
         slot = per[key]
         slot["leads"] += 1
         if pk in first:
-            slot["first"].append(max(0.0, (first[pk] - created).total_seconds()))
+            slot["first"].append(_whole_seconds(created, first[pk]))
         if pk in qual:
-            slot["qual"].append(max(0.0, (qual[pk] - created).total_seconds()))
+            slot["qual"].append(_whole_seconds(created, qual[pk]))
     all_first = [v for s in per.values() for v in s["first"]]
     all_qual = [v for s in per.values() for v in s["qual"]]
     data = {k: _speed_cells(s["leads"], s["first"], s["qual"]) for k, s in per.items()}
@@ -478,6 +542,30 @@ def lead_speed(actor: Actor, p: Params) -> Report:
         r.setdefault("acted", 0)
         r.setdefault("qualified", 0)
     totals = _speed_cells(sum(s["leads"] for s in per.values()), all_first, all_qual)
+    return _speed_report(p, rows, totals, None)
+
+
+def _merged(histograms):
+    from voronka.pipelines.stays import Histogram
+
+    out = Histogram()
+    for h in histograms:
+        for b, (c, v) in h.buckets.items():
+            out.add(b, c, v)
+    return out
+
+
+def _speed_cells_of_histograms(leads, first, qual) -> dict:
+    def figures(h):
+        return (h.count, h.mean(), h.median()) if h is not None and h.count else (0, None, None)
+
+    acted, first_avg, first_median = figures(first)
+    qualified, qual_avg, qual_median = figures(qual)
+    return {"leads": leads, "acted": acted, "first_avg": first_avg, "first_median": first_median,
+            "qualified": qualified, "qual_avg": qual_avg, "qual_median": qual_median}
+
+
+def _speed_report(p: Params, rows, totals, rm) -> Report:
     cols = [Column("leads", _("Leads"), entity="lead"), Column("acted", _("With an action")),
             Column("first_avg", _("To first action, average"), "duration"),
             Column("first_median", _("To first action, median"), "duration"),
@@ -487,7 +575,8 @@ def lead_speed(actor: Actor, p: Params) -> Report:
     return Report("lead-speed", _("Time to first action and to qualification"), p, cols, rows, totals,
                   chart_value="first_median",
                   notes=[_("First action: the first stage move, comment, task, call, e-mail, change or conversion "
-                           "made by a person (robots do not count). Leads without one are left out of the times.")])
+                           "made by a person (robots do not count). Leads without one are left out of the times."),
+                         *_duration_note(rm)], details=_source(rm))
 
 
 def _speed_cells(leads, first, qual) -> dict:
@@ -652,22 +741,48 @@ def funnel(actor: Actor, p: Params) -> Report:
 # --- deal amount ---------------------------------------------------------------------------------------
 
 def deal_amount(actor: Actor, p: Params) -> Report:
-    qs = in_period(items(actor, p, DEAL).filter(stage_semantics="success"), p, "closed_at")
-    per: dict = defaultdict(list)
-    for key, amount in _grouped_values(qs, p, "closed_at", "opportunity"):
-        per[key].append(Decimal(amount or 0))
-    data = {k: _amount_cells(v) for k, v in per.items()}
+    from voronka.pipelines import stays
+
+    rm = readmodel.rows(actor, p, DEAL, durations=True)
+    if rm is not None and not stays.amounts_complete(DEAL):
+        rm = None
+    if rm is not None:  # the amounts' histograms: count, sum and average exact, the median within the bound
+        per_h = {key: h for (key,), h in readmodel.histograms(readmodel.days(rm.filter(kind="amount"), p), p).items()}
+        data = {k: _amount_cells_of_histogram(h) for k, h in per_h.items()}
+        total = stays.Histogram()
+        for h in per_h.values():
+            for b, (c, v) in h.buckets.items():
+                total.add(b, c, v)
+        totals = _amount_cells_of_histogram(total)
+    else:
+        qs = in_period(items(actor, p, DEAL).filter(stage_semantics="success"), p, "closed_at")
+        per: dict = defaultdict(list)
+        for key, amount in _grouped_values(qs, p, "closed_at", "opportunity"):
+            per[key].append(Decimal(amount or 0))
+        data = {k: _amount_cells(v) for k, v in per.items()}
+        totals = _amount_cells([v for vs in per.values() for v in vs])
     rows = make_rows(p, data, time_field="closed")
     for r in rows:
         r.setdefault("won", 0)
         r.setdefault("sum", ZERO)
-    allv = [v for vs in per.values() for v in vs]
     cols = [Column("won", _("Won deals"), entity="deal", filter={"semantics": "success"}),
             Column("sum", _("Amount"), "money"), Column("avg", _("Average"), "money"),
             Column("median", _("Median"), "money")]
-    return Report("deal-amount", _("Average and median deal amount"), p, cols, rows, _amount_cells(allv),
-                  chart_value="avg", notes=[_("Deals won (now in a success stage) and closed in the period, by the "
-                                              "day they were closed.")])
+    notes = [_("Deals won (now in a success stage) and closed in the period, by the day they were closed.")]
+    if rm is not None:
+        notes.append(_("Medians are read from histograms of the amounts: within %(pct)s %% of the exact value; "
+                       "counts, sums and averages are exact.") % {"pct": f"{stays.ERROR_BOUND * 100:.2f}"})
+    return Report("deal-amount", _("Average and median deal amount"), p, cols, rows, totals,
+                  chart_value="avg", notes=notes, details=_source(rm))
+
+
+def _amount_cells_of_histogram(h) -> dict:
+    """``_amount_cells`` from a histogram of amounts in cents (``pipelines.stays``, kind ``amount``)."""
+    n = h.count
+    total = Decimal(h.total) / 100
+    med = h.median()
+    return {"won": n, "sum": money(total), "avg": money(total / n) if n else None,
+            "median": money(Decimal(repr(med)) / 100) if med is not None else None}
 
 
 def _amount_cells(values) -> dict:
@@ -806,8 +921,15 @@ def stage_time(actor: Actor, p: Params) -> Report:
     stages = list(Stage.objects.filter(pipeline=pipe).order_by("sort", "id"))
     visible = items(actor, p, p.entity, pipeline=False)
     process = [s.pk for s in stages if s.semantics == "process"]
-    history = in_period(StageHistory.objects.filter(entity_type_id=p.entity, seconds_in_previous__isnull=False,
-                                                    entity_id__in=visible.values("id")), p, "moved_at")
+    history = StageHistory.objects.filter(entity_type_id=p.entity, seconds_in_previous__isnull=False)
+    if connection.vendor == "sqlite":
+        # SQLite otherwise runs «entity_id IN (the readable records)» as the driver of every query below: it walks
+        # all readable records (1M at 1M) and probes each one's history (6 s a query at 1M). A correlated check of
+        # each history row against its record's primary key lets the (stage, seconds) and time indexes lead.
+        history = history.filter(Exists(visible.filter(pk=OuterRef("entity_id"))))
+    else:  # PostgreSQL: a hashed semi-join
+        history = history.filter(entity_id__in=visible.values("id"))
+    history = in_period(history, p, "moved_at")
     rm = readmodel.rows(actor, p, p.entity, pipeline=False, durations=True)
     if rm is not None:  # histograms of the durations (medians within the bound of ``pipelines.stays``)
         per_stage = {stage_id: h for (_k, stage_id), h in readmodel.histograms(
@@ -824,6 +946,13 @@ def stage_time(actor: Actor, p: Params) -> Report:
     stays: dict[int, list[tuple[float, int, bool]]] = defaultdict(list)
     for stage_id in process:
         slow = history.filter(from_stage_id=stage_id)
+        if connection.vendor == "sqlite":  # the period as «+moved_at», which is not an index: SQLite then reads the
+            # stage's stays from the longest down (stagehist_slowest_idx) and stops at the fifth in the period
+            slow = StageHistory.objects.filter(entity_type_id=p.entity, seconds_in_previous__isnull=False,
+                                               from_stage_id=stage_id) \
+                .filter(Exists(visible.filter(pk=OuterRef("entity_id")))) \
+                .alias(moved=Func(F("moved_at"), template="+%(expressions)s", output_field=DateTimeField())) \
+                .filter(moved__gte=p.start, moved__lt=p.end)
         if rm is not None and stage_id in per_stage:  # the histogram says from which duration on the five lie
             slow = slow.filter(seconds_in_previous__gte=per_stage[stage_id].floor_of_top(SLOWEST))
         for pk, seconds in slow.order_by("-seconds_in_previous", "id") \
@@ -907,6 +1036,45 @@ def _open_load(actor: Actor, p: Params, type_id: int, qs: QuerySet) -> dict:
             .annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
 
 
+def _manager_figures_of_model(actor: Actor, p: Params):
+    """The managers' efficiency in the period from the read models (new leads and those with a deal, won and closed
+    deals with the won amount, the median time to win within the histograms' bound), per responsible; None when a
+    read model cannot answer."""
+    from voronka.pipelines import daily
+
+    lead_rm, deal_rm = readmodel.rows(actor, p, LEAD), readmodel.rows(actor, p, DEAL)
+    stay_rm = readmodel.rows(actor, p, DEAL, durations=True)
+    if lead_rm is None or deal_rm is None or stay_rm is None or not daily.conversion_complete():
+        return None
+    success = sorted(sid for sid, sem in _semantics().items() if sem == "success")
+    lead_rows: dict = {}
+    for uid, kind, n in readmodel.days(lead_rm.filter(kind__in=("created", "deal")), p, by_time=False) \
+            .values("responsible_id", "kind").annotate(n=Sum("count")).order_by() \
+            .values_list("responsible_id", "kind", "n"):
+        if n:
+            slot = lead_rows.setdefault(uid or None, {"n": 0})
+            if kind == "created":
+                slot["n"] += n
+            else:
+                slot["conv"] = slot.get("conv", 0) + n
+    won: dict = {}
+    closed_n: dict = {}
+    for uid, stage_id, n, amount in readmodel.days(deal_rm.filter(kind="closed"), p, by_time=False) \
+            .values("responsible_id", "stage_id").annotate(n=Sum("count"), a=Sum("amount")).order_by() \
+            .values_list("responsible_id", "stage_id", "n", "a"):
+        if not n:
+            continue
+        closed_n[uid or None] = closed_n.get(uid or None, 0) + n
+        if stage_id in success:
+            slot = won.setdefault(uid or None, {"n": 0, "amount": ZERO})
+            slot["n"] += n
+            slot["amount"] += amount or ZERO
+    close_median = {(uid or None): h.median() for (_k, uid), h in readmodel.histograms(
+        readmodel.days(stay_rm.filter(kind="close", stage_id__in=success), p, by_time=False), p, "responsible_id",
+        grouped_by=False).items()}
+    return lead_rows, won, closed_n, close_median
+
+
 def managers(actor: Actor, p: Params) -> Report:
     from voronka.activities.models import Task
     from voronka.identity.models import User
@@ -916,24 +1084,36 @@ def managers(actor: Actor, p: Params) -> Report:
     open_leads = {uid: r["n"] for uid, r in _open_load(actor, p, LEAD, leads).items()}
     open_deals = _open_load(actor, p, DEAL, deals_qs)
     new = in_period(leads, p, "created_at")
-    lead_rows = {r["responsible_id"]: r for r in new.values("responsible_id").annotate(n=Count("id")).order_by()}
-    for uid, n in new.filter(pk__in=_with_deal()).values("responsible_id").annotate(n=Count("id")).order_by() \
-            .values_list("responsible_id", "n"):
-        lead_rows.setdefault(uid, {"n": 0})["conv"] = n
-    won = {r["responsible_id"]: r for r in in_period(deals_qs.filter(stage_semantics="success"), p, "closed_at")
-           .values("responsible_id").annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
-    closed = in_period(deals_qs.exclude(stage_semantics="process"), p, "closed_at")
-    closed_n = dict(closed.values("responsible_id").annotate(n=Count("id")).order_by()
-                    .values_list("responsible_id", "n"))
-    close_times: dict = defaultdict(list)
-    for uid, created, at in closed.filter(stage_semantics="success").values_list("responsible_id", "created_at",
-                                                                                  "closed_at"):
-        close_times[uid].append((at - created).total_seconds())
-    first = first_actions(new.values("id"))
-    speed: dict = defaultdict(list)
-    for pk, uid, created in new.values_list("id", "responsible_id", "created_at"):
-        if pk in first:
-            speed[uid].append(max(0.0, (first[pk] - created).total_seconds()))
+    figures = _manager_figures_of_model(actor, p)
+    if figures is not None:  # the daily totals and the histograms of time to close, per responsible
+        lead_rows, won, closed_n, close_median = figures
+    else:
+        lead_rows = {r["responsible_id"]: r for r in new.values("responsible_id").annotate(n=Count("id")).order_by()}
+        for uid, n in new.filter(pk__in=_with_deal()).values("responsible_id").annotate(n=Count("id")).order_by() \
+                .values_list("responsible_id", "n"):
+            lead_rows.setdefault(uid, {"n": 0})["conv"] = n
+        won = {r["responsible_id"]: r for r in in_period(deals_qs.filter(stage_semantics="success"), p, "closed_at")
+               .values("responsible_id").annotate(n=Count("id"), amount=Sum("opportunity")).order_by()}
+        closed = in_period(deals_qs.exclude(stage_semantics="process"), p, "closed_at")
+        closed_n = dict(closed.values("responsible_id").annotate(n=Count("id")).order_by()
+                        .values_list("responsible_id", "n"))
+        close_times: dict = defaultdict(list)
+        for uid, created, at in closed.filter(stage_semantics="success").values_list("responsible_id", "created_at",
+                                                                                      "closed_at"):
+            close_times[uid].append(_whole_seconds(created, at))
+        close_median = {uid: median(v) for uid, v in close_times.items()}
+    speed_rm = _speed_model(actor, p)
+    if speed_rm is not None:  # the time to first action from its histograms, per responsible (median within the bound)
+        first_median = {(uid or None): h.median() for (_k, uid), h in readmodel.histograms(
+            readmodel.days(speed_rm.filter(kind="first"), p, by_time=False), p, "responsible_id",
+            grouped_by=False).items()}
+    else:
+        first = first_actions(new.values("id"))
+        speed: dict = defaultdict(list)
+        for pk, uid, created in new.values_list("id", "responsible_id", "created_at"):
+            if pk in first:
+                speed[uid].append(_whole_seconds(created, first[pk]))
+        first_median = {uid: median(v) for uid, v in speed.items()}
     user_ids = ({u for u in open_leads} | set(open_deals) | set(lead_rows) | set(won)) - {None}
     overdue = dict(Task.objects.filter(responsible_id__in=sorted(user_ids), status="open", deadline__lt=p.now)
                    .values("responsible_id").annotate(n=Count("id")).order_by().values_list("responsible_id", "n"))
@@ -949,10 +1129,10 @@ def managers(actor: Actor, p: Params) -> Report:
             "open_leads": open_leads.get(uid, 0), "open_deals": open_deals.get(uid, {}).get("n", 0),
             "open_amount": money(open_deals.get(uid, {}).get("amount")), "overdue_tasks": overdue.get(uid, 0),
             "new_leads": lr.get("n", 0), "conversion": pct(lr.get("conv", 0), lr.get("n", 0)),
-            "first_median": median(speed.get(uid, [])),
+            "first_median": first_median.get(uid),
             "won": won.get(uid, {}).get("n", 0), "won_amount": money(won.get(uid, {}).get("amount")),
             "win_rate": pct(won.get(uid, {}).get("n", 0), closed_n.get(uid, 0)),
-            "close_median": median(close_times.get(uid, [])),
+            "close_median": close_median.get(uid),
         })
     totals = _totals(rows, ["open_leads", "open_deals", "open_amount", "overdue_tasks", "new_leads", "won",
                             "won_amount"])
@@ -966,7 +1146,9 @@ def managers(actor: Actor, p: Params) -> Report:
             Column("close_median", _("Time to win, median"), "duration")]
     return Report("managers", _("Manager load and efficiency"), p, cols, rows, totals, chart_value="won_amount",
                   notes=[_("Load is now (open items, tasks past their deadline); efficiency is over the period. "
-                           "Only the people whose records you may read are listed.")])
+                           "Only the people whose records you may read are listed."),
+                         *_duration_note(figures if figures is not None and speed_rm is not None else None)],
+                  details=_source(figures if figures is not None and speed_rm is not None else None))
 
 
 # --- support requests per company and contact (F49) ----------------------------------------------------
@@ -1032,13 +1214,17 @@ def end_to_end(actor: Actor, p: Params) -> Report:
     leads = in_period(items(actor, p, LEAD, pipeline=p.entity == LEAD), p, "created_at")
     per: dict = defaultdict(lambda: {k: 0 for k in ("leads", "converted", *OUTCOMES, "downstream")} |
                             {"revenue": ZERO, "cost": ZERO})
-    # leads without a deal are counted by the database; only converted leads are followed one by one
-    for key, v in _grouped(leads.exclude(pk__in=_with_deal()), p, "created_at", n=Count("id"),
+    # leads without a deal are counted by the database; only converted leads are followed one by one. Which leads
+    # have a live deal: a semi-join on the deals' lead index. (``Lead.deal_status`` says the same, but the planners
+    # misjudge «deal_status > 0» and the subqueries below built on it ran 2–3× slower over a year at 100k leads on
+    # both databases: docs/benchmarks-analytics.md, session 6.)
+    has_deal = Q(pk__in=_with_deal())
+    for key, v in _grouped(leads.exclude(has_deal), p, "created_at", n=Count("id"),
                            lost=Count("id", filter=Q(stage_semantics="failure"))).items():
         per[key]["leads"] += v["n"]
         per[key]["lead_lost"] += v["lost"]
         per[key]["lead_open"] += v["n"] - v["lost"]
-    converted = leads.filter(pk__in=_with_deal())
+    converted = leads.filter(has_deal)
     lead_rows = _grouped_values(converted, p, "created_at", "id", "stage_semantics")
     readable = set(records_visible_to(actor, DEAL).filter(lead_id__in=converted.values("id"))
                    .values_list("id", flat=True))
@@ -1057,7 +1243,7 @@ def end_to_end(actor: Actor, p: Params) -> Report:
         down_info.update({pk: (sem, amount) for pk, sem, amount in Deal.objects.filter(
             pk__in=downstream_ids[i:i + chain.CHUNK], deleted_at__isnull=True)
             .values_list("id", "stage_semantics", "opportunity")})
-    trips = roundtrip.away(DEAL)  # a sales deal away in Complaints: its status, no revenue yet (F25)
+    trips = roundtrip.away(DEAL, Deal.objects.filter(lead_id__in=converted.values("id")))  # a sales deal away in Complaints: its status, no revenue yet (F25)
     for key, lead_id, lead_sem in lead_rows:
         slot = per[key]
         slot["leads"] += 1

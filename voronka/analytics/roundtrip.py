@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from voronka.core.actor import Actor
 
 from .params import Params
 
 
-def away(type_id: int) -> dict[int, int]:
+def away(type_id: int, records: QuerySet | None = None) -> dict[int, int]:
     """{record id: the pipeline it came from} for the live records now in a round-trip pipeline (two small
-    queries, and none more when no pipeline returns its records)."""
+    queries, and none more when no pipeline returns its records). ``records`` narrows the records looked at (the
+    report's period, a lead's deals …): a subquery, so that a round-trip pipeline with many records costs no more
+    than the report's own records."""
     from voronka.automation.models import Robot
     from voronka.core import entity_types
     from voronka.pipelines.models import StageHistory
@@ -30,11 +32,10 @@ def away(type_id: int) -> dict[int, int]:
     if not pipes:
         return {}
     model = entity_types.get(type_id).model
-    there = set(model.objects.filter(pipeline_id__in=pipes, deleted_at__isnull=True).values_list("id", flat=True))
-    if not there:
-        return {}
+    base = model.objects.all() if records is None else records
+    there = base.filter(pipeline_id__in=sorted(pipes), deleted_at__isnull=True).values("id")
     origin: dict[int, int] = {}
-    for pk, came_from in (StageHistory.objects.filter(entity_type_id=type_id, entity_id__in=sorted(there),
+    for pk, came_from in (StageHistory.objects.filter(entity_type_id=type_id, entity_id__in=there,
                                                      pipeline_id__in=pipes, from_stage__isnull=False)
                           .exclude(from_stage__pipeline_id=F("pipeline_id"))
                           .values_list("entity_id", "from_stage__pipeline_id").order_by("id")):
@@ -52,10 +53,17 @@ def visible_away(actor: Actor, p: Params, type_id: int, trips: dict[int, int]) -
             _grouped_values(qs, p, "created_at", "id", "opportunity", "pipeline_id", "stage_semantics")]
 
 
+def _of_period(p: Params, type_id: int) -> QuerySet:
+    """The records created in the report's period (``visible_away`` counts no others)."""
+    from voronka.core import entity_types
+
+    return entity_types.get(type_id).model.objects.filter(created_at__gte=p.start, created_at__lt=p.end)
+
+
 def attribute_deals(actor: Actor, p: Params, type_id: int, data: dict, zero: dict) -> None:
     """Move the away records of the «deals by pipeline» figures (``data``: group key → counters) from where they
     are to the pipeline they came from, as «in complaints» (neither open, won nor lost there)."""
-    trips = away(type_id)
+    trips = away(type_id, _of_period(p, type_id))
     if not trips:
         return
     by_pipeline = p.group == "pipeline"
@@ -84,7 +92,7 @@ def away_from(actor: Actor, p: Params, type_id: int, pipeline_id: int, order: di
     funnel of that pipeline counts that are now away from it on a round trip."""
     from voronka.pipelines.models import StageHistory
 
-    trips = {pk: o for pk, o in away(type_id).items() if o == pipeline_id}
+    trips = {pk: o for pk, o in away(type_id, _of_period(p, type_id)).items() if o == pipeline_id}
     if not trips:
         return {}
     found = {pk: amount for _key, pk, amount, _pipe, _sem, _origin in visible_away(actor, p, type_id, trips)}

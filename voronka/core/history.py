@@ -26,6 +26,10 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# callables run with every saved entry, in its transaction (the leads' first action: ``voronka/leads/firstaction.py``)
+listeners: list = []
+
+
 def entry(actor: Actor, entity_type_id: int, entity_id: int, kind: str, *, text: str = "",
           changes: dict | None = None, data: dict | None = None, also: Iterable[tuple[int, int]] = (),
           save: bool = True) -> TimelineEntry:
@@ -34,6 +38,8 @@ def entry(actor: Actor, entity_type_id: int, entity_id: int, kind: str, *, text:
     if save:
         fastinsert.insert([obj], returning=True)  # the statement is built once, not by the ORM on every entry
         bind(obj, also)
+        for listener in listeners:
+            listener(obj)
     return obj
 
 

@@ -13,3 +13,9 @@ class LeadsConfig(AppConfig):
         from .models import Lead
 
         entity_types.register(entity_types.LEAD, "lead", Lead, spec=actions.LEAD, staged=True, title="Lead")
+        from voronka.core import history
+
+        from . import firstaction
+
+        if firstaction.on_entry not in history.listeners:
+            history.listeners.append(firstaction.on_entry)

@@ -43,6 +43,8 @@ class Lead(PipelineItem, UtmFields):
     # what became of the lead's deals, kept by the deals' writes (``voronka/deals/leadstatus.py``) for the reports'
     # lead conversion: 0 no live deal, 1 a live deal, 2 a live deal in a success stage
     deal_status = models.PositiveSmallIntegerField(default=0, editable=False)
+    # the first action a person took on the lead (``voronka/leads/firstaction.py``): the reports' «time to first action»
+    first_action_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("lead")
@@ -57,6 +59,13 @@ class Lead(PipelineItem, UtmFields):
             models.Index(fields=["created_at", "id"], name="lead_created_idx"),
             models.Index(fields=["source", "id"], name="lead_source_idx"),
         ]
+
+    @staticmethod
+    def refresh_analytics() -> None:
+        """Recompute ``first_action_at`` from the timeline (``voronka analytics-rebuild`` calls it)."""
+        from .firstaction import refresh
+
+        refresh()
 
     @property
     def full_name(self) -> str:

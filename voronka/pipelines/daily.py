@@ -98,7 +98,7 @@ def state_of(obj, **overrides) -> dict:
     state = {"created_at": obj.created_at, "closed_at": obj.closed_at, "pipeline_id": obj.pipeline_id,
              "stage_id": obj.stage_id, "semantics": obj.stage_semantics, "responsible_id": obj.responsible_id,
              "is_open": obj.is_open, "source": getattr(obj, "source", ""), "opportunity": obj.opportunity,
-             "deal_status": getattr(obj, "deal_status", 0)}
+             "deal_status": getattr(obj, "deal_status", 0), "first_action_at": getattr(obj, "first_action_at", None)}
     state.update(overrides)
     return state
 
@@ -204,6 +204,8 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
     add(CREATED, live.values(*dims, "stage_id", "stage_semantics", d=TruncDate("created_at", tzinfo=tz))
         .annotate(n=Count("id"), a=Sum("opportunity")).order_by(),
         lambda r: 0 if r["stage_semantics"] == "process" else r["stage_id"])
+    if hasattr(model, "refresh_analytics"):  # columns the record kind keeps for the reports (leads: first action)
+        model.refresh_analytics()
     if any(f.name == "deal_status" for f in model._meta.concrete_fields):
         refresh_deal_status(model)
         add(WITH_DEAL, live.filter(deal_status__gt=0).values(*dims, "deal_status", d=TruncDate("created_at", tzinfo=tz))

@@ -193,6 +193,8 @@ class StayTotal(models.Model):
       the day the stay ended; «time in each stage»;
     - ``close``: records now in a final stage (``stage_id``), by the day of their last closing, with the seconds
       from creation to that closing; «time to close».
+    - ``amount``: records now in a success stage (``stage_id``), by the day of their last closing, with their
+      amount in **cents** in ``seconds`` (bucketed the same way); «average and median deal amount».
 
     Keyed by the record's **current** pipeline, responsible, «open to everyone» flag and source, so the rights
     engine narrows these rows exactly as it narrows the records. Kept in the same transaction as every write by

@@ -196,7 +196,9 @@ class StageHook(Hook):
                 order = _order(info, c.obj.pipeline_id)
                 rows += daily.contribution(type_id, daily.state_of(c.obj), daily.furthest([c.obj.stage_id], order))
             daily.apply(rows)
-            stays.apply([r for c in contexts for r in stays.contribution(type_id, daily.state_of(c.obj), ())])
+            q = _qualifying(info, type_id, batch)
+            stays.apply([r for c in contexts for r in stays.contribution(
+                type_id, daily.state_of(c.obj, qualifying=q), [(None, c.obj.stage_id, None, c.obj.stage_changed_at)])])
             for pid in sorted(pipes):
                 daily.note_order(type_id, pid, info["by_pipeline"].get(pid, []), version=batch.get("config_version"),
                                  sig=_signature(info, pid))
@@ -232,11 +234,23 @@ class StageHook(Hook):
 DAILY_FIELDS = ("responsible", "is_open", "source", "opportunity")
 
 
+def _qualifying(info: dict, type_id: int, batch: dict) -> frozenset:
+    """The stages whose first entry qualifies a record of this kind (``stays.QUALIFYING``), kept with the cached
+    settings of the version the write read them at."""
+    if stays.QUALIFYING is None:
+        return frozenset()
+    if "qualifying" not in info:
+        info["qualifying"] = stays.QUALIFYING(type_id, batch.get("config_version")) or frozenset()
+    return info["qualifying"]
+
+
 def _daily_rows(type_id: int, obj) -> tuple[list, list]:
     """The read-model rows of a record as it is: (daily totals, stay totals), its history read once."""
-    order = _order(_stages({}, type_id), obj.pipeline_id)
+    batch: dict = {}
+    info = _stages(batch, type_id)
+    order = _order(info, obj.pipeline_id)
     moves = stays.history(type_id, obj.pk)
-    state = daily.state_of(obj)
+    state = daily.state_of(obj, qualifying=_qualifying(info, type_id, batch))
     return (daily.contribution(type_id, state, daily.furthest({m[1] for m in moves}, order)),
             stays.contribution(type_id, state, moves))
 
@@ -254,12 +268,13 @@ def _daily_update(ctx: WriteContext) -> None:
     entered = {m[1] for m in moves}
     old_pipeline = ctx.state["from_pipeline"] if move else obj.pipeline_id
     semantics, closed_at = ctx.state["closing_before"] if move else (obj.stage_semantics, obj.closed_at)
+    q = _qualifying(info, type_id, ctx.batch)
     old = daily.state_of(obj, pipeline_id=old_pipeline, stage_id=move[0] if move else obj.stage_id,
-                         semantics=semantics, closed_at=closed_at,
+                         semantics=semantics, closed_at=closed_at, qualifying=q,
                          **{("responsible_id" if f == "responsible" else f): before[f] for f in DAILY_FIELDS if f in before})
     old_reached = daily.furthest(entered, _order(info, old_pipeline))
     new_reached = daily.furthest(entered | {obj.stage_id}, _order(info, obj.pipeline_id))
-    new = daily.state_of(obj)
+    new = daily.state_of(obj, qualifying=q)
     daily.change(type_id, daily.contribution(type_id, old, old_reached), daily.contribution(type_id, new, new_reached))
     # the stay this move ends is not in the history yet (``record_move`` writes it after this)
     ended = [(move[0], move[1].pk, ctx.state["seconds"], obj.stage_changed_at)] if move else []

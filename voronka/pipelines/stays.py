@@ -12,11 +12,15 @@ doubling, so one bucket spans a ratio of 2^(1/8) ≈ 1.0905 (a year of seconds n
 exact sum of its durations: a median or percentile read from the histogram is the mean of its bucket, which lies
 in the same bucket as the exact value, so it is off by less than 9.05 % of it, and it is exact whenever the
 bucket holds equal durations (always when it holds one). Counts, sums and averages are exact.
+
+The same histograms hold the amounts of won records (kind ``amount``, in cents in the ``seconds`` column, by the
+day of the last closing): counts, sums and averages exact, medians within the same bound.
 """
 
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -27,10 +31,17 @@ from .daily import DAY, MONTH, local_day
 from .models import DailyTotalState, StageHistory, StayTotal
 from .totals import upsert_deltas
 
-STAY, CLOSE = "stay", "close"
+STAY, CLOSE, AMOUNT, FIRST, QUAL = "stay", "close", "amount", "first", "qual"
 PER_DOUBLING = 8
 ERROR_BOUND = 2 ** (1 / PER_DOUBLING) - 1  # relative, for medians and percentiles
 COMPLETE = -1  # ``DailyTotalState.pipeline_id`` of the marker «the stay totals of this kind were built»
+AMOUNTS = -3  # … and of the marker «the amount rows of this kind were built» (added later: databases built before
+# it have the first marker without this one until ``analytics-rebuild``)
+SPEED = -4  # … of the marker «the ``first`` and ``qual`` rows were built» (its signature: the qualifying stages)
+FRESH = "fresh"  # the signature the migration gives that marker on a database without leads
+# (entity type, settings version or None) -> the stages whose first entry qualifies a record, or None: set by the
+# analytics app (it knows which stages qualify a lead); with none set there are no ``qual`` rows
+QUALIFYING = None
 COLUMNS = ("entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open", "source",
            "bucket")
 # (from stage, to stage, seconds in the previous stage, moved at): one row of a record's history
@@ -70,6 +81,19 @@ def contribution(entity_type_id: int, state: dict, moves: Iterable[Move]) -> lis
     if state["semantics"] != "process" and state["closed_at"] is not None:
         seconds = max(0, int((state["closed_at"] - state["created_at"]).total_seconds()))
         found.append((CLOSE, local_day(state["closed_at"]), state["stage_id"], seconds))
+        if state["semantics"] == "success":  # the amount of a won record, in cents: «average and median amount»
+            found.append((AMOUNT, local_day(state["closed_at"]), state["stage_id"], cents(state["opportunity"])))
+    created_day = local_day(state["created_at"])
+    first = state.get("first_action_at")
+    if first is not None:
+        found.append((FIRST, created_day, 0, _seconds(state["created_at"], first)))
+    qualifying = state.get("qualifying")  # the caller's (cached with its settings), else asked here
+    if qualifying is None and QUALIFYING is not None:
+        qualifying = QUALIFYING(entity_type_id, None)
+    if qualifying:
+        qual = min((moved_at for _from, to, _s, moved_at in moves if to in qualifying), default=None)
+        if qual is not None:
+            found.append((QUAL, created_day, 0, _seconds(state["created_at"], qual)))
     out = []
     for kind, day, stage, seconds in found:
         b = bucket(seconds)
@@ -78,6 +102,37 @@ def contribution(entity_type_id: int, state: dict, moves: Iterable[Move]) -> lis
                    b)
             out.append((key, 1, seconds))
     return out
+
+
+def _seconds(start: datetime.datetime, end: datetime.datetime) -> int:
+    return max(0, int((end - start).total_seconds()))
+
+
+def first_rows(entity_type_id: int, state: dict) -> list[tuple[tuple, int, int]]:
+    """Only the ``first`` rows of a record (its first action changed, nothing else)."""
+    return [r for r in contribution(entity_type_id, {**state, "semantics": "process", "closed_at": None,
+                                                     "qualifying": frozenset()}, ()) if r[0][1] == FIRST]
+
+
+def speed_complete(entity_type_id: int, qualifying: set[int]) -> bool:
+    """Whether the ``first``/``qual`` rows were built, with the qualifying stages given (or on a fresh database)."""
+    sig = DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=SPEED) \
+        .values_list("signature", flat=True).first()
+    return sig is not None and sig in (FRESH, speed_signature(qualifying))
+
+
+def speed_signature(qualifying: set[int] | None) -> str:
+    return ("q:" + ",".join(str(s) for s in sorted(qualifying or ())))[:4000]
+
+
+def speed_stale(entity_type_id: int) -> None:
+    """The qualifying stages changed: the ``qual`` rows are stale until ``analytics-rebuild``."""
+    DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=SPEED).update(signature="stale")
+
+
+def cents(amount) -> int:
+    """An amount in whole cents (kopecks): the ``amount`` rows' unit (amounts have two decimal places)."""
+    return max(0, int((decimal.Decimal(amount or 0) * 100).to_integral_value(decimal.ROUND_HALF_UP)))
 
 
 def apply(deltas: Iterable[tuple[tuple, int, int]]) -> None:
@@ -90,6 +145,10 @@ def change(before: list, after: list) -> None:
 
 def complete(entity_type_id: int) -> bool:
     return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=COMPLETE).exists()
+
+
+def amounts_complete(entity_type_id: int) -> bool:
+    return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=AMOUNTS).exists()
 
 
 # --- reading a histogram -------------------------------------------------------------------------------------
@@ -164,6 +223,8 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
     from voronka.core import fastinsert
 
     live = model.objects.filter(deleted_at__isnull=True, **(scope or {}))
+    extra = [f.name for f in model._meta.concrete_fields if f.name == "first_action_at"]
+    qualifying = QUALIFYING(entity_type_id, None) if QUALIFYING is not None else None
     out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     ids = live.order_by("pk").values_list("pk", flat=True)
     last = 0
@@ -175,11 +236,12 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
         last = hi
         states = {r["id"]: {**r, "semantics": r.pop("stage_semantics")} for r in live.filter(pk__gte=lo, pk__lte=hi)
                   .values("id", "created_at", "closed_at", "pipeline_id", "stage_id", "stage_semantics",
-                          "responsible_id", "is_open", "source", "opportunity")}
+                          "responsible_id", "is_open", "source", "opportunity", *extra)}
         moves: dict[int, list[Move]] = defaultdict(list)
-        for eid, *move in (StageHistory.objects.filter(entity_type_id=entity_type_id, entity_id__gte=lo,
-                                                       entity_id__lte=hi, seconds_in_previous__isnull=False,
-                                                       from_stage__isnull=False)
+        history_rows = StageHistory.objects.filter(entity_type_id=entity_type_id, entity_id__gte=lo, entity_id__lte=hi)
+        if not qualifying:  # only the stays; qualification needs every entry, the creation's too
+            history_rows = history_rows.filter(seconds_in_previous__isnull=False, from_stage__isnull=False)
+        for eid, *move in (history_rows
                            .values_list("entity_id", "from_stage_id", "to_stage_id", "seconds_in_previous",
                                         "moved_at").iterator(chunk_size=10000)):
             if eid in states:
@@ -196,4 +258,8 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
             fastinsert.insert_rows(StayTotal, rows[i:i + 5000])
         DailyTotalState.objects.update_or_create(entity_type_id=entity_type_id, pipeline_id=COMPLETE,
                                                  defaults={"signature": "stays"})
+        DailyTotalState.objects.update_or_create(entity_type_id=entity_type_id, pipeline_id=AMOUNTS,
+                                                 defaults={"signature": "amounts"})
+        DailyTotalState.objects.update_or_create(entity_type_id=entity_type_id, pipeline_id=SPEED,
+                                                 defaults={"signature": speed_signature(qualifying)})
     return len(rows)

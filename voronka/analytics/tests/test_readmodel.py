@@ -19,7 +19,7 @@ from .company import at, build
 pytestmark = pytest.mark.django_db
 
 JAN_FEB = {"date_from": "2026-01-01", "date_to": "2026-02-28"}
-COVERED = ("new-leads", "deals", "funnel", "lost-reasons", "lead-conversion")
+COVERED = ("new-leads", "deals", "funnel", "lost-reasons", "lead-conversion", "deal-amount")
 
 
 @pytest.fixture
@@ -193,6 +193,14 @@ def test_the_durations_model_is_read_only_when_built(co):
     assert both(a, "new-leads")[0].details["read_model"]  # the daily totals are still built
     call_command("analytics-rebuild", stdout=StringIO())
     assert both(a, "time-to-close")[0].details["read_model"]
+    # a database built before the amount histograms: the durations are there, the amounts are counted
+    DailyTotalState.objects.filter(pipeline_id=stays.AMOUNTS, entity_type_id=2).delete()
+    model, exact = both(a, "deal-amount")
+    assert not model.details["read_model"] and same(model, exact) and model.totals["won"]
+    assert both(a, "time-to-close")[0].details["read_model"]
+    call_command("analytics-rebuild", stdout=StringIO())
+    model, exact = both(a, "deal-amount")
+    assert model.details["read_model"] and same(model, exact)
 
 
 def test_durations_respect_rights(co):
@@ -271,9 +279,11 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
         incremental = snapshot()
         assert incremental == rebuilt(), i
         assert stay_snapshot() == stays_rebuilt(), i
-        for slug in ("funnel", "deals", "lost-reasons", "lead-conversion", *DURATIONS):
+        for slug in ("funnel", "deals", "lost-reasons", "lead-conversion", "deal-amount", *DURATIONS):
             model, exact = both(a, slug)
             assert model.details["read_model"] and same(model, exact), (i, slug)
+        e2e_model, e2e_exact = both(a, "end-to-end")  # reads the leads' deal status, or the deals before it is built
+        assert same(e2e_model, e2e_exact), i
     # back in «new» of sales after winning elsewhere: the funnel still counts the stages it reached here
     funnel = reports.run(a, "funnel", {"date_from": "2026-03-01", "date_to": "2026-03-31"})
     assert [r["reached"] for r in funnel.rows] == [1, 1, 0]
@@ -307,6 +317,7 @@ def test_moves_back_and_forth_reopen_amounts_responsible_delete_restore_merge(co
         assert snapshot() == rebuilt()
         model, exact = both(a, "lead-conversion", **march)
         assert model.details["read_model"] and same(model, exact)
+        assert same(*both(a, "end-to-end", **march))
     assert (model.totals["to_deal"], model.totals["to_won"]) == (1, 0)  # L8's open deal only
     assert stay_snapshot() == stays_rebuilt()
     for slug in DURATIONS:
@@ -355,3 +366,80 @@ def test_rebuild_recomputes_each_leads_deal_status_after_a_bulk_load(co):
     assert daily.refresh_deal_status(Lead) == len(right) - sum(1 for v in right.values() if v == 1)
     assert dict(Lead.objects.values_list("id", "deal_status")) == right
     assert rebuilt() == incremental
+
+
+# --- time to first action and to qualification (``first`` / ``qual`` rows), the managers' speed -----------------
+
+def first_actions_now() -> dict:
+    from voronka.leads.models import Lead
+
+    return dict(Lead.objects.values_list("id", "first_action_at"))
+
+
+def test_lead_speed_and_managers_read_the_model_and_agree(co):
+    from voronka.leads import firstaction
+
+    incremental = first_actions_now()
+    assert sum(v is not None for v in incremental.values()) >= 4  # L1 L2 L3 L4 (and the merged L5)
+    firstaction.refresh()  # what the timeline says: the same instants
+    assert first_actions_now() == incremental
+    assert stay_snapshot() == stays_rebuilt()
+    for who in ("admin", "head", "m1", "own"):
+        for q in ({}, {"group": "user"}, {"group": "source"}, {"group": "department"}, {"group": "week"},
+                  {"group": "day", "date_from": "2026-01-31", "date_to": "2026-02-06"}, {"group": "none"},
+                  {"responsible": co.users["m2"].pk}, {"source": "site"}, {"department": co.users["m1"].department_id},
+                  {"pipeline": co.pipelines["leads"].pk}, {"date_from": "2026-01-15", "date_to": "2026-03-10"},
+                  {"date_from": "2025-12-01", "date_to": "2026-03-31", "group": "year"}):
+            model, exact = both(co.actors[who], "lead-speed", **q)
+            assert model.details["read_model"] and not exact.details["read_model"], (who, q)
+            assert same(model, exact), (who, q)
+            model, exact = both(co.actors[who], "managers", **{k: v for k, v in q.items() if k != "group"})
+            assert model.details["read_model"] and not exact.details["read_model"], (who, q)
+            assert same(model, exact), (who, q)
+    own = reports.run(co.actors["own"], "lead-speed", JAN_FEB)  # «own» reads only his own leads: none of them
+    assert own.totals["leads"] == 0 and own.totals["acted"] == 0
+
+
+def test_first_action_and_qualification_follow_every_write(co):
+    from voronka.activities.actions import add_comment
+    from voronka.analytics.actions import set_stage_setting
+    from voronka.core import history
+    from voronka.core.actor import Actor
+    from voronka.intake.duplicates import merge_records
+    from voronka.leads.actions import create_lead, delete_lead, restore_lead, update_lead
+
+    a, s, m1 = co.actors["admin"], co.stages, co.actors["head"]
+    march = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    l8 = create_lead(a, title="L8", responsible=co.users["m1"].pk, source="site", pipeline=co.pipelines["leads"].pk,
+                     stage=s["leads.qualified"].pk)  # created qualified: qualified at once
+    l9 = create_lead(a, title="L9", responsible=co.users["m2"].pk, source="phone", pipeline=co.pipelines["leads"].pk)
+    steps = [
+        lambda: history.entry(Actor.system("robot:1"), 1, l9.pk, "comment", text="robot"),  # robots do not count
+        lambda: add_comment(m1, entity_type_id=1, entity_id=l9.pk, text="first"),
+        lambda: add_comment(m1, entity_type_id=1, entity_id=l9.pk, text="second"),  # not the first any more
+        lambda: update_lead(a, l9.pk, stage=s["leads.qualified"].pk),
+        lambda: update_lead(a, l9.pk, stage=s["leads.assigned"].pk),  # back: the first qualification stays
+        lambda: update_lead(a, l9.pk, stage=s["leads.qualified"].pk),
+        lambda: update_lead(a, l9.pk, responsible=co.users["m1"].pk, source="site", is_open=False),
+        lambda: update_lead(a, l8.pk, title="L8 renamed"),  # a person's change: L8's first action
+        lambda: delete_lead(a, l8.pk),
+        lambda: restore_lead(a, l8.pk),
+        lambda: merge_records(a, 1, l8.pk, [l9.pk], values={"responsible": l9.pk}),
+    ]
+    for i, step in enumerate(steps):
+        step()
+        assert stay_snapshot() == stays_rebuilt(), i
+        for slug in ("lead-speed", "managers"):
+            model, exact = both(a, slug, **march)
+            assert same(model, exact), (i, slug)
+        assert both(a, "lead-speed", **march)[0].details["read_model"], i
+    r = reports.run(a, "lead-speed", {**march, "group": "none"})
+    assert (r.totals["leads"], r.totals["qualified"], r.totals["qual_median"]) == (2, 1, 0.0)  # L7 none, L8 at once
+    # which stages qualify changed: counted from the records until a rebuild
+    set_stage_setting(a, s["leads.assigned"].pk, qualifies=True)
+    set_stage_setting(a, s["leads.qualified"].pk, qualifies=True)
+    model, exact = both(a, "lead-speed", **march)
+    assert not model.details["read_model"] and same(model, exact)
+    call_command("analytics-rebuild", stdout=StringIO())
+    model, exact = both(a, "lead-speed", **march)
+    assert model.details["read_model"] and same(model, exact)
