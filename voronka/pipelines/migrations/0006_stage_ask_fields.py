@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipelines', '0004_stay_totals'),
+        ('pipelines', '0005_amount_and_speed_markers'),
     ]
 
     operations = [
