@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--tottime", type=int, default=0, help="print this many cProfile lines (own time)")
     parser.add_argument("--layers", action="store_true",
                         help="CPU time per layer of a create: middleware, Ninja, token check, validation, writes, answer")
+    parser.add_argument("--calls", action="store_true",
+                        help="Python function calls per request (cProfile's count: does not depend on load)")
     parser.add_argument("--dump", default="", help="write the cProfile data to this file (pstats format)")
     opts = parser.parse_args()
     var = opts.var or tempfile.mkdtemp(prefix="vk-write-prof-")
@@ -189,6 +191,16 @@ def main() -> None:
 
     if opts.layers:
         print_layers(create, baseline, opts.n, opts.rounds)
+
+    if opts.calls:
+        for name, fn in (("baseline", baseline), ("create", create)):
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(100):
+                fn()
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            print(f"function calls per {name}: {stats.total_calls / 100:,.0f} ({stats.prim_calls / 100:,.0f} primitive)")
 
     if opts.profile or opts.tottime or opts.dump:
         profiler = cProfile.Profile(time.process_time)  # CPU time: other load changes it little

@@ -318,6 +318,14 @@ def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
 
 MAX_PARAMS = 30000
 
+try:  # psycopg keeps the parse of a statement's %s placeholders only up to 50 parameters; a single create's one
+    # side-row statement has about a hundred (same text every time): let the cache keep it (its size stays 128)
+    from psycopg import _queries as _psycopg_queries
+
+    _psycopg_queries.MAX_CACHED_STATEMENT_PARAMS = max(_psycopg_queries.MAX_CACHED_STATEMENT_PARAMS, 400)
+except (ImportError, AttributeError):  # pragma: no cover - another driver, or psycopg moved it: only slower
+    pass
+
 
 class _Statement:
     """The INSERTs of a ``pipelined()`` block, sent at its end as one statement of data-modifying CTEs."""
