@@ -47,6 +47,10 @@ def main() -> None:
     parser.add_argument("--queries", action="store_true", help="print the statements of one create")
     parser.add_argument("--profile", type=int, default=0, help="print this many cProfile lines (cumulative)")
     parser.add_argument("--tottime", type=int, default=0, help="print this many cProfile lines (own time)")
+    parser.add_argument("--layers", action="store_true",
+                        help="CPU time per layer of a create: middleware, Ninja, token check, validation, writes, answer")
+    parser.add_argument("--calls", action="store_true",
+                        help="Python function calls per request (cProfile's count: does not depend on load)")
     parser.add_argument("--dump", default="", help="write the cProfile data to this file (pstats format)")
     opts = parser.parse_args()
     var = opts.var or tempfile.mkdtemp(prefix="vk-write-prof-")
@@ -101,13 +105,16 @@ def main() -> None:
             raise SystemExit(f"baseline answered {response.status_code}")
 
     sql_time = [0.0]
+    by_statement: dict[str, float] = collections.defaultdict(float)
 
     def timed(execute, sql, params, many, context):
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            sql_time[0] += time.perf_counter() - started
+            spent = time.perf_counter() - started
+            sql_time[0] += spent
+            by_statement[" ".join(sql.split()[:3])[:60]] += spent
 
     gc_time = [0.0, 0.0]
 
@@ -173,10 +180,27 @@ def main() -> None:
           + ", ".join(f"{b[0] / c[0]:.2f}" for b, c in zip(results["baseline"], results["create"], strict=True)) + ")")
 
     if opts.queries:
+        print("\nwall ms per create in the driver, by statement (the SQL pass above):")
+        for name, spent in sorted(by_statement.items(), key=lambda kv: -kv[1]):
+            if spent / opts.n * 1000 >= 0.001:
+                print(f"  {spent / opts.n * 1000:7.3f}  {name}")
         print("\nstatements of one create:")
         for q in statements["create"][1]:
             sql = re.sub(r"\s+", " ", q["sql"])[:200]
             print(f"  {q['time']}  {sql}")
+
+    if opts.layers:
+        print_layers(create, baseline, opts.n, opts.rounds)
+
+    if opts.calls:
+        for name, fn in (("baseline", baseline), ("create", create)):
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(100):
+                fn()
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            print(f"function calls per {name}: {stats.total_calls / 100:,.0f} ({stats.prim_calls / 100:,.0f} primitive)")
 
     if opts.profile or opts.tottime or opts.dump:
         profiler = cProfile.Profile(time.process_time)  # CPU time: other load changes it little
@@ -193,6 +217,97 @@ def main() -> None:
         if opts.profile:
             stats.sort_stats("cumulative").print_stats(opts.profile)
         print(out.getvalue())
+
+
+def print_layers(create, baseline, n: int, rounds: int) -> None:
+    """Wrap the entry of each layer with a CPU clock and print where a create's time goes (the wrappers cost
+    about a microsecond each; their own time is in the outer layer)."""
+    from django.core.handlers.base import BaseHandler
+    from ninja.operation import Operation
+
+    from voronka.api import records as api_records
+    from voronka.core import recordkit
+    from voronka.identity.models import ApiToken
+
+    spent: dict[str, float] = collections.defaultdict(float)
+    clock = time.process_time
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            started = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] += clock() - started
+        return wrapper
+
+    originals = []
+
+    def patch(owner, attr, name, *, static=False):
+        fn = owner.__dict__[attr]
+        originals.append((owner, attr, fn))
+        inner = fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn
+        wrapped = timed(name, inner)
+        setattr(owner, attr, classmethod(wrapped) if isinstance(fn, classmethod) else wrapped)
+
+    patch(BaseHandler, "get_response", "handler")  # middleware + URL resolution + view
+    patch(Operation, "run", "ninja")  # authentication, body parsing and validation, the view, the answer
+    patch(ApiToken, "authenticate", "token")  # the token check (with the versions read of the request)
+    patch(recordkit, "create_many", "action")  # the write path: checks, rights, insert, side rows, commit
+    patch(recordkit, "_prepare", "checks")  # field checks, phones, stage, custom fields, model validation
+    patch(recordkit.fastinsert, "insert", "insert")  # the record's INSERT … RETURNING and the phones
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from voronka.pipelines import totals
+
+    patch(recordkit.fastinsert, "insert_rows", "rows")  # stage history, timeline, outbox rows
+    patch(totals, "upsert_deltas", "upserts")  # board, daily and stay totals
+    patch(BaseDatabaseWrapper, "commit", "commit")
+    patch(BaseDatabaseWrapper, "set_autocommit", "begin")  # BEGIN (and the switch back after COMMIT)
+    patch(api_records, "created_response", "render")  # the 201 body as JSON
+    patch(api_records.serialize, "record", "serialize")  # the 201 body as a dict
+    try:
+        for _ in range(20):
+            create()
+        totals = collections.defaultdict(float)
+        whole = 0.0
+        for _ in range(rounds):
+            spent.clear()
+            started = clock()
+            for _ in range(n):
+                create()
+            whole += clock() - started
+            for k, v in spent.items():
+                totals[k] += v
+        started = clock()
+        for _ in range(n * rounds):
+            baseline()
+        base = (clock() - started) / (n * rounds) * 1000
+    finally:
+        for owner, attr, fn in originals:
+            setattr(owner, attr, fn)
+    per = {k: v / (n * rounds) * 1000 for k, v in totals.items()}
+    total = whole / (n * rounds) * 1000
+    rows = [
+        ("test client + WSGI request (outside the handler)", total - per["handler"]),
+        ("middleware + URL resolution", per["handler"] - per["ninja"]),
+        ("Ninja: token check", per["token"]),
+        ("Ninja: body parsing, pydantic, dispatch", per["ninja"] - per["token"] - per["action"] - per["serialize"]
+         - per["render"]),
+        ("action: field checks (_prepare)", per["checks"]),
+        ("action: record + phone INSERT", per["insert"]),
+        ("action: stage history, timeline, outbox INSERTs", per["rows"]),
+        ("action: totals upserts (board, daily)", per["upserts"]),
+        ("action: BEGIN / autocommit switches", per["begin"]),
+        ("action: COMMIT", per["commit"]),
+        ("action: the rest (hooks' Python, rights, atomic)", per["action"] - per["checks"] - per["insert"]
+         - per["rows"] - per["upserts"] - per["begin"] - per["commit"]),
+        ("answer: serialize + render", per["serialize"] + per["render"]),
+    ]
+    print(f"\nlayers of one create (CPU ms, {rounds} × {n}; baseline request {base:.3f} ms):")
+    for label, value in rows:
+        print(f"  {label:<50} {value:7.3f}  {value / total * 100:5.1f} %")
+    print(f"  {'whole request':<50} {total:7.3f}")
 
 
 if __name__ == "__main__":

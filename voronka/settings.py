@@ -89,13 +89,14 @@ MIDDLEWARE = [
     "voronka.core.config_cache.VersionsMiddleware",  # the settings/rights/token versions: read once per request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # sessions, the session user and flash messages: skipped for API calls with a token (voronka/api/middleware.py)
+    "voronka.api.middleware.ApiSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "voronka.api.middleware.ApiAuthenticationMiddleware",
     "voronka.ui.middleware.UserTimeZoneMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "voronka.api.middleware.ApiMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]

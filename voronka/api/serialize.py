@@ -26,15 +26,26 @@ def _quantizers(spec: RecordSpec) -> dict[str, decimal.Decimal]:
             if isinstance(f, models.DecimalField)}
 
 
+_layouts: dict[type, tuple] = {}
+
+
+def _layout(spec: RecordSpec) -> tuple[list[tuple[str, str]], dict[str, decimal.Decimal], bool]:
+    """(name, attname) of the output fields and the decimal quantizers, fixed per model (so computed once per
+    process: the single create renders one record per request), and whether the type has phones and e-mails."""
+    layout = _layouts.get(spec.model)
+    if layout is None:
+        layout = _layouts[spec.model] = ([(f.name, f.attname) for f in output_fields(spec)], _quantizers(spec))
+    return (*layout, has_communications(spec))
+
+
 def records(spec: RecordSpec, objs: Sequence, *, without_communications: bool = False) -> list[dict]:
     """``without_communications``: the caller knows the records have no phones or e-mails (just created
     without any), so they are not looked up."""
-    attrs = [(f.name, f.attname) for f in output_fields(spec)]
-    quantize = _quantizers(spec)
+    attrs, quantize, with_comms = _layout(spec)
     known = {o.pk: o.written_communications for o in objs if hasattr(o, "written_communications")}
     missing = [o.pk for o in objs if o.pk not in known]
     comms = None
-    if has_communications(spec) and objs and not without_communications:
+    if with_comms and objs and not without_communications:
         comms = {**(values_of(spec.entity_type_id, missing) if missing else {}), **known}
     result = []
     for obj in objs:
@@ -49,7 +60,7 @@ def records(spec: RecordSpec, objs: Sequence, *, without_communications: bool = 
             mine = comms.get(obj.pk) or {}
             for key, kind in KEYS.items():
                 row[key] = _comms(mine.get(kind, ()))
-        elif has_communications(spec):
+        elif with_comms:
             for key in KEYS:
                 row[key] = []
         result.append(row)

@@ -27,6 +27,9 @@ from django.utils.functional import Promise
 _plans: dict[tuple, _Plan] = {}
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # stored as they are: no enum or lazy text to unwrap
+
+
 def _plain(value):
     if isinstance(value, enum.Enum):  # TextChoices / IntegerChoices members: store the value, never the name
         return value.value
@@ -89,27 +92,44 @@ class _Plan:
         out = []
         for name, conv in zip(self.attnames, self.converters, strict=True):
             v = getattr(obj, name)
-            out.append(_plain(v) if conv is None else conv(v))
+            if conv is not None:
+                v = conv(v)
+            elif v.__class__ not in _SCALARS:
+                v = _plain(v)
+            out.append(v)
         return out
 
 
 COPY_FROM = 20  # rows; below this a pipelined executemany is as fast on PostgreSQL
 
 
-def _write(connection, table: str, columns: list[str], sql: str, rows: list) -> None:
+def _write(connection, table: str, columns: list[str], sql: str, rows: list, *, row: str = "") -> None:
     """One INSERT statement per row batch; PostgreSQL gets ``COPY`` for larger batches (a row-by-row
-    executemany makes the server parse and plan every row, and psycopg dump every value one by one)."""
+    executemany makes the server parse and plan every row, and psycopg dump every value one by one).
+    ``row`` is the ``(%s, …)`` group of ``sql`` (which then ends with it): inside ``pipelined()`` on PostgreSQL
+    the rows join the block's single statement."""
     if len(rows) >= COPY_FROM and connection.vendor == "postgresql" and not _in_pipeline(connection):
         with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                for row_values in rows:
+                    copy.write_row(row_values)
+        return
+    if row and _queue(connection, sql[:-len(row)], row, "", rows, upsert=False):
         return
     with connection.cursor() as cursor:
         if len(rows) == 1:
             cursor.execute(sql, rows[0])
         else:
             cursor.executemany(sql, rows)
+
+
+def write_rows(connection, head: str, row: str, tail: str, rows: list) -> None:
+    """Run ``head + row + tail`` for each of ``rows`` (e.g. an upsert: ``INSERT … VALUES `` + ``(%s, …)`` +
+    `` ON CONFLICT …``), or, inside ``pipelined()`` on PostgreSQL, add them to the block's single statement."""
+    if _queue(connection, head, row, tail, rows, upsert=bool(tail)):
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(head + row + tail, rows)
 
 
 def _in_pipeline(connection) -> bool:
@@ -224,7 +244,7 @@ def _insert_now(objs: Sequence[models.Model], *, returning: bool = False, using:
     plan = _plan(model, using, with_pk)
     rows = [plan.values(o) for o in objs]
     if not returning or with_pk:
-        _write(connection, plan.table, plan.columns, plan.head + plan.row, rows)
+        _write(connection, plan.table, plan.columns, plan.head + plan.row, rows, row=plan.row)
     else:
         with connection.cursor() as cursor:
                 for start in range(0, len(rows), plan.chunk):
@@ -294,10 +314,10 @@ def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
         rest = [(f, conv) for name, (f, conv) in by_attname.items() if name not in keys]
         q = connections[using].ops.quote_name
         columns = [q(f.column) for _, f, _ in given] + [q(f.column) for f, _ in rest]
-        sql = (f"INSERT INTO {base.table} ({', '.join(columns)}) "
-               f"VALUES ({', '.join(['%s'] * len(columns))})")
-        plan = _row_plans[key] = (sql, base.table, columns, [conv for _, _, conv in given], rest)
-    sql, table, columns, converters, rest = plan
+        row = f"({', '.join(['%s'] * len(columns))})"
+        sql = f"INSERT INTO {base.table} ({', '.join(columns)}) VALUES {row}"
+        plan = _row_plans[key] = (sql, row, base.table, columns, [conv for _, _, conv in given], rest)
+    sql, row, table, columns, converters, rest = plan
     from django.utils import timezone
 
     now = None
@@ -311,31 +331,105 @@ def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
         constants.append(_plain(value) if conv is None else conv(value))
     constants = tuple(constants)
     params = []
-    for row in rows:
+    for given_row in rows:
         values = []
-        for conv, value in zip(converters, row.values(), strict=True):
-            values.append(_plain(value) if conv is None else conv(value))
+        for conv, value in zip(converters, given_row.values(), strict=True):
+            if conv is not None:
+                value = conv(value)
+            elif value.__class__ not in _SCALARS:
+                value = _plain(value)
+            values.append(value)
         params.append((*values, *constants))
-    _write(connections[using], table, columns, sql, params)
+    _write(connections[using], table, columns, sql, params, row=row)
+
+
+MAX_PARAMS = 30000
+
+try:  # psycopg keeps the parse of a statement's %s placeholders only up to 50 parameters; a single create's one
+    # side-row statement has about a hundred (same text every time): let the cache keep it (its size stays 128)
+    from psycopg import _queries as _psycopg_queries
+
+    _psycopg_queries.MAX_CACHED_STATEMENT_PARAMS = max(_psycopg_queries.MAX_CACHED_STATEMENT_PARAMS, 400)
+except (ImportError, AttributeError):  # pragma: no cover - another driver, or psycopg moved it: only slower
+    pass
+
+
+class _Statement:
+    """The INSERTs of a ``pipelined()`` block, sent at its end as one statement of data-modifying CTEs."""
+
+    def __init__(self, connection):
+        self.connection, self.alias = connection, connection.alias
+        self.parts: list[tuple[str, str, str, list]] = []  # head, row group, tail, rows
+        self.upserted: set[str] = set()
+        self.params = 0
+        self.sending = False
+
+    def before_other(self, execute, sql, params, many, context):
+        """Any other statement of the block (a read, an update) runs after the queued rows, as it would
+        have without the queue."""
+        if self.parts and not self.sending:
+            self.flush()
+        return execute(sql, params, many, context)
+
+    def add(self, head: str, row: str, tail: str, rows: list, upsert: bool) -> None:
+        size = sum(len(r) for r in rows)
+        if (upsert and head in self.upserted) or self.params + size > MAX_PARAMS:
+            # two upserts of one table in one statement could meet on a key and fail; PostgreSQL takes at most
+            # 65,535 parameters: send what is held now
+            self.flush()
+        self.params += size
+        if upsert:
+            self.upserted.add(head)
+        self.parts.append((head, row, tail, rows))
+
+    def flush(self) -> None:
+        parts, self.parts, self.upserted, self.params = self.parts, [], set(), 0
+        if not parts:
+            return
+        texts, params = [], []
+        for head, row, tail, rows in parts:
+            texts.append(head + ", ".join([row] * len(rows)) + tail)
+            for values in rows:
+                params.extend(values)
+        *withs, last = texts
+        sql = ("WITH " + ", ".join(f"w{i} AS ({text})" for i, text in enumerate(withs)) + " " + last) if withs \
+            else last
+        self.sending = True
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(sql, params)
+        finally:
+            self.sending = False
+
+
+def _queue(connection, head: str, row: str, tail: str, rows: list, *, upsert: bool) -> bool:
+    statement = getattr(_local, "statement", None)
+    if statement is None or statement.alias != connection.alias or len(rows) >= COPY_FROM:
+        return False
+    statement.add(head, row, tail, rows, upsert)
+    return True
 
 
 @contextmanager
 def pipelined(rows: int = 1, using: str = "default") -> Iterator[None]:
-    """Send the statements of the block without waiting for each answer (PostgreSQL's pipeline mode).
-
-    The side rows of a write (phones, stage history, totals, timeline, outbox) then cost one round trip
-    instead of five. Reads inside the block still work (they wait for their own result). Errors of the
-    queued statements are raised at the end of the block, as Django's database errors. Elsewhere, and for
-    ``rows`` of ``COPY_FROM`` or more (``COPY`` is faster then and cannot run in a pipeline), a no-op.
+    """The side rows of a write (phones, stage history, board and daily totals, timeline, outbox) in one round
+    trip and one statement on PostgreSQL: their INSERTs and upserts (``insert``, ``insert_rows``,
+    ``write_rows``) are held back and sent at the end of the block as one statement (``WITH w0 AS (INSERT …),
+    w1 AS (INSERT … ON CONFLICT …) INSERT …``), so the server parses and plans one statement instead of seven
+    to ten and the client sends one message (session 5 sent them in pipeline mode: one round trip, but ten
+    messages and ten statements to parse and plan). Any other statement inside the block (a read, an update)
+    first sends what is held back, so the order of effects is the same as without the block. Errors of the held
+    back rows are raised at the end of the block, as Django's database errors. Elsewhere, and for ``rows`` of
+    ``COPY_FROM`` or more (``COPY`` is faster then), a no-op.
     """
     connection = connections[using]
-    if connection.vendor != "postgresql" or rows >= COPY_FROM:  # large batches go by COPY instead
-        yield
+    if connection.vendor != "postgresql" or rows >= COPY_FROM or getattr(_local, "statement", None) is not None:
+        yield  # large batches go by COPY instead; a nested block joins the outer one
         return
-    connection.ensure_connection()
-    raw = connection.connection
-    if not hasattr(raw, "pipeline"):  # pragma: no cover - psycopg2
-        yield
-        return
-    with connection.wrap_database_errors, raw.pipeline():
-        yield
+    statement = _local.statement = _Statement(connection)
+    try:
+        with connection.execute_wrapper(statement.before_other):
+            yield
+            statement.flush()
+    finally:
+        _local.statement = None

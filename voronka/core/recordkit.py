@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import audit, fastinsert, history, outbox, policies
+from . import audit, fastinsert, history, instances, outbox, policies
 from .actor import Actor
 from .errors import ActionError, Conflict, NotFound, ValidationFailed
 from .prepared import Prepared
@@ -77,21 +77,12 @@ class RecordSpec:
                         if f.blank or (f.has_default() and f.get_default() not in (None, ""))
                         or f.auto_created or f.primary_key}
         self.allowed = set(self.writable) | {k for h in self.hooks for k in h.keys} | ({"custom"} if self.has_custom else set())
-        # for ``new``: each concrete field's default, a constant or a callable called per instance
-        fields = self.model._meta.concrete_fields
-        self._defaults = [(True, f.default) if f.has_default() and callable(f.default) else (False, f.get_default())
-                          for f in fields]
-        self._position = {**{f.name: i for i, f in enumerate(fields)}, **{f.attname: i for i, f in enumerate(fields)}}
 
     def new(self, **values):
         """A fresh unsaved instance with its defaults and ``values`` (attnames or plain field names; ids for
         foreign keys). Django's keyword constructor walks every field with a default lookup each, which cost a
-        create more than its insert; the positional one only assigns."""
-        args = [default() if call else default for call, default in self._defaults]
-        position = self._position
-        for name, value in values.items():
-            args[position[name]] = value
-        return self.model(*args)
+        create more than its insert; ``instances.new`` only assigns."""
+        return instances.new(self.model, **values)
 
 
 @dataclass
@@ -305,7 +296,8 @@ def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic
     if contexts:
         with transaction.atomic():
             fastinsert.insert([c.obj for c in contexts], returning=True)
-            with fastinsert.pipelined(len(contexts)):  # the side rows need the ids, nothing needs their answers
+            # the side rows need the ids, nothing needs their answers: on PostgreSQL one statement
+            with fastinsert.pipelined(len(contexts)):
                 for hook in spec.hooks:
                     hook.after_create(actor, contexts)
                 label = actor.label

@@ -10,6 +10,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from voronka.core import instances
+
 
 class Department(models.Model):
     name = models.CharField(_("name"), max_length=200)
@@ -168,8 +170,8 @@ def _token_with_user(prefix: str) -> ApiToken | None:
         _token_rows[prefix] = (stamp, moment, row)
     # fresh instances per request: nothing a request sets on its user leaks into the next one
     token_names, user_names = _attnames()
-    token = ApiToken.from_db("default", token_names, row[:len(token_names)])
-    token.user = User.from_db("default", user_names, row[len(token_names):])
+    token = instances.build(ApiToken, token_names, row[:len(token_names)], db="default")
+    token.user = instances.build(User, user_names, row[len(token_names):], db="default")
     return token
 
 

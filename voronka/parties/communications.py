@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from voronka.core import fastinsert
+from voronka.core import fastinsert, instances
 from voronka.core.actor import Actor
 from voronka.core.normalize import normalize_email, normalize_handle, normalize_phone, normalize_site
 from voronka.core.recordkit import Hook, WriteContext
@@ -83,8 +83,8 @@ def parse_values(kind: str, raw) -> list[Communication]:
         if key in seen:
             continue
         seen.add(key)
-        result.append(Communication(kind=kind, value=value.strip(), normalized=normalized, value_type=value_type,
-                                    sort=position))
+        result.append(instances.new(Communication, kind=kind, value=value.strip(), normalized=normalized,
+                                    value_type=value_type, sort=position))
     return result
 
 

@@ -65,9 +65,12 @@ def test_the_fast_body_equals_the_schema_validated_one(kind, api, admin, lead_pi
     assert fast == json.loads(JSONRenderer().render(None, validated, response_status=201))
 
 
-def test_a_warm_single_create_sends_ten_statements(api, lead_pipeline, django_capture_on_commit_callbacks):
-    """Versions (1), transaction (2), the lead, its phone, stage history, board and daily totals, timeline and
-    outbox (7): nothing else — no token, settings or rights lookup once they are cached."""
+def test_a_warm_single_create_sends_a_fixed_list_of_statements(api, lead_pipeline,
+                                                               django_capture_on_commit_callbacks):
+    """A bound that fails when someone adds a statement to a create. SQLite: versions (1), transaction (2), the
+    lead, its phone, stage history, board and daily totals, timeline and outbox (7). PostgreSQL: versions,
+    BEGIN, the lead, one statement for all the side rows, COMMIT (5 statements, 5 round trips). Nothing else: no
+    token, settings or rights lookup once they are cached."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -79,5 +82,46 @@ def test_a_warm_single_create_sends_ten_statements(api, lead_pipeline, django_ca
     with CaptureQueriesContext(connection) as ctx:
         assert api.post("/leads", {"title": "Счёт", "phones": ["+79161230001"]}).status_code == 201
     sqls = [q["sql"] for q in ctx.captured_queries]
-    assert len(sqls) <= 10, "\n".join(sqls)
-    assert not any("identity_" in s or "pipelines_stage\"" in s or "dailytotalstate" in s for s in sqls)
+    shown = "\n".join(sqls)
+    assert not any("identity_" in s or "pipelines_stage\"" in s or "dailytotalstate" in s for s in sqls), shown
+    side = ["parties_communication", "pipelines_stagehistory", "pipelines_stagetotal", "pipelines_dailytotal",
+            "core_timelineentry", "core_outboxevent"]
+    if connection.vendor == "postgresql":
+        assert len(sqls) == 5, shown
+        assert sqls[0].startswith("SELECT") and "core_configversion" in sqls[0]
+        # BEGIN and COMMIT (a savepoint and its release inside the test's transaction)
+        assert sqls[1].startswith(("BEGIN", "SAVEPOINT")) and sqls[-1].startswith(("COMMIT", "RELEASE"))
+        assert sqls[2].startswith('INSERT INTO "leads_lead"')
+        assert sqls[3].startswith("WITH ") and all(table in sqls[3] for table in side), shown
+    else:
+        assert len(sqls) == 10, shown
+        assert [next((t for t in side if t in q), None) for q in sqls[3:9]] == side, shown
+
+
+def test_several_records_in_one_side_statement_keep_every_row(admin, lead_pipeline,
+                                                              django_capture_on_commit_callbacks):
+    """A small bulk create (under fastinsert.COPY_FROM) writes its side rows in one statement on PostgreSQL:
+    several VALUES rows per table, one upsert row per totals key, and the totals add up like one by one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.core.models import OutboxEvent, TimelineEntry
+    from voronka.leads.actions import create_leads
+    from voronka.parties.models import Communication
+    from voronka.pipelines.models import StageHistory, StageTotal
+
+    with django_capture_on_commit_callbacks(execute=True):  # the stage-order note: once per process, its own upsert
+        create_leads(admin, [{"title": "Прогрев"}])
+    before = sum(StageTotal.objects.filter(entity_type_id=1).values_list("count", flat=True))
+    with CaptureQueriesContext(connection) as ctx:
+        results = create_leads(admin, [{"title": f"Пакет {i}", "phones": [f"+7916123450{i}"], "opportunity": "10"}
+                                       for i in range(5)])
+    assert all(r.ok for r in results)
+    ids = [r.obj.pk for r in results]
+    assert Communication.objects.filter(entity_type_id=1, entity_id__in=ids).count() == 5
+    assert StageHistory.objects.filter(entity_type_id=1, entity_id__in=ids).count() == 5
+    assert TimelineEntry.objects.filter(entity_type_id=1, entity_id__in=ids, kind="created").count() == 5
+    assert OutboxEvent.objects.filter(entity_type_id=1, entity_id__in=ids, name="lead.created").count() == 5
+    assert sum(StageTotal.objects.filter(entity_type_id=1).values_list("count", flat=True)) == before + 5
+    if connection.vendor == "postgresql":
+        assert len([q for q in ctx.captured_queries if q["sql"].startswith("WITH ")]) == 1, "\n".join(q["sql"][:300] for q in ctx.captured_queries)

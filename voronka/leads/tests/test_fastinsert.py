@@ -121,3 +121,32 @@ def test_update_writes_only_the_named_columns_as_the_orm_would(lead_pipeline):
     assert stored.inquiry == "изменено другим"  # untouched
     lead.pk = 10 ** 12
     assert fastinsert.update(lead, ["title"]) == 0  # no such row: the caller is told
+
+
+def test_a_pipelined_block_keeps_the_order_of_effects(lead_pipeline):
+    """On PostgreSQL the block holds its INSERTs back for one statement; a read inside the block sends them
+    first, so it sees them (elsewhere every row is written at once: the same result)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    rows = [{"entity_type_id": 1, "entity_id": 424242, "kind": "created", "actor_kind": "system", "text": str(i)}
+            for i in range(3)]
+    with CaptureQueriesContext(connection) as ctx, fastinsert.pipelined(1):
+        fastinsert.insert_rows(TimelineEntry, rows[:2])
+        assert TimelineEntry.objects.filter(entity_id=424242).count() == 2  # sends what is held first
+        fastinsert.insert_rows(TimelineEntry, rows[2:])
+        fastinsert.insert_rows(OutboxEvent, [{"name": "test.held", "entity_type_id": 1, "entity_id": 424242}])
+    assert TimelineEntry.objects.filter(entity_id=424242).count() == 3
+    assert OutboxEvent.objects.filter(name="test.held").count() == 1
+    if connection.vendor == "postgresql":
+        assert [q["sql"].split()[0] for q in ctx.captured_queries] == ["INSERT", "SELECT", "WITH"]
+
+
+def test_a_failing_held_row_fails_the_block(lead_pipeline):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic(), fastinsert.pipelined(1):
+        fastinsert.insert_rows(TimelineEntry, [{"entity_type_id": 1, "entity_id": 1, "kind": None,  # NOT NULL
+                                                "actor_kind": "system"}])
+        fastinsert.insert_rows(OutboxEvent, [{"name": "test.never", "entity_type_id": 1, "entity_id": 1}])
+    assert not OutboxEvent.objects.filter(name="test.never").exists()

@@ -1,0 +1,76 @@
+"""A token-authenticated API call skips the browser's session, session user and flash messages; every other
+request keeps them (voronka/api/middleware.py)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client, RequestFactory
+
+from voronka.api.middleware import token_call
+
+from .conftest import ApiClient, bearer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(("path", "headers", "expected"), [
+    ("/api/v1/leads", {"HTTP_AUTHORIZATION": "Bearer vk_abc_def"}, True),
+    ("/api/v1/leads", {"HTTP_AUTHORIZATION": "bearer vk_abc_def"}, True),
+    ("/api/v1/leads", {"HTTP_X_API_KEY": "vk_abc_def"}, True),
+    ("/api/v1/leads", {"HTTP_AUTHORIZATION": "Bearer "}, False),  # an empty token: Ninja tries the session next
+    ("/api/v1/leads", {"HTTP_AUTHORIZATION": "Basic dXNlcjpwdw=="}, False),
+    ("/api/v1/leads", {"HTTP_X_API_KEY": "  "}, False),
+    ("/api/v1/leads", {}, False),
+    ("/leads/", {"HTTP_AUTHORIZATION": "Bearer vk_abc_def"}, False),  # the web UI always has its session
+    ("/rest/1/secret/crm.lead.add", {"HTTP_AUTHORIZATION": "Bearer vk_abc_def"}, False),
+])
+def test_which_calls_count_as_token_calls(path, headers, expected):
+    assert token_call(RequestFactory().post(path, **headers)) is expected
+
+
+def test_a_token_call_gets_no_session_and_an_anonymous_request_user(api, lead_pipeline):
+    seen = {}
+    response = api.post("/leads", {"title": "Без сессии"})
+    assert response.status_code == 201, response.content
+    assert "sessionid" not in response.cookies and "messages" not in response.cookies
+    assert "Cookie" not in response.get("Vary", "")
+    request = response.wsgi_request
+    seen["session"] = hasattr(request, "session")
+    seen["messages"] = hasattr(request, "_messages")
+    assert seen == {"session": False, "messages": False}
+    assert not request.user.is_authenticated and request.auth.user.username == "admin"
+
+
+def test_a_bad_token_is_still_401_and_never_falls_back_to_a_session(admin_user, lead_pipeline):
+    """A signed-in browser that also sends a wrong token is refused: the token decides, as before."""
+    client = Client()
+    client.force_login(admin_user)
+    response = client.post("/api/v1/leads", '{"title": "x"}', content_type="application/json",
+                           HTTP_AUTHORIZATION="Bearer vk_nope_nope")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
+def test_the_session_api_and_the_web_ui_keep_their_session(admin_user, lead_pipeline):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    response = client.get("/api/v1/leads")
+    assert response.status_code == 200
+    assert response.wsgi_request.user == admin_user and hasattr(response.wsgi_request, "session")
+    page = client.get("/")
+    assert page.wsgi_request.user == admin_user and hasattr(page.wsgi_request, "_messages")
+
+
+def test_x_api_key_calls_skip_the_session_too(admin_token, lead_pipeline):
+    response = ApiClient({"X-Api-Key": admin_token}).post("/leads", {"title": "Ключ"})
+    assert response.status_code == 201
+    assert not hasattr(response.wsgi_request, "session")
+
+
+def test_a_token_call_answers_in_the_language_asked(admin_token, lead_pipeline):
+    """The locale middleware still runs for token calls (it is not one of the skipped steps)."""
+    client = bearer(admin_token)
+    client.client.cookies["django_language"] = "en"
+    response = client.post("/leads", {"title": "x", "phones": ["not a phone"]})
+    assert response.status_code == 422
+    assert response.json()["message"] == "Some fields are not valid."
