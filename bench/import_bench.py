@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--match-share", type=float, default=0.5, help="rows matching a stored contact (0.5)")
     parser.add_argument("--per-row-rows", type=int, default=2000,
                         help="rows of the row-by-row run (it is slow; default 2,000; 0 skips it)")
+    parser.add_argument("--modes", default="match_or_create,always_create,per_row",
+                        help="runs per format: match_or_create, always_create, per_row (default all three)")
     parser.add_argument("--batch", type=int, default=0, help="rows per chunk (default: the importer's)")
     parser.add_argument("--var", default="", help="var directory to use (kept; default: a temporary one)")
     parser.add_argument("--json", default="", help="also write the figures to this file")
@@ -205,7 +207,7 @@ def main() -> None:
         for fmt in [f.strip() for f in opts.formats.split(",") if f.strip()]:
             # interleaved: with matching, without, row by row (on a sample), each on a file of its own
             for mode in ("match_or_create", "always_create", "per_row"):
-                if mode == "per_row" and not opts.per_row_rows:
+                if mode not in opts.modes.split(",") or (mode == "per_row" and not opts.per_row_rows):
                     continue
                 seed += 1
                 rows = make_rows(opts.rows, opts.match_share, seed)
