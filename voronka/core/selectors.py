@@ -178,7 +178,7 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
         if related:
             prefetch_related_objects([o for p in pages.values() for o in p.items], *related)
         return pages
-    marker = -(2**62) + 7  # a value no column holds: found in the parameters and replaced per part
+    marker = MARKER
     pin = connection.vendor == "postgresql"
     # PostgreSQL: each part says «field in (v, 0)» (0 is no row's value) and orders by (field, id). With a plain
     # «field = v» the field drops out of the order and the planner may walk the primary key backwards,
@@ -193,18 +193,13 @@ def first_pages(qs: QuerySet, field: str, values: list, *, limit: int = 20, rela
             else part.filter(**{field: marker}).order_by("-id"))[: limit + 1]
     compiler = part.query.get_compiler(using=qs.db)
     sql, params = compiler.as_sql()
-    at = [i for i, p in enumerate(params) if p == marker]
-    if len(at) != 1:  # pragma: no cover - the value must appear once; fall back to the plain union
+    union_params = _params_per_value(params, values)
+    if union_params is None:  # pragma: no cover - the value must appear once; fall back to the plain union
         parts = [qs.filter(**{field: v}).order_by("-id")[: limit + 1] for v in values]
         rows = list(parts[0].union(*parts[1:], all=True))
         if related:
             prefetch_related_objects(rows, *related)
     else:
-        union_params: list = []
-        for v in values:
-            one = list(params)
-            one[at[0]] = v
-            union_params.extend(one)
         one_part = f"SELECT * FROM ({sql})" if wrap else f"({sql})"
         rows = _board_rows(qs, compiler, " UNION ALL ".join([one_part] * len(values)), union_params, related,
                            known or {})
@@ -301,28 +296,40 @@ def _merged_parts(qs: QuerySet, parts: tuple[str, list], ordering: list[str], li
     rows; the parts are merged by a sort of at most ``limit`` × values rows."""
     field, values = parts
     column = qs.model._meta.get_field(field).attname
-    marker = -(2**62) + 7  # found in the parameters and replaced per part (as ``first_pages`` does)
+    marker = MARKER
     desc = ordering[0].startswith("-")
     part = qs.select_related(None).filter(**{f"{column}__in": [marker, 0]})
     part = part.order_by(f"-{column}" if desc else column, *ordering)[:limit]
     compiler = part.query.get_compiler(using=qs.db)
     sql, params = compiler.as_sql()
-    at = [i for i, p in enumerate(params) if p == marker]
-    if len(at) != 1:  # pragma: no cover - the marker must appear once; read it plainly
+    union_params = _params_per_value(params, values)
+    if union_params is None:  # pragma: no cover - the marker must appear once; read it plainly
         plain = qs.filter(**{f"{column}__in": values}).order_by(*ordering)[:limit].select_related(None)
         compiler = plain.query.get_compiler(using=qs.db)
         sql, params = compiler.as_sql()
         return _board_rows(qs, compiler, sql, list(params), related, known)
-    union_params: list = []
-    for v in values:
-        one = list(params)
-        one[at[0]] = v
-        union_params.extend(one)
     qn = _connection_of(qs).ops.quote_name
     outer = ", ".join(f"{qn(qs.model._meta.get_field(o.lstrip('-')).column)}{' DESC' if o.startswith('-') else ''}"
                       for o in ordering)
     merged = f"SELECT * FROM ({' UNION ALL '.join([f'({sql})'] * len(values))}) AS parts ORDER BY {outer} LIMIT {limit}"
     return _board_rows(qs, compiler, merged, union_params, related, known)
+
+
+MARKER = -(2**62) + 7  # a value no column holds: put in a part's filter, found in its parameters, replaced per part
+
+
+def _params_per_value(params, values: list) -> list | None:
+    """The parameters of one compiled part repeated for each value, ``MARKER`` replaced by it; None when the marker
+    does not appear exactly once (the caller then reads the parts plainly)."""
+    at = [i for i, p in enumerate(params) if p == MARKER]
+    if len(at) != 1:
+        return None
+    out: list = []
+    for v in values:
+        one = list(params)
+        one[at[0]] = v
+        out.extend(one)
+    return out
 
 
 def _plain(qs: QuerySet) -> bool:
