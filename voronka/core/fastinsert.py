@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from django.db import connections, models
@@ -290,6 +290,23 @@ def update(obj: models.Model, attnames: Sequence[str], *, using: str = "default"
 
 
 _row_plans: dict[tuple, tuple] = {}
+
+
+def insert_batches(model, rows: Iterable[dict], size: int = 5000, *, using: str = "default") -> int:
+    """``insert_rows`` over an iterable of rows, ``size`` at a time, so that a rebuild of millions of rows never
+    holds them all as dicts at once. Returns the number of rows written."""
+    written = 0
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            insert_rows(model, batch, using=using)
+            written += len(batch)
+            batch = []
+    if batch:
+        insert_rows(model, batch, using=using)
+        written += len(batch)
+    return written
 
 
 def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:

@@ -250,9 +250,8 @@ def refresh_deal_status(lead_model) -> int:
 def _replace(entity_type_id: int, out: dict, pipelines, stages_of) -> None:
     DailyTotal.objects.filter(entity_type_id=entity_type_id).delete()
     names = ("entity_type_id", "kind", "grain", "day", "pipeline_id", "stage_id", "responsible_id", "is_open", "source")
-    rows = [{**dict(zip(names, k, strict=True)), "count": c, "amount": a} for k, (c, a) in out.items() if c or a]
-    for i in range(0, len(rows), 5000):
-        fastinsert.insert_rows(DailyTotal, rows[i:i + 5000])
+    rows = ({**dict(zip(names, k, strict=True)), "count": c, "amount": a} for k, (c, a) in out.items() if c or a)
+    fastinsert.insert_batches(DailyTotal, rows, 5000)
     now = timezone.now()
     DailyTotalState.objects.filter(entity_type_id=entity_type_id).delete()
     marks = [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=CONVERSION, signature="conversion",

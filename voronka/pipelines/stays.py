@@ -248,18 +248,25 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
                 moves[eid].append(tuple(move))
         for eid, state in states.items():
             for key, c, s in contribution(entity_type_id, state, moves.get(eid, ())):
+                if key[2] != DAY:  # the month rows are the sums of the day rows: added up below, not held twice
+                    continue
                 slot = out[key]
                 slot[0] += c
                 slot[1] += s
+    months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for key, (c, s) in out.items():
+        slot = months[(*key[:2], MONTH, key[3].replace(day=1), *key[4:])]
+        slot[0] += c
+        slot[1] += s
     with transaction.atomic():
         StayTotal.objects.filter(entity_type_id=entity_type_id).delete()
-        rows = [{**dict(zip(COLUMNS, k, strict=True)), "count": c, "seconds": s} for k, (c, s) in out.items() if c]
-        for i in range(0, len(rows), 5000):
-            fastinsert.insert_rows(StayTotal, rows[i:i + 5000])
+        rows = ({**dict(zip(COLUMNS, k, strict=True)), "count": c, "seconds": s}
+                for part in (out, months) for k, (c, s) in part.items() if c)
+        written = fastinsert.insert_batches(StayTotal, rows, 5000)
         DailyTotalState.objects.update_or_create(entity_type_id=entity_type_id, pipeline_id=COMPLETE,
                                                  defaults={"signature": "stays"})
         DailyTotalState.objects.update_or_create(entity_type_id=entity_type_id, pipeline_id=AMOUNTS,
                                                  defaults={"signature": "amounts"})
         DailyTotalState.objects.update_or_create(entity_type_id=entity_type_id, pipeline_id=SPEED,
                                                  defaults={"signature": speed_signature(qualifying)})
-    return len(rows)
+    return written
