@@ -1077,6 +1077,7 @@ def _manager_figures_of_model(actor: Actor, p: Params):
 
 def managers(actor: Actor, p: Params) -> Report:
     from voronka.activities.models import Task
+    from voronka.activities.selectors import narrow_to_visible
     from voronka.identity.models import User
 
     leads = items(actor, p, LEAD)
@@ -1115,7 +1116,10 @@ def managers(actor: Actor, p: Params) -> Report:
                 speed[uid].append(_whole_seconds(created, first[pk]))
         first_median = {uid: median(v) for uid, v in speed.items()}
     user_ids = ({u for u in open_leads} | set(open_deals) | set(lead_rows) | set(won)) - {None}
-    overdue = dict(Task.objects.filter(responsible_id__in=sorted(user_ids), status="open", deadline__lt=p.now)
+    # only the tasks the viewer may see (his own, or on a record he may read): a listed person's task on a record of
+    # another department does not count for a head who cannot read that record
+    overdue = dict(narrow_to_visible(actor, Task.objects.filter(responsible_id__in=sorted(user_ids), status="open",
+                                                                deadline__lt=p.now))
                    .values("responsible_id").annotate(n=Count("id")).order_by().values_list("responsible_id", "n"))
     users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)}
     rows = []

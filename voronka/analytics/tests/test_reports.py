@@ -208,6 +208,26 @@ def test_a_manager_with_own_rights_sees_only_his_own_in_every_report(co):
     assert set(by_label(d, "deals")) == {"Продажи"}
 
 
+def test_managers_count_only_the_overdue_tasks_the_viewer_may_see(co):
+    """m1 (sales manager: reads the sales department's leads and deals) sees m2 listed; an overdue task of m2 on P1
+    (m3's production deal, which m1 may not read) is not m1's to count, nor is a task of m2 on no record at all;
+    one on m2's own deal D3 (which m1 reads) is. The administrator counts them all."""
+    from voronka.activities.actions import create_task
+
+    a, u = co.actors["admin"], co.users
+    due = "2026-02-25T09:00:00+00:00"
+    create_task(a, title="check P1", responsible=u["m2"].pk, deadline=due, entity_type_id=2,
+                entity_id=co.deals["P1"].pk)
+    create_task(a, title="no record", responsible=u["m2"].pk, deadline=due)
+    create_task(a, title="check D3", responsible=u["m2"].pk, deadline=due, entity_type_id=2,
+                entity_id=co.deals["D3"].pk)
+    assert by_label(run(co, "m1", "managers"), "overdue_tasks") == {"Мария Тестов": (1,), "Николай Тестов": (1,)}
+    assert run(co, "m1", "managers").totals["overdue_tasks"] == 2
+    # m2 sees his own tasks wherever they are
+    assert by_label(run(co, "m2", "managers"), "overdue_tasks")["Николай Тестов"] == (3,)
+    assert by_label(run(co, "admin", "managers"), "overdue_tasks")["Николай Тестов"] == (3,)
+
+
 def test_bad_filters_are_clear_errors(co):
     with pytest.raises(ValidationFailed) as err:
         run(co, "admin", "new-leads", date_from="2026-13-01", group="decade")
