@@ -25,6 +25,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from voronka.core import policies
 from voronka.core.actor import Actor
+from voronka.core.memo import memo
 
 from .params import TIME_GROUPS, Params
 
@@ -43,8 +44,9 @@ def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True, durati
     model = StayTotal if durations else DailyTotal
     from .reports import _sees_everything
 
-    if not _sees_everything(actor, type_id) and actor.user_id and \
-            Observer.objects.filter(user_id=actor.user_id, entity_type_id=type_id).exists():
+    if not _sees_everything(actor, type_id) and actor.user_id and memo(
+            ("analytics.observes", actor.user_id, type_id),
+            lambda: Observer.objects.filter(user_id=actor.user_id, entity_type_id=type_id).exists()):
         return None
     return narrow(actor, p, type_id, model.objects.filter(entity_type_id=type_id), pipeline=pipeline)
 

@@ -40,6 +40,8 @@ from django.utils.translation import gettext_lazy
 from voronka.core import entity_types, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
+from voronka.core.memo import memo
+from voronka.core.memo import scope as memo_scope
 from voronka.core.models import TimelineEntry
 from voronka.core.selectors import records_visible_to
 from voronka.leads import firstaction
@@ -366,7 +368,7 @@ def _semantics() -> dict[int, str]:
     """{stage id: semantics}; 0 stands for «in progress» in the read model's ``created`` rows."""
     from voronka.pipelines.models import Stage
 
-    return {0: "process", **dict(Stage.objects.values_list("id", "semantics"))}
+    return memo(("analytics.semantics",), lambda: {0: "process", **dict(Stage.objects.values_list("id", "semantics"))})
 
 
 def _source(rm) -> dict:
@@ -1363,9 +1365,10 @@ def run(actor: Actor, slug: str, data) -> Report:
 
         default = next((info.code for info in smart_types(actor)), d.entity)
     p = parse(actor, data, default_group=d.group, extra_keys=d.extra, default_entity=default, smart=d.smart)
-    if d.smart_fn is not None and p.entity >= entity_types.FIRST_DYNAMIC:
-        return d.smart_fn(actor, p)
-    return d.fn(actor, p)
+    with memo_scope():  # the read models' checks once per report (or per dashboard, which opens the scope itself)
+        if d.smart_fn is not None and p.entity >= entity_types.FIRST_DYNAMIC:
+            return d.smart_fn(actor, p)
+        return d.fn(actor, p)
 
 
 def export_entity(d: Definition, p: Params) -> str:

@@ -25,10 +25,12 @@ def away(type_id: int, records: QuerySet | None = None) -> dict[int, int]:
     than the report's own records."""
     from voronka.automation.models import Robot
     from voronka.core import entity_types
+    from voronka.core.memo import memo
     from voronka.pipelines.models import StageHistory
 
-    pipes = set(Robot.objects.filter(action=Robot.Action.RETURN_TO_ORIGIN, enabled=True,
-                                     pipeline__entity_type_id=type_id).values_list("pipeline_id", flat=True))
+    pipes = memo(("analytics.roundtrip", type_id), lambda: set(
+        Robot.objects.filter(action=Robot.Action.RETURN_TO_ORIGIN, enabled=True, pipeline__entity_type_id=type_id)
+        .values_list("pipeline_id", flat=True)))
     if not pipes:
         return {}
     model = entity_types.get(type_id).model
