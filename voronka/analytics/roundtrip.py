@@ -17,6 +17,8 @@ from voronka.core.actor import Actor
 
 from .params import Params
 
+CHUNK = 2000  # record ids per statement when narrowing the trips to the records asked about
+
 
 def away(type_id: int, records: QuerySet | None = None) -> dict[int, int]:
     """{record id: the pipeline it came from} for the live records now in a round-trip pipeline (two small
@@ -36,16 +38,23 @@ def away(type_id: int, records: QuerySet | None = None) -> dict[int, int]:
     model = entity_types.get(type_id).model
     base = model.objects.all() if records is None else records
     there = base.filter(pipeline_id__in=sorted(pipes), deleted_at__isnull=True).values("id")
-    origin: dict[int, int] = {}
-    # moves into a round-trip pipeline from a stage of another pipeline, read from (pipeline, from_stage): the
-    # stages are listed per pipeline, so only those moves are read, not every move inside the pipeline
-    stages = list(Stage.objects.filter(pipeline__entity_type_id=type_id).values_list("id", "pipeline_id"))
+    # moves into a round-trip pipeline from a stage of another pipeline, read from (pipeline, from_stage): only those
+    # moves are read (one per trip ever made), not every move inside the pipeline; then the ones of the records
+    # asked about, in chunks (a join with the records let PostgreSQL read the whole pipeline's history instead)
+    pipeline_of = dict(Stage.objects.filter(pipeline__entity_type_id=type_id).values_list("id", "pipeline_id"))
     cross = Q()
     for pipe in sorted(pipes):
-        cross |= Q(pipeline_id=pipe, from_stage_id__in=sorted(sid for sid, pid in stages if pid != pipe))
-    for pk, came_from in (StageHistory.objects.filter(cross, entity_type_id=type_id, entity_id__in=there)
-                          .values_list("entity_id", "from_stage__pipeline_id").order_by("id")):
-        origin[pk] = came_from  # the last entry into the round-trip pipeline wins
+        cross |= Q(pipeline_id=pipe, from_stage_id__in=sorted(sid for sid, pid in pipeline_of.items() if pid != pipe))
+    moves = list(StageHistory.objects.filter(cross, entity_type_id=type_id).order_by("id")
+                 .values_list("entity_id", "from_stage_id"))
+    ids = sorted({pk for pk, _s in moves})
+    asked: set[int] = set()
+    for i in range(0, len(ids), CHUNK):
+        asked.update(there.filter(pk__in=ids[i:i + CHUNK]).values_list("id", flat=True))
+    origin: dict[int, int] = {}
+    for pk, from_stage in moves:
+        if pk in asked:
+            origin[pk] = pipeline_of[from_stage]  # the last entry into the round-trip pipeline wins
     return origin
 
 
