@@ -249,3 +249,30 @@ def test_bad_filters_are_clear_errors(co):
     assert run(co, "admin", "deals", group="none", cf_uf_reason="Дорого").totals["deals"] == 1
     data = as_dict(run(co, "admin", "funnel"))
     assert data["time_zone"] == "Europe/Moscow" and data["rows"][0]["amount"] == 240000.0
+
+
+def test_age_bands_at_their_borders(co):
+    """The bands are counted by the database as ranges of birthdays: each contact lands where ``_age`` puts it, on
+    the day of a birthday, the day before, and for 29 February (now: 5 March 2026, Moscow)."""
+    import datetime
+
+    from voronka.analytics.plans import AGE_BANDS, _age
+    from voronka.parties.actions import create_contact
+    from voronka.parties.models import Contact
+
+    today = datetime.date(2026, 3, 5)
+    births = [datetime.date(2026 - 18, 3, 5), datetime.date(2026 - 18, 3, 6), datetime.date(2026 - 65, 3, 5),
+              datetime.date(2026 - 65, 3, 6), datetime.date(2008, 2, 29), datetime.date(2000, 2, 29),
+              datetime.date(2026, 3, 6), datetime.date(1800, 1, 1), datetime.date(2026 - 25, 3, 4)]
+    for i, born in enumerate(births):
+        create_contact(co.actors["admin"], first_name=f"B{i}", birthday=born.isoformat(), responsible=co.users["m1"].pk)
+    expected: dict = {}
+    for born in Contact.objects.filter(deleted_at__isnull=True).values_list("birthday", flat=True):
+        band = "unknown"
+        if born is not None:
+            age = _age(born, today)
+            band = next((name for lo, hi, name in AGE_BANDS if lo <= age < hi), "unknown")
+        expected[band] = expected.get(band, 0) + 1
+    got = {k: v[0] for k, v in by_label(run(co, "admin", "portrait", by="age"), "all").items()}
+    assert got == expected
+    assert got["65+"] == 1 and got["<18"] == 1  # 65 today counts as 65+, 18 tomorrow is still under 18
