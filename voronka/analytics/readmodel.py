@@ -43,10 +43,17 @@ def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True, durati
     model = StayTotal if durations else DailyTotal
     from .reports import _sees_everything
 
-    if not _sees_everything(actor, type_id) and actor.user_id and memo(
-            ("analytics.observes_beyond_rights", actor.user_id, type_id), lambda: _observes_beyond_rights(actor, type_id)):
+    if not _sees_everything(actor, type_id) and observes_beyond_rights(actor, type_id):
         return None
     return narrow(actor, p, type_id, model.objects.filter(entity_type_id=type_id), pipeline=pipeline)
+
+
+def observes_beyond_rights(actor: Actor, type_id: int) -> bool:
+    """``_observes_beyond_rights``, asked once per report or page."""
+    if not actor.user_id:
+        return False
+    return memo(("analytics.observes_beyond_rights", actor.user_id, type_id),
+                lambda: _observes_beyond_rights(actor, type_id))
 
 
 def _observes_beyond_rights(actor: Actor, type_id: int) -> bool:

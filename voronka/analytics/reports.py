@@ -1016,18 +1016,30 @@ def _sees_everything(actor: Actor, type_id: int) -> bool:
 
 
 def _open_load(actor: Actor, p: Params, type_id: int, qs: QuerySet) -> dict:
-    """{responsible id: {"n": open items, "amount": their amount}}. For a viewer who reads every record and
-    filters by nothing but the pipeline, the board's read model (``StageTotal``, kept in the same transaction
-    as every write) answers without counting the records; otherwise the records are counted."""
+    """{responsible id: {"n": open items, "amount": their amount}} from the board's read model (``StageTotal``, kept
+    in the same transaction as every write): for a viewer who reads every record, with no filter but the pipeline
+    and the responsible; for one who reads part of them, under his rights as the reports' rows are (no source or
+    custom-field filter, no observed record beyond his rights). Otherwise the records are counted."""
     from voronka.pipelines.models import Stage, StageTotal
 
-    if _sees_everything(actor, type_id) and not (p.source or p.department is not None or p.custom):
+    everything = _sees_everything(actor, type_id)
+    if everything and not (p.source or p.department is not None or p.custom):
         totals = StageTotal.objects.filter(entity_type_id=type_id, stage_id__in=Stage.objects.filter(
             semantics="process", pipeline__entity_type_id=type_id).values("id"))
         if p.pipeline is not None:
             totals = totals.filter(pipeline_id=p.pipeline)
         if p.responsible is not None:
             totals = totals.filter(responsible_id=p.responsible)
+    elif not everything and readmodel.ENABLED and not (p.source or p.custom) \
+            and not readmodel.observes_beyond_rights(actor, type_id):
+        # a viewer who reads part of the records: the same rows under his rights (responsible, «open», pipeline),
+        # exactly as the rows of the reports (an observer of records beyond his rights counts the records)
+        totals = readmodel.narrow(actor, p, type_id, StageTotal.objects.filter(
+            entity_type_id=type_id, stage_id__in=Stage.objects.filter(
+                semantics="process", pipeline__entity_type_id=type_id).values("id")))
+    else:
+        totals = None
+    if totals is not None:
         out: dict = {}
         for uid, n, amount in totals.values("responsible_id").annotate(n=Sum("count"), a=Sum("amount")).order_by() \
                 .values_list("responsible_id", "n", "a"):
