@@ -111,6 +111,20 @@ def timed(fn, repeat: int) -> dict:
     return {"p50_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1), "runs": repeat}
 
 
+def path_of(fn) -> dict:
+    """One more run of a report: its statements and which path answered (``read model``, ``records`` or ``-`` for
+    reports without a read model), so a slow figure says whether the read model refused (another zone, an observer
+    of records outside the viewer's rights, stages changed …)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        report = fn()
+    flag = report.details.get("read_model")
+    return {"queries": len(ctx.captured_queries),
+            "path": "-" if flag is None else ("read model" if flag else "records")}
+
+
 def ab(fn, repeat: int) -> dict:
     """Run ``fn`` with the daily read model and without it (the exact path), alternately, ``repeat`` times each:
     load on a shared machine hits both alike. Also the number of queries of one run of each."""
@@ -252,8 +266,10 @@ def main() -> int:
                           f"   exact p50 {me['p50_ms']:9.1f} ms {me['queries']:3} q", flush=True)
                     continue
                 m = timed(fn, opts.repeat)
+                m.update(path_of(fn))
                 results["reports"][f"{who} · {label} · {slug}"] = m
-                print(f"{who:8} {label:18} {slug:16} p50 {m['p50_ms']:9.1f} ms  max {m['max_ms']:9.1f} ms", flush=True)
+                print(f"{who:8} {label:18} {slug:16} p50 {m['p50_ms']:9.1f} ms  max {m['max_ms']:9.1f} ms"
+                      f"  {m['queries']:3} q  {m['path']}", flush=True)
     if opts.existing:  # the view itself, without a session or a login (they would write)
         from django.contrib.messages.storage.cookie import CookieStorage
         from django.contrib.sessions.backends.signed_cookies import SessionStore

@@ -8,8 +8,8 @@ filters, or ``None`` when the read model cannot give the exact answer and the re
 - the viewer's time zone is not the installation's (the rows are the installation's calendar days);
 - a custom-field filter is set (the rows do not carry custom fields);
 - the totals of that record kind were never built (a database loaded in bulk before ``analytics-rebuild``);
-- the viewer observes records of that kind and does not read them all (observed records are readable by
-  their observers but the rows do not know who observes what);
+- the viewer observes a live record of that kind that his roles alone would not let him read (observed records
+  are readable by their observers but the rows do not know who observes what);
 - a pipeline's stages were reordered, added, removed or changed semantics since the rows were computed.
 
 The rights engine narrows the rows exactly as it narrows the records: by responsible, «open to everyone» and
@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable
 
 from django.db.models import Q, QuerySet, Sum
 
-from voronka.core import policies
+from voronka.core import entity_types, policies
 from voronka.core.actor import Actor
+from voronka.core.memo import memo
 
 from .params import TIME_GROUPS, Params
 
@@ -33,7 +34,6 @@ ENABLED = True  # the benchmark and the tests switch it off to compare with the 
 
 def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True, durations: bool = False) -> QuerySet | None:
     """The daily totals (``DailyTotal``), or with ``durations`` the histograms of durations (``StayTotal``)."""
-    from voronka.core.models import Observer
     from voronka.pipelines import daily, stays
     from voronka.pipelines.models import DailyTotal, StayTotal
 
@@ -43,16 +43,37 @@ def rows(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True, durati
     model = StayTotal if durations else DailyTotal
     from .reports import _sees_everything
 
-    if not _sees_everything(actor, type_id) and actor.user_id and \
-            Observer.objects.filter(user_id=actor.user_id, entity_type_id=type_id).exists():
+    if not _sees_everything(actor, type_id) and observes_beyond_rights(actor, type_id):
         return None
     return narrow(actor, p, type_id, model.objects.filter(entity_type_id=type_id), pipeline=pipeline)
+
+
+def observes_beyond_rights(actor: Actor, type_id: int) -> bool:
+    """``_observes_beyond_rights``, asked once per report or page."""
+    if not actor.user_id:
+        return False
+    return memo(("analytics.observes_beyond_rights", actor.user_id, type_id),
+                lambda: _observes_beyond_rights(actor, type_id))
+
+
+def _observes_beyond_rights(actor: Actor, type_id: int) -> bool:
+    """Whether the viewer observes a live record of the kind that his roles alone would not let him read: the rows
+    cannot count it for him (they know the responsible, openness and pipeline, not who observes what). An observer
+    of records he reads anyway (a manager watching a colleague's deal in his own department) keeps the read model.
+    One statement over his observed records (a handful)."""
+    from voronka.core.models import Observer
+
+    model = entity_types.get(type_id).model
+    observed = model.objects.filter(pk__in=Observer.objects.filter(user_id=actor.user_id, entity_type_id=type_id)
+                                    .values("entity_id"), deleted_at__isnull=True)
+    by_roles = policies.visible(actor, type_id, observed, observers=False)
+    return observed.exclude(pk__in=by_roles.values("pk")).exists()
 
 
 def narrow(actor: Actor, p: Params, type_id: int, qs: QuerySet, *, pipeline: bool = True) -> QuerySet:
     """A read model's rows narrowed by the viewer's rights and the report's filters (a model without ``source``,
     such as the board's ``StageTotal``, must not be asked with a source filter)."""
-    qs = policies.visible(actor, type_id, qs)
+    qs = policies.visible(actor, type_id, qs, observers=False)
     if pipeline and p.pipeline is not None:
         qs = qs.filter(pipeline_id=p.pipeline)
     if p.source:

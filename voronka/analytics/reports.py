@@ -40,6 +40,8 @@ from django.utils.translation import gettext_lazy
 from voronka.core import entity_types, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ValidationFailed
+from voronka.core.memo import memo
+from voronka.core.memo import scope as memo_scope
 from voronka.core.models import TimelineEntry
 from voronka.core.selectors import records_visible_to
 from voronka.leads import firstaction
@@ -366,7 +368,7 @@ def _semantics() -> dict[int, str]:
     """{stage id: semantics}; 0 stands for «in progress» in the read model's ``created`` rows."""
     from voronka.pipelines.models import Stage
 
-    return {0: "process", **dict(Stage.objects.values_list("id", "semantics"))}
+    return memo(("analytics.semantics",), lambda: {0: "process", **dict(Stage.objects.values_list("id", "semantics"))})
 
 
 def _source(rm) -> dict:
@@ -1014,18 +1016,30 @@ def _sees_everything(actor: Actor, type_id: int) -> bool:
 
 
 def _open_load(actor: Actor, p: Params, type_id: int, qs: QuerySet) -> dict:
-    """{responsible id: {"n": open items, "amount": their amount}}. For a viewer who reads every record and
-    filters by nothing but the pipeline, the board's read model (``StageTotal``, kept in the same transaction
-    as every write) answers without counting the records; otherwise the records are counted."""
+    """{responsible id: {"n": open items, "amount": their amount}} from the board's read model (``StageTotal``, kept
+    in the same transaction as every write): for a viewer who reads every record, with no filter but the pipeline
+    and the responsible; for one who reads part of them, under his rights as the reports' rows are (no source or
+    custom-field filter, no observed record beyond his rights). Otherwise the records are counted."""
     from voronka.pipelines.models import Stage, StageTotal
 
-    if _sees_everything(actor, type_id) and not (p.source or p.department is not None or p.custom):
+    everything = _sees_everything(actor, type_id)
+    if everything and not (p.source or p.department is not None or p.custom):
         totals = StageTotal.objects.filter(entity_type_id=type_id, stage_id__in=Stage.objects.filter(
             semantics="process", pipeline__entity_type_id=type_id).values("id"))
         if p.pipeline is not None:
             totals = totals.filter(pipeline_id=p.pipeline)
         if p.responsible is not None:
             totals = totals.filter(responsible_id=p.responsible)
+    elif not everything and readmodel.ENABLED and not (p.source or p.custom) \
+            and not readmodel.observes_beyond_rights(actor, type_id):
+        # a viewer who reads part of the records: the same rows under his rights (responsible, «open», pipeline),
+        # exactly as the rows of the reports (an observer of records beyond his rights counts the records)
+        totals = readmodel.narrow(actor, p, type_id, StageTotal.objects.filter(
+            entity_type_id=type_id, stage_id__in=Stage.objects.filter(
+                semantics="process", pipeline__entity_type_id=type_id).values("id")))
+    else:
+        totals = None
+    if totals is not None:
         out: dict = {}
         for uid, n, amount in totals.values("responsible_id").annotate(n=Sum("count"), a=Sum("amount")).order_by() \
                 .values_list("responsible_id", "n", "a"):
@@ -1077,6 +1091,7 @@ def _manager_figures_of_model(actor: Actor, p: Params):
 
 def managers(actor: Actor, p: Params) -> Report:
     from voronka.activities.models import Task
+    from voronka.activities.selectors import narrow_to_visible
     from voronka.identity.models import User
 
     leads = items(actor, p, LEAD)
@@ -1115,7 +1130,10 @@ def managers(actor: Actor, p: Params) -> Report:
                 speed[uid].append(_whole_seconds(created, first[pk]))
         first_median = {uid: median(v) for uid, v in speed.items()}
     user_ids = ({u for u in open_leads} | set(open_deals) | set(lead_rows) | set(won)) - {None}
-    overdue = dict(Task.objects.filter(responsible_id__in=sorted(user_ids), status="open", deadline__lt=p.now)
+    # only the tasks the viewer may see (his own, or on a record he may read): a listed person's task on a record of
+    # another department does not count for a head who cannot read that record
+    overdue = dict(narrow_to_visible(actor, Task.objects.filter(responsible_id__in=sorted(user_ids), status="open",
+                                                                deadline__lt=p.now))
                    .values("responsible_id").annotate(n=Count("id")).order_by().values_list("responsible_id", "n"))
     users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)}
     rows = []
@@ -1218,8 +1236,13 @@ def end_to_end(actor: Actor, p: Params) -> Report:
     # have a live deal: a semi-join on the deals' lead index. (``Lead.deal_status`` says the same, but the planners
     # misjudge «deal_status > 0» and the subqueries below built on it ran 2–3× slower over a year at 100k leads on
     # both databases: docs/benchmarks-analytics.md, session 6.)
+    from voronka.pipelines import daily
+
     has_deal = Q(pk__in=_with_deal())
-    for key, v in _grouped(leads.exclude(has_deal), p, "created_at", n=Count("id"),
+    # the leads without a live deal: ``deal_status`` 0 once the conversion rows were built (a column of the period's
+    # leads; the anti-join read every deal on SQLite, 2.7 s at 1M), else the anti-join
+    no_deal = Q(deal_status=0) if readmodel.ENABLED and daily.conversion_complete() else ~has_deal
+    for key, v in _grouped(leads.filter(no_deal), p, "created_at", n=Count("id"),
                            lost=Count("id", filter=Q(stage_semantics="failure"))).items():
         per[key]["leads"] += v["n"]
         per[key]["lead_lost"] += v["lost"]
@@ -1243,7 +1266,9 @@ def end_to_end(actor: Actor, p: Params) -> Report:
         down_info.update({pk: (sem, amount) for pk, sem, amount in Deal.objects.filter(
             pk__in=downstream_ids[i:i + chain.CHUNK], deleted_at__isnull=True)
             .values_list("id", "stage_semantics", "opportunity")})
-    trips = roundtrip.away(DEAL, Deal.objects.filter(lead_id__in=converted.values("id")))  # a sales deal away in Complaints: its status, no revenue yet (F25)
+    # a sales deal away in Complaints: its status, no revenue yet (F25); asked about every trip (a handful of moves
+    # between pipelines, each checked by primary key), not through the leads' subquery, which SQLite listed in full
+    trips = roundtrip.away(DEAL)
     for key, lead_id, lead_sem in lead_rows:
         slot = per[key]
         slot["leads"] += 1
@@ -1359,9 +1384,10 @@ def run(actor: Actor, slug: str, data) -> Report:
 
         default = next((info.code for info in smart_types(actor)), d.entity)
     p = parse(actor, data, default_group=d.group, extra_keys=d.extra, default_entity=default, smart=d.smart)
-    if d.smart_fn is not None and p.entity >= entity_types.FIRST_DYNAMIC:
-        return d.smart_fn(actor, p)
-    return d.fn(actor, p)
+    with memo_scope():  # the read models' checks once per report (or per dashboard, which opens the scope itself)
+        if d.smart_fn is not None and p.entity >= entity_types.FIRST_DYNAMIC:
+            return d.smart_fn(actor, p)
+        return d.fn(actor, p)
 
 
 def export_entity(d: Definition, p: Params) -> str:

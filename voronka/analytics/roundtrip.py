@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import F, QuerySet
+from django.db.models import Q, QuerySet
 
 from voronka.core.actor import Actor
 
 from .params import Params
+
+CHUNK = 2000  # record ids per statement when narrowing the trips to the records asked about
 
 
 def away(type_id: int, records: QuerySet | None = None) -> dict[int, int]:
@@ -25,21 +27,34 @@ def away(type_id: int, records: QuerySet | None = None) -> dict[int, int]:
     than the report's own records."""
     from voronka.automation.models import Robot
     from voronka.core import entity_types
-    from voronka.pipelines.models import StageHistory
+    from voronka.core.memo import memo
+    from voronka.pipelines.models import Stage, StageHistory
 
-    pipes = set(Robot.objects.filter(action=Robot.Action.RETURN_TO_ORIGIN, enabled=True,
-                                     pipeline__entity_type_id=type_id).values_list("pipeline_id", flat=True))
+    pipes = memo(("analytics.roundtrip", type_id), lambda: set(
+        Robot.objects.filter(action=Robot.Action.RETURN_TO_ORIGIN, enabled=True, pipeline__entity_type_id=type_id)
+        .values_list("pipeline_id", flat=True)))
     if not pipes:
         return {}
     model = entity_types.get(type_id).model
     base = model.objects.all() if records is None else records
     there = base.filter(pipeline_id__in=sorted(pipes), deleted_at__isnull=True).values("id")
+    # moves into a round-trip pipeline from a stage of another pipeline, read from (pipeline, from_stage): only those
+    # moves are read (one per trip ever made), not every move inside the pipeline; then the ones of the records
+    # asked about, in chunks (a join with the records let PostgreSQL read the whole pipeline's history instead)
+    pipeline_of = dict(Stage.objects.filter(pipeline__entity_type_id=type_id).values_list("id", "pipeline_id"))
+    cross = Q()
+    for pipe in sorted(pipes):
+        cross |= Q(pipeline_id=pipe, from_stage_id__in=sorted(sid for sid, pid in pipeline_of.items() if pid != pipe))
+    moves = list(StageHistory.objects.filter(cross, entity_type_id=type_id).order_by("id")
+                 .values_list("entity_id", "from_stage_id"))
+    ids = sorted({pk for pk, _s in moves})
+    asked: set[int] = set()
+    for i in range(0, len(ids), CHUNK):
+        asked.update(there.filter(pk__in=ids[i:i + CHUNK]).values_list("id", flat=True))
     origin: dict[int, int] = {}
-    for pk, came_from in (StageHistory.objects.filter(entity_type_id=type_id, entity_id__in=there,
-                                                     pipeline_id__in=pipes, from_stage__isnull=False)
-                          .exclude(from_stage__pipeline_id=F("pipeline_id"))
-                          .values_list("entity_id", "from_stage__pipeline_id").order_by("id")):
-        origin[pk] = came_from  # the last entry into the round-trip pipeline wins
+    for pk, from_stage in moves:
+        if pk in asked:
+            origin[pk] = pipeline_of[from_stage]  # the last entry into the round-trip pipeline wins
     return origin
 
 
@@ -53,6 +68,14 @@ def visible_away(actor: Actor, p: Params, type_id: int, trips: dict[int, int]) -
             _grouped_values(qs, p, "created_at", "id", "opportunity", "pipeline_id", "stage_semantics")]
 
 
+def away_in_period(p: Params, type_id: int) -> dict[int, int]:
+    """``away`` for the records created in the report's period, once per report or dashboard (the funnel and «deals
+    by pipeline» ask the same)."""
+    from voronka.core.memo import memo
+
+    return memo(("analytics.away", type_id, p.start, p.end), lambda: away(type_id, _of_period(p, type_id)))
+
+
 def _of_period(p: Params, type_id: int) -> QuerySet:
     """The records created in the report's period (``visible_away`` counts no others)."""
     from voronka.core import entity_types
@@ -63,7 +86,7 @@ def _of_period(p: Params, type_id: int) -> QuerySet:
 def attribute_deals(actor: Actor, p: Params, type_id: int, data: dict, zero: dict) -> None:
     """Move the away records of the «deals by pipeline» figures (``data``: group key → counters) from where they
     are to the pipeline they came from, as «in complaints» (neither open, won nor lost there)."""
-    trips = away(type_id, _of_period(p, type_id))
+    trips = away_in_period(p, type_id)
     if not trips:
         return
     by_pipeline = p.group == "pipeline"
@@ -92,7 +115,7 @@ def away_from(actor: Actor, p: Params, type_id: int, pipeline_id: int, order: di
     funnel of that pipeline counts that are now away from it on a round trip."""
     from voronka.pipelines.models import StageHistory
 
-    trips = {pk: o for pk, o in away(type_id, _of_period(p, type_id)).items() if o == pipeline_id}
+    trips = {pk: o for pk, o in away_in_period(p, type_id).items() if o == pipeline_id}
     if not trips:
         return {}
     found = {pk: amount for _key, pk, amount, _pipe, _sem, _origin in visible_away(actor, p, type_id, trips)}

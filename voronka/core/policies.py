@@ -19,14 +19,14 @@ READ, ADD, UPDATE, DELETE, EXPORT, IMPORT = "read", "add", "update", "delete", "
 class Engine(Protocol):
     def can(self, actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id: int | None = None) -> bool: ...
 
-    def visible(self, actor: Actor, entity_type_id: int, qs, perm: str = "read"): ...
+    def visible(self, actor: Actor, entity_type_id: int, qs, perm: str = "read", *, observers: bool = True): ...
 
 
 class _AllowAll:
     def can(self, actor, perm, entity_type_id, obj=None, pipeline_id=None):
         return True
 
-    def visible(self, actor, entity_type_id, qs, perm="read"):
+    def visible(self, actor, entity_type_id, qs, perm="read", *, observers=True):
         return qs
 
 
@@ -49,8 +49,12 @@ def require(actor: Actor, perm: str, entity_type_id: int, obj=None, pipeline_id:
         raise PermissionDenied(_("You do not have the right to do this."), code=f"forbidden_{perm}")
 
 
-def visible(actor: Actor, entity_type_id: int, qs, perm: str = READ):
-    """Narrow ``qs`` to the records the actor may ``perm`` (read by default; export for exports)."""
+def visible(actor: Actor, entity_type_id: int, qs, perm: str = READ, *, observers: bool = True):
+    """Narrow ``qs`` to the records the actor may ``perm`` (read by default; export for exports). ``observers``
+    False: by the roles alone, without the records the actor reads only because he observes them (read models,
+    whose rows carry the responsible, openness and pipeline but not who observes what)."""
+    if not observers:
+        return _engine.visible(actor, entity_type_id, qs, perm, observers=False)
     return _engine.visible(actor, entity_type_id, qs, perm)
 
 

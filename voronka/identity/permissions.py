@@ -198,7 +198,7 @@ class RoleEngine:
             return True
         return perm == "read" and _is_observer(user.pk, entity_type_id, obj)
 
-    def visible(self, actor: Actor, entity_type_id: int, qs, perm: str = "read"):
+    def visible(self, actor: Actor, entity_type_id: int, qs, perm: str = "read", *, observers: bool = True):
         if actor.is_system:
             return qs
         user = actor.user
@@ -222,7 +222,7 @@ class RoleEngine:
             groups.setdefault(scope, []).append(pipeline_id)
         for scope, pipelines in groups.items():
             clauses.append(Q(pipeline_id__in=pipelines) & self._scope_q(grants, scope))
-        if perm == "read" and (getattr(qs.model, "ENTITY_TYPE_ID", None) == entity_type_id
+        if observers and perm == "read" and (getattr(qs.model, "ENTITY_TYPE_ID", None) == entity_type_id
                                or entity_type_id >= entity_types.FIRST_DYNAMIC):
             from voronka.core.models import Observer
 

@@ -150,26 +150,41 @@ def note_order(entity_type_id: int, pipeline_id: int, stages: Iterable[Stage], *
 
 # --- reads -------------------------------------------------------------------------------------------------
 
+def states() -> dict[tuple[int, int], str]:
+    """{(entity type, pipeline id or marker): signature}: the whole state table (a row per pipeline and a few
+    markers per kind), read once per report or dashboard (``core.memo``) and answering every check below."""
+    from voronka.core.memo import memo
+
+    return memo(("pipelines.daily.states",), lambda: {
+        (t, pid): sig for t, pid, sig in DailyTotalState.objects.values_list("entity_type_id", "pipeline_id",
+                                                                             "signature")})
+
+
 def complete(entity_type_id: int) -> bool:
     """Whether the totals of a record kind were built (by a rebuild, or from an empty database)."""
-    return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=0).exists()
+    return (entity_type_id, 0) in states()
 
 
 def conversion_complete() -> bool:
     """Whether the leads' ``deal`` rows were built (by a rebuild, or from an empty database)."""
-    return DailyTotalState.objects.filter(entity_type_id=1, pipeline_id=CONVERSION).exists()
+    return (1, CONVERSION) in states()
 
 
 def stages_unchanged(entity_type_id: int) -> bool:
     """Whether every pipeline of a record kind has the stages (order and semantics) its rows were computed with."""
-    states = dict(DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id__gt=0)
-                  .values_list("pipeline_id", "signature"))
-    if not states:
+    from voronka.core.memo import memo
+
+    return memo(("pipelines.daily.stages_unchanged", entity_type_id), lambda: _stages_unchanged(entity_type_id))
+
+
+def _stages_unchanged(entity_type_id: int) -> bool:
+    kept = {pid: sig for (t, pid), sig in states().items() if t == entity_type_id and pid > 0}
+    if not kept:
         return True
     stages_of: dict[int, list[Stage]] = defaultdict(list)
-    for s in Stage.objects.filter(pipeline_id__in=list(states)):
+    for s in Stage.objects.filter(pipeline_id__in=sorted(kept)):
         stages_of[s.pipeline_id].append(s)
-    return all(sig == signature(stages_of[pid]) for pid, sig in states.items())
+    return all(sig == signature(stages_of[pid]) for pid, sig in kept.items())
 
 
 # --- rebuild ---------------------------------------------------------------------------------------------

@@ -82,6 +82,8 @@ class StageHistory(models.Model):
             models.Index(fields=["entity_type_id", "moved_at"], name="stagehist_time_idx"),
             # the slowest stays out of a stage (stage-time's «slowest items»)
             models.Index(fields=["from_stage", "seconds_in_previous"], name="stagehist_slowest_idx"),
+            # moves into a pipeline from another one (the reports' round trips, F25): a short range per pipeline
+            models.Index(fields=["pipeline", "from_stage"], name="stagehist_pipe_from_idx"),
         ]
         ordering = ["id"]
 

@@ -116,8 +116,9 @@ def first_rows(entity_type_id: int, state: dict) -> list[tuple[tuple, int, int]]
 
 def speed_complete(entity_type_id: int, qualifying: set[int]) -> bool:
     """Whether the ``first``/``qual`` rows were built, with the qualifying stages given (or on a fresh database)."""
-    sig = DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=SPEED) \
-        .values_list("signature", flat=True).first()
+    from . import daily
+
+    sig = daily.states().get((entity_type_id, SPEED))
     return sig is not None and sig in (FRESH, speed_signature(qualifying))
 
 
@@ -144,11 +145,15 @@ def change(before: list, after: list) -> None:
 
 
 def complete(entity_type_id: int) -> bool:
-    return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=COMPLETE).exists()
+    from . import daily
+
+    return (entity_type_id, COMPLETE) in daily.states()
 
 
 def amounts_complete(entity_type_id: int) -> bool:
-    return DailyTotalState.objects.filter(entity_type_id=entity_type_id, pipeline_id=AMOUNTS).exists()
+    from . import daily
+
+    return (entity_type_id, AMOUNTS) in daily.states()
 
 
 # --- reading a histogram -------------------------------------------------------------------------------------

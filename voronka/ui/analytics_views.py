@@ -22,6 +22,7 @@ from voronka.analytics import plans, reports
 from voronka.analytics.params import GROUPS, TIME_GROUPS, entity_code, smart_types
 from voronka.core import entity_types, policies
 from voronka.core.errors import ActionError, NotFound, ValidationFailed
+from voronka.core.memo import scope as memo_scope
 
 from . import charts
 from .templatetags.ui import money, seconds
@@ -208,6 +209,11 @@ def dashboard(request, who: str = "head"):
             q[key] = request.GET[key]
     if who == "me":
         q["responsible"] = str(actor.user_id)
+    with memo_scope():  # the eleven reports share the read models' checks (one read of each per page)
+        return _dashboard_page(request, actor, who, q)
+
+
+def _dashboard_page(request, actor, who, q):
     by_day = q.copy()
     by_day["group"] = "day"
     leads = _dashboard_report(actor, "new-leads", by_day)

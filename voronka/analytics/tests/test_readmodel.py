@@ -130,6 +130,16 @@ def test_a_viewer_who_sees_part_gets_exact_figures_and_observers_fall_back(co):
     model, exact = both(own, "deals", group="none")
     assert not model.details["read_model"] and same(model, exact)
     assert model.totals["deals"] == 2
+    # m1 observes D2 too, but reads it anyway (his department's): the rows answer, the same figures
+    set_observers(co.actors["admin"], DEAL_SPEC, co.deals["D2"].pk, [co.users["own"].pk, co.users["m1"].pk])
+    for slug in ("deals", "time-to-close", "funnel"):
+        model, exact = both(m1, slug, group="none")
+        assert model.details["read_model"] and same(model, exact), slug
+    # … and when he observes the production item P1 (not his department's), the records are counted
+    set_observers(co.actors["admin"], DEAL_SPEC, co.deals["P1"].pk, [co.users["m1"].pk])
+    model, exact = both(m1, "deals", group="pipeline")
+    assert not model.details["read_model"] and same(model, exact)
+    assert "Производство" in {r["label"] for r in model.rows}
     # and nobody without rights sees a thing
     from voronka.identity.models import User
 

@@ -208,6 +208,26 @@ def test_a_manager_with_own_rights_sees_only_his_own_in_every_report(co):
     assert set(by_label(d, "deals")) == {"Продажи"}
 
 
+def test_managers_count_only_the_overdue_tasks_the_viewer_may_see(co):
+    """m1 (sales manager: reads the sales department's leads and deals) sees m2 listed; an overdue task of m2 on P1
+    (m3's production deal, which m1 may not read) is not m1's to count, nor is a task of m2 on no record at all;
+    one on m2's own deal D3 (which m1 reads) is. The administrator counts them all."""
+    from voronka.activities.actions import create_task
+
+    a, u = co.actors["admin"], co.users
+    due = "2026-02-25T09:00:00+00:00"
+    create_task(a, title="check P1", responsible=u["m2"].pk, deadline=due, entity_type_id=2,
+                entity_id=co.deals["P1"].pk)
+    create_task(a, title="no record", responsible=u["m2"].pk, deadline=due)
+    create_task(a, title="check D3", responsible=u["m2"].pk, deadline=due, entity_type_id=2,
+                entity_id=co.deals["D3"].pk)
+    assert by_label(run(co, "m1", "managers"), "overdue_tasks") == {"Мария Тестов": (1,), "Николай Тестов": (1,)}
+    assert run(co, "m1", "managers").totals["overdue_tasks"] == 2
+    # m2 sees his own tasks wherever they are
+    assert by_label(run(co, "m2", "managers"), "overdue_tasks")["Николай Тестов"] == (3,)
+    assert by_label(run(co, "admin", "managers"), "overdue_tasks")["Николай Тестов"] == (3,)
+
+
 def test_bad_filters_are_clear_errors(co):
     with pytest.raises(ValidationFailed) as err:
         run(co, "admin", "new-leads", date_from="2026-13-01", group="decade")
@@ -229,3 +249,30 @@ def test_bad_filters_are_clear_errors(co):
     assert run(co, "admin", "deals", group="none", cf_uf_reason="Дорого").totals["deals"] == 1
     data = as_dict(run(co, "admin", "funnel"))
     assert data["time_zone"] == "Europe/Moscow" and data["rows"][0]["amount"] == 240000.0
+
+
+def test_age_bands_at_their_borders(co):
+    """The bands are counted by the database as ranges of birthdays: each contact lands where ``_age`` puts it, on
+    the day of a birthday, the day before, and for 29 February (now: 5 March 2026, Moscow)."""
+    import datetime
+
+    from voronka.analytics.plans import AGE_BANDS, _age
+    from voronka.parties.actions import create_contact
+    from voronka.parties.models import Contact
+
+    today = datetime.date(2026, 3, 5)
+    births = [datetime.date(2026 - 18, 3, 5), datetime.date(2026 - 18, 3, 6), datetime.date(2026 - 65, 3, 5),
+              datetime.date(2026 - 65, 3, 6), datetime.date(2008, 2, 29), datetime.date(2000, 2, 29),
+              datetime.date(2026, 3, 6), datetime.date(1800, 1, 1), datetime.date(2026 - 25, 3, 4)]
+    for i, born in enumerate(births):
+        create_contact(co.actors["admin"], first_name=f"B{i}", birthday=born.isoformat(), responsible=co.users["m1"].pk)
+    expected: dict = {}
+    for born in Contact.objects.filter(deleted_at__isnull=True).values_list("birthday", flat=True):
+        band = "unknown"
+        if born is not None:
+            age = _age(born, today)
+            band = next((name for lo, hi, name in AGE_BANDS if lo <= age < hi), "unknown")
+        expected[band] = expected.get(band, 0) + 1
+    got = {k: v[0] for k, v in by_label(run(co, "admin", "portrait", by="age"), "all").items()}
+    assert got == expected
+    assert got["65+"] == 1 and got["<18"] == 1  # 65 today counts as 65+, 18 tomorrow is still under 18
