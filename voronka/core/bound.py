@@ -12,7 +12,8 @@ With ``prepare`` the statement is also prepared once per connection (psycopg nam
 connection; a ROLLBACK or a DDL statement drops them all) so the server skips parsing and planning it. Prepared
 statements live in a server session: behind PgBouncer in transaction mode they need PgBouncer 1.21 or newer with
 ``max_prepared_statements`` above 0; otherwise set ``VORONKA_PG_PREPARE=0`` (values are still bound on the
-server). SQLite and other databases get Django's usual cursor.
+server). Connections closed after each request (``CONN_MAX_AGE=0``) never prepare. SQLite and other databases get
+Django's usual cursor.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def _cursor_class(prepare: bool) -> type:
     return hit
 
 
-def preparing() -> bool:
-    return bool(getattr(settings, "VORONKA_PG_PREPARE", True))
+def preparing(connection: BaseDatabaseWrapper) -> bool:
+    """Prepare only on connections kept between requests: preparing costs a round trip of its own the first time,
+    which a connection closed after each request (``CONN_MAX_AGE=0``, e.g. behind PgBouncer) would pay every time."""
+    return bool(getattr(settings, "VORONKA_PG_PREPARE", True)) and connection.settings_dict.get("CONN_MAX_AGE") != 0
 
 
 def cursor(connection: BaseDatabaseWrapper, *, prepare: bool = False):
@@ -62,7 +65,7 @@ def cursor(connection: BaseDatabaseWrapper, *, prepare: bool = False):
     connection.ensure_connection()
     with connection.wrap_database_errors:
         raw = connection.connection
-        prepare = prepare and preparing()
+        prepare = prepare and preparing(connection)
         if prepare and raw.prepare_threshold is None:
             raw.prepare_threshold = NEVER_BY_COUNT
         return connection._prepare_cursor(_cursor_class(prepare)(raw))
