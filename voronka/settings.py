@@ -86,6 +86,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "voronka.api.middleware.TokenApiStack",  # a token API call takes API_TOKEN_MIDDLEWARE instead of the list below
     "voronka.core.config_cache.VersionsMiddleware",  # the settings/rights/token versions: read once per request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -99,6 +100,18 @@ MIDDLEWARE = [
     "voronka.api.middleware.ApiMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+]
+
+# The stack of an API call authenticated by a token (`/api/` with `Authorization: Bearer …` or `X-Api-Key`): no
+# static files, session, CSRF cookie, session user, flash messages or htmx (voronka/api/middleware.py). A new
+# middleware that API calls need goes into both lists.
+API_TOKEN_MIDDLEWARE = [
+    "voronka.core.config_cache.VersionsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "voronka.api.middleware.DefaultTimeZoneMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "voronka.urls"
@@ -146,6 +159,10 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# PostgreSQL: the hot path's own statements (a create's INSERTs, the versions and token reads) are prepared once per
+# connection (voronka/core/bound.py). Behind PgBouncer in transaction mode older than 1.21 (or with
+# max_prepared_statements = 0) set VORONKA_PG_PREPARE=0.
+VORONKA_PG_PREPARE = env_bool("PG_PREPARE", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {

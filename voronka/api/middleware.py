@@ -1,5 +1,12 @@
 """The browser-only middleware steps, skipped for API calls that carry a token.
 
+``TokenApiStack`` (first in ``MIDDLEWARE``) sends such a call through ``API_TOKEN_MIDDLEWARE`` instead of the full
+list: the request's versions scope, the security headers, the answer's language, the host check and the common
+response headers, the default time zone and ``X-Frame-Options``. It leaves out what only a browser session needs
+(static files, the session, CSRF cookies, the session user and its time zone, flash messages, htmx): every layer
+of the full list cost its wrapper and its own work on every API create. The classes below skip the same steps
+when a token call goes through the full list anyway (``API_TOKEN_MIDDLEWARE`` unset).
+
 A call to ``/api/`` with a non-empty ``Authorization: Bearer …`` or ``X-Api-Key`` header is authenticated by
 that token alone: Ninja tries the token methods before the session one and answers 401 when the token is bad,
 so the session is never consulted (``voronka.api.auth``). Such a call needs no session store, no session user
@@ -13,10 +20,14 @@ For a token call ``request.user`` is the anonymous user (the actor is in ``reque
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.handlers.exception import convert_exception_to_response
+from django.utils import timezone
+from django.utils.module_loading import import_string
 
 API_PREFIX = "/api/"
 
@@ -56,3 +67,52 @@ class ApiMessageMiddleware(MessageMiddleware):
         if token_call(request):
             return self.get_response(request)
         return super().__call__(request)
+
+
+def _innermost(get_response):
+    """The handler's view dispatch at the bottom of a middleware chain (Django wraps each layer with
+    ``convert_exception_to_response``, whose ``__wrapped__`` is the layer; each layer keeps ``get_response``)."""
+    step = get_response
+    for _ in range(100):
+        wrapped = getattr(step, "__wrapped__", None)
+        if wrapped is None:
+            return None
+        if getattr(wrapped, "__name__", "") == "_get_response" and hasattr(wrapped, "__self__"):
+            return step  # the dispatch, already converting exceptions to responses
+        step = getattr(wrapped, "get_response", None)
+    return None
+
+
+class TokenApiStack:
+    """First in ``MIDDLEWARE``: a token API call runs the short ``API_TOKEN_MIDDLEWARE`` stack around the same view
+    dispatch (URL resolution, the view middleware, the view); every other request the full list below this one."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.short = None
+        paths = getattr(settings, "API_TOKEN_MIDDLEWARE", None)
+        dispatch = _innermost(get_response) if paths else None
+        if dispatch is None:
+            return  # not configured, or a chain this class does not know: token calls take the full list
+        chain = dispatch
+        for path in reversed(paths):
+            chain = convert_exception_to_response(import_string(path)(chain))
+        self.short = chain
+
+    def __call__(self, request):
+        if self.short is not None and token_call(request):
+            return self.short(request)
+        return self.get_response(request)
+
+
+class DefaultTimeZoneMiddleware:
+    """A token call has no session user whose time zone could apply: the default one (the thread may have served a
+    signed-in user's request before)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.user = AnonymousUser()  # the caller is the token's actor, in request.auth
+        timezone.deactivate()
+        return self.get_response(request)

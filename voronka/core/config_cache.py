@@ -30,7 +30,8 @@ _request = threading.local()
 
 _VERSION = Prepared(lambda key: ConfigVersion.objects.filter(key=key).values_list("version"), ["\x00key"])
 # compiled once: this runs on every request that writes or authenticates
-_ALL = Prepared(lambda: ConfigVersion.objects.filter(key__in=KEYS).values_list("key", "version"), [])
+_ALL = Prepared(lambda: ConfigVersion.objects.filter(key__in=KEYS).values_list("key", "version"), [],
+                bound=True)
 
 
 def versions() -> dict[str, int]:

@@ -24,6 +24,8 @@ from django.db import connections, models
 from django.db.models.fields.json import JSONField
 from django.utils.functional import Promise
 
+from . import bound
+
 _plans: dict[tuple, _Plan] = {}
 
 
@@ -116,7 +118,7 @@ def _write(connection, table: str, columns: list[str], sql: str, rows: list, *, 
         return
     if row and _queue(connection, sql[:-len(row)], row, "", rows, upsert=False):
         return
-    with connection.cursor() as cursor:
+    with bound.cursor(connection, prepare=len(rows) == 1) as cursor:
         if len(rows) == 1:
             cursor.execute(sql, rows[0])
         else:
@@ -128,7 +130,7 @@ def write_rows(connection, head: str, row: str, tail: str, rows: list) -> None:
     `` ON CONFLICT …``), or, inside ``pipelined()`` on PostgreSQL, add them to the block's single statement."""
     if _queue(connection, head, row, tail, rows, upsert=bool(tail)):
         return
-    with connection.cursor() as cursor:
+    with bound.cursor(connection) as cursor:
         cursor.executemany(head + row + tail, rows)
 
 
@@ -246,7 +248,7 @@ def _insert_now(objs: Sequence[models.Model], *, returning: bool = False, using:
     if not returning or with_pk:
         _write(connection, plan.table, plan.columns, plan.head + plan.row, rows, row=plan.row)
     else:
-        with connection.cursor() as cursor:
+        with bound.cursor(connection, prepare=len(rows) == 1) as cursor:
                 for start in range(0, len(rows), plan.chunk):
                     part = rows[start:start + plan.chunk]
                     sql = plan.head + ", ".join([plan.row] * len(part)) + f" RETURNING {plan.pk_column}"
@@ -413,7 +415,8 @@ class _Statement:
             else last
         self.sending = True
         try:
-            with self.connection.cursor() as cursor:
+            # the same text for every single create: bound on the server and prepared once per connection
+            with bound.cursor(self.connection, prepare=True) as cursor:
                 cursor.execute(sql, params)
         finally:
             self.sending = False

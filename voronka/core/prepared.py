@@ -15,12 +15,17 @@ from typing import Any
 from django.db import connections
 from django.db.models import QuerySet
 
+from . import bound
+
 
 class Prepared:
-    def __init__(self, build: Callable[..., QuerySet], placeholders: Sequence[Any]):
+    def __init__(self, build: Callable[..., QuerySet], placeholders: Sequence[Any], *, bound: bool = False):
         """``build(*placeholders)`` returns a ``values_list`` queryset; the placeholders must be distinct
-        values of the types the real arguments have, and each must appear once in the SQL parameters."""
+        values of the types the real arguments have, and each must appear once in the SQL parameters.
+        ``bound``: on PostgreSQL the values are bound on the server and the statement is prepared once per
+        connection (``voronka.core.bound``; for the lookups of every request: plain columns compared to values)."""
         self.build = build
+        self.bound = bound
         self.placeholders = tuple(placeholders)
         self._local = threading.local()
 
@@ -50,7 +55,8 @@ class Prepared:
         params = list(params)
         for pos, value in zip(positions, values, strict=True):
             params[pos] = value
-        with connections[using].cursor() as cursor:
+        connection = connections[using]
+        with (bound.cursor(connection, prepare=True) if self.bound else connection.cursor()) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         if converters and rows:

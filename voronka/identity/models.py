@@ -135,7 +135,7 @@ def _token_query():
     token_fields = [f.name for f in ApiToken._meta.concrete_fields]
     user_fields = [f.name for f in User._meta.concrete_fields]
     return Prepared(lambda prefix: ApiToken.objects.filter(prefix=prefix).values_list(
-        *token_fields, *(f"user__{n}" for n in user_fields)), ["\x00prefix"])
+        *token_fields, *(f"user__{n}" for n in user_fields)), ["\x00prefix"], bound=True)
 
 
 _TOKEN_QUERY = None

@@ -64,8 +64,11 @@ class StageHistory(models.Model):
     entity_type_id = models.PositiveIntegerField()
     entity_id = models.BigIntegerField()
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="+")
-    from_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
+    # no index of their own: stagehist_slowest_idx and stagehist_stage_idx begin with them (every move wrote two
+    # B-trees more for nothing: lookups and the PROTECT check of a stage's deletion use the longer ones)
+    from_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                   db_index=False)
+    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+", db_index=False)
     semantics = models.CharField(max_length=10)  # of to_stage at the time of the move
     moved_at = models.DateTimeField(default=timezone.now)
     seconds_in_previous = models.BigIntegerField(null=True, blank=True)

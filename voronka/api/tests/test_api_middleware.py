@@ -74,3 +74,73 @@ def test_a_token_call_answers_in_the_language_asked(admin_token, lead_pipeline):
     response = client.post("/leads", {"title": "x", "phones": ["not a phone"]})
     assert response.status_code == 422
     assert response.json()["message"] == "Some fields are not valid."
+
+
+def _layers(chain) -> list[str]:
+    names = []
+    step = chain
+    while step is not None and hasattr(step, "__wrapped__"):
+        layer = step.__wrapped__
+        names.append(type(layer).__name__ if not hasattr(layer, "__self__") else "dispatch")
+        step = getattr(layer, "get_response", None)
+    return names
+
+
+def test_a_token_call_runs_the_short_stack_and_others_the_full_one(settings):
+    from django.test.client import ClientHandler
+
+    from voronka.api.middleware import TokenApiStack
+
+    handler = ClientHandler()
+    handler.load_middleware()
+    top = handler._middleware_chain.__wrapped__
+    assert isinstance(top, TokenApiStack)
+    assert _layers(top.short) == ["VersionsMiddleware", "SecurityMiddleware", "LocaleMiddleware", "CommonMiddleware",
+                                  "DefaultTimeZoneMiddleware", "XFrameOptionsMiddleware", "dispatch"]
+    full = _layers(top.get_response)
+    assert "ApiSessionMiddleware" in full and "CsrfViewMiddleware" in full and full[-1] == "dispatch"
+    settings.API_TOKEN_MIDDLEWARE = None  # unset: token calls take the full list (with its skipping steps)
+    handler = ClientHandler()
+    handler.load_middleware()
+    assert handler._middleware_chain.__wrapped__.short is None
+
+
+def test_a_token_call_keeps_the_security_headers_and_the_host_check(api, lead_pipeline, settings):
+    response = api.post("/leads", {"title": "Заголовки"})
+    assert response.status_code == 201
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == settings.SECURE_REFERRER_POLICY
+    assert response["Content-Language"] and "Accept-Language" in response["Vary"]
+    assert int(response["Content-Length"]) == len(response.content)
+    assert not response.cookies  # no session, CSRF or language cookie is set
+    bad_host = api.client.post("/api/v1/leads", '{"title": "x"}', content_type="application/json",
+                               HTTP_HOST="evil.example")
+    assert bad_host.status_code == 400  # ALLOWED_HOSTS still applies (CommonMiddleware's host check)
+
+
+def test_a_token_call_answers_in_the_default_time_zone_after_a_user_with_their_own(admin_user, admin_token,
+                                                                                    lead_pipeline):
+    from django.utils import timezone
+
+    admin_user.time_zone = "Asia/Vladivostok"
+    admin_user.save()
+    browser = Client()
+    browser.force_login(admin_user)
+    assert browser.get("/api/v1/leads").status_code == 200  # the session call activates the user's zone
+    seen = {}
+
+    from voronka.api import records
+
+    original = records.created_response
+
+    def spy(data):
+        seen["zone"] = timezone.get_current_timezone_name()
+        return original(data)
+
+    records.created_response = spy
+    try:
+        assert bearer(admin_token).post("/leads", {"title": "Зона"}).status_code == 201
+    finally:
+        records.created_response = original
+    assert seen["zone"] == timezone.get_default_timezone_name()

@@ -125,3 +125,64 @@ def test_several_records_in_one_side_statement_keep_every_row(admin, lead_pipeli
     assert sum(StageTotal.objects.filter(entity_type_id=1).values_list("count", flat=True)) == before + 5
     if connection.vendor == "postgresql":
         assert len([q for q in ctx.captured_queries if q["sql"].startswith("WITH ")]) == 1, "\n".join(q["sql"][:300] for q in ctx.captured_queries)
+
+
+def _prepared_statements() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_postgres_prepares_a_creates_statements_once_per_connection(api, admin, lead_pipeline):
+    """The versions read, the record's INSERT and the side rows' statement are bound on the server and prepared
+    by the first create of a connection; later creates of the same shape reuse them, and the values arrive intact."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side binding and prepared statements are PostgreSQL's")
+    _fields(admin)
+    created = [api.post("/leads", {**RICH, "title": "Прогрев", "phones": ["+79161230070"]})]  # token, stage-order note
+    created.append(api.post("/leads", {**RICH, "phones": ["+79161230071"]}))
+    prepared = _prepared_statements()
+    assert any(s.startswith('INSERT INTO "leads_lead"') for s in prepared), prepared
+    assert any(s.startswith("WITH w0 AS (INSERT INTO") for s in prepared), prepared
+    assert any("core_configversion" in s for s in prepared), prepared
+    created.append(api.post("/leads", {**RICH, "title": "Третий", "phones": ["+79161230072"]}))
+    assert sorted(_prepared_statements()) == sorted(prepared)  # the same statements again, none new
+    for response in created:
+        assert response.status_code == 201, response.content
+        assert response.json() == api.get(f"/leads/{response.json()['id']}").json()
+    body = created[-1].json()
+    assert body["opportunity"] == "1500.50" and body["custom"]["uf_vip"] is True and body["first_name"] == "Иван"
+
+
+def test_postgres_without_prepare_binds_but_prepares_nothing(api, lead_pipeline, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side binding and prepared statements are PostgreSQL's")
+    settings.VORONKA_PG_PREPARE = False
+    before = _prepared_statements()
+    assert not any(s.startswith('INSERT INTO "leads_lead"') for s in before), before
+    for n in range(3):
+        assert api.post("/leads", {"title": f"Без подготовки {n}", "phones": [f"+7916123008{n}"]}).status_code == 201
+    assert _prepared_statements() == before
+
+
+def test_connections_closed_after_each_request_never_prepare(settings):
+    from django.db import connection
+
+    from voronka.core import bound
+
+    saved = connection.settings_dict.get("CONN_MAX_AGE")
+    try:
+        connection.settings_dict["CONN_MAX_AGE"] = 0
+        assert not bound.preparing(connection)
+        connection.settings_dict["CONN_MAX_AGE"] = 600
+        assert bound.preparing(connection)
+        settings.VORONKA_PG_PREPARE = False
+        assert not bound.preparing(connection)
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = saved
