@@ -19,7 +19,7 @@ INDEXES = [
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("pipelines", "0006_stage_ask_fields"),
+        ("pipelines", "0008_stagehist_pipeline_from_stats"),
     ]
 
     operations = [
