@@ -6,7 +6,6 @@ a bad one gets a clear 4xx (HTML for a person, JSON for a script) and stays in t
 
 from __future__ import annotations
 
-import copy
 import datetime
 import hmac
 import json
@@ -50,7 +49,17 @@ def _form(slug: str) -> WebForm:
         if hit is None:
             raise Http404
         config_cache.cached(key, lambda: hit, version)
-    return WebForm.from_db("default", _FORM_COLUMNS, copy.deepcopy(hit))  # its JSON values are not shared
+    return WebForm.from_db("default", _FORM_COLUMNS, [_json_copy(v) for v in hit])  # its JSON values are not shared
+
+
+def _json_copy(value):
+    """A copy of a value read from a JSON column (dicts, lists and immutable scalars): what ``copy.deepcopy`` did
+    per submission, without its memo and dispatch (a form's fields were 64 deep copies per request)."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
 
 
 def _own_origin(request: HttpRequest) -> str:
