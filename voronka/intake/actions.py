@@ -358,7 +358,8 @@ def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()
         data["stage"] = routing.stage
     queue, member = distribution.reserve_member(routing.queue_id) if routing.queue_id else (None, None)
     user_id = data["responsible"] = member.user_id if member else None
-    lead = create_one(actor, LEAD, data)
+    # the member the queue has just picked is an active user (read under the queue's lock): not checked again
+    lead = create_one(actor, LEAD, data, active_users=[user_id] if user_id is not None else ())
     names.refresh(entity_types.LEAD, [lead.pk], objs=[lead], new=True)
     if queue is not None:
         distribution.record_outcome(actor, queue.pk, entity_types.LEAD, lead.pk, user_id, queue=queue,
