@@ -305,8 +305,6 @@ def note_of(lines: list[tuple[str, str]]) -> str:
 def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *, note: str = "") -> Outcome:
     """A first contact from any channel: duplicate control, then a new lead distributed by the source's queue,
     or an attachment to / a merge into what already exists."""
-    from voronka.activities.actions import add_comment
-
     phones, emails = data.get("phones") or [], data.get("emails") or []
     name = " ".join(str(data.get(k) or "") for k in ("last_name", "first_name", "middle_name")).strip()
     # «create»: always a new lead, no duplicate search (registrations, unsubscribes: robots handle them)
@@ -323,7 +321,7 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
             if changed:
                 status = IntakeLog.Status.MERGED
                 produced.append([t, pk, "updated"])
-        entry_obj = add_comment(actor, entity_type_id=t, entity_id=pk, text=text, record=target.obj)
+        entry_obj = _comment_on(actor, t, target.obj, text)
         deals = duplicates.open_deals_of(t, target.obj)
         history.bind(entry_obj, [(entity_types.DEAL, d) for d in deals])
         produced.append([t, pk, "comment"])
@@ -338,6 +336,21 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
         f"{entity_types.get(m.entity_type_id).code} #{m.id}" for m in matches[:5])} if matches else ""
     return Outcome(IntakeLog.Status.CREATED, entity_types.LEAD, lead.pk, [[entity_types.LEAD, lead.pk, "created"]],
                    reason=reason, deals=[])
+
+
+def _comment_on(actor: Actor, entity_type_id: int, obj, text: str):
+    """``activities.add_comment`` on the record the duplicate search has just loaded in this transaction: the same
+    checks (the text, the record not deleted, the actor's right to update it), the same timeline entry and event,
+    without its savepoint (the submission is one transaction: a failure rolls all of it back)."""
+    from voronka.activities.actions import MAX_COMMENT, add_comment
+
+    if not text.strip() or len(text) > MAX_COMMENT or obj.deleted_at is not None:
+        return add_comment(actor, entity_type_id=entity_type_id, entity_id=obj.pk, text=text, record=obj)  # its errors
+    info = entity_types.get(entity_type_id)
+    policies.require(actor, policies.UPDATE, info.id, obj)
+    comment = history.entry(actor, info.id, obj.pk, "comment", text=text.strip())
+    outbox.emit(actor, f"{info.code}.commented", info.id, obj.pk, {"entry": comment.pk})
+    return comment
 
 
 def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()):
