@@ -43,6 +43,7 @@ def main() -> None:
                         help="how the submissions are posted (urlencoded: a plain HTML form, the embed script and "
                              "intake_bench.py; multipart: what the test client posts by default)")
     parser.add_argument("--profile", type=int, default=0, help="print this many cProfile lines (cumulative)")
+    parser.add_argument("--profile-out", default="", help="also write the cProfile statistics to this file (pstats)")
     parser.add_argument("--queries", action="store_true", help="print the statements of the last submission of each outcome")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of interleaved baseline / submission blocks for the CPU-time ratio (0: none)")
@@ -163,6 +164,8 @@ def main() -> None:
     if profiler:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
+        if opts.profile_out:
+            stats.dump_stats(opts.profile_out)
         stats.sort_stats("cumulative").print_stats(opts.profile)
         stats.sort_stats("tottime").print_stats(opts.profile // 2)
         print(out.getvalue())
