@@ -31,6 +31,7 @@ def client_ip(request: HttpRequest) -> str:
 
 
 _FORM_COLUMNS: list[str] = []
+_FORM_JSON: list[int] = []  # the positions of its JSON columns (fields, allowed origins)
 
 
 def _form(slug: str) -> WebForm:
@@ -40,7 +41,9 @@ def _form(slug: str) -> WebForm:
     from voronka.core import config_cache
 
     if not _FORM_COLUMNS:
-        _FORM_COLUMNS[:] = [f.attname for f in WebForm._meta.concrete_fields]
+        fields = WebForm._meta.concrete_fields
+        _FORM_JSON[:] = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
+        _FORM_COLUMNS[:] = [f.attname for f in fields]
     key = ("webform", slug)
     version = config_cache.current_version()
     hit = config_cache.peek(key, version)
@@ -49,7 +52,10 @@ def _form(slug: str) -> WebForm:
         if hit is None:
             raise Http404
         config_cache.cached(key, lambda: hit, version)
-    return WebForm.from_db("default", _FORM_COLUMNS, [_json_copy(v) for v in hit])  # its JSON values are not shared
+    row = list(hit)
+    for i in _FORM_JSON:  # its JSON values are not shared between requests
+        row[i] = _json_copy(row[i])
+    return WebForm.from_db("default", _FORM_COLUMNS, row)
 
 
 def _json_copy(value):
