@@ -39,7 +39,11 @@ def main() -> None:
     parser.add_argument("--var", default="", help="var directory (kept; default: a temporary one)")
     parser.add_argument("--submissions", type=int, default=100)
     parser.add_argument("--kind", choices=("new", "phone", "name"), default="new")
+    parser.add_argument("--encoding", choices=("urlencoded", "multipart", "json"), default="urlencoded",
+                        help="how the submissions are posted (urlencoded: a plain HTML form, the embed script and "
+                             "intake_bench.py; multipart: what the test client posts by default)")
     parser.add_argument("--profile", type=int, default=0, help="print this many cProfile lines (cumulative)")
+    parser.add_argument("--profile-out", default="", help="also write the cProfile statistics to this file (pstats)")
     parser.add_argument("--queries", action="store_true", help="print the statements of the last submission of each outcome")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of interleaved baseline / submission blocks for the CPU-time ratio (0: none)")
@@ -86,8 +90,20 @@ def main() -> None:
                 data["name"] = contact.full_name
         return data
 
+    import json
+    import urllib.parse
+
+    def post(data: dict):
+        if opts.encoding == "multipart":
+            return client.post("/f/bench/", data, HTTP_ACCEPT="application/json")
+        if opts.encoding == "json":
+            return client.post("/f/bench/", json.dumps(data), content_type="application/json",
+                               HTTP_ACCEPT="application/json")
+        return client.post("/f/bench/", urllib.parse.urlencode(data), content_type="application/x-www-form-urlencoded",
+                           HTTP_ACCEPT="application/json")
+
     bodies = [body(n) for n in range(opts.submissions)]
-    client.post("/f/bench/", bodies[0], HTTP_ACCEPT="application/json")  # warm up (imports, caches)
+    post(bodies[0])  # warm up (imports, caches)
     base_client = Client()
     base_client.post("/bench/baseline/", '{"title": "x"}', content_type="application/json")
     from voronka.intake.models import IntakeLog
@@ -101,7 +117,7 @@ def main() -> None:
             started = time.perf_counter()
             if profiler:
                 profiler.enable()
-            response = client.post("/f/bench/", data, HTTP_ACCEPT="application/json")
+            response = post(data)
             if profiler:
                 profiler.disable()
             times.append(time.perf_counter() - started)
@@ -131,7 +147,7 @@ def main() -> None:
             cpu["baseline"].append((time.process_time() - c0) / per)
             c0 = time.process_time()
             for data in more[r * per:(r + 1) * per]:
-                client.post("/f/bench/", data, HTTP_ACCEPT="application/json")
+                post(data)
             cpu["form"].append((time.process_time() - c0) / per)
         ratios = [b / f for b, f in zip(cpu["baseline"], cpu["form"], strict=True)]
         print(f"CPU ms per request ({opts.rounds} rounds × {per}): baseline median "
@@ -148,6 +164,8 @@ def main() -> None:
     if profiler:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
+        if opts.profile_out:
+            stats.dump_stats(opts.profile_out)
         stats.sort_stats("cumulative").print_stats(opts.profile)
         stats.sort_stats("tottime").print_stats(opts.profile // 2)
         print(out.getvalue())

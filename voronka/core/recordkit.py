@@ -13,7 +13,7 @@ the UI, the REST API (single and bulk), the Bitrix24 facade, intake, robots and 
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,12 +260,15 @@ def _failure(ctx: WriteContext) -> ValidationFailed:
     return ValidationFailed(ctx.state.get("failure_message") or _("Some fields are not valid."), fields=ctx.errors)
 
 
-def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic_all: bool = False) -> list[ItemResult]:
-    """Validate every item, then write the valid ones together. With ``atomic_all`` any error writes nothing."""
+def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic_all: bool = False,
+                active_users: Iterable[int] = ()) -> list[ItemResult]:
+    """Validate every item, then write the valid ones together. With ``atomic_all`` any error writes nothing.
+    ``active_users``: ids the caller has just read as active users in this transaction (a distribution queue's pick),
+    so the responsible check does not read them again."""
     results: list[ItemResult] = []
     contexts: list[WriteContext] = []
     now = timezone.now()
-    batch: dict = {}
+    batch: dict = {"active_users": dict.fromkeys(active_users, True)} if active_users else {}
     for index, data in enumerate(items):
         if not isinstance(data, dict):
             results.append(ItemResult(index, False, error=ValidationFailed(_("The record must be a JSON object."))))
@@ -308,8 +311,8 @@ def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic
     return results
 
 
-def create_one(actor: Actor, spec: RecordSpec, data: dict):
-    [result] = create_many(actor, spec, [data])
+def create_one(actor: Actor, spec: RecordSpec, data: dict, *, active_users: Iterable[int] = ()):
+    [result] = create_many(actor, spec, [data], active_users=active_users)
     if not result.ok:
         raise result.error
     return result.obj

@@ -44,13 +44,39 @@ def open_counts(entity_type_id: int, user_ids) -> dict[int, int]:
     counts = dict.fromkeys(user_ids, 0)
     if not user_ids:
         return counts
-    process = Stage.objects.filter(pipeline__entity_type_id=entity_type_id, semantics=Stage.Semantics.PROCESS)
-    rows = (StageTotal.objects.filter(entity_type_id=entity_type_id, responsible_id__in=user_ids,
-                                      stage_id__in=process.values("id"))
-            .values("responsible_id").annotate(n=Sum("count")))
-    for row in rows:
-        counts[row["responsible_id"]] = int(row["n"] or 0)
+    sql, params, positions = _open_counts_sql(entity_type_id, len(user_ids))
+    params = list(params)
+    for pos, pk in zip(positions, user_ids, strict=True):
+        params[pos] = pk
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, params)
+        for responsible_id, n in cursor.fetchall():
+            counts[responsible_id] = int(n or 0)
     return counts
+
+
+_open_counts_plans: dict[tuple, tuple[str, list, list[int]]] = {}
+
+
+def _open_counts_sql(entity_type_id: int, n: int) -> tuple[str, list, list[int]]:
+    """The open-count query compiled once per database, kind of record and number of users (the ORM compiled it on
+    every pick): placeholder ids are compiled in and their positions among the parameters remembered."""
+    connection = transaction.get_connection()
+    key = (connection.vendor, connection.alias, entity_type_id, n)
+    plan = _open_counts_plans.get(key)
+    if plan is None:
+        placeholders = [-1000 - i for i in range(n)]
+        process = Stage.objects.filter(pipeline__entity_type_id=entity_type_id, semantics=Stage.Semantics.PROCESS)
+        qs = (StageTotal.objects.filter(entity_type_id=entity_type_id, responsible_id__in=placeholders,
+                                        stage_id__in=process.values("id"))
+              .values("responsible_id").annotate(n=Sum("count")).values_list("responsible_id", "n"))
+        sql, params = qs.query.get_compiler(using=connection.alias).as_sql()
+        params = list(params)
+        positions = [params.index(p) for p in placeholders]
+        if len(_open_counts_plans) > 256:  # bounded however many queue sizes come and go
+            _open_counts_plans.clear()
+        plan = _open_counts_plans[key] = (sql, params, positions)
+    return plan
 
 
 def _cap(queue: Queue, member: QueueMember) -> int | None:
@@ -118,11 +144,34 @@ def _pick(queue: Queue) -> QueueMember | None:
         by_pk = {m.pk: m for m in eligible}
         chosen = next(by_pk[pk] for pk in order[start:] + order[:start] if pk in by_pk)
     now = timezone.now()
-    QueueMember.objects.filter(pk=chosen.pk).update(assigned_count=chosen.assigned_count + 1, last_assigned_at=now)
+    chosen.assigned_count += 1
+    chosen.last_assigned_at = now
     queue.last_member_id = chosen.pk
     queue.assigned_total += 1
-    queue.save(update_fields=["last_member", "assigned_total"])
+    _advance(queue, chosen)
     return chosen
+
+
+_advance_sql: dict[str, tuple[str, str]] = {}
+
+
+def _advance(queue: Queue, chosen: QueueMember) -> None:
+    """The pick's two writes (the member's count and time, the queue's pointer and total) as statements written
+    once per database: the ORM compiled both on every record a queue distributed."""
+    connection = transaction.get_connection()
+    plan = _advance_sql.get(connection.vendor)
+    if plan is None:
+        q = connection.ops.quote_name
+        plan = _advance_sql[connection.vendor] = (
+            f"UPDATE {q(QueueMember._meta.db_table)} SET {q('assigned_count')} = %s, {q('last_assigned_at')} = %s "
+            f"WHERE {q('id')} = %s",
+            f"UPDATE {q(Queue._meta.db_table)} SET {q('last_member_id')} = %s, {q('assigned_total')} = %s "
+            f"WHERE {q('id')} = %s")
+    member_sql, queue_sql = plan
+    with connection.cursor() as cursor:
+        cursor.execute(member_sql, [chosen.assigned_count, connection.ops.adapt_datetimefield_value(
+            chosen.last_assigned_at), chosen.pk])
+        cursor.execute(queue_sql, [queue.last_member_id, queue.assigned_total, queue.pk])
 
 
 def reserve(queue_id) -> int | None:

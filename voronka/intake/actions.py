@@ -1,6 +1,9 @@
 """Every write of intake: receive a payload into the log, process it (one transaction), replay it.
 
-``receive`` stores the raw payload first, committed on its own, so a crash later loses nothing.
+``submit`` (the doors: web forms, registrations) logs the payload and processes it in one transaction, committed
+before the caller answers; a refusal or a crash rolls the processing back and logs the payload anew with the reason
+(``rejected``) or the traceback (``pending``). Channels that may repeat a payload (an ``external_id``) and the replay
+use ``receive``, which stores the raw payload first, committed on its own, so a crash later loses nothing;
 ``process`` then runs the channel's handler in one transaction with the log row locked; the handler
 writes through the domain actions as ``Actor.system(cause="intake:<channel>:<log id>", entry_point="intake")``
 (on behalf of the token's user for authenticated channels). An ``ActionError`` rolls everything back and
@@ -124,11 +127,8 @@ def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remo
             user_id: int | None = None) -> tuple[IntakeLog, bool]:
     """Store an inbound payload before anything else happens. Returns (log, is_new): a payload with an
     ``external_id`` seen before (a Telegram retry, a repeated call event) returns the earlier entry."""
-    if channel not in IntakeLog.Channel.values:
-        raise ValueError(channel)
-    entry = IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
-                      remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
-                      form=form, bot=bot, mailbox=mailbox, user_id=user_id)
+    entry = _log_row(channel, payload, raw=raw, source=source, remote_addr=remote_addr, meta=meta,
+                     external_id=external_id, form=form, bot=bot, mailbox=mailbox, user_id=user_id)
     try:
         with transaction.atomic():
             fastinsert.insert([entry], returning=True)  # the statement is built once, not by the ORM per payload
@@ -137,6 +137,16 @@ def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remo
             raise
         return IntakeLog.objects.get(channel=channel, external_id=external_id[:120]), False
     return entry, True
+
+
+def _log_row(channel: str, payload=None, *, raw: str = "", source: str = "", remote_addr: str = "",
+             meta: dict | None = None, external_id: str = "", form=None, bot=None, mailbox=None,
+             user_id: int | None = None) -> IntakeLog:
+    if channel not in IntakeLog.Channel.values:
+        raise ValueError(channel)
+    return IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
+                     remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
+                     form=form, bot=bot, mailbox=mailbox, user_id=user_id)
 
 
 def actor_for(entry: IntakeLog) -> Actor:
@@ -171,8 +181,6 @@ def process(log_id: int, *, replay: bool = False, form=None, entry: IntakeLog | 
     """Run the channel's handler for a logged payload. Never raises for a bad payload: the returned log
     says what happened (``status``, ``reason``, ``errors``). ``entry``: the row ``receive`` has just written (its
     status is read again under the lock, the rest not)."""
-    from voronka.core.models import OutboxEvent, TimelineEntry
-
     try:
         with transaction.atomic():
             if entry is not None and entry.pk == log_id and not replay:
@@ -184,21 +192,7 @@ def process(log_id: int, *, replay: bool = False, form=None, entry: IntakeLog | 
                 entry = IntakeLog.objects.select_for_update().get(pk=log_id)
             if entry.status != IntakeLog.Status.PENDING and not replay:
                 return IntakeLog.objects.get(pk=log_id)
-            if form is not None and entry.form_id == form.pk:
-                entry.form = form  # the form the door has just read: not read again
-            # the timeline entries and outbox events of a form submission go out in one statement each (PostgreSQL;
-            # their ids come from one nextval call per table, 4 at a time: a new lead writes 3 entries and 4 events).
-            # Not for the other channels: mail updates its timeline entry after writing its attachments.
-            rows = fastinsert.deferred([TimelineEntry, OutboxEvent], chunk=4) \
-                if entry.channel == IntakeLog.Channel.FORM else contextlib.nullcontext()
-            with rows:
-                outcome = HANDLERS[entry.channel](actor_for(entry), entry)
-            entry.status, entry.reason = outcome.status, outcome.reason
-            entry.entity_type_id, entry.entity_id = outcome.entity_type_id, outcome.entity_id
-            entry.produced, entry.errors, entry.error = outcome.produced, {}, ""
-            entry.attempts += 1
-            entry.processed_at = timezone.now()
-            _save_outcome(entry)
+            _run(entry, form=form)
             return entry
     except ActionError as exc:
         return _finish(log_id, status=IntakeLog.Status.REJECTED, reason=exc.message, errors=exc.fields,
@@ -243,11 +237,63 @@ def replay(actor: Actor, log_id: int, *, force: bool = False) -> IntakeLog:
 
 
 def submit(channel: str, payload, **kwargs) -> IntakeLog:
-    """Receive and process in one call (what the edges do)."""
-    entry, new = receive(channel, payload, **kwargs)
-    if not new:
+    """Receive and process in one call (what the edges do): one transaction that inserts the log row, runs the
+    handler and writes the outcome into the row, committed once. The payload is never lost once the caller answers
+    with success, since the answer comes after the commit. When the handler refuses the payload (``ActionError``)
+    or crashes, everything it wrote is rolled back and the payload is logged anew in a transaction of its own, with
+    its outcome in the same ``INSERT``: ``rejected`` with the reason, or ``pending`` with the traceback for a replay.
+    A payload with an ``external_id`` (retries of a sender) takes the two-step path (``receive``, then ``process``),
+    which answers a repeated id with the earlier entry."""
+    if kwargs.get("external_id"):
+        entry, new = receive(channel, payload, **kwargs)
+        if not new:
+            return entry
+        return process(entry.pk, form=kwargs.get("form"), entry=entry)
+    entry = _log_row(channel, payload, **kwargs)
+    try:
+        with transaction.atomic():
+            fastinsert.insert([entry], returning=True)  # the statement is built once, not by the ORM per payload
+            _run(entry, form=kwargs.get("form"))
         return entry
-    return process(entry.pk, form=kwargs.get("form"), entry=entry)
+    except ActionError as exc:
+        outcome = {"status": IntakeLog.Status.REJECTED, "reason": exc.message, "errors": exc.fields or {},
+                   "code": exc.code}
+    except Exception:
+        log.exception("intake payload failed; it is logged pending for a replay")
+        outcome = {"status": IntakeLog.Status.PENDING, "error": traceback.format_exc(limit=8)}
+    # a fresh row: the rolled-back one (and its id) never existed for anybody else
+    entry = _log_row(channel, payload, **kwargs)
+    entry.status, entry.reason = outcome["status"], outcome.get("reason", "")
+    entry.errors, entry.error = outcome.get("errors") or {}, outcome.get("error", "")[:20000]
+    if outcome.get("code"):
+        entry.meta = {**(entry.meta or {}), "code": outcome["code"]}
+    entry.attempts = 1
+    entry.processed_at = timezone.now() if entry.status != IntakeLog.Status.PENDING else None
+    with transaction.atomic():
+        fastinsert.insert([entry], returning=True)
+    return entry
+
+
+def _run(entry: IntakeLog, *, form=None) -> None:
+    """The handler of a logged payload and its outcome in the log row, inside the caller's transaction (raises what
+    the handler raises)."""
+    from voronka.core.models import OutboxEvent, TimelineEntry
+
+    if form is not None and entry.form_id == form.pk:
+        entry.form = form  # the form the door has just read: not read again
+    # the timeline entries and outbox events of a form submission go out in one statement each (PostgreSQL;
+    # their ids come from one nextval call per table, 4 at a time: a new lead writes 3 entries and 4 events).
+    # Not for the other channels: mail updates its timeline entry after writing its attachments.
+    rows = fastinsert.deferred([TimelineEntry, OutboxEvent], chunk=4) \
+        if entry.channel == IntakeLog.Channel.FORM else contextlib.nullcontext()
+    with rows:
+        outcome = HANDLERS[entry.channel](actor_for(entry), entry)
+    entry.status, entry.reason = outcome.status, outcome.reason
+    entry.entity_type_id, entry.entity_id = outcome.entity_type_id, outcome.entity_id
+    entry.produced, entry.errors, entry.error = outcome.produced, {}, ""
+    entry.attempts += 1
+    entry.processed_at = timezone.now()
+    _save_outcome(entry)
 
 
 # --- leads from any channel ----------------------------------------------------------------------
@@ -259,8 +305,6 @@ def note_of(lines: list[tuple[str, str]]) -> str:
 def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *, note: str = "") -> Outcome:
     """A first contact from any channel: duplicate control, then a new lead distributed by the source's queue,
     or an attachment to / a merge into what already exists."""
-    from voronka.activities.actions import add_comment
-
     phones, emails = data.get("phones") or [], data.get("emails") or []
     name = " ".join(str(data.get(k) or "") for k in ("last_name", "first_name", "middle_name")).strip()
     # «create»: always a new lead, no duplicate search (registrations, unsubscribes: robots handle them)
@@ -277,7 +321,7 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
             if changed:
                 status = IntakeLog.Status.MERGED
                 produced.append([t, pk, "updated"])
-        entry_obj = add_comment(actor, entity_type_id=t, entity_id=pk, text=text, record=target.obj)
+        entry_obj = _comment_on(actor, t, target.obj, text)
         deals = duplicates.open_deals_of(t, target.obj)
         history.bind(entry_obj, [(entity_types.DEAL, d) for d in deals])
         produced.append([t, pk, "comment"])
@@ -292,6 +336,21 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
         f"{entity_types.get(m.entity_type_id).code} #{m.id}" for m in matches[:5])} if matches else ""
     return Outcome(IntakeLog.Status.CREATED, entity_types.LEAD, lead.pk, [[entity_types.LEAD, lead.pk, "created"]],
                    reason=reason, deals=[])
+
+
+def _comment_on(actor: Actor, entity_type_id: int, obj, text: str):
+    """``activities.add_comment`` on the record the duplicate search has just loaded in this transaction: the same
+    checks (the text, the record not deleted, the actor's right to update it), the same timeline entry and event,
+    without its savepoint (the submission is one transaction: a failure rolls all of it back)."""
+    from voronka.activities.actions import MAX_COMMENT, add_comment
+
+    if not text.strip() or len(text) > MAX_COMMENT or obj.deleted_at is not None:
+        return add_comment(actor, entity_type_id=entity_type_id, entity_id=obj.pk, text=text, record=obj)  # its errors
+    info = entity_types.get(entity_type_id)
+    policies.require(actor, policies.UPDATE, info.id, obj)
+    comment = history.entry(actor, info.id, obj.pk, "comment", text=text.strip())
+    outbox.emit(actor, f"{info.code}.commented", info.id, obj.pk, {"entry": comment.pk})
+    return comment
 
 
 def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()):
@@ -312,7 +371,8 @@ def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()
         data["stage"] = routing.stage
     queue, member = distribution.reserve_member(routing.queue_id) if routing.queue_id else (None, None)
     user_id = data["responsible"] = member.user_id if member else None
-    lead = create_one(actor, LEAD, data)
+    # the member the queue has just picked is an active user (read under the queue's lock): not checked again
+    lead = create_one(actor, LEAD, data, active_users=[user_id] if user_id is not None else ())
     names.refresh(entity_types.LEAD, [lead.pk], objs=[lead], new=True)
     if queue is not None:
         distribution.record_outcome(actor, queue.pk, entity_types.LEAD, lead.pk, user_id, queue=queue,

@@ -78,3 +78,62 @@ def test_replay_as_an_admin_action(lead_pipeline, admin_user):
     entry.refresh_from_db()
     assert entry.status == "created"
     assert client.get("/admin/intake/intakelog/").status_code == 200
+
+
+FORM_FIELDS = [
+    {"name": "name", "label": "Имя", "maps_to": "first_name", "required": True},
+    {"name": "phone", "label": "Телефон", "type": "tel", "maps_to": "phones", "required": True},
+]
+
+
+def _crash_at_the_end(real):
+    """``outbox.emit`` that fails on the last event of a form submission: the lead, its distribution, its timeline and
+    its other events are written by then."""
+    def emit(actor, name, *args, **kwargs):
+        if name == "webform.submitted":
+            raise RuntimeError("the disk is full")
+        return real(actor, name, *args, **kwargs)
+    return emit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_form_submission_that_crashes_late_writes_nothing_but_the_pending_payload(admin, lead_pipeline, queue):
+    """One transaction per submission: the crash rolls back the lead, the distribution, the timeline and the events,
+    and the payload is logged pending (committed, replayable) with the traceback; the visitor is told it is stored."""
+    from django.test import Client
+
+    from voronka.core import outbox
+    from voronka.core.models import OutboxEvent, TimelineEntry
+    from voronka.distribution.models import QueueMember
+    from voronka.intake import forms
+
+    forms.create_form(admin, slug="late", name="Поздно", source="late", fields=FORM_FIELDS, queue=queue.pk)
+    events, entries = OutboxEvent.objects.count(), TimelineEntry.objects.count()
+    picks = sorted(QueueMember.objects.values_list("pk", "assigned_count"))
+    with mock.patch.object(outbox, "emit", _crash_at_the_end(outbox.emit)):
+        answer = Client().post("/f/late/", "name=%D0%9E%D0%BB%D1%8F&phone=%2B79160000009",
+                               content_type="application/x-www-form-urlencoded", HTTP_ACCEPT="application/json")
+    assert answer.status_code == 202 and answer.json()["ok"]
+    entry = IntakeLog.objects.get()
+    assert (entry.status, entry.attempts, entry.entity_id) == ("pending", 1, None) and "the disk is full" in entry.error
+    assert entry.payload == {"name": "Оля", "phone": "+79160000009"} and entry.channel == "form"
+    assert not Lead.objects.exists()  # nothing half written
+    assert (OutboxEvent.objects.count(), TimelineEntry.objects.count()) == (events, entries)
+    assert sorted(QueueMember.objects.values_list("pk", "assigned_count")) == picks  # the pick was rolled back
+    replayed = actions.replay(admin, entry.pk)
+    assert replayed.status == "created" and replayed.attempts == 2 and Lead.objects.count() == 1
+    assert Lead.objects.get().responsible_id is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_form_submission_is_logged_once_with_its_reason(admin, lead_pipeline):
+    from django.test import Client
+
+    from voronka.intake import forms
+
+    forms.create_form(admin, slug="strict", name="Строго", source="strict", fields=FORM_FIELDS)
+    answer = Client().post("/f/strict/", {"name": "Оля"}, HTTP_ACCEPT="application/json")  # multipart, no phone
+    assert answer.status_code == 422 and "phone" in answer.json()["fields"]
+    entry = IntakeLog.objects.get()
+    assert (entry.status, entry.attempts, entry.meta["code"]) == ("rejected", 1, "validation_failed")
+    assert entry.payload == {"name": "Оля"} and entry.processed_at is not None and not Lead.objects.exists()

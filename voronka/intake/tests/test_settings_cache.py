@@ -73,3 +73,15 @@ def test_source_settings_follow_their_changes(admin, lead_pipeline):
     assert Routing.for_source("kesh-src").policy == "merge"
     config_cache.bump()
     assert Routing.for_source("kesh-src").policy == "attach"
+
+
+def test_each_request_gets_its_own_copy_of_the_kept_forms_json(form):
+    from voronka.intake.views import _form
+
+    first = _form("kesh")
+    first.fields[0]["label"] = "changed in one request"
+    first.fields.append({"name": "extra"})
+    first.allowed_origins.append("https://evil.example.com")
+    second = _form("kesh")
+    assert second.fields == FIELDS and second.allowed_origins == []
+    assert (second.slug, second.name, second.queue_id) == ("kesh", "Кэш", form.queue_id)
