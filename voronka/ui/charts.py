@@ -25,6 +25,26 @@ def _wrap(svg: str, url: str | None, title: str) -> str:
     return f'<a href="{escape(url)}">{inner}</a>' if url else f"<g>{inner}</g>"
 
 
+CHAR_W = 6.4  # the width of one character at font-size 11, a little over the average of Cyrillic and Latin
+
+
+def label_lines(label: str, room: float) -> list[str]:
+    """A label under a bar in at most two lines that fit ``room`` pixels: whole words first (a person's first
+    name above the surname), then cut with «…». The bar's tooltip keeps the whole label."""
+    fit = max(3, int(room / CHAR_W))
+    words = label.split()
+    lines: list[str] = []
+    while words and len(lines) < 2:
+        line = words.pop(0)
+        while words and len(line) + 1 + len(words[0]) <= fit:
+            line += " " + words.pop(0)
+        if len(lines) == 1 and words:  # the second line takes the rest
+            line = " ".join([line, *words])
+            words = []
+        lines.append(line if len(line) <= fit else line[:fit - 1] + "…")
+    return lines or [""]
+
+
 def bars(points: list[tuple[str, float, str, str | None]], *, title: str, height: int = 220) -> SafeString:
     """Vertical bars: (label, value, shown value, link)."""
     if not points:
@@ -47,8 +67,18 @@ def bars(points: list[tuple[str, float, str, str | None]], *, title: str, height
                f'<text x="{x + bar_w / 2:.1f}" y="{y - 5:.1f}" text-anchor="middle" font-size="11">{escape(shown)}</text>')
         parts.append(_wrap(bar, url, f"{label}: {shown}"))
         if i % step == 0:
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" '
-                         f'font-size="11" fill="#555">{escape(label[:14])}</text>')
+            # the label may use its bars' slots; at the chart's edges it leans inwards instead of being cut off
+            cx, half = x + bar_w / 2, slot * step / 2
+            if cx - half < 2:
+                tx, anchor, room = 2.0, "start", cx + half - 2
+            elif cx + half > width - 2:
+                tx, anchor, room = width - 2.0, "end", width - 2 - (cx - half)
+            else:
+                tx, anchor, room = cx, "middle", 2 * half
+            spans = "".join(f'<tspan x="{tx:.1f}" dy="{0 if k == 0 else 13}">{escape(line)}</tspan>'
+                            for k, line in enumerate(label_lines(label, room - 4)))
+            parts.append(f'<text x="{tx:.1f}" y="{height - bottom + 16}" text-anchor="{anchor}" '
+                         f'font-size="11" fill="#555">{spans}</text>')
     axis = f'<line x1="{left}" y1="{top + plot_h}" x2="{width - left}" y2="{top + plot_h}" stroke="#ccc"/>'
     return mark_safe(f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
                      f'width="100%" style="max-width:{width}px" xmlns="http://www.w3.org/2000/svg">'
