@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,6 +226,8 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=300, help="duplicate lookups per kind (default 300)")
     parser.add_argument("--var", default="", help="var directory to use (kept; default: a temporary one)")
     parser.add_argument("--json", default="", help="also write the figures to this file")
+    parser.add_argument("--lookups-only", action="store_true",
+                        help="only the duplicate lookups (no server, no HTTP load): to iterate on the search")
     opts = parser.parse_args()
     var = Path(opts.var) if opts.var else Path(tempfile.mkdtemp(prefix="vk-intake-bench-"))
     env = {**os.environ, "VORONKA_VAR_DIR": str(var), "VORONKA_BENCH": "1", "VORONKA_FORM_RATE_LIMIT": "1000000000",
@@ -246,13 +249,14 @@ def main() -> None:
             voronka(env, "generate", "--contacts", str(opts.contacts - have),
                     "--companies", str(max(1, (opts.contacts - have) // 10)), "--no-progress")
             voronka(env, "intake", "reindex")
-        setup_form()
         from django.db import connection
 
-        connection.close()
         figures = {"database": database, "contacts": Contact.objects.count(), "runs": []}
-        with Server(env, var / "intake-bench-gunicorn.log") as server:
-            for clients in [int(c) for c in opts.clients.split(",") if c.strip()]:
+        if not opts.lookups_only:
+            setup_form()
+            connection.close()
+        with Server(env, var / "intake-bench-gunicorn.log") if not opts.lookups_only else nullcontext() as server:
+            for clients in [int(c) for c in opts.clients.split(",") if c.strip() and not opts.lookups_only]:
                 base = load(server.port, "/bench/baseline/", "baseline", clients, opts.seconds)
                 form = load(server.port, "/f/bench/", "form", clients, opts.seconds)
                 ratio = form["rps"] / base["rps"] if base["rps"] else 0
