@@ -20,6 +20,7 @@ from rapidfuzz import fuzz
 
 from voronka.core import audit, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
+from voronka.core.bound import cursor as bound_cursor
 from voronka.core.errors import ValidationFailed
 from voronka.core.normalize import normalize_email, normalize_phone
 from voronka.core.prepared import Prepared
@@ -84,10 +85,9 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
     A phone or e-mail match is the strongest proof: when one is found the name search does not run. Else the
     company and its people are looked at first (the company's key, and each pair of name words at that
     company), then the records with the same whole name, then those sharing a pair of name words (one bounded
-    walk per key; at most three pairs).
-    Candidates are scored
-    from their index rows; only the matches (at most ``MATCHES``) are read from their tables. ``stats``, if
-    given, is filled with the number of candidates scored and the index walks made.
+    walk per key, at most three pairs; all the walks in one statement that reads only the covering index).
+    Candidates are scored from their index rows; only the matches (at most ``MATCHES``) are read from their
+    tables. ``stats``, if given, is filled with the number of candidates scored and the index walks made.
     """
     found: dict[tuple[int, int], Match] = {}
     phones, emails = _clean(phones, normalize_phone), _clean(emails, normalize_email)
@@ -98,54 +98,27 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
             if kind not in match.reasons:
                 match.reasons.append(kind)
     scored: set[tuple[int, int]] = set()
-    walks = 0
+    walks: list[tuple[str, str, tuple[int, ...]]] = []
     if not found:  # a phone or e-mail matched: that is the record; no name search
         name_words, ckey = names.words(name), names.company_key(company)
-        wanted = " ".join(name_words)
-        limit, bound = threshold(), candidates()
-
-        def walk(kind: str, key: str, of_types: list[int]) -> None:
-            """Score the newest ``bound`` records under one key."""
-            nonlocal walks
-            if not of_types:
-                return
-            walks += 1
-            for t, pk, their_words, their_company in _walk_query(tuple(of_types), bound).rows(kind, key):
-                if (t, pk) in scored:
-                    continue
-                scored.add((t, pk))
-                company_score = fuzz.token_sort_ratio(ckey, their_company) if ckey and their_company else None
-                if t == entity_types.COMPANY:
-                    if company_score is not None and company_score >= limit:
-                        m = found.setdefault((t, pk), Match(t, pk, score=int(company_score)))
-                        m.reasons.append("company")
-                    continue
-                if not wanted or not their_words:
-                    continue
-                score = name_score(wanted, their_words)
-                if score >= limit and (company_score is None or company_score >= limit):
-                    m = found.setdefault((t, pk), Match(t, pk, score=int(score)))
-                    # the same company too: a stronger match than a namesake with no company on file
-                    for reason in ("name", "company") if company_score is not None else ("name",):
-                        if reason not in m.reasons:
-                            m.reasons.append(reason)
-
         # the company first: the company itself, then the person at that company (a pair of name words joined
         # to the company key: selective however common the name or the company); then the pairs of name words
         # alone, for a namesake with no company on file, the whole name first (the exact person among many who
-        # share the pairs). Every walk is bounded.
-        people = [t for t in types if t != entity_types.COMPANY]
+        # share the pairs). Every walk is bounded; all of them are one statement.
+        people = tuple(t for t in types if t != entity_types.COMPANY)
+        companies = tuple(t for t in types if t == entity_types.COMPANY)
         pairs = names.pair_keys(name_words, NAME_WORDS) if name_words else []
         if ckey:
-            walk("c", ckey, [t for t in types if t == entity_types.COMPANY])
-            for key in pairs:
-                walk("q", names.with_company(key, ckey), people)
+            walks.append(("c", ckey, companies))
+            walks += [("q", names.with_company(key, ckey), people) for key in pairs]
         if len(name_words) > 1:
-            walk("f", names.full_key(name_words), people)
-        for key in pairs:
-            walk("p", key, people)
+            walks.append(("f", names.full_key(name_words), people))
+        walks += [("p", key, people) for key in pairs]
+        walks = [w for w in walks if w[2]]
+        if walks:
+            _score(_walk_rows(walks, candidates()), " ".join(name_words), ckey, threshold(), found, scored)
     if stats is not None:
-        stats.update(candidates=len(scored), walks=walks)
+        stats.update(candidates=len(scored), walks=len(walks))
     best = sorted(found.values(), key=_rank)[:MATCHES + (1 if exclude else 0)]
     objs = _load({(m.entity_type_id, m.id) for m in best})
     result = []
@@ -180,16 +153,77 @@ def _comm_query(n_phones: int, n_emails: int, types: tuple) -> Prepared:
     return prepared
 
 
-def _walk_query(types: tuple, bound: int) -> Prepared:
-    """One bounded walk of the name index (the newest ``bound`` records under a key), compiled once."""
-    key = ("walk", types, bound)
-    prepared = _queries.get(key)
-    if prepared is None:
-        prepared = _queries[key] = Prepared(
-            lambda kind, name_key: NameKey.objects.filter(kind=kind, key=name_key, entity_type_id__in=types)
-            .order_by("-entity_id").values_list("entity_type_id", "entity_id", "words", "company")[:bound],
-            ["\x00kind", "\x00key"])
-    return prepared
+def _score(rows, wanted: str, ckey: str, limit: int, found: dict, scored: set) -> None:
+    """Score the candidates of the index walks (their rows carry the record's name words and company key).
+
+    A record comes once however many of its keys were walked (every row of a record carries the same words and
+    company, so which walk brought it does not matter); a name or a company seen before is not scored again
+    (the newest records under a common pair of prefixes share a few names), and a person at another company is
+    not scored by name at all."""
+    name_scores: dict[str, float] = {}
+    company_scores: dict[str, float] = {}
+    for t, pk, their_words, their_company in rows:
+        if (t, pk) in scored:
+            continue
+        scored.add((t, pk))
+        company_score = None
+        if ckey and their_company:
+            company_score = company_scores.get(their_company)
+            if company_score is None:
+                company_score = company_scores[their_company] = fuzz.token_sort_ratio(ckey, their_company)
+            if company_score < limit:  # another company: neither it nor its people are this one
+                continue
+        if t == entity_types.COMPANY:
+            if company_score is not None:
+                found.setdefault((t, pk), Match(t, pk, score=int(company_score))).reasons.append("company")
+            continue
+        if not wanted or not their_words:
+            continue
+        score = name_scores.get(their_words)
+        if score is None:
+            score = name_scores[their_words] = name_score(wanted, their_words, cutoff=limit)
+        if score >= limit:
+            m = found.setdefault((t, pk), Match(t, pk, score=int(score)))
+            # the same company too: a stronger match than a namesake with no company on file
+            for reason in ("name", "company") if company_score is not None else ("name",):
+                if reason not in m.reasons:
+                    m.reasons.append(reason)
+
+
+_walk_sql: dict[tuple, str] = {}
+
+
+def _walk_statement(walks: list[tuple[str, str, tuple[int, ...]]], bound: int) -> tuple[str, list]:
+    """The bounded index walks of one search as one statement: for each (kind, key, types) the newest ``bound``
+    rows under the key, as (entity_type_id, entity_id, words, company).
+
+    Each walk is a range of the covering index ``namekey_walk_idx`` (kind, key, newest first, then every column
+    read), so no table row is read; a ``UNION ALL`` of ``LIMIT``ed subqueries keeps each walk bounded on its own.
+    The text depends only on the shape (the kinds and types of the walks, the bound): it is built once per shape
+    and, on PostgreSQL, prepared once per connection."""
+    from django.db import connection
+
+    shape = (connection.vendor, bound, tuple((kind, types) for kind, _, types in walks))
+    sql = _walk_sql.get(shape)
+    if sql is None:
+        q = connection.ops.quote_name
+        table = q(NameKey._meta.db_table)
+        t, pk, kind, key, words, company = (q(NameKey._meta.get_field(f).column) for f in (
+            "entity_type_id", "entity_id", "kind", "key", "words", "company"))
+        sql = _walk_sql[shape] = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT {t}, {pk}, {words}, {company} FROM {table} WHERE {kind} = %s AND {key} = %s "
+            f"AND {t} IN ({', '.join(str(int(i)) for i in of_types)}) ORDER BY {pk} DESC LIMIT {int(bound)}) w{n}"
+            for n, (_, of_types) in enumerate(shape[2]))
+    return sql, [value for kind, key, _ in walks for value in (kind, key)]
+
+
+def _walk_rows(walks: list[tuple[str, str, tuple[int, ...]]], bound: int) -> list[tuple]:
+    from django.db import connection
+
+    sql, params = _walk_statement(walks, bound)
+    with bound_cursor(connection, prepare=True) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _columns(model) -> list[str]:
@@ -218,12 +252,13 @@ def _rank(m: Match):
             TYPE_ORDER.get(m.entity_type_id, 9), -m.id)
 
 
-def name_score(a: str, b: str) -> float:
+def name_score(a: str, b: str, cutoff: float = 0) -> float:
     """Similarity of two normalised names; a middle name present on one side only does not count against it,
-    but a single word (a first name alone) is never «the same person» as a longer name."""
-    score = fuzz.token_sort_ratio(a, b)
-    if min(len(a.split()), len(b.split())) >= 2:
-        score = max(score, fuzz.token_set_ratio(a, b))
+    but a single word (a first name alone) is never «the same person» as a longer name. With ``cutoff`` a score
+    below it may be given as 0 (rapidfuzz stops early)."""
+    score = fuzz.token_sort_ratio(a, b, score_cutoff=cutoff)
+    if score < 100 and min(len(a.split()), len(b.split())) >= 2:
+        score = max(score, fuzz.token_set_ratio(a, b, score_cutoff=cutoff))
     return score
 
 

@@ -188,7 +188,8 @@ def test_the_statements_of_a_submission_are_pinned(admin, form, users):
     assert logged[1][1]["question"] == "Ещё вопрос"  # the raw payload is kept
     # session 7: the log row and the processing in one transaction (no COMMIT, BEGIN, lock read in between), the
     # responsible picked by the queue not read again, the comment on a match without a savepoint
-    expected = {"sqlite": (30, 11, 14), "postgresql": (25, 12, 15)}[connection.vendor]
+    # session 8: the name search's walks are one statement (the new lead and the one found by name had two walks)
+    expected = {"sqlite": (29, 11, 13), "postgresql": (24, 12, 14)}[connection.vendor]
     assert (created, attached, by_name) == expected
 
 
@@ -218,4 +219,4 @@ def test_rebuild_writes_the_rows_refresh_writes_and_keeps_the_indexes(admin, lea
     assert not NameKey.objects.filter(entity_id=gone.pk, entity_type_id=3).exists()
     with connection.cursor() as cursor:
         indexes = connection.introspection.get_constraints(cursor, NameKey._meta.db_table)
-    assert {"namekey_newest_idx", "namekey_owner_idx"} <= set(indexes)
+    assert {"namekey_walk_idx", "namekey_owner_idx"} <= set(indexes)
