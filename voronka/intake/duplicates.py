@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from voronka.core import audit, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
@@ -157,11 +157,10 @@ def _score(rows, wanted: str, ckey: str, limit: int, found: dict, scored: set) -
     """Score the candidates of the index walks (their rows carry the record's name words and company key).
 
     A record comes once however many of its keys were walked (every row of a record carries the same words and
-    company, so which walk brought it does not matter); a name or a company seen before is not scored again
-    (the newest records under a common pair of prefixes share a few names), and a person at another company is
-    not scored by name at all."""
-    name_scores: dict[str, float] = {}
+    company, so which walk brought it does not matter); a person at another company is not scored by name; the
+    distinct names left are scored in one batch (``name_scores``), each company once."""
     company_scores: dict[str, float] = {}
+    people: list[tuple[int, int, str, bool]] = []
     for t, pk, their_words, their_company in rows:
         if (t, pk) in scored:
             continue
@@ -176,18 +175,32 @@ def _score(rows, wanted: str, ckey: str, limit: int, found: dict, scored: set) -
         if t == entity_types.COMPANY:
             if company_score is not None:
                 found.setdefault((t, pk), Match(t, pk, score=int(company_score))).reasons.append("company")
-            continue
-        if not wanted or not their_words:
-            continue
-        score = name_scores.get(their_words)
-        if score is None:
-            score = name_scores[their_words] = name_score(wanted, their_words, cutoff=limit)
+        elif wanted and their_words:
+            people.append((t, pk, their_words, company_score is not None))
+    scores = name_scores(wanted, {their_words for _, _, their_words, _ in people}, limit) if people else {}
+    for t, pk, their_words, at_company in people:
+        score = scores.get(their_words, 0)
         if score >= limit:
             m = found.setdefault((t, pk), Match(t, pk, score=int(score)))
             # the same company too: a stronger match than a namesake with no company on file
-            for reason in ("name", "company") if company_score is not None else ("name",):
+            for reason in ("name", "company") if at_company else ("name",):
                 if reason not in m.reasons:
                     m.reasons.append(reason)
+
+
+def name_scores(name: str, others, cutoff: float) -> dict[str, float]:
+    """``name_score`` of one name against many, in at most two rapidfuzz batch calls (no Python call per name);
+    only the names scoring ``cutoff`` or more are given."""
+    others = list(others)
+    best = {others[i]: score for _, score, i in process.extract(
+        name, others, scorer=fuzz.token_sort_ratio, processor=None, score_cutoff=cutoff, limit=None)}
+    if len(name.split()) >= 2:
+        several = [o for o in others if best.get(o, 0) < 100 and len(o.split()) >= 2]
+        for _, score, i in process.extract(name, several, scorer=fuzz.token_set_ratio, processor=None,
+                                           score_cutoff=cutoff, limit=None):
+            if score > best.get(several[i], 0):
+                best[several[i]] = score
+    return best
 
 
 _walk_sql: dict[tuple, str] = {}
