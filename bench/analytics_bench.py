@@ -231,6 +231,12 @@ def main() -> int:
                 ("daily totals of deals", daily.complete(2) and daily.stages_unchanged(2)),
                 ("lead conversion rows", daily.conversion_complete()),
                 ("durations of leads", stays.complete(1)), ("durations of deals", stays.complete(2)))), flush=True)
+        from voronka.analytics import readmodel
+
+        m_actor = Actor.for_user(manager, "bench")
+        print(f"[analytics-bench] {manager.username} observes beyond his rights: leads "
+              f"{readmodel.observed_beyond_rights(m_actor, 1)}, deals {readmodel.observed_beyond_rights(m_actor, 2)}",
+              flush=True)
     else:
         print(f"[analytics-bench] {vendor}: migrating", flush=True)
         call_command("migrate", verbosity=0)
