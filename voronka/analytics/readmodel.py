@@ -254,6 +254,8 @@ def sums(rows: Rows, *fields: str, value: str = "amount") -> list[tuple]:
     else:  # one sum over every row
         total = rows.qs.aggregate(n=Sum("count"), v=Sum(value))
         summed = [(total["n"], total["v"])]
+    if not rows.extra:  # nothing to merge (most viewers): the database's groups as they are
+        return [(*key, n or 0, v or 0) for *key, n, v in summed if n or v]
     for *key, n, v in summed:
         _add(out, tuple(key), n or 0, v or 0)
     for r in rows.extra:
