@@ -139,11 +139,6 @@ def _observed_rows(actor: Actor, type_id: int) -> dict[str, list[dict]] | None:
                        "amount": o.opportunity or 0} for o in objs]}
 
 
-def observes_beyond_rights(actor: Actor, type_id: int) -> bool:
-    """Whether the viewer observes a live record of the kind that his roles alone would not let him read."""
-    return bool(observed_beyond_rights(actor, type_id)) if actor.user_id else False
-
-
 def observed_beyond_rights(actor: Actor, type_id: int) -> list[int]:
     """``_observed_beyond_rights``, asked once per report or page."""
     if not actor.user_id:
