@@ -525,3 +525,31 @@ def test_observers_beyond_rights_keep_the_read_models_with_the_observed_records_
     client.force_login(u["own"])
     page = client.get("/crm/leads/?" + urlencode(r.rows[0]["filter"]))
     assert page.status_code == 200 and ">L3<" in page.content.decode()
+
+
+def test_extra_rows_follow_the_same_period_parts_and_lookups_as_the_tables_rows():
+    """``readmodel.days`` keeps an observed record's own row exactly when the table's row with the same key would be
+    read (month rows for whole months, day rows at the ends); ``Rows.filter`` refuses a lookup it cannot test."""
+    import datetime
+    import zoneinfo
+
+    from voronka.analytics.params import Params
+    from voronka.pipelines.models import DailyTotal
+
+    def row(grain, day):
+        return {"kind": "created", "grain": grain, "day": datetime.date(2026, *day), "count": 1, "amount": 0}
+
+    extra = [row("d", (1, 14)), row("d", (1, 15)), row("m", (1, 1)), row("m", (2, 1)), row("d", (2, 10)),
+             row("d", (3, 10)), row("d", (3, 11)), row("m", (3, 1))]
+    rows = readmodel.Rows(DailyTotal.objects.none(), extra)
+    p = Params(zone=zoneinfo.ZoneInfo("Europe/Moscow"), date_from=datetime.date(2026, 1, 15),
+               date_to=datetime.date(2026, 3, 10))
+    kept = readmodel.days(rows, p).extra  # 15–31 Jan by day, February by month, 1–10 Mar by day
+    assert [(r["grain"], r["day"].isoformat()) for r in kept] == [("d", "2026-01-15"), ("m", "2026-02-01"),
+                                                                  ("d", "2026-03-10")]
+    p.group = "day"
+    assert len(readmodel.days(rows, p).extra) == 3  # the day rows of the period (15 Jan, 10 Feb, 10 Mar), no month
+    assert readmodel.sums(readmodel.days(rows, p), "grain") == [("d", 3, 0)]
+    assert rows.filter(kind__in=("created",), day__gte=datetime.date(2026, 3, 1)).extra == extra[5:]
+    with pytest.raises(ValueError):
+        rows.filter(kind__startswith="cr")
