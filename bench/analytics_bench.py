@@ -26,6 +26,12 @@ the exact path (``voronka.analytics.readmodel.ENABLED`` off), with the number of
 docs/benchmarks-analytics.md. The fill ends with a rebuild of the read models (the manager's share of records is
 handed over with plain UPDATEs, which bypass the actions).
 
+With ``--observe N`` the fill also makes the manager an observer of N deals and N leads that his roles do not let
+him read (spread over the year), as in the kept 1M databases and in seed 002 (a seller observes his client's
+production deal): the reports then merge those records' own contributions into the read models' figures. The
+database named by VORONKA_DATABASE_URL (a kept SQLite file or PostgreSQL database) is filled instead of a
+temporary one, so it can be kept for later ``--existing`` runs (A/B of two versions of the code).
+
 Prints one line per report with p50 and max in milliseconds and writes the raw figures as JSON
 (``--out``, default bench/results/analytics-<db>.json). Targets (docs/benchmarks.md): p50 ≤ 1 s on
 PostgreSQL and ≤ 2 s on SQLite at 1M leads, 300k deals, 5M stage-history rows.
@@ -102,6 +108,26 @@ def pick_users():
     return User.objects.get(pk=admin_id), User.objects.get(pk=manager_id), owned
 
 
+def observe_beyond_rights(manager, n: int) -> None:
+    """Make ``manager`` observe ``n`` deals and ``n`` leads his roles do not let him read, evenly spread over the
+    records' ids (so over the year); plain inserts (observers touch no read model)."""
+    from voronka.core import policies
+    from voronka.core.actor import Actor
+    from voronka.core.models import Observer
+    from voronka.deals.models import Deal
+    from voronka.leads.models import Lead
+
+    actor = Actor.for_user(manager, "bench")
+    for type_id, model in ((1, Lead), (2, Deal)):
+        live = model.objects.filter(deleted_at__isnull=True)
+        beyond = live.exclude(pk__in=policies.visible(actor, type_id, live, observers=False).values("pk"))
+        ids = list(beyond.order_by("pk").values_list("pk", flat=True))
+        picked = ids[:: max(1, len(ids) // n)][:n] if ids else []
+        Observer.objects.bulk_create([Observer(entity_type_id=type_id, entity_id=pk, user=manager) for pk in picked])
+        print(f"[analytics-bench] {manager.username} observes {len(picked)} records of type {type_id} beyond his "
+              f"rights: {picked}", flush=True)
+
+
 def timed(fn, repeat: int) -> dict:
     times = []
     for _ in range(repeat):
@@ -161,6 +187,8 @@ def main() -> int:
     p.add_argument("--compare", action="store_true",
                    help="run every report with the daily read model and with the exact path, interleaved")
     p.add_argument("--only", help="comma-separated report slugs (default: all) and/or «dashboard»")
+    p.add_argument("--observe", type=int, default=0,
+                   help="the fill makes the manager observe N deals and N leads beyond his rights")
     p.add_argument("--existing", action="store_true",
                    help="run against the database named by the environment as it is: no migration, no fill, "
                         "no writes")
@@ -203,6 +231,12 @@ def main() -> int:
                 ("daily totals of deals", daily.complete(2) and daily.stages_unchanged(2)),
                 ("lead conversion rows", daily.conversion_complete()),
                 ("durations of leads", stays.complete(1)), ("durations of deals", stays.complete(2)))), flush=True)
+        from voronka.analytics import readmodel
+
+        m_actor = Actor.for_user(manager, "bench")
+        print(f"[analytics-bench] {manager.username} observes beyond his rights: leads "
+              f"{readmodel.observed_beyond_rights(m_actor, 1)}, deals {readmodel.observed_beyond_rights(m_actor, 2)}",
+              flush=True)
     else:
         print(f"[analytics-bench] {vendor}: migrating", flush=True)
         call_command("migrate", verbosity=0)
@@ -231,6 +265,8 @@ def main() -> int:
             print(f"[analytics-bench] daily totals of type {type_id}: {daily_rows} rows, stay totals: "
                   f"{StayTotal.objects.filter(entity_type_id=type_id).count()} rows", flush=True)
         print(f"[analytics-bench] rebuilt the read models in {time.perf_counter() - t1:.1f} s", flush=True)
+        if opts.observe:
+            observe_beyond_rights(manager, opts.observe)
         history = StageHistory.objects.count()
         print(f"[analytics-bench] filled {opts.leads} leads, {opts.deals} deals, {history} stage-history rows "
               f"in {fill:.0f} s", flush=True)

@@ -676,8 +676,8 @@ def funnel(actor: Actor, p: Params) -> Report:
     if rm is not None:
         reached_at: dict[int, list] = defaultdict(lambda: [0, ZERO])
         now_at: dict[int, list] = defaultdict(lambda: [0, ZERO])
-        for kind, stage_id, n, amount in readmodel.days(rm.filter(kind__in=("reached", "created")), p) \
-                .values_list("kind", "stage_id").annotate(n=Sum("count"), a=Sum("amount")).order_by():
+        for kind, stage_id, n, amount in readmodel.sums(readmodel.days(rm.filter(kind__in=("reached", "created")), p),
+                                                         "kind", "stage_id"):
             slot = (reached_at[order.get(stage_id, -1)] if kind == "reached" else now_at[stage_id])
             slot[0] += n or 0
             slot[1] += amount or ZERO
@@ -810,8 +810,8 @@ def lost_reasons(actor: Actor, p: Params) -> Report:
     rm = None if reason_field else readmodel.rows(actor, p, p.entity)
     if rm is not None:
         failures = {pk for pk, sem in _semantics().items() if sem == "failure"}
-        for stage_id, n, amount in readmodel.days(rm.filter(kind="closed", stage_id__in=sorted(failures)), p) \
-                .values_list("stage_id").annotate(n=Sum("count"), a=Sum("amount")).order_by():
+        for stage_id, n, amount in readmodel.sums(
+                readmodel.days(rm.filter(kind="closed", stage_id__in=sorted(failures)), p), "stage_id"):
             if n:
                 counts[(stage_id, "")] = {"count": n, "amount": amount or ZERO}
         qs = qs.none()
@@ -962,13 +962,10 @@ def stage_time(actor: Actor, p: Params) -> Report:
             stays[stage_id].append((float(seconds), pk, False))
     now_items = visible.filter(pipeline=pipe, stage_semantics="process")
     # items in a stage now: counted by the database; only the longest-waiting few per stage are read
-    if rm is not None and not p.source:  # the board's read model, narrowed by the same rights and filters
-        from voronka.pipelines.models import StageTotal
-
-        st = readmodel.narrow(actor, p, p.entity, StageTotal.objects.filter(
-            entity_type_id=p.entity, pipeline_id=pipe.pk, stage_id__in=process), pipeline=False)
-        now_count = {sid: n for sid, n in st.values("stage_id").annotate(n=Sum("count")).order_by()
-                     .values_list("stage_id", "n") if n}
+    board = readmodel.board_rows(actor, p, p.entity, pipeline=False) if rm is not None else None
+    if board is not None:  # the board's read model, narrowed by the same rights and filters (no source filter)
+        now_count = {sid: n for sid, n, _a in readmodel.sums(board.filter(pipeline_id=pipe.pk, stage_id__in=process),
+                                                              "stage_id") if n}
     else:
         now_count = dict(now_items.values("stage_id").annotate(n=Count("id")).order_by().values_list("stage_id", "n"))
     ongoing: dict[int, list] = defaultdict(list)
@@ -1019,30 +1016,29 @@ def _open_load(actor: Actor, p: Params, type_id: int, qs: QuerySet) -> dict:
     """{responsible id: {"n": open items, "amount": their amount}} from the board's read model (``StageTotal``, kept
     in the same transaction as every write): for a viewer who reads every record, with no filter but the pipeline
     and the responsible; for one who reads part of them, under his rights as the reports' rows are (no source or
-    custom-field filter, no observed record beyond his rights). Otherwise the records are counted."""
+    custom-field filter; the records he observes beyond his rights added, ``readmodel.board_rows``). Otherwise the
+    records are counted."""
     from voronka.pipelines.models import Stage, StageTotal
 
     everything = _sees_everything(actor, type_id)
+    totals = None
     if everything and not (p.source or p.department is not None or p.custom):
-        totals = StageTotal.objects.filter(entity_type_id=type_id, stage_id__in=Stage.objects.filter(
+        qs = StageTotal.objects.filter(entity_type_id=type_id, stage_id__in=Stage.objects.filter(
             semantics="process", pipeline__entity_type_id=type_id).values("id"))
         if p.pipeline is not None:
-            totals = totals.filter(pipeline_id=p.pipeline)
+            qs = qs.filter(pipeline_id=p.pipeline)
         if p.responsible is not None:
-            totals = totals.filter(responsible_id=p.responsible)
-    elif not everything and readmodel.ENABLED and not (p.source or p.custom) \
-            and not readmodel.observes_beyond_rights(actor, type_id):
+            qs = qs.filter(responsible_id=p.responsible)
+        totals = readmodel.Rows(qs)
+    elif not everything and readmodel.ENABLED and not (p.source or p.custom):
         # a viewer who reads part of the records: the same rows under his rights (responsible, «open», pipeline),
-        # exactly as the rows of the reports (an observer of records beyond his rights counts the records)
-        totals = readmodel.narrow(actor, p, type_id, StageTotal.objects.filter(
-            entity_type_id=type_id, stage_id__in=Stage.objects.filter(
-                semantics="process", pipeline__entity_type_id=type_id).values("id")))
-    else:
-        totals = None
+        # exactly as the rows of the reports, with the records he observes beyond his rights
+        board = readmodel.board_rows(actor, p, type_id)
+        if board is not None:
+            totals = board.filter(stage_id__in=sorted(sid for sid, sem in _semantics().items() if sem == "process"))
     if totals is not None:
         out: dict = {}
-        for uid, n, amount in totals.values("responsible_id").annotate(n=Sum("count"), a=Sum("amount")).order_by() \
-                .values_list("responsible_id", "n", "a"):
+        for uid, n, amount in readmodel.sums(totals, "responsible_id"):
             if n:
                 out[uid or None] = {"n": n, "amount": amount}
         return out
@@ -1062,9 +1058,8 @@ def _manager_figures_of_model(actor: Actor, p: Params):
         return None
     success = sorted(sid for sid, sem in _semantics().items() if sem == "success")
     lead_rows: dict = {}
-    for uid, kind, n in readmodel.days(lead_rm.filter(kind__in=("created", "deal")), p, by_time=False) \
-            .values("responsible_id", "kind").annotate(n=Sum("count")).order_by() \
-            .values_list("responsible_id", "kind", "n"):
+    for uid, kind, n, _a in readmodel.sums(readmodel.days(lead_rm.filter(kind__in=("created", "deal")), p,
+                                                          by_time=False), "responsible_id", "kind"):
         if n:
             slot = lead_rows.setdefault(uid or None, {"n": 0})
             if kind == "created":
@@ -1073,9 +1068,8 @@ def _manager_figures_of_model(actor: Actor, p: Params):
                 slot["conv"] = slot.get("conv", 0) + n
     won: dict = {}
     closed_n: dict = {}
-    for uid, stage_id, n, amount in readmodel.days(deal_rm.filter(kind="closed"), p, by_time=False) \
-            .values("responsible_id", "stage_id").annotate(n=Sum("count"), a=Sum("amount")).order_by() \
-            .values_list("responsible_id", "stage_id", "n", "a"):
+    for uid, stage_id, n, amount in readmodel.sums(readmodel.days(deal_rm.filter(kind="closed"), p, by_time=False),
+                                                    "responsible_id", "stage_id"):
         if not n:
             continue
         closed_n[uid or None] = closed_n.get(uid or None, 0) + n

@@ -158,8 +158,8 @@ class DailyTotal(models.Model):
     Every row exists twice: per day (``grain`` "d") and per month (``grain`` "m", ``day`` the 1st), so a year costs
     twelve months of rows plus the days at its ends. A record adds one row of each kind (and grain), keyed by its
     current pipeline, responsible (0: nobody), «open to everyone» flag and source, so the rights engine narrows
-    these rows exactly as it narrows the records (observers apart: a viewer who observes records reads the live
-    tables). Kept in the same transaction as every create, move,
+    these rows exactly as it narrows the records (records a viewer observes beyond his rights: their own rows are
+    added at read time, ``analytics.readmodel``). Kept in the same transaction as every create, move,
     change, delete, restore and merge by ``StageHook``; ``voronka analytics-rebuild`` recomputes it after bulk
     loads. See ``voronka/pipelines/daily.py`` and docs/analytics.md.
     """

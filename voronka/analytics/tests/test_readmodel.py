@@ -112,7 +112,7 @@ def test_what_the_model_cannot_answer_is_counted(co):
     assert not reports.run(a, "new-leads", JAN_FEB).details["read_model"]
 
 
-def test_a_viewer_who_sees_part_gets_exact_figures_and_observers_fall_back(co):
+def test_a_viewer_who_sees_part_gets_exact_figures_observers_too(co, monkeypatch):
     from voronka.core.recordkit import set_observers
     from voronka.deals.actions import DEAL as DEAL_SPEC
     from voronka.deals.actions import update_deal
@@ -125,21 +125,25 @@ def test_a_viewer_who_sees_part_gets_exact_figures_and_observers_fall_back(co):
     m1 = co.actors["m1"]  # department rights: D1, D8 … of the sales department, not the production item
     model, exact = both(m1, "deals", group="pipeline")
     assert model.details["read_model"] and same(model, exact)
-    # «own» observes D2 (m2's): he may read it, the rows do not know it, so the records are counted
+    # «own» observes D2 (m2's): he may read it, the rows under his rights do not hold it, its own rows are added
     set_observers(co.actors["admin"], DEAL_SPEC, co.deals["D2"].pk, [co.users["own"].pk])
     model, exact = both(own, "deals", group="none")
-    assert not model.details["read_model"] and same(model, exact)
+    assert model.details["read_model"] and same(model, exact)
     assert model.totals["deals"] == 2
     # m1 observes D2 too, but reads it anyway (his department's): the rows answer, the same figures
     set_observers(co.actors["admin"], DEAL_SPEC, co.deals["D2"].pk, [co.users["own"].pk, co.users["m1"].pk])
     for slug in ("deals", "time-to-close", "funnel"):
         model, exact = both(m1, slug, group="none")
         assert model.details["read_model"] and same(model, exact), slug
-    # … and when he observes the production item P1 (not his department's), the records are counted
+    # … and when he observes the production item P1 (not his department's), its own rows are added
     set_observers(co.actors["admin"], DEAL_SPEC, co.deals["P1"].pk, [co.users["m1"].pk])
     model, exact = both(m1, "deals", group="pipeline")
-    assert not model.details["read_model"] and same(model, exact)
+    assert model.details["read_model"] and same(model, exact)
     assert "Производство" in {r["label"] for r in model.rows}
+    # beyond MAX_OBSERVED such records the records are counted
+    monkeypatch.setattr(readmodel, "MAX_OBSERVED", 0)
+    model, exact = both(m1, "deals", group="pipeline")
+    assert not model.details["read_model"] and same(model, exact)
     # and nobody without rights sees a thing
     from voronka.identity.models import User
 
@@ -225,8 +229,8 @@ def test_durations_respect_rights(co):
     # «own» reads only his own deals: none of them is closed
     assert (model.totals["won"], model.totals["lost"]) == (0, 0)
     set_observers(co.actors["admin"], DEAL_SPEC, co.deals["D2"].pk, [co.users["own"].pk])
-    model, exact = both(own, "time-to-close", group="none")  # an observer: the records are counted
-    assert not model.details["read_model"] and same(model, exact) and model.totals["lost"] == 1
+    model, exact = both(own, "time-to-close", group="none")  # an observer: D2's own rows are added
+    assert model.details["read_model"] and same(model, exact) and model.totals["lost"] == 1
     nobody = User.objects.create_user("nobody", "n@example.ru", "nobody-pass", time_zone="Europe/Moscow")
     for slug in DURATIONS:
         r = reports.run(Actor.for_user(nobody, "test"), slug, JAN_FEB)
@@ -453,3 +457,99 @@ def test_first_action_and_qualification_follow_every_write(co):
     call_command("analytics-rebuild", stdout=StringIO())
     model, exact = both(a, "lead-speed", **march)
     assert model.details["read_model"] and same(model, exact)
+
+
+OBSERVED_REPORTS = ("new-leads", "lead-conversion", "lead-speed", "deals", "lost-reasons", "deal-amount",
+                    "time-to-close", "managers")
+
+
+def test_observers_beyond_rights_keep_the_read_models_with_the_observed_records_added(co, client):
+    """m1 (his department's records) observes P1 and C3, deals of production; «own» (his own records only) observes
+    D2 and D3 (m2's: lost, won after a re-opening) and L3 (m2's lead: qualified, converted). Every report that
+    reads the read models answers from them with those records' own rows added, with the figures of the records'
+    path, under every filter and grouping; the list behind a number still holds the observed record."""
+    from urllib.parse import urlencode
+
+    from voronka.core.recordkit import set_observers
+    from voronka.deals.actions import DEAL as DEAL_SPEC
+    from voronka.leads.actions import LEAD as LEAD_SPEC
+
+    a, u, d = co.actors["admin"], co.users, co.deals
+    set_observers(a, DEAL_SPEC, d["P1"].pk, [u["m1"].pk])
+    set_observers(a, DEAL_SPEC, d["C3"].pk, [u["m1"].pk])
+    set_observers(a, DEAL_SPEC, d["D2"].pk, [u["own"].pk])
+    set_observers(a, DEAL_SPEC, d["D3"].pk, [u["own"].pk])
+    set_observers(a, LEAD_SPEC, co.leads["L3"].pk, [u["own"].pk])
+    assert readmodel.observed_beyond_rights(co.actors["m1"], 2) == sorted([d["P1"].pk, d["C3"].pk])
+    assert readmodel.observed_beyond_rights(co.actors["own"], 1) == [co.leads["L3"].pk]
+    queries = ({}, {"group": "user"}, {"group": "department"}, {"group": "source"}, {"group": "pipeline"},
+               {"group": "week"}, {"group": "day", "date_from": "2026-01-31", "date_to": "2026-02-02"},
+               {"group": "none"}, {"responsible": u["m3"].pk}, {"responsible": u["m2"].pk}, {"source": "phone"},
+               {"department": u["m3"].department_id}, {"department": u["m1"].department_id},
+               {"pipeline": co.pipelines["production"].pk}, {"pipeline": co.pipelines["sales"].pk},
+               {"date_from": "2026-01-15", "date_to": "2026-03-10"},
+               {"date_from": "2025-12-01", "date_to": "2026-03-31", "group": "year"})
+    for who in ("m1", "own"):
+        actor = co.actors[who]
+        for slug in OBSERVED_REPORTS:
+            for q in queries:
+                if slug == "managers":
+                    q = {k: v for k, v in q.items() if k != "group"}
+                model, exact = both(actor, slug, **q)
+                assert model.details["read_model"] and not exact.details["read_model"], (who, slug, q)
+                assert same(model, exact), (who, slug, q)
+        for name in ("sales", "production", "complaints"):
+            for slug in ("funnel", "stage-time"):
+                for q in ({}, {"date_from": "2025-12-01", "date_to": "2026-03-31", "group": "year"},
+                          {"responsible": u["m3"].pk}):
+                    model, exact = both(actor, slug, pipeline=co.pipelines[name].pk, **q)
+                    assert model.details["read_model"] and same(model, exact), (who, slug, name, q)
+        model, exact = both(actor, "funnel", entity="lead")
+        assert model.details["read_model"] and same(model, exact), who
+
+    # the observed records are in the figures (not only equal to a path that misses them too) …
+    r = reports.run(co.actors["m1"], "deals", {**JAN_FEB, "group": "pipeline"})
+    production = next(row for row in r.rows if row["label"] == "Производство")
+    assert r.details["read_model"] and production["deals"] == 1 and production["amount"] == Decimal("30000.00")
+    r = reports.run(co.actors["own"], "lead-conversion", {**JAN_FEB, "group": "none"})
+    assert r.details["read_model"] and (r.totals["leads"], r.totals["to_deal"], r.totals["to_won"]) == (1, 1, 1)
+    r = reports.run(co.actors["own"], "time-to-close", {**JAN_FEB, "group": "none"})
+    assert r.details["read_model"] and (r.totals["won"], r.totals["lost"]) == (1, 1)
+    # … and in the lists behind the numbers
+    r = reports.run(co.actors["m1"], "deals", {**JAN_FEB, "group": "pipeline"})
+    production = next(row for row in r.rows if row["label"] == "Производство")
+    client.force_login(u["m1"])
+    page = client.get("/crm/deals/?" + urlencode(production["filter"]))
+    assert page.status_code == 200 and ">P1<" in page.content.decode()
+    r = reports.run(co.actors["own"], "new-leads", {**JAN_FEB, "group": "none"})
+    client.force_login(u["own"])
+    page = client.get("/crm/leads/?" + urlencode(r.rows[0]["filter"]))
+    assert page.status_code == 200 and ">L3<" in page.content.decode()
+
+
+def test_extra_rows_follow_the_same_period_parts_and_lookups_as_the_tables_rows():
+    """``readmodel.days`` keeps an observed record's own row exactly when the table's row with the same key would be
+    read (month rows for whole months, day rows at the ends); ``Rows.filter`` refuses a lookup it cannot test."""
+    import datetime
+    import zoneinfo
+
+    from voronka.analytics.params import Params
+    from voronka.pipelines.models import DailyTotal
+
+    def row(grain, day):
+        return {"kind": "created", "grain": grain, "day": datetime.date(2026, *day), "count": 1, "amount": 0}
+
+    extra = [row("d", (1, 14)), row("d", (1, 15)), row("m", (1, 1)), row("m", (2, 1)), row("d", (2, 10)),
+             row("d", (3, 10)), row("d", (3, 11)), row("m", (3, 1))]
+    rows = readmodel.Rows(DailyTotal.objects.none(), extra)
+    p = Params(zone=zoneinfo.ZoneInfo("Europe/Moscow"), date_from=datetime.date(2026, 1, 15),
+               date_to=datetime.date(2026, 3, 10))
+    kept = readmodel.days(rows, p).extra  # 15–31 Jan by day, February by month, 1–10 Mar by day
+    assert [(r["grain"], r["day"].isoformat()) for r in kept] == [("d", "2026-01-15"), ("m", "2026-02-01"),
+                                                                  ("d", "2026-03-10")]
+    p.group = "day"
+    assert len(readmodel.days(rows, p).extra) == 3  # the day rows of the period (15 Jan, 10 Feb, 10 Mar), no month
+    assert readmodel.sums(readmodel.days(rows, p), "grain") == [("d", 3, 0)]
+    assert rows.filter(kind__in=("created",), day__gte=datetime.date(2026, 3, 1)).extra == extra[5:]
+    with pytest.raises(ValueError):
+        rows.filter(kind__startswith="cr")
