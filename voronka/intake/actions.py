@@ -347,11 +347,13 @@ def _claim(limit: int) -> tuple[list[int], datetime.datetime]:
 @dataclass
 class Prefound:
     """The duplicate search of a queued payload, made before the write transaction (``find`` reads only). Under
-    the lock the exact phone/e-mail check runs again and the matches are read again; ``stale``: search anew."""
+    the lock the exact phone/e-mail check runs again and the target is read again; ``stale``: search anew.
+    ``checked``: what the channel's checks made of the payload (not done again by the handler)."""
 
     matches: list
     stale: bool = False
     name: str = ""
+    checked: tuple | None = None
 
 
 def process_queued(limit: int | None = None) -> int:
@@ -511,8 +513,9 @@ def criteria(data: dict) -> dict:
 def find_duplicates(data: dict, *, prefound: Prefound | None = None) -> list:
     """``duplicates.find`` of a lead's data. With ``prefound`` (the search made before the write transaction of a
     queued batch): the phone/e-mail check runs again here, under the lock (the strongest proof, and cheap), and the
-    name matches found before are read again (a record deleted meanwhile drops out); a phone/e-mail match that has
-    gone, or a ``stale`` search, is searched anew."""
+    record the payload would go to (``best_target`` of the name matches found before) is read again: if it was
+    deleted or changed so that it is no longer the target (a lead converted meanwhile), or a phone/e-mail match
+    has gone, or the search is ``stale``, it is searched anew. The other matches only name possible duplicates."""
     wanted = criteria(data)
     if prefound is None or prefound.stale:
         return duplicates.find(**wanted)
@@ -523,15 +526,14 @@ def find_duplicates(data: dict, *, prefound: Prefound | None = None) -> list:
     matches = prefound.matches
     if any({"phone", "email"} & set(m.reasons) for m in matches):
         return duplicates.find(**wanted)
-    if not matches:
-        return []
-    objs = duplicates._load({(m.entity_type_id, m.id) for m in matches})
-    result = []
-    for match in matches:
-        match.obj = objs.get((match.entity_type_id, match.id))
-        if match.obj is not None:
-            result.append(match)
-    return result
+    target = duplicates.best_target(matches) if matches else None
+    if target is None:
+        return matches
+    key = (target.entity_type_id, target.id)
+    target.obj = duplicates._load({key}).get(key)
+    if target.obj is None or duplicates.best_target(matches) is not target:
+        return duplicates.find(**wanted)
+    return matches
 
 
 def presearch(data: dict, routing: Routing) -> Prefound:

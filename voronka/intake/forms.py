@@ -196,8 +196,10 @@ def check_form(entry: IntakeLog) -> tuple[dict, Routing, str]:
 
 
 def _presearch_form(entry: IntakeLog) -> Prefound:
-    data, routing, _note = check_form(entry)
-    return presearch(data, routing)
+    checked = check_form(entry)
+    found = presearch(checked[0], checked[1])
+    found.checked = checked
+    return found
 
 
 check(IntakeLog.Channel.FORM, presearch=_presearch_form)(check_form)
@@ -205,7 +207,8 @@ check(IntakeLog.Channel.FORM, presearch=_presearch_form)(check_form)
 
 @handler(IntakeLog.Channel.FORM)
 def handle_form(actor: Actor, entry: IntakeLog) -> Outcome:
-    data, routing, note = check_form(entry)
+    prefound = getattr(entry, "prefound", None)  # a queued payload: checked before its batch's transaction
+    data, routing, note = prefound.checked if prefound is not None and prefound.checked else check_form(entry)
     form = entry.form
     outcome = intake_lead(actor, entry, data, routing, note=note)
     # for automation's «a web form is filled» trigger: the record it reached, and the open deals of a contact

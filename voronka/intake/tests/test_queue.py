@@ -105,6 +105,26 @@ def test_a_similar_name_within_one_batch_is_searched_again_under_the_lock(admin,
     assert f"lead #{first.entity_id}" in second.reason  # flagged as a possible duplicate of the first
 
 
+def test_a_target_deleted_between_the_search_and_the_lock_is_not_attached_to(admin, form, monkeypatch):
+    from voronka.leads.actions import create_lead, delete_lead
+
+    old = create_lead(admin, title="Старая заявка", first_name="Тимур", phones=["+79165550000"])
+    drain()  # the name index follows the outbox
+    _post({"name": "Тимур", "phone": "+79165550001"})  # the same name, another phone: found by name
+    real = actions._presearch
+
+    def then_deleted(entry):
+        found = real(entry)
+        assert [m.id for m in found.matches] == [old.pk]
+        delete_lead(admin, old.pk)  # by someone else, before the chunk's transaction
+        return found
+
+    monkeypatch.setattr(actions, "_presearch", then_deleted)
+    assert actions.process_queued() == 1
+    entry = IntakeLog.objects.get()
+    assert entry.status == "created" and entry.entity_id != old.pk
+
+
 def test_a_bad_submission_is_refused_at_once_and_logged_rejected(form):
     answer = _post({"name": "", "phone": "not a phone"}, HTTP_ACCEPT="application/json")
     assert answer.status_code == 422 and answer.json()["code"] == "validation_failed"
