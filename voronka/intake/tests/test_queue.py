@@ -267,3 +267,14 @@ def test_the_mode_over_the_api_and_the_settings_screen(admin, admin_token, form)
     assert api.patch(f"/intake/forms/{form.pk}", {"mode": "later"}).status_code == 422
     assert _post({"name": "Ян", "phone": "+79161212121"}).status_code == 200
     assert IntakeLog.objects.get().status == "created" and Lead.objects.count() == 1
+
+
+def test_a_crash_of_the_door_checks_still_keeps_the_payload(form, monkeypatch):
+    def broken(entry):
+        raise RuntimeError("a bug in the checks")
+
+    monkeypatch.setitem(actions.CHECKS, "form", broken)
+    assert _post({"name": "Фома", "phone": "+79161313131"}).status_code == 202
+    assert _queued() == 1
+    monkeypatch.undo()
+    assert actions.process_queued() == 1 and IntakeLog.objects.get().status == "created"
