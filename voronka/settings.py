@@ -211,6 +211,7 @@ VORONKA_EXPORT_THRESHOLD = int(env("EXPORT_THRESHOLD", "2000") or 2000)
 VORONKA_DUPLICATE_NAME_THRESHOLD = int(env("DUPLICATE_NAME_THRESHOLD", "88") or 88)  # rapidfuzz score, 0..100
 VORONKA_INTAKE_DUPLICATE_POLICY = env("INTAKE_DUPLICATE_POLICY", "attach") or "attach"  # merge | attach | flag
 VORONKA_FORM_RATE_LIMIT = int(env("FORM_RATE_LIMIT", "10") or 10)  # submissions per address per minute
+VORONKA_INTAKE_BATCH = int(env("INTAKE_BATCH", "200") or 200)  # queued web-form payloads a worker claims at a time
 VORONKA_CALLBACK_MINUTES = int(env("CALLBACK_MINUTES", "15") or 15)  # deadline of a missed call's call-back task
 VORONKA_SMTPD = env("SMTPD", "") or ""  # host:port of the built-in SMTP endpoint (`voronka mail-smtpd`); empty: off
 VORONKA_MAIL_MAX_BYTES = int(env("MAIL_MAX_BYTES", str(25 * 1024 * 1024)) or 25 * 1024 * 1024)  # one message

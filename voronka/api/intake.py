@@ -127,6 +127,9 @@ class FormIn(Strict):
     stage: str | None = Field(None, max_length=60)
     queue: int | None = Field(None, ge=1, le=MAX_ID)
     duplicate_policy: Literal["merge", "attach", "flag", "create", ""] | None = None
+    mode: Literal["background", "now"] | None = Field(
+        None, description="«background» (the default): a submission is answered once its fields are checked and "
+                          "processed by the worker within a second; «now»: processed inside the request.")
     success_message: str | None = Field(None, max_length=2000)
     redirect_url: str | None = Field(None, max_length=200)
     allowed_origins: list[str] | None = Field(None, max_length=50)
@@ -147,6 +150,7 @@ class FormOut(BaseModel):
     name: str
     source: str
     is_active: bool
+    mode: str
     url: str = Field(description="The public page; add ?embed=1 for the iframe variant.")
     embed_script: str = Field(description="A <script> tag that renders the form on any allowed site.")
     embed_iframe: str
@@ -324,7 +328,7 @@ def replay(request: HttpRequest, log_id: int, force: bool = False):
 def _form_out(request: HttpRequest, form: WebForm) -> dict:
     url = request.build_absolute_uri(f"/f/{form.slug}/")
     return {"id": form.pk, "slug": form.slug, "name": form.name, "source": form.source, "is_active": form.is_active,
-            "url": url, "embed_script": f'<script src="{url}embed.js" async></script>',
+            "mode": form.mode, "url": url, "embed_script": f'<script src="{url}embed.js" async></script>',
             "embed_iframe": f'<iframe src="{url}?embed=1" style="width:100%;min-height:560px;border:0" '
                             f'title="{form.name}"></iframe>',
             "fields": form.fields, "allowed_origins": form.allowed_origins or []}

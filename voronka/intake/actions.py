@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -227,7 +228,8 @@ def replay(actor: Actor, log_id: int, *, force: bool = False) -> IntakeLog:
     entry = IntakeLog.objects.filter(pk=log_id).first()
     if entry is None:
         raise NotFound(_("Intake log entry #%(id)s does not exist.") % {"id": log_id})
-    if entry.status not in (IntakeLog.Status.PENDING, IntakeLog.Status.REJECTED) and not force:
+    if entry.status not in (IntakeLog.Status.QUEUED, IntakeLog.Status.PENDING, IntakeLog.Status.REJECTED) \
+            and not force:
         raise Conflict(_("This payload was already processed (%(status)s); replay it with force.") % {
             "status": entry.get_status_display()})
     result = process(log_id, replay=True)
@@ -236,14 +238,20 @@ def replay(actor: Actor, log_id: int, *, force: bool = False) -> IntakeLog:
     return result
 
 
-def submit(channel: str, payload, **kwargs) -> IntakeLog:
+def submit(channel: str, payload, *, queue: bool = False, **kwargs) -> IntakeLog:
     """Receive and process in one call (what the edges do): one transaction that inserts the log row, runs the
     handler and writes the outcome into the row, committed once. The payload is never lost once the caller answers
     with success, since the answer comes after the commit. When the handler refuses the payload (``ActionError``)
     or crashes, everything it wrote is rolled back and the payload is logged anew in a transaction of its own, with
     its outcome in the same ``INSERT``: ``rejected`` with the reason, or ``pending`` with the traceback for a replay.
     A payload with an ``external_id`` (retries of a sender) takes the two-step path (``receive``, then ``process``),
-    which answers a repeated id with the earlier entry."""
+    which answers a repeated id with the earlier entry.
+
+    ``queue`` (a web form «in the background»): only the channel's door checks run (``check``: the form's fields,
+    the honeypot, the origin); a payload they refuse is logged ``rejected`` at once, any other is logged ``queued``
+    in one statement and processed later by the worker (``process_queued``)."""
+    if queue:
+        return _enqueue(channel, payload, **kwargs)
     if kwargs.get("external_id"):
         entry, new = receive(channel, payload, **kwargs)
         if not new:
@@ -262,6 +270,11 @@ def submit(channel: str, payload, **kwargs) -> IntakeLog:
         log.exception("intake payload failed; it is logged pending for a replay")
         outcome = {"status": IntakeLog.Status.PENDING, "error": traceback.format_exc(limit=8)}
     # a fresh row: the rolled-back one (and its id) never existed for anybody else
+    return _log_outcome(channel, payload, outcome, **kwargs)
+
+
+def _log_outcome(channel: str, payload, outcome: dict, **kwargs) -> IntakeLog:
+    """Log a payload with its outcome in the same ``INSERT`` (a refusal, a crash), in a transaction of its own."""
     entry = _log_row(channel, payload, **kwargs)
     entry.status, entry.reason = outcome["status"], outcome.get("reason", "")
     entry.errors, entry.error = outcome.get("errors") or {}, outcome.get("error", "")[:20000]
@@ -272,6 +285,162 @@ def submit(channel: str, payload, **kwargs) -> IntakeLog:
     with transaction.atomic():
         fastinsert.insert([entry], returning=True)
     return entry
+
+
+# --- the queue: payloads accepted at the door, processed by the worker in batches ----------------------
+
+Check = Callable[[IntakeLog], object]
+CHECKS: dict[str, Check] = {}  # the door's checks of a channel that can queue: raise an ActionError to refuse
+PRESEARCH: dict[str, Callable[[IntakeLog], Prefound | None]] = {}  # its duplicate search, read-only
+
+
+def check(channel: str, presearch=None):
+    """Register the door's checks of a channel (and the read-only part of its duplicate search, run before the
+    write transaction of a batch)."""
+    def register(fn: Check) -> Check:
+        CHECKS[channel] = fn
+        if presearch is not None:
+            PRESEARCH[channel] = presearch
+        return fn
+
+    return register
+
+
+def _enqueue(channel: str, payload, **kwargs) -> IntakeLog:
+    entry = _log_row(channel, payload, **kwargs)
+    try:
+        CHECKS[channel](entry)
+    except ActionError as exc:
+        return _log_outcome(channel, payload, {"status": IntakeLog.Status.REJECTED, "reason": exc.message,
+                                               "errors": exc.fields or {}, "code": exc.code}, **kwargs)
+    except Exception:  # a bug in the checks: the payload is kept (queued); the worker logs what its handler says
+        log.exception("the door's checks of a %s payload failed; it is queued anyway", channel)
+    entry.status = IntakeLog.Status.QUEUED
+    with transaction.atomic():
+        fastinsert.insert([entry], returning=True)
+    return entry
+
+
+BATCH = 200  # queued payloads a worker claims at a time, oldest first
+CHUNK = 25  # of them, processed in one write transaction (each in a savepoint)
+LEASE = datetime.timedelta(minutes=5)  # a claim a worker did not finish in this time (it died) is let go
+
+
+def batch_size() -> int:
+    return int(getattr(settings, "VORONKA_INTAKE_BATCH", BATCH))
+
+
+def _claim(limit: int) -> tuple[list[int], datetime.datetime]:
+    """Claim up to ``limit`` queued payloads, oldest first, for this worker: a short transaction of its own that
+    stamps them with a lease (``claimed_until``, also the claim's token). PostgreSQL skips rows another worker is
+    claiming (``FOR UPDATE SKIP LOCKED``); on SQLite the transaction takes the write lock at its start, so two
+    claims never overlap. Until the lease ends no other worker takes them; a worker that dies lets them go."""
+    now = timezone.now()
+    until = now + LEASE
+    with transaction.atomic():
+        free = IntakeLog.objects.filter(status=IntakeLog.Status.QUEUED).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).order_by("id")
+        ids = list(free.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+        if ids:
+            IntakeLog.objects.filter(pk__in=ids).update(claimed_until=until)
+    return ids, until
+
+
+@dataclass
+class Prefound:
+    """The duplicate search of a queued payload, made before the write transaction (``find`` reads only). Under
+    the lock the exact phone/e-mail check runs again and the target is read again; ``stale``: search anew.
+    ``checked``: what the channel's checks made of the payload (not done again by the handler)."""
+
+    matches: list
+    stale: bool = False
+    name: str = ""
+    checked: tuple | None = None
+
+
+def process_queued(limit: int | None = None) -> int:
+    """One batch of the queue (the worker's job ``intake``): claim up to ``limit`` queued payloads and process
+    each as ``submit`` would have at once, sharing its code. They are processed ``CHUNK`` at a time, in one
+    transaction per chunk with a savepoint per payload: a payload that is refused (``rejected`` with the reason)
+    or crashes (``pending`` with the traceback, replayable) rolls back only itself. The name search of a chunk runs
+    before its transaction (on SQLite, outside the write lock). A worker killed mid-batch loses nothing: what it
+    did not commit is still queued and is claimed again when its lease ends. Returns how many were processed."""
+    ids, token = _claim(limit or batch_size())
+    if not ids:
+        return 0
+    entries = list(IntakeLog.objects.filter(pk__in=ids).order_by("id"))
+    by_form = _forms_of(entries)
+    done = 0
+    for start in range(0, len(entries), CHUNK):
+        chunk = entries[start:start + CHUNK]
+        for entry in chunk:
+            if entry.form_id is not None:
+                entry.form = by_form.get(entry.form_id)
+            entry.prefound = _presearch(entry)
+        done += _process_chunk(chunk, token)
+    return done
+
+
+def _forms_of(entries) -> dict:
+    from .models import WebForm
+
+    wanted = {e.form_id for e in entries if e.form_id is not None}
+    return WebForm.objects.in_bulk(wanted) if wanted else {}
+
+
+def _presearch(entry: IntakeLog):
+    fn = PRESEARCH.get(entry.channel)
+    if fn is None:
+        return None
+    try:
+        return fn(entry)
+    except Exception:  # refused or broken: the handler meets it again under the lock and logs the outcome
+        return None
+
+
+def _process_chunk(chunk: list[IntakeLog], token) -> int:
+    done = 0
+    created: list[str] = []  # the names of the records this chunk wrote (their rows are not in any presearch)
+    with transaction.atomic():
+        mine = set(IntakeLog.objects.select_for_update().filter(
+            pk__in=[e.pk for e in chunk], status=IntakeLog.Status.QUEUED, claimed_until=token)
+            .values_list("id", flat=True))
+        for entry in chunk:
+            if entry.pk not in mine:  # replayed by hand meanwhile, or the lease ended and another worker took it
+                continue
+            prefound = getattr(entry, "prefound", None)
+            if prefound is not None and prefound.name and any(
+                    duplicates.name_score(prefound.name, other) >= duplicates.threshold() for other in created):
+                prefound.stale = True  # a record written earlier in this chunk may be its duplicate
+            try:
+                with transaction.atomic():
+                    _run(entry, form=entry.form if entry.form_id else None)
+            except ActionError as exc:
+                _fail(entry, IntakeLog.Status.REJECTED, reason=exc.message, errors=exc.fields, code=exc.code)
+            except Exception:
+                log.exception("queued intake payload #%s failed; it stays pending for a replay", entry.pk)
+                _fail(entry, IntakeLog.Status.PENDING, error=traceback.format_exc(limit=8))
+            else:
+                if prefound is not None and prefound.name:
+                    created.append(prefound.name)
+            done += 1
+    return done
+
+
+def _fail(entry: IntakeLog, status: str, *, reason: str = "", errors=None, error: str = "", code: str = "") -> None:
+    """The outcome of a payload whose savepoint was rolled back, in the chunk's transaction."""
+    meta = {**(entry.meta or {}), "code": code} if code else entry.meta
+    IntakeLog.objects.filter(pk=entry.pk).update(
+        status=status, reason=reason, errors=errors or {}, error=error[:20000], meta=meta,
+        attempts=F("attempts") + 1, processed_at=timezone.now() if status != IntakeLog.Status.PENDING else None)
+    entry.status, entry.reason, entry.errors, entry.error = status, reason, errors or {}, error
+
+
+def queued_stats() -> dict:
+    """How many payloads wait in the queue and since when (the intake log and the health of the worker)."""
+    oldest = IntakeLog.objects.filter(status=IntakeLog.Status.QUEUED).order_by("id").values_list(
+        "received_at", flat=True).first()
+    return {"count": IntakeLog.objects.filter(status=IntakeLog.Status.QUEUED).count(), "oldest": oldest}
 
 
 def _run(entry: IntakeLog, *, form=None) -> None:
@@ -305,11 +474,9 @@ def note_of(lines: list[tuple[str, str]]) -> str:
 def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *, note: str = "") -> Outcome:
     """A first contact from any channel: duplicate control, then a new lead distributed by the source's queue,
     or an attachment to / a merge into what already exists."""
-    phones, emails = data.get("phones") or [], data.get("emails") or []
-    name = " ".join(str(data.get(k) or "") for k in ("last_name", "first_name", "middle_name")).strip()
     # «create»: always a new lead, no duplicate search (registrations, unsubscribes: robots handle them)
     matches = [] if routing.policy == DuplicatePolicy.CREATE else \
-        duplicates.find(phones=phones, emails=emails, name=name, company=str(data.get("company_name") or ""))
+        find_duplicates(data, prefound=getattr(entry, "prefound", None))
     target = duplicates.best_target(matches) if matches else None
     text = note or _("New request through %(channel)s.") % {"channel": entry.get_channel_display()}
     if target is not None and routing.policy in (DuplicatePolicy.ATTACH, DuplicatePolicy.MERGE):
@@ -336,6 +503,47 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
         f"{entity_types.get(m.entity_type_id).code} #{m.id}" for m in matches[:5])} if matches else ""
     return Outcome(IntakeLog.Status.CREATED, entity_types.LEAD, lead.pk, [[entity_types.LEAD, lead.pk, "created"]],
                    reason=reason, deals=[])
+
+
+def criteria(data: dict) -> dict:
+    """What the duplicate search of a lead's data looks for."""
+    return {"phones": data.get("phones") or [], "emails": data.get("emails") or [],
+            "name": " ".join(str(data.get(k) or "") for k in ("last_name", "first_name", "middle_name")).strip(),
+            "company": str(data.get("company_name") or "")}
+
+
+def find_duplicates(data: dict, *, prefound: Prefound | None = None) -> list:
+    """``duplicates.find`` of a lead's data. With ``prefound`` (the search made before the write transaction of a
+    queued batch): the phone/e-mail check runs again here, under the lock (the strongest proof, and cheap), and the
+    record the payload would go to (``best_target`` of the name matches found before) is read again: if it was
+    deleted or changed so that it is no longer the target (a lead converted meanwhile), or a phone/e-mail match
+    has gone, or the search is ``stale``, it is searched anew. The other matches only name possible duplicates."""
+    wanted = criteria(data)
+    if prefound is None or prefound.stale:
+        return duplicates.find(**wanted)
+    if wanted["phones"] or wanted["emails"]:
+        exact = duplicates.find(phones=wanted["phones"], emails=wanted["emails"])
+        if exact:
+            return exact
+    matches = prefound.matches
+    if any({"phone", "email"} & set(m.reasons) for m in matches):
+        return duplicates.find(**wanted)
+    target = duplicates.best_target(matches) if matches else None
+    if target is None:
+        return matches
+    key = (target.entity_type_id, target.id)
+    target.obj = duplicates._load({key}).get(key)
+    if target.obj is None or duplicates.best_target(matches) is not target:
+        return duplicates.find(**wanted)
+    return matches
+
+
+def presearch(data: dict, routing: Routing) -> Prefound:
+    """The read-only duplicate search of a queued payload (see ``find_duplicates``)."""
+    if routing.policy == DuplicatePolicy.CREATE:
+        return Prefound([])
+    wanted = criteria(data)
+    return Prefound(duplicates.find(**wanted), name=" ".join(names.words(wanted["name"])))
 
 
 def _comment_on(actor: Actor, entity_type_id: int, obj, text: str):

@@ -12,6 +12,11 @@ class IntakeConfig(AppConfig):
         from . import mail, names
 
         jobs.register("mail", mail.poll_due)  # IMAP intake mailboxes, each at its own interval
+        # web-form submissions queued at the door, a batch per tick (the worker ticks again at once while there
+        # is work, else after its --interval, 0.5 s by default)
+        from . import actions
+
+        jobs.register("intake", actions.process_queued)
 
         # keep the name index used for duplicate search current for records written through any door
         for prefix in ("lead.", "contact.", "company."):

@@ -82,7 +82,7 @@ def install_form(admin: Actor, pipelines: dict) -> None:
     operators = list(User.objects.filter(username__startswith="operator", is_active=True).order_by("username"))
     queue = create_queue(admin, code="call-centre", name="Колл-центр: новые заявки", mode="round_robin", cap=30,
                          members=[{"user": u.pk} for u in operators])
-    create_form(admin, slug="zapchasti", name="Сайт: подбор запчастей", source="site", queue=queue.pk,
+    create_form(admin, slug="zapchasti", name="Сайт: подбор запчастей", source="site", queue=queue.pk, mode="background",
                 pipeline=pipelines[(LEAD, "leads")].pk, stage="new", title="Подберём запчасти за 15 минут",
                 description="Оставьте телефон — оператор перезвонит и уточнит модель и VIN.",
                 button="Жду звонка", consent_text="Согласен на обработку персональных данных",

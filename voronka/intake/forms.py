@@ -12,7 +12,19 @@ from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_djang
 from voronka.core.normalize import normalize_email, normalize_phone
 
 from . import duplicates
-from .actions import LEAD_FIELDS, UTM, Outcome, Rejected, Routing, handler, intake_lead, note_of
+from .actions import (
+    LEAD_FIELDS,
+    UTM,
+    Outcome,
+    Prefound,
+    Rejected,
+    Routing,
+    check,
+    handler,
+    intake_lead,
+    note_of,
+    presearch,
+)
 from .models import IntakeLog, WebForm
 
 SETTINGS = "settings:forms"
@@ -20,7 +32,7 @@ HONEYPOT = "website"  # a field people never see; bots fill it
 FIELD_TYPES = ("text", "tel", "email", "textarea", "number", "select")
 TARGETS = set(LEAD_FIELDS) - set(UTM) | {"phones", "emails"}
 FORM_FIELDS = ("slug", "name", "title", "description", "fields", "consent_text", "button", "source", "pipeline",
-               "stage", "queue", "duplicate_policy", "success_message", "redirect_url", "allowed_origins", "language",
+               "stage", "queue", "duplicate_policy", "mode", "success_message", "redirect_url", "allowed_origins", "language",
                "is_active")
 MAX_VALUE = 5000
 
@@ -113,10 +125,13 @@ def _first(value):
     return value.strip() if isinstance(value, str) else str(value)
 
 
-@handler(IntakeLog.Channel.FORM)
-def handle_form(actor: Actor, entry: IntakeLog) -> Outcome:
+def check_form(entry: IntakeLog) -> tuple[dict, Routing, str]:
+    """What a submission asks for: (lead data, routing, the note of its fields), or the ``ActionError`` that refuses
+    it (the form inactive, the honeypot filled, a foreign site, the fields not valid). Reads nothing but the form
+    (kept per process): the door of a form «in the background» runs only this. A payload the door has queued is
+    processed even if the form was switched off since (it was accepted)."""
     form = entry.form
-    if form is None or not form.is_active:
+    if form is None or (not form.is_active and entry.status != IntakeLog.Status.QUEUED):
         raise Rejected(_("This form is not accepting submissions."), code="form_inactive")
     posted = entry.payload if isinstance(entry.payload, dict) else {}
     if _first(posted.get(HONEYPOT)):
@@ -177,7 +192,25 @@ def handle_form(actor: Actor, entry: IntakeLog) -> Outcome:
     referrer = _first(posted.get("referrer")) or meta.get("referrer") or ""
     lines = [(_("Web form"), form.name), *lines, (_("Page"), referrer[:1000]),
              (_("Consent"), _("given") if form.consent_text else "")]
-    outcome = intake_lead(actor, entry, data, routing, note=note_of(lines))
+    return data, routing, note_of(lines)
+
+
+def _presearch_form(entry: IntakeLog) -> Prefound:
+    checked = check_form(entry)
+    found = presearch(checked[0], checked[1])
+    found.checked = checked
+    return found
+
+
+check(IntakeLog.Channel.FORM, presearch=_presearch_form)(check_form)
+
+
+@handler(IntakeLog.Channel.FORM)
+def handle_form(actor: Actor, entry: IntakeLog) -> Outcome:
+    prefound = getattr(entry, "prefound", None)  # a queued payload: checked before its batch's transaction
+    data, routing, note = prefound.checked if prefound is not None and prefound.checked else check_form(entry)
+    form = entry.form
+    outcome = intake_lead(actor, entry, data, routing, note=note)
     # for automation's «a web form is filled» trigger: the record it reached, and the open deals of a contact
     deals = outcome.deals if outcome.deals is not None else \
         duplicates.open_deal_ids(outcome.entity_type_id, outcome.entity_id)

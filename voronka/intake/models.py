@@ -28,6 +28,7 @@ class IntakeLog(models.Model):
         API = "api", _("Registration / API")
 
     class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
         PENDING = "pending", _("Pending")
         CREATED = "created", _("Created")
         MERGED = "merged", _("Merged")
@@ -56,6 +57,9 @@ class IntakeLog(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)  # the traceback of a crash; the payload stays pending
+    # a queued payload claimed by a worker: until then no other worker takes it (a worker that died mid-batch
+    # lets it go when the time passes); the value is also the claim's token. Meaningless once processed.
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("intake log entry")
@@ -99,7 +103,15 @@ def _slug_secret() -> str:
 
 
 class WebForm(models.Model):
-    """A web form (F31): its fields map to lead fields, phones, e-mails or custom fields."""
+    """A web form (F31): its fields map to lead fields, phones, e-mails or custom fields.
+
+    ``mode``: «in the background» (the default of a new form) answers a submission once its fields are checked
+    and the payload is logged as queued; the worker processes it within a second (duplicate control, the lead,
+    distribution). «At once» does all of it inside the request (the visitor waits for it)."""
+
+    class Mode(models.TextChoices):
+        BACKGROUND = "background", _("In the background (answer at once, the worker processes it)")
+        NOW = "now", _("At once (inside the request)")
 
     slug = models.SlugField(_("address"), max_length=60, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -116,6 +128,7 @@ class WebForm(models.Model):
     queue = models.ForeignKey("distribution.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                               verbose_name=_("distribution queue"))
     duplicate_policy = models.CharField(_("duplicates"), max_length=10, choices=DuplicatePolicy.choices, blank=True)
+    mode = models.CharField(_("processing"), max_length=10, choices=Mode.choices, default=Mode.BACKGROUND)
     success_message = models.TextField(_("success message"), blank=True)
     redirect_url = models.URLField(_("redirect after sending"), blank=True)
     allowed_origins = models.JSONField(_("sites allowed to embed it"), default=list, blank=True)

@@ -1,7 +1,8 @@
 """Public doors of intake: web form pages and their embed script (F31), Telegram bot webhooks (F34).
 
 Nothing here needs a sign-in. Every submission is logged before it is processed (``actions.submit``);
-a bad one gets a clear 4xx (HTML for a person, JSON for a script) and stays in the log as rejected.
+a bad one gets a clear 4xx (HTML for a person, JSON for a script) and stays in the log as rejected. A form «in
+the background» (``WebForm.mode``) checks the submission's fields here and queues it for the worker.
 """
 
 from __future__ import annotations
@@ -155,7 +156,9 @@ def _submit(request: HttpRequest, form: WebForm, origin: str, foreign: bool) -> 
     meta = {"origin": origin, "embedded": foreign, "referrer": request.META.get("HTTP_REFERER", "")[:1000],
             "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300], "utm": {
                 k: request.GET[k][:255] for k in actions.UTM if k in request.GET}}
-    entry = actions.submit(IntakeLog.Channel.FORM, posted, source=form.source, remote_addr=ip, meta=meta, form=form)
+    # «in the background»: only the form's checks run here; the payload is logged as queued for the worker
+    entry = actions.submit(IntakeLog.Channel.FORM, posted, queue=form.mode == WebForm.Mode.BACKGROUND,
+                           source=form.source, remote_addr=ip, meta=meta, form=form)
     if entry.status == IntakeLog.Status.REJECTED:
         code = (entry.meta or {}).get("code") or "validation_failed"
         status = 422 if code == "validation_failed" else (403 if code == "origin_not_allowed" else 400)
@@ -164,7 +167,8 @@ def _submit(request: HttpRequest, form: WebForm, origin: str, foreign: bool) -> 
         values = {k: v for k, v in posted.items() if isinstance(v, str)}
         return _page(request, form, status=status, values=values, errors=entry.errors, problem=entry.reason)
     message = form.success_message or _("Thank you! We will contact you soon.")
-    status = 202 if entry.status == IntakeLog.Status.PENDING else 200  # stored; processed on replay
+    # 202: stored, processed later (by the worker when queued, by a replay when its processing crashed)
+    status = 202 if entry.status in (IntakeLog.Status.QUEUED, IntakeLog.Status.PENDING) else 200
     if as_json:
         return JsonResponse({"ok": True, "message": message, "redirect": form.redirect_url or None}, status=status)
     if form.redirect_url:

@@ -87,6 +87,8 @@ def _form_data(post) -> dict:
         data[key] = int(value) if value.isdigit() and len(value) < 12 else None
     data["allowed_origins"] = [o.strip().rstrip("/") for o in (post.get("allowed_origins") or "").split() if o.strip()]
     data["is_active"] = post.get("is_active") == "on"
+    if post.get("mode"):  # absent: unchanged (a new form: in the background)
+        data["mode"] = post.get("mode").strip()
     data["fields"] = _fields_from(post)
     return data
 
@@ -119,7 +121,7 @@ def web_form_edit(request, pk: int | None = None):
     rows = list(form.fields or []) + [{} for _i in range(EXTRA_ROWS)]
     return page(request, "ui/settings/web_form.html", {
         "form_obj": form, "rows": rows, "errors": errors, "targets": _targets(), "types": forms.FIELD_TYPES,
-        "policies": DuplicatePolicy.choices, "pipelines": Pipeline.objects.filter(entity_type_id=1, is_active=True),
+        "policies": DuplicatePolicy.choices, "modes": WebForm.Mode.choices, "pipelines": Pipeline.objects.filter(entity_type_id=1, is_active=True),
         "queues": Queue.objects.filter(is_active=True).order_by("name"),
         "urls": form_urls(request, form) if form.pk else None}, nav="web_forms", status=status)
 

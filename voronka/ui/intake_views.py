@@ -105,7 +105,8 @@ def intake_log(request):
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v and k != "before")
     return page(request, "ui/settings/intake_log.html", {
         "rows": rows[:LOG_PAGE], "filters": filters, "more": more, "query": query,
-        "channels": IntakeLog.Channel.choices, "statuses": IntakeLog.Status.choices}, nav="intake_log")
+        "channels": IntakeLog.Channel.choices, "statuses": IntakeLog.Status.choices,
+        "queued": intake.queued_stats()}, nav="intake_log")
 
 
 @login_required

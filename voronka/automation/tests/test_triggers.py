@@ -188,9 +188,9 @@ def test_a_field_value_at_creation(admin, trigger, drive):
 
 
 def test_a_web_form_moves_the_existing_lead(admin, trigger, drive, lead_pipeline):
-    form = forms.create_form(admin, slug="bani", name="Бани", source="landing", fields=[
+    form = forms.create_form(admin, slug="bani", name="Бани", source="landing", mode="now", fields=[
         {"name": "phone", "label": "Телефон", "type": "tel", "maps_to": "phones", "required": True}])
-    other = forms.create_form(admin, slug="okna", name="Окна", source="landing2", fields=form.fields)
+    other = forms.create_form(admin, slug="okna", name="Окна", source="landing2", fields=form.fields, mode="now")
     trigger("webform", params={"form": "bani"})
     lead = create_lead(admin, title="Окна", phones=["+79161234567"])
     drive()

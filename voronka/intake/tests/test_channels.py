@@ -33,7 +33,8 @@ FIELDS = [
 def form(admin, lead_pipeline, queue):
     return forms.create_form(admin, slug="bani", name="Бани — лендинг", source="landing-bani", fields=FIELDS,
                              consent_text="Согласен на обработку персональных данных", queue=queue.pk,
-                             allowed_origins=["https://bani.example.ru"], success_message="Спасибо! Перезвоним.")
+                             allowed_origins=["https://bani.example.ru"], success_message="Спасибо! Перезвоним.",
+                             mode="now")
 
 
 def _post(client, data, **extra):

@@ -103,7 +103,8 @@ def test_the_person_at_a_common_company_is_found_however_many_work_there(admin, 
 
 @pytest.fixture
 def form(admin, lead_pipeline, queue):
-    return forms.create_form(admin, slug="speed", name="Скорость", source="speed", fields=FIELDS, queue=queue.pk)
+    return forms.create_form(admin, slug="speed", name="Скорость", source="speed", fields=FIELDS, queue=queue.pk,
+                             mode="now")
 
 
 def _submit(client, data) -> tuple[int, int]:

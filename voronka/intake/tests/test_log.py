@@ -107,7 +107,8 @@ def test_a_form_submission_that_crashes_late_writes_nothing_but_the_pending_payl
     from voronka.distribution.models import QueueMember
     from voronka.intake import forms
 
-    forms.create_form(admin, slug="late", name="Поздно", source="late", fields=FORM_FIELDS, queue=queue.pk)
+    forms.create_form(admin, slug="late", name="Поздно", source="late", fields=FORM_FIELDS, queue=queue.pk,
+                      mode="now")
     events, entries = OutboxEvent.objects.count(), TimelineEntry.objects.count()
     picks = sorted(QueueMember.objects.values_list("pk", "assigned_count"))
     with mock.patch.object(outbox, "emit", _crash_at_the_end(outbox.emit)):
@@ -131,7 +132,7 @@ def test_a_refused_form_submission_is_logged_once_with_its_reason(admin, lead_pi
 
     from voronka.intake import forms
 
-    forms.create_form(admin, slug="strict", name="Строго", source="strict", fields=FORM_FIELDS)
+    forms.create_form(admin, slug="strict", name="Строго", source="strict", fields=FORM_FIELDS, mode="now")
     answer = Client().post("/f/strict/", {"name": "Оля"}, HTTP_ACCEPT="application/json")  # multipart, no phone
     assert answer.status_code == 422 and "phone" in answer.json()["fields"]
     entry = IntakeLog.objects.get()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def form(admin, lead_pipeline, queue):
     return forms.create_form(admin, slug="kesh", name="Кэш", source="landing-kesh", fields=FIELDS,
-                             consent_text="Согласен", queue=queue.pk)
+                             consent_text="Согласен", queue=queue.pk, mode="now")
 
 
 NAMES = ["Иван", "Ольга", "Пётр", "Мария"]

@@ -1,4 +1,5 @@
-"""``voronka intake replay ID [--force]``, ``voronka intake pending``, ``voronka intake reindex``."""
+"""``voronka intake replay ID [--force]``, ``voronka intake pending``, ``voronka intake process``,
+``voronka intake reindex``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ class Command(BaseCommand):
         replay.add_argument("ids", nargs="+", type=int)
         replay.add_argument("--force", action="store_true", help="also a payload that already produced something")
         sub.add_parser("pending", help="list payloads that are still pending (crashed while processing)")
+        process = sub.add_parser("process", help="process the queued web-form submissions now (what the worker "
+                                                 "does), batch after batch until the queue is empty")
+        process.add_argument("--batch", type=int, default=0, help="payloads per batch (default: the worker's)")
         sub.add_parser("reindex", help="rebuild the name index used by duplicate search")
 
     def handle(self, *args, op: str, **options):
@@ -42,5 +46,14 @@ class Command(BaseCommand):
             for entry in IntakeLog.objects.filter(status=IntakeLog.Status.PENDING).order_by("id")[:1000]:
                 self.stdout.write(f"#{entry.pk} {entry.channel} {entry.received_at:%Y-%m-%d %H:%M:%S} "
                                   f"attempts={entry.attempts}")
+        elif op == "process":
+            total = 0
+            while True:
+                done = actions.process_queued(options["batch"] or None)
+                total += done
+                if not done:
+                    break
+            counts = actions.queued_stats()
+            self.stdout.write(f"processed {total} queued payload(s); {counts['count']} still queued")
         else:
             self.stdout.write(f"indexed {names.rebuild()} records")
