@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('intake', '0006_mailbox_password_encrypted'),
+        ('intake', '0007_namekey_walk_idx'),
     ]
 
     operations = [
