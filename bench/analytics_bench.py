@@ -100,6 +100,15 @@ def pick_users():
     supers = list(User.objects.filter(is_superuser=True, is_active=True).values_list("id", flat=True))
     managers = list(RoleAssignment.objects.filter(role__code="sales_manager", user__is_active=True,
                                                   user__is_superuser=False).values_list("user_id", flat=True))
+    # the role given to a department (as the demo does): its people, and those of its subdepartments if it says so
+    from voronka.identity.models import Department
+
+    for dept_id, subs in RoleAssignment.objects.filter(role__code="sales_manager", department__isnull=False) \
+            .values_list("department_id", "with_subdepartments"):
+        dept = Department.objects.get(pk=dept_id)
+        depts = sorted(dept.descendant_ids()) if subs else [dept_id]
+        managers += User.objects.filter(department_id__in=depts, is_active=True, is_superuser=False) \
+            .values_list("id", flat=True)
     if not supers or not managers:
         raise SystemExit("[analytics-bench] --existing needs an active superuser and an active user with the "
                          "role sales_manager in the database")
