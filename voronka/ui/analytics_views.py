@@ -198,10 +198,12 @@ def dashboard(request, who: str = "head"):
     if not can_see_reports(actor):
         return page(request, "ui/analytics/none.html", {}, nav="reports", status=404)
     q = QueryDict(mutable=True)
+    days = 0
     try:
         from voronka.analytics.params import parse
 
-        parse(actor, request.GET)
+        p = parse(actor, request.GET)
+        days = (p.date_to - p.date_from).days + 1
     except ValidationFailed as exc:
         messages.error(request, exc.message + " " + "; ".join(m for v in exc.fields.values() for m in v))
     for key in ("date_from", "date_to", "pipeline"):
@@ -210,13 +212,22 @@ def dashboard(request, who: str = "head"):
     if who == "me":
         q["responsible"] = str(actor.user_id)
     with memo_scope():  # the eleven reports share the read models' checks (one read of each per page)
-        return _dashboard_page(request, actor, who, q)
+        return _dashboard_page(request, actor, who, q, chart_grain(days))
 
 
-def _dashboard_page(request, actor, who, q):
-    by_day = q.copy()
-    by_day["group"] = "day"
-    leads = _dashboard_report(actor, "new-leads", by_day)
+def chart_grain(days: int) -> str:
+    """The time grain of the dashboard's «new leads» chart for a period of ``days``: a bar a day up to a month, a
+    week up to a quarter, then a month (a year by day would be 365 bars nobody can read, and the daily read-model
+    rows of a whole year instead of twelve monthly ones)."""
+    if days <= 31:
+        return "day"
+    return "week" if days <= 92 else "month"
+
+
+def _dashboard_page(request, actor, who, q, grain: str = "day"):
+    by_time = q.copy()
+    by_time["group"] = grain
+    leads = _dashboard_report(actor, "new-leads", by_time)
     conversion = _dashboard_report(actor, "lead-conversion", q)
     by_source = q.copy()
     by_source["group"] = "source"
@@ -231,7 +242,8 @@ def _dashboard_page(request, actor, who, q):
     plan = _dashboard_report(actor, "plan-fact", q)
     e2e = _dashboard_report(actor, "end-to-end", deals_q)
     widgets = [
-        {"title": _("New leads by day"), "chart": chart(leads) if leads else ""},
+        {"title": {"day": _("New leads by day"), "week": _("New leads by week"),
+                   "month": _("New leads by month")}[grain], "chart": chart(leads) if leads else ""},
         {"title": funnel.title if funnel else _("Stage funnel"), "chart": chart(funnel) if funnel else ""},
         {"title": _("Sources of new leads"), "chart": chart(sources, kind="shares") if sources else ""},
         {"title": _("Lost reasons"), "chart": chart(lost) if lost else ""},

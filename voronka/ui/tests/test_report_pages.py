@@ -62,6 +62,20 @@ def test_dashboards(co):
     assert r.status_code == 200 and "My dashboard" in r.content.decode()
 
 
+def test_the_dashboards_new_leads_chart_takes_a_grain_that_fits_the_period(co):
+    from voronka.ui.analytics_views import chart_grain
+
+    assert [chart_grain(n) for n in (1, 31, 32, 92, 93, 365)] == ["day", "day", "week", "week", "month", "month"]
+    head = browser(co, "head")
+    for period, title in (("date_from=2026-02-01&date_to=2026-02-28", "New leads by day"),
+                          (PERIOD, "New leads by week"),
+                          ("date_from=2025-03-01&date_to=2026-02-28", "New leads by month")):
+        text = head.get(f"/reports/dashboard/?{period}").content.decode()
+        assert title in text, period
+        others = {"New leads by day", "New leads by week", "New leads by month"} - {title}
+        assert not any(o in text for o in others), period
+
+
 def test_rights_and_bad_input(co):
     from voronka.identity.models import User
 
