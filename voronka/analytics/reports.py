@@ -810,8 +810,8 @@ def lost_reasons(actor: Actor, p: Params) -> Report:
     rm = None if reason_field else readmodel.rows(actor, p, p.entity)
     if rm is not None:
         failures = {pk for pk, sem in _semantics().items() if sem == "failure"}
-        for stage_id, n, amount in readmodel.sums(
-                readmodel.days(rm.filter(kind="closed", stage_id__in=sorted(failures)), p), "stage_id"):
+        closed = rm.filter(kind="closed", stage_id__in=sorted(failures), stages_as_row_filter=True)
+        for stage_id, n, amount in readmodel.sums(readmodel.days(closed, p), "stage_id"):
             if n:
                 counts[(stage_id, "")] = {"count": n, "amount": amount or ZERO}
         qs = qs.none()
@@ -1078,7 +1078,8 @@ def _manager_figures_of_model(actor: Actor, p: Params):
             slot["n"] += n
             slot["amount"] += amount or ZERO
     close_median = {(uid or None): h.median() for (_k, uid), h in readmodel.histograms(
-        readmodel.days(stay_rm.filter(kind="close", stage_id__in=success), p, by_time=False), p, "responsible_id",
+        readmodel.days(stay_rm.filter(kind="close", stage_id__in=success, stages_as_row_filter=True), p,
+                       by_time=False), p, "responsible_id",
         grouped_by=False).items()}
     return lead_rows, won, closed_n, close_median
 
