@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -438,9 +438,8 @@ def _fail(entry: IntakeLog, status: str, *, reason: str = "", errors=None, error
 
 def queued_stats() -> dict:
     """How many payloads wait in the queue and since when (the intake log and the health of the worker)."""
-    oldest = IntakeLog.objects.filter(status=IntakeLog.Status.QUEUED).order_by("id").values_list(
-        "received_at", flat=True).first()
-    return {"count": IntakeLog.objects.filter(status=IntakeLog.Status.QUEUED).count(), "oldest": oldest}
+    return IntakeLog.objects.filter(status=IntakeLog.Status.QUEUED).aggregate(
+        count=Count("id"), oldest=Min("received_at"))
 
 
 def _run(entry: IntakeLog, *, form=None) -> None:
