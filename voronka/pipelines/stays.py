@@ -230,6 +230,7 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
     live = model.objects.filter(deleted_at__isnull=True, **(scope or {}))
     extra = [f.name for f in model._meta.concrete_fields if f.name == "first_action_at"]
     qualifying = QUALIFYING(entity_type_id, None) if QUALIFYING is not None else None
+    known = qualifying or frozenset()  # asked once here, not once per record in ``contribution``
     out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     ids = live.order_by("pk").values_list("pk", flat=True)
     last = 0
@@ -239,7 +240,8 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
             break
         lo, hi = chunk[0], chunk[-1]
         last = hi
-        states = {r["id"]: {**r, "semantics": r.pop("stage_semantics")} for r in live.filter(pk__gte=lo, pk__lte=hi)
+        states = {r["id"]: {**r, "semantics": r.pop("stage_semantics"), "qualifying": known}
+                  for r in live.filter(pk__gte=lo, pk__lte=hi)
                   .values("id", "created_at", "closed_at", "pipeline_id", "stage_id", "stage_semantics",
                           "responsible_id", "is_open", "source", "opportunity", *extra)}
         moves: dict[int, list[Move]] = defaultdict(list)
