@@ -14,6 +14,9 @@ The rows it writes are consistent with what the actions would write:
 - every record has stage-history rows from its creation (``from_stage`` empty) through each move to
   its current stage, with ``moved_at`` growing and ``seconds_in_previous`` matching; some records are
   sent back a stage (or re-opened after a loss) and move on again, as in real pipelines;
+- a lead that reached its success stage was converted (``converted_at``) and, while deals are generated
+  with it, has its deal (``lead_id``) created at that moment: up to half of the deals, the chain the
+  end-to-end report follows;
 - phones and e-mails are ``Communication`` rows of the record's entity type (1 lead, 3 contact,
   4 company) with the normalised value (E.164, lower-cased e-mail) the lookup index expects;
 - ``created_at`` is spread over the last year and grows with the id, as in a real database;
@@ -166,10 +169,11 @@ STAGED_COLUMNS = ("pipeline_id", "stage_id", "stage_semantics", "stage_changed_a
                   "updated_at", "responsible_id")
 LEAD_COLUMNS = ("title", "first_name", "last_name", "company_name", "source", "opportunity", "currency",
                 "inquiry") + STAGED_COLUMNS
-DEAL_COLUMNS = ("title", "contact_id", "company_id", "opportunity", "currency", "source") + STAGED_COLUMNS
+DEAL_COLUMNS = ("title", "contact_id", "company_id", "lead_id", "opportunity", "currency", "source") + STAGED_COLUMNS
 CONTACT_COLUMNS = ("first_name", "last_name", "middle_name", "gender", "city", "position", "company_id",
                    "created_at", "updated_at", "responsible_id")
 COMPANY_COLUMNS = ("name", "industry", "site", "created_at", "updated_at", "responsible_id")
+LINKED_SHARE = 0.5  # at most this share of the deals comes from the leads converted (see ``Generator.deals``)
 RETURN_SHARE = 0.11  # the chance of a move back after each move on (see ``Generator._with_returns``)
 HISTORY_COLUMNS = ("entity_type_id", "entity_id", "pipeline_id", "from_stage_id", "to_stage_id", "semantics",
                    "moved_at", "seconds_in_previous", "responsible_id", "entry_point")
@@ -185,6 +189,7 @@ class Generator:
         self.start = self.now - dt.timedelta(days=365)
         self.report = Report()
         self.progress = progress or (lambda label, done, total: None)
+        self.converted: list[tuple[dt.datetime, int]] = []  # (when, lead id) of the leads won, in id order
 
     # ---- what the rows refer to ----
 
@@ -285,7 +290,7 @@ class Generator:
         self.report.rows[label] = self.report.rows.get(label, 0) + n
 
     def _write(self, model, columns: tuple[str, ...], entity_type_id: int, label: str, n: int,
-               build: Callable, routes: list[_Route] | None) -> None:
+               build: Callable, routes: list[_Route] | None, times: list[dt.datetime] | None = None) -> None:
         """Records (with their stage history when ``routes`` is given) and their phones/e-mails, batch by batch.
 
         ``build(created)`` returns (the record's leading column values, its phones/e-mails).
@@ -300,7 +305,7 @@ class Generator:
         comm_rows = Inserter(Communication, COMM_COLUMNS)
         users = self.users()
         rnd = self.rnd
-        times = self._times(n)
+        times = times or self._times(n)
         began = time.monotonic()
         done = 0
         self.progress(label, 0, n)
@@ -331,6 +336,9 @@ class Generator:
                                         seconds, responsible, "generate"))
                         prev_stage, prev_time = stage_id, moved
                 history_rows.insert(history)
+                if entity_type_id == LEAD:  # the leads won: converted into a deal at that moment (``deals``)
+                    self.converted += [(walk[-1][2], pk) for pk, (walk, _p, _r) in zip(ids, walks, strict=True)
+                                       if walk[-1][1] == "success"]
                 phones = [(entity_type_id, pk, *c) for pk, obj_comms in zip(ids, comms, strict=True) for c in obj_comms]
                 comm_rows.insert(phones)
             self._count(label, len(rows))
@@ -360,6 +368,9 @@ class Generator:
             return values, self._comms(p["first_name"], p["last_name"], 0.3)
 
         self._write(Lead, LEAD_COLUMNS, LEAD, "leads", n, build, self.routes(LEAD))
+        # a won lead was converted: its ``converted_at`` is the moment it reached the success stage
+        Lead.objects.filter(stage_semantics="success", converted_at__isnull=True, closed_at__isnull=False) \
+            .update(converted_at=models.F("closed_at"))
 
     def deals(self, n: int) -> None:
         from voronka.deals.models import Deal
@@ -370,15 +381,22 @@ class Generator:
         contacts = list(Contact.objects.filter(deleted_at__isnull=True).values_list("id", "company_id")[:1_000_000])
         sources = self.sources()
         rnd = self.rnd
+        # the leads converted by ``leads`` each get their deal, created at the conversion (up to ``LINKED_SHARE``
+        # of the deals); the other deals come without a lead (repeat clients, deals opened by hand)
+        linked = self.converted[:int(n * LINKED_SHARE)]
+        self.converted = self.converted[len(linked):]
+        starts = sorted([(t, pk) for t, pk in linked] + [(t, None) for t in self._times(n - len(linked))],
+                        key=lambda x: x[0])
+        lead_of = iter(pk for _t, pk in starts)
 
         def build(created):
             what, lo, hi = rnd.choice(demo.PRODUCTS)
             contact, company = rnd.choice(contacts) if contacts and rnd.random() < 0.9 else (None, None)
-            values = (f"Поставка: {what} ({rnd.choice(demo.VEHICLES)})", contact, company,
+            values = (f"Поставка: {what} ({rnd.choice(demo.VEHICLES)})", contact, company, next(lead_of),
                       Decimal(rnd.randrange(lo * 5, hi * 20, 100)), "RUB", rnd.choice(sources))
             return values, []
 
-        self._write(Deal, DEAL_COLUMNS, DEAL, "deals", n, build, self.routes(DEAL))
+        self._write(Deal, DEAL_COLUMNS, DEAL, "deals", n, build, self.routes(DEAL), times=[t for t, _pk in starts])
 
     def contacts(self, n: int) -> None:
         from voronka.parties.models import Company, Contact

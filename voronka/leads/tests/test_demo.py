@@ -233,6 +233,17 @@ def test_generate_creates_consistent_rows_in_an_empty_database():
         for stage_id, count in StageTotal.objects.filter(entity_type_id=type_id).values_list("stage_id", "count"):
             totals[stage_id] = totals.get(stage_id, 0) + count
         assert {k: v for k, v in totals.items() if v} == per_stage
+    # won leads were converted, and most got their deal, created at the conversion (the end-to-end chain)
+    won = Lead.objects.filter(stage_semantics="success")
+    assert won.exists() and not won.filter(converted_at__isnull=True).exists()
+    assert not Lead.objects.exclude(stage_semantics="success").filter(converted_at__isnull=False).exists()
+    linked = Deal.objects.filter(lead__isnull=False).select_related("lead")
+    assert 0 < linked.count() <= 30  # at most half of the 60 deals
+    for deal in linked:
+        assert deal.lead.stage_semantics == "success" and deal.created_at == deal.lead.converted_at
+    assert linked.values("lead").distinct().count() == linked.count()  # one deal per converted lead
+    ordered = list(Deal.objects.order_by("id").values_list("created_at", flat=True))
+    assert ordered == sorted(ordered)
     # columns it does not fill have their defaults
     lead = Lead.objects.first()
     assert lead.custom == {} and lead.deleted_at is None and lead.utm_source == "" and lead.currency == "RUB"
