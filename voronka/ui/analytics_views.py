@@ -25,7 +25,7 @@ from voronka.core.errors import ActionError, NotFound, ValidationFailed
 from voronka.core.memo import scope as memo_scope
 
 from . import charts
-from .templatetags.ui import money, seconds
+from .templatetags.ui import decimal_separator, money, seconds
 from .views import actor_of, page
 
 LIST_URL = {"lead": "/crm/leads/", "deal": "/crm/deals/"}
@@ -55,7 +55,8 @@ def fmt(value, kind: str) -> str:
     if kind == "money":
         return money(value)
     if kind == "percent":
-        return f"{value:.1f} %".replace(".", ",") if isinstance(value, float) else f"{value} %"
+        # the language's decimal separator: «12,8 %» in Russian, «12.8 %» in English
+        return f"{value:.1f} %".replace(".", decimal_separator()) if isinstance(value, float) else f"{value} %"
     if kind == "duration":
         s = float(value)
         if s >= 86400 and s % 86400 >= 3600:

@@ -25,6 +25,11 @@ def _separators() -> tuple[str, str]:
     return seps
 
 
+def decimal_separator() -> str:
+    """The active language's decimal separator («,» in Russian, «.» in English)."""
+    return _separators()[0]
+
+
 @register.filter
 def money(value, currency="RUB"):
     """«1 234 567 ₽», «1 234,50 ₽» (grouped by thousands in the language's format; boards show hundreds of these,

@@ -161,3 +161,16 @@ def test_support_numbers_open_the_clients_requests(co):
     m1 = browser(co, "m1")
     assert "company=" not in m1.get(f"/reports/support/?{PERIOD}").content.decode()
     assert f'/crm/deals/{co.deals["C3"].pk}/' not in m1.get(url).content.decode()
+
+
+def test_percentages_use_the_languages_decimal_separator():
+    from django.utils import translation
+
+    from voronka.ui.analytics_views import fmt
+
+    with translation.override("en"):
+        assert fmt(12.75, "percent") == "12.8 %"
+        assert fmt(1234567, "money") == "1,234,567 ₽"
+    with translation.override("ru"):
+        assert fmt(12.75, "percent") == "12,8 %"
+    assert fmt(None, "percent") == "—"
