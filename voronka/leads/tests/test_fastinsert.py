@@ -150,3 +150,19 @@ def test_a_failing_held_row_fails_the_block(lead_pipeline):
                                                 "actor_kind": "system"}])
         fastinsert.insert_rows(OutboxEvent, [{"name": "test.never", "entity_type_id": 1, "entity_id": 1}])
     assert not OutboxEvent.objects.filter(name="test.never").exists()
+
+
+@pytest.mark.parametrize("value", [{}, [], {"fields": ["phones", "title"]}, {"ключ": [1, 2.5, None, True]}, [{"a": "б"}],
+                                   "text", 5])
+def test_json_columns_are_stored_as_the_orm_stores_them(value):
+    from django.db import connection
+
+    field = OutboxEvent._meta.get_field("payload")
+    [converter] = [c for f, c in zip(fastinsert._plan(OutboxEvent, "default", False).fields,
+                                     fastinsert._plan(OutboxEvent, "default", False).converters, strict=True)
+                   if f is field]
+    fast, orm = converter(value), field.get_db_prep_save(value, connection)
+    assert fast == orm if connection.vendor == "sqlite" else (getattr(fast, "obj", fast) == getattr(orm, "obj", orm))
+    fastinsert.insert_rows(OutboxEvent, [{"name": "x.created", "payload": value}])
+    stored = OutboxEvent.objects.get(name="x.created").payload
+    assert stored == value
