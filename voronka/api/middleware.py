@@ -21,12 +21,15 @@ For a token call ``request.user`` is the anonymous user (the actor is in ``reque
 from __future__ import annotations
 
 from django.conf import settings
+from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.handlers.exception import convert_exception_to_response
-from django.utils import timezone
+from django.middleware.locale import LocaleMiddleware
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 from django.utils.module_loading import import_string
 
 API_PREFIX = "/api/"
@@ -116,3 +119,49 @@ class DefaultTimeZoneMiddleware:
         request.user = AnonymousUser()  # the caller is the token's actor, in request.auth
         timezone.deactivate()
         return self.get_response(request)
+
+
+_CACHED = 512  # distinct (cookie, Accept-Language) pairs kept (cleared when full: a few in practice)
+
+
+class ApiLocaleMiddleware(LocaleMiddleware):
+    """Django's ``LocaleMiddleware`` for the token stack, the same language and headers for less work: without
+    language-prefixed URL patterns (this project has none) the language depends only on the language cookie and
+    ``Accept-Language``, so the choice is kept per pair of them, and the answer gets its ``Vary`` and
+    ``Content-Language`` headers directly. With prefixed patterns, or a request-specific urlconf, Django's own steps
+    run."""
+
+    async_capable = False  # the token stack is synchronous (``TokenApiStack``)
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self._chosen: dict[tuple, str] = {}
+
+    def _plain(self, request) -> bool:
+        if getattr(request, "urlconf", None) is not None:
+            return False
+        return not is_language_prefix_patterns_used(settings.ROOT_URLCONF)[0]
+
+    def __call__(self, request):
+        if not self._plain(request):
+            return super().__call__(request)
+        meta = request.META
+        cookie = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) if meta.get("HTTP_COOKIE") else None
+        key = (cookie, meta.get("HTTP_ACCEPT_LANGUAGE"))
+        language = self._chosen.get(key)
+        if language is None:
+            language = translation.get_language_from_request(request, check_path=False)
+            if len(self._chosen) >= _CACHED:
+                self._chosen.clear()
+            self._chosen[key] = language
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+        response = self.get_response(request)
+        headers = response.headers
+        if "Vary" in headers:
+            patch_vary_headers(response, ("Accept-Language",))
+        else:
+            headers["Vary"] = "Accept-Language"  # what patch_vary_headers writes when there is no Vary yet
+        headers.setdefault("Content-Language", translation.get_language())
+        return response
+
