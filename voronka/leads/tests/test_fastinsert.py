@@ -166,3 +166,27 @@ def test_json_columns_are_stored_as_the_orm_stores_them(value):
     fastinsert.insert_rows(OutboxEvent, [{"name": "x.created", "payload": value}])
     stored = OutboxEvent.objects.get(name="x.created").payload
     assert stored == value
+
+
+def test_database_errors_are_djangos_and_a_broken_transaction_is_refused():
+    """The direct SQLite cursor (``core.bound``) translates the driver's errors and checks the transaction as
+    Django's cursor does."""
+    from django.db import IntegrityError, transaction
+    from django.db.transaction import TransactionManagementError
+
+    fastinsert.insert_rows(OutboxEvent, [{"name": "x.created", "payload": {}}])
+    pk = OutboxEvent.objects.get().pk
+    duplicate = OutboxEvent(pk=pk, name="x.again", payload={})
+    with transaction.atomic():
+        with pytest.raises(IntegrityError), transaction.atomic():
+            fastinsert.insert([duplicate])
+    with transaction.atomic():
+        try:
+            with transaction.atomic(savepoint=False):  # marks the outer block for rollback
+                fastinsert.insert([duplicate])
+        except IntegrityError:
+            pass
+        with pytest.raises(TransactionManagementError):
+            fastinsert.insert_rows(OutboxEvent, [{"name": "x.later", "payload": {}}])
+        transaction.set_rollback(True)
+    assert list(OutboxEvent.objects.values_list("name", flat=True)) == ["x.created"]
