@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from django.db import connections, models
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields.json import JSONField
+from django.utils import timezone
 from django.utils.functional import Promise
 
 from . import bound
@@ -327,6 +328,17 @@ def insert_batches(model, rows: Iterable[dict], size: int = 5000, *, using: str 
     return written
 
 
+_VARYING = object()
+
+
+def _fixed_default(field, conv):
+    """The stored form of a column's default when it is the same on every call (no callable, not the time)."""
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) or callable(field.default):
+        return _VARYING
+    value = field.get_default()
+    return _plain(value) if conv is None else conv(value)
+
+
 def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
     """Insert plain rows (``{attname: value}``, every row with the same keys) without building instances.
 
@@ -351,13 +363,15 @@ def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
         columns = [q(f.column) for _, f, _ in given] + [q(f.column) for f, _ in rest]
         row = f"({', '.join(['%s'] * len(columns))})"
         sql = f"INSERT INTO {base.table} ({', '.join(columns)}) VALUES {row}"
+        rest = [(f, conv, _fixed_default(f, conv)) for f, conv in rest]
         plan = _row_plans[key] = (sql, row, base.table, columns, [conv for _, _, conv in given], rest)
     sql, row, table, columns, converters, rest = plan
-    from django.utils import timezone
-
     now = None
     constants = []
-    for f, conv in rest:
+    for f, conv, fixed in rest:
+        if fixed is not _VARYING:
+            constants.append(fixed)  # a default that is neither the time nor a callable: converted once per plan
+            continue
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
             now = now or timezone.now()
             value = now
