@@ -64,6 +64,24 @@ def _sqlite_json(field, connection) -> Callable:
     return adapt
 
 
+def _postgres_json(field, connection, ops) -> Callable:
+    """A JSON column's value on PostgreSQL: the ``Jsonb`` wrapper that ``adapt_json_value`` builds, made directly for a
+    dict or a list (``get_db_prep_save`` reaches it through four calls)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations, get_json_dumps
+    from psycopg.types.json import Jsonb
+
+    if type(ops).adapt_json_value is not DatabaseOperations.adapt_json_value:  # pragma: no cover - another backend
+        return lambda v: field.get_db_prep_save(v, connection)
+    dumps = get_json_dumps(None)
+
+    def adapt(value):
+        kind = value.__class__
+        if kind is dict or kind is list:
+            return Jsonb(value, dumps=dumps)
+        return field.get_db_prep_save(value, connection)
+    return adapt
+
+
 _SIMPLE = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.FloatField,
            models.ForeignKey, models.AutoField, models.BigAutoField, models.SmallAutoField)
 
@@ -91,6 +109,8 @@ class _Plan:
             if connection.vendor == "sqlite" and field.encoder is None \
                     and type(ops).adapt_json_value is BaseDatabaseOperations.adapt_json_value:
                 return _sqlite_json(field, connection)
+            if connection.vendor == "postgresql" and field.encoder is None:
+                return _postgres_json(field, connection, ops)
             return lambda v, f=field: f.get_db_prep_save(v, connection)
         if isinstance(field, models.DateTimeField):
             if connection.vendor == "sqlite":
