@@ -27,6 +27,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.handlers.exception import convert_exception_to_response
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
@@ -122,6 +124,15 @@ class DefaultTimeZoneMiddleware:
 
 
 _CACHED = 512  # distinct (cookie, Accept-Language) pairs kept (cleared when full: a few in practice)
+_chosen: dict[tuple, str] = {}  # (language cookie, Accept-Language): the language Django chooses for them
+_LANGUAGE_SETTINGS = frozenset({"LANGUAGES", "LANGUAGE_CODE", "LANGUAGE_COOKIE_NAME", "LOCALE_PATHS", "ROOT_URLCONF"})
+
+
+@receiver(setting_changed)
+def _forget_languages(*, setting, **kwargs) -> None:
+    """The choice depends on the language settings (changed only by tests' ``override_settings``)."""
+    if setting in _LANGUAGE_SETTINGS:
+        _chosen.clear()
 
 
 class ApiLocaleMiddleware(LocaleMiddleware):
@@ -132,10 +143,6 @@ class ApiLocaleMiddleware(LocaleMiddleware):
     run."""
 
     async_capable = False  # the token stack is synchronous (``TokenApiStack``)
-
-    def __init__(self, get_response):
-        super().__init__(get_response)
-        self._chosen: dict[tuple, str] = {}
 
     def _plain(self, request) -> bool:
         if getattr(request, "urlconf", None) is not None:
@@ -148,12 +155,12 @@ class ApiLocaleMiddleware(LocaleMiddleware):
         meta = request.META
         cookie = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) if meta.get("HTTP_COOKIE") else None
         key = (cookie, meta.get("HTTP_ACCEPT_LANGUAGE"))
-        language = self._chosen.get(key)
+        language = _chosen.get(key)
         if language is None:
             language = translation.get_language_from_request(request, check_path=False)
-            if len(self._chosen) >= _CACHED:
-                self._chosen.clear()
-            self._chosen[key] = language
+            if len(_chosen) >= _CACHED:
+                _chosen.clear()
+            _chosen[key] = language
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
         response = self.get_response(request)

@@ -106,6 +106,28 @@ def test_the_token_stacks_language_is_djangos(cookie, accept, expected, admin_to
         assert (ours["Vary"], ours["Content-Language"]) == (theirs["Vary"], theirs["Content-Language"])
 
 
+def test_the_kept_language_follows_the_language_settings(admin_token, lead_pipeline, settings):
+    from django.utils import translation
+
+    from voronka.api.middleware import ApiLocaleMiddleware
+
+    def view(req):
+        from django.http import HttpResponse
+
+        return HttpResponse(req.LANGUAGE_CODE)
+
+    def request():
+        return RequestFactory().get("/api/v1/leads", HTTP_AUTHORIZATION=f"Bearer {admin_token}")
+
+    middleware = ApiLocaleMiddleware(view)
+    assert middleware(request()).content == b"ru"
+    settings.LANGUAGE_CODE = "en"  # override_settings: the kept choice is forgotten
+    try:
+        assert middleware(request()).content == b"en"
+    finally:
+        translation.activate("ru")
+
+
 def _layers(chain) -> list[str]:
     names = []
     step = chain
