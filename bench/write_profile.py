@@ -52,6 +52,9 @@ def main() -> None:
     parser.add_argument("--calls", action="store_true",
                         help="Python function calls per request (cProfile's count: does not depend on load)")
     parser.add_argument("--dump", default="", help="write the cProfile data to this file (pstats format)")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="a statistical profile (CPU-time timer, no per-call overhead): print this many functions "
+                             "by inclusive and by own time, in µs per create")
     opts = parser.parse_args()
     var = opts.var or tempfile.mkdtemp(prefix="vk-write-prof-")
     os.environ.update({"VORONKA_VAR_DIR": var, "VORONKA_BENCH": "1", "DJANGO_SETTINGS_MODULE": "voronka.settings"})
@@ -202,6 +205,9 @@ def main() -> None:
             stats = pstats.Stats(profiler)
             print(f"function calls per {name}: {stats.total_calls / 100:,.0f} ({stats.prim_calls / 100:,.0f} primitive)")
 
+    if opts.sample:
+        print_samples(create, opts.n * opts.rounds, opts.sample)
+
     if opts.profile or opts.tottime or opts.dump:
         profiler = cProfile.Profile(time.process_time)  # CPU time: other load changes it little
         profiler.enable()
@@ -217,6 +223,57 @@ def main() -> None:
         if opts.profile:
             stats.sort_stats("cumulative").print_stats(opts.profile)
         print(out.getvalue())
+
+
+def print_samples(create, n: int, top: int, interval: float = 0.0002) -> None:
+    """Sample the stack every ``interval`` seconds of this process's CPU time (``ITIMER_PROF``) while ``n`` creates
+    run, and print where the time goes: per function, inclusive (on the stack) and own (on top), in µs per create.
+    Unlike cProfile it adds nothing per call, so cheap functions called often are not inflated; time spent in C
+    (SQLite, JSON) counts for the Python function that called it."""
+    import signal
+
+    inclusive: collections.Counter = collections.Counter()
+    own: collections.Counter = collections.Counter()
+    total = [0]
+
+    def name(code) -> str:
+        path = code.co_filename
+        for marker in ("site-packages/", "wt-create9/", "python3.11/"):
+            if marker in path:
+                path = path.split(marker, 1)[1]
+                break
+        path = re.sub(r"^/work/[^/]+/", "", path)
+        return f"{path}:{code.co_firstlineno}({code.co_name})"
+
+    def on_tick(signum, frame):
+        total[0] += 1
+        if frame is None:
+            return
+        own[name(frame.f_code)] += 1
+        seen = set()
+        while frame is not None:
+            code = frame.f_code
+            if code not in seen:
+                seen.add(code)
+                inclusive[name(code)] += 1
+            frame = frame.f_back
+
+    previous = signal.signal(signal.SIGPROF, on_tick)
+    started = time.process_time()
+    signal.setitimer(signal.ITIMER_PROF, interval, interval)
+    try:
+        for _ in range(n):
+            create()
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, previous)
+    spent = time.process_time() - started
+    per_sample = spent / max(1, total[0]) / n * 1e6  # µs of one create that one sample stands for
+    print(f"\nsampled profile: {n} creates, {total[0]} samples, {spent / n * 1000:.3f} ms CPU per create")
+    for title, counter in (("inclusive", inclusive), ("own", own)):
+        print(f"  by {title} time (µs per create):")
+        for key, count in counter.most_common(top):
+            print(f"    {count * per_sample:8.1f}  {key}")
 
 
 def print_layers(create, baseline, n: int, rounds: int) -> None:

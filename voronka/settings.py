@@ -108,7 +108,7 @@ MIDDLEWARE = [
 API_TOKEN_MIDDLEWARE = [
     "voronka.core.config_cache.VersionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "voronka.api.middleware.ApiLocaleMiddleware",  # LocaleMiddleware, its choice kept per cookie/Accept-Language
     "django.middleware.common.CommonMiddleware",
     "voronka.api.middleware.DefaultTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -21,12 +21,17 @@ For a token call ``request.user`` is the anonymous user (the actor is in ``reque
 from __future__ import annotations
 
 from django.conf import settings
+from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.handlers.exception import convert_exception_to_response
-from django.utils import timezone
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.middleware.locale import LocaleMiddleware
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 from django.utils.module_loading import import_string
 
 API_PREFIX = "/api/"
@@ -116,3 +121,54 @@ class DefaultTimeZoneMiddleware:
         request.user = AnonymousUser()  # the caller is the token's actor, in request.auth
         timezone.deactivate()
         return self.get_response(request)
+
+
+_CACHED = 512  # distinct (cookie, Accept-Language) pairs kept (cleared when full: a few in practice)
+_chosen: dict[tuple, str] = {}  # (language cookie, Accept-Language): the language Django chooses for them
+_LANGUAGE_SETTINGS = frozenset({"LANGUAGES", "LANGUAGE_CODE", "LANGUAGE_COOKIE_NAME", "LOCALE_PATHS", "ROOT_URLCONF"})
+
+
+@receiver(setting_changed)
+def _forget_languages(*, setting, **kwargs) -> None:
+    """The choice depends on the language settings (changed only by tests' ``override_settings``)."""
+    if setting in _LANGUAGE_SETTINGS:
+        _chosen.clear()
+
+
+class ApiLocaleMiddleware(LocaleMiddleware):
+    """Django's ``LocaleMiddleware`` for the token stack, the same language and headers for less work: without
+    language-prefixed URL patterns (this project has none) the language depends only on the language cookie and
+    ``Accept-Language``, so the choice is kept per pair of them, and the answer gets its ``Vary`` and
+    ``Content-Language`` headers directly. With prefixed patterns, or a request-specific urlconf, Django's own steps
+    run."""
+
+    async_capable = False  # the token stack is synchronous (``TokenApiStack``)
+
+    def _plain(self, request) -> bool:
+        if getattr(request, "urlconf", None) is not None:
+            return False
+        return not is_language_prefix_patterns_used(settings.ROOT_URLCONF)[0]
+
+    def __call__(self, request):
+        if not self._plain(request):
+            return super().__call__(request)
+        meta = request.META
+        cookie = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) if meta.get("HTTP_COOKIE") else None
+        key = (cookie, meta.get("HTTP_ACCEPT_LANGUAGE"))
+        language = _chosen.get(key)
+        if language is None:
+            language = translation.get_language_from_request(request, check_path=False)
+            if len(_chosen) >= _CACHED:
+                _chosen.clear()
+            _chosen[key] = language
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+        response = self.get_response(request)
+        headers = response.headers
+        if "Vary" in headers:
+            patch_vary_headers(response, ("Accept-Language",))
+        else:
+            headers["Vary"] = "Accept-Language"  # what patch_vary_headers writes when there is no Vary yet
+        headers.setdefault("Content-Language", translation.get_language())
+        return response
+

@@ -19,7 +19,9 @@ Django's usual cursor.
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils.connection import ConnectionProxy
 
 #: psycopg prepares only on a connection whose ``prepare_threshold`` is set; Django leaves it unset (None) and so
 #: never prepares the ORM's queries (its client-binding cursors cannot be prepared anyway). Only the statements
@@ -56,10 +58,66 @@ def preparing(connection: BaseDatabaseWrapper) -> bool:
     return bool(getattr(settings, "VORONKA_PG_PREPARE", True)) and connection.settings_dict.get("CONN_MAX_AGE") != 0
 
 
+class _Direct:
+    """SQLite: the driver's cursor with what Django's cursor wrapper adds when nothing is logged or wrapped: the
+    connection opened if needed (with Django's async-safety check), the broken-transaction check before each
+    statement, and the driver's errors turned into Django's. Django's wrapper (``connection.cursor()``, its
+    ``execute``, ``fetchall`` and ``close``, each through a layer or two) cost as much as the statement for the
+    short INSERTs of a create: measured 66 against 33 µs for the versions read."""
+
+    __slots__ = ("db", "cursor")
+
+    def __init__(self, db: BaseDatabaseWrapper):
+        db.close_if_health_check_failed()
+        db.ensure_connection()
+        self.db = db
+        with db.wrap_database_errors:
+            self.cursor = db.create_cursor()
+
+    def execute(self, sql, params=None):
+        db = self.db
+        db.validate_no_broken_transaction()
+        with db.wrap_database_errors:
+            return self.cursor.execute(sql) if params is None else self.cursor.execute(sql, params)
+
+    def executemany(self, sql, param_list):
+        db = self.db
+        db.validate_no_broken_transaction()
+        with db.wrap_database_errors:
+            return self.cursor.executemany(sql, param_list)
+
+    def fetchall(self):
+        with self.db.wrap_database_errors:
+            return self.cursor.fetchall()
+
+    def fetchone(self):
+        with self.db.wrap_database_errors:
+            return self.cursor.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
+
+    def close(self) -> None:
+        self.cursor.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cursor.close()
+
+
 def cursor(connection: BaseDatabaseWrapper, *, prepare: bool = False):
     """A cursor like ``connection.cursor()`` (Django's wrapper: execute wrappers, query logging, error
-    translation); on PostgreSQL it binds the values on the server and, with ``prepare``, prepares the statement."""
+    translation); on PostgreSQL it binds the values on the server and, with ``prepare``, prepares the statement.
+    On SQLite, when no query is logged and no execute wrapper is installed, the driver's cursor with Django's
+    checks and error translation but without its wrapper layers (``_Direct``)."""
+    if isinstance(connection, ConnectionProxy):  # ``django.db.connection``: each attribute would look it up again
+        connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
+        if connection.vendor == "sqlite" and not connection.execute_wrappers and not connection.queries_logged:
+            return _Direct(connection)
         return connection.cursor()
     connection.close_if_health_check_failed()
     connection.ensure_connection()

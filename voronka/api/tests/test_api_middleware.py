@@ -76,6 +76,58 @@ def test_a_token_call_answers_in_the_language_asked(admin_token, lead_pipeline):
     assert response.json()["message"] == "Some fields are not valid."
 
 
+@pytest.mark.parametrize(("cookie", "accept", "expected"), [
+    (None, None, "ru"), (None, "en-US,en;q=0.9", "en"), (None, "de, en;q=0.5", "en"), (None, "*", "ru"),
+    ("en", "ru", "en"), ("xx", "en", "en"), (None, "ru;q=0.1, en", "en"),
+])
+def test_the_token_stacks_language_is_djangos(cookie, accept, expected, admin_token, lead_pipeline):
+    """The cached choice gives what Django's LocaleMiddleware gives, headers included, again on a second call."""
+    from django.middleware.locale import LocaleMiddleware
+
+    from voronka.api.middleware import ApiLocaleMiddleware
+
+    def request():
+        extra = {"HTTP_AUTHORIZATION": f"Bearer {admin_token}"}
+        if accept is not None:
+            extra["HTTP_ACCEPT_LANGUAGE"] = accept
+        if cookie is not None:
+            extra["HTTP_COOKIE"] = f"django_language={cookie}"
+        return RequestFactory().get("/api/v1/leads", **extra)
+
+    def view(req):
+        from django.http import HttpResponse
+
+        return HttpResponse(req.LANGUAGE_CODE)
+
+    fast, django = ApiLocaleMiddleware(view), LocaleMiddleware(view)
+    for _ in range(2):
+        ours, theirs = fast(request()), django(request())
+        assert ours.content == theirs.content == expected.encode()
+        assert (ours["Vary"], ours["Content-Language"]) == (theirs["Vary"], theirs["Content-Language"])
+
+
+def test_the_kept_language_follows_the_language_settings(admin_token, lead_pipeline, settings):
+    from django.utils import translation
+
+    from voronka.api.middleware import ApiLocaleMiddleware
+
+    def view(req):
+        from django.http import HttpResponse
+
+        return HttpResponse(req.LANGUAGE_CODE)
+
+    def request():
+        return RequestFactory().get("/api/v1/leads", HTTP_AUTHORIZATION=f"Bearer {admin_token}")
+
+    middleware = ApiLocaleMiddleware(view)
+    assert middleware(request()).content == b"ru"
+    settings.LANGUAGE_CODE = "en"  # override_settings: the kept choice is forgotten
+    try:
+        assert middleware(request()).content == b"en"
+    finally:
+        translation.activate("ru")
+
+
 def _layers(chain) -> list[str]:
     names = []
     step = chain
@@ -95,7 +147,7 @@ def test_a_token_call_runs_the_short_stack_and_others_the_full_one(settings):
     handler.load_middleware()
     top = handler._middleware_chain.__wrapped__
     assert isinstance(top, TokenApiStack)
-    assert _layers(top.short) == ["VersionsMiddleware", "SecurityMiddleware", "LocaleMiddleware", "CommonMiddleware",
+    assert _layers(top.short) == ["VersionsMiddleware", "SecurityMiddleware", "ApiLocaleMiddleware", "CommonMiddleware",
                                   "DefaultTimeZoneMiddleware", "XFrameOptionsMiddleware", "dispatch"]
     full = _layers(top.get_response)
     assert "ApiSessionMiddleware" in full and "CsrfViewMiddleware" in full and full[-1] == "dispatch"

@@ -65,6 +65,27 @@ def test_the_fast_body_equals_the_schema_validated_one(kind, api, admin, lead_pi
     assert fast == json.loads(JSONRenderer().render(None, validated, response_status=201))
 
 
+def test_the_body_text_is_ninjas_text():
+    """The 201 body's own rendering writes byte for byte what Ninja's encoder writes, fallback included."""
+    import datetime
+    import decimal
+    import zoneinfo
+
+    from ninja.responses import NinjaJSONEncoder
+
+    from voronka.api.records import render_json
+
+    moscow = zoneinfo.ZoneInfo("Europe/Moscow")
+    data = {"id": 7, "title": "Ромашка \"кавычки\"", "opportunity": decimal.Decimal("1500.50"), "ok": True,
+            "none": None, "rate": 0.5, "created_at": datetime.datetime(2026, 11, 24, 22, 1, 2, 345678, tzinfo=datetime.UTC),
+            "moved_at": datetime.datetime(2026, 11, 24, 22, 1, 2, tzinfo=moscow),
+            "naive": datetime.datetime(2026, 1, 2, 3, 4, 5), "day": datetime.date(2026, 11, 24),
+            "phones": [{"value": "+7 916", "type": "mobile"}], "custom": {"x": [1, "два"]}}
+    assert render_json(data) == json.dumps(data, cls=NinjaJSONEncoder)
+    nested = {**data, "custom": {"when": datetime.date(2026, 1, 1), "sum": decimal.Decimal("1.0")}}
+    assert render_json(nested) == json.dumps(nested, cls=NinjaJSONEncoder)  # the fallback
+
+
 def test_a_warm_single_create_sends_a_fixed_list_of_statements(api, lead_pipeline,
                                                                django_capture_on_commit_callbacks):
     """A bound that fails when someone adds a statement to a create. SQLite: versions (1), transaction (2), the

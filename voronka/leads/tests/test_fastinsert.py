@@ -150,3 +150,47 @@ def test_a_failing_held_row_fails_the_block(lead_pipeline):
                                                 "actor_kind": "system"}])
         fastinsert.insert_rows(OutboxEvent, [{"name": "test.never", "entity_type_id": 1, "entity_id": 1}])
     assert not OutboxEvent.objects.filter(name="test.never").exists()
+
+
+@pytest.mark.parametrize("value", [{}, [], {"fields": ["phones", "title"]}, {"ключ": [1, 2.5, None, True]}, [{"a": "б"}],
+                                   "text", 5])
+def test_json_columns_are_stored_as_the_orm_stores_them(value):
+    from django.db import connection
+
+    field = OutboxEvent._meta.get_field("payload")
+    [converter] = [c for f, c in zip(fastinsert._plan(OutboxEvent, "default", False).fields,
+                                     fastinsert._plan(OutboxEvent, "default", False).converters, strict=True)
+                   if f is field]
+    fast, orm = converter(value), field.get_db_prep_save(value, connection)
+    if connection.vendor == "sqlite":
+        assert fast == orm
+    else:  # psycopg's Jsonb wrapper: the same value and the same dumps function
+        assert type(fast) is type(orm) and getattr(fast, "obj", fast) == getattr(orm, "obj", orm)
+        assert getattr(fast, "dumps", None) == getattr(orm, "dumps", None)
+    fastinsert.insert_rows(OutboxEvent, [{"name": "x.created", "payload": value}])
+    stored = OutboxEvent.objects.get(name="x.created").payload
+    assert stored == value
+
+
+def test_database_errors_are_djangos_and_a_broken_transaction_is_refused():
+    """The direct SQLite cursor (``core.bound``) translates the driver's errors and checks the transaction as
+    Django's cursor does."""
+    from django.db import IntegrityError, transaction
+    from django.db.transaction import TransactionManagementError
+
+    fastinsert.insert_rows(OutboxEvent, [{"name": "x.created", "payload": {}}])
+    pk = OutboxEvent.objects.get().pk
+    duplicate = OutboxEvent(pk=pk, name="x.again", payload={})
+    with transaction.atomic():
+        with pytest.raises(IntegrityError), transaction.atomic():
+            fastinsert.insert([duplicate])
+    with transaction.atomic():
+        try:
+            with transaction.atomic(savepoint=False):  # marks the outer block for rollback
+                fastinsert.insert([duplicate])
+        except IntegrityError:
+            pass
+        with pytest.raises(TransactionManagementError):
+            fastinsert.insert_rows(OutboxEvent, [{"name": "x.later", "payload": {}}])
+        transaction.set_rollback(True)
+    assert list(OutboxEvent.objects.values_list("name", flat=True)) == ["x.created"]
