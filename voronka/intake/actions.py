@@ -487,8 +487,8 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
             if changed:
                 status = IntakeLog.Status.MERGED
                 produced.append([t, pk, "updated"])
-        entry_obj = _comment_on(actor, t, target.obj, text)
-        deals = duplicates.open_deals_of(t, target.obj)
+        entry_obj = _comment_on(actor, target, text)
+        deals = duplicates.open_deal_ids(t, pk)
         history.bind(entry_obj, [(entity_types.DEAL, d) for d in deals])
         produced.append([t, pk, "comment"])
         return Outcome(status, t, pk, produced,
@@ -519,21 +519,19 @@ def find_duplicates(data: dict, *, prefound: Prefound | None = None) -> list:
     has gone, or the search is ``stale``, it is searched anew. The other matches only name possible duplicates."""
     wanted = criteria(data)
     if prefound is None or prefound.stale:
-        return duplicates.find(**wanted)
+        return duplicates.find(**wanted, load=False)
     if wanted["phones"] or wanted["emails"]:
-        exact = duplicates.find(phones=wanted["phones"], emails=wanted["emails"])
+        exact = duplicates.find(phones=wanted["phones"], emails=wanted["emails"], load=False)
         if exact:
             return exact
     matches = prefound.matches
     if any({"phone", "email"} & set(m.reasons) for m in matches):
-        return duplicates.find(**wanted)
+        return duplicates.find(**wanted, load=False)
     target = duplicates.best_target(matches) if matches else None
     if target is None:
         return matches
-    key = (target.entity_type_id, target.id)
-    target.obj = duplicates._load({key}).get(key)
-    if target.obj is None or duplicates.best_target(matches) is not target:
-        return duplicates.find(**wanted)
+    if not duplicates.recheck(target) or duplicates.best_target(matches) is not target:
+        return duplicates.find(**wanted, load=False)
     return matches
 
 
@@ -542,21 +540,25 @@ def presearch(data: dict, routing: Routing) -> Prefound:
     if routing.policy == DuplicatePolicy.CREATE:
         return Prefound([])
     wanted = criteria(data)
-    return Prefound(duplicates.find(**wanted), name=" ".join(names.words(wanted["name"])))
+    return Prefound(duplicates.find(**wanted, load=False), name=" ".join(names.words(wanted["name"])))
 
 
-def _comment_on(actor: Actor, entity_type_id: int, obj, text: str):
-    """``activities.add_comment`` on the record the duplicate search has just loaded in this transaction: the same
-    checks (the text, the record not deleted, the actor's right to update it), the same timeline entry and event,
-    without its savepoint (the submission is one transaction: a failure rolls all of it back)."""
+def _comment_on(actor: Actor, target: duplicates.Match, text: str):
+    """``activities.add_comment`` on the record the duplicate search has just found live in this transaction: the
+    same checks (the text, the record not deleted, the actor's right to update it), the same timeline entry and
+    event, without its savepoint (the submission is one transaction: a failure rolls all of it back). The record is
+    not read for a system actor (every intake writer): its rights do not depend on the record."""
     from voronka.activities.actions import MAX_COMMENT, add_comment
 
-    if not text.strip() or len(text) > MAX_COMMENT or obj.deleted_at is not None:
-        return add_comment(actor, entity_type_id=entity_type_id, entity_id=obj.pk, text=text, record=obj)  # its errors
-    info = entity_types.get(entity_type_id)
+    t, pk = target.entity_type_id, target.id
+    obj = None if actor.is_system else target.obj
+    if not text.strip() or len(text) > MAX_COMMENT or (
+            not actor.is_system and (obj is None or obj.deleted_at is not None)):
+        return add_comment(actor, entity_type_id=t, entity_id=pk, text=text, record=obj)  # its errors
+    info = entity_types.get(t)
     policies.require(actor, policies.UPDATE, info.id, obj)
-    comment = history.entry(actor, info.id, obj.pk, "comment", text=text.strip())
-    outbox.emit(actor, f"{info.code}.commented", info.id, obj.pk, {"entry": comment.pk})
+    comment = history.entry(actor, info.id, pk, "comment", text=text.strip())
+    outbox.emit(actor, f"{info.code}.commented", info.id, pk, {"entry": comment.pk})
     return comment
 
 
@@ -585,6 +587,7 @@ def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()
         distribution.record_outcome(actor, queue.pk, entity_types.LEAD, lead.pk, user_id, queue=queue,
                                     user=member.user if member else None)
     if flagged:
+        duplicates.load(flagged[:20])  # their titles, one statement per kind
         matches = [m.as_dict() for m in flagged[:20]]
         DuplicateMark.objects.create(entity_type_id=entity_types.LEAD, entity_id=lead.pk, matches=matches)
         history.entry(actor, entity_types.LEAD, lead.pk, "linked",
