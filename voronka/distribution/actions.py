@@ -193,9 +193,10 @@ def reserve_member(queue_id) -> tuple[Queue, QueueMember | None]:
 
 
 def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int, user_id: int | None, *,
-                   queue: Queue | None = None, user=None) -> None:
+                   queue: Queue | None = None, user=None, events: list | None = None) -> None:
     """After a record was created with the reserved responsible: the timeline says so, or the record waits free.
-    ``queue`` and ``user``: the objects ``reserve_member`` returned (else they are read)."""
+    ``queue`` and ``user``: the objects ``reserve_member`` returned (else they are read). ``events``: a list the
+    outbox event is added to (as a row, ``outbox.row``) for the caller to write with its own; else it is written."""
     queue = queue if queue is not None and queue.pk == queue_id else Queue.objects.get(pk=queue_id)
     if user_id is not None:
         user = user if user is not None and user.pk == user_id else get_user_model().objects.get(pk=user_id)
@@ -203,13 +204,17 @@ def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: 
                       text=_("Assigned to %(user)s by queue «%(queue)s» (%(mode)s).") % {
                           "user": user, "queue": queue.name, "mode": queue.get_mode_display()},
                       data={"queue": queue.pk, "mode": queue.mode, "user": user_id, "event": "assigned"})
-        outbox.emit(actor, "distribution.assigned", entity_type_id, entity_id, {"queue": queue.pk, "user": user_id})
+        name, payload = "distribution.assigned", {"queue": queue.pk, "user": user_id}
     else:
         FreeItem.objects.get_or_create(entity_type_id=entity_type_id, entity_id=entity_id, defaults={"queue": queue})
         history.entry(actor, entity_type_id, entity_id, "responsible",
                       text=_("Nobody of queue «%(queue)s» can take it now: it waits as a free item.") % {
                           "queue": queue.name}, data={"queue": queue.pk, "event": "free"})
-        outbox.emit(actor, "distribution.free", entity_type_id, entity_id, {"queue": queue.pk})
+        name, payload = "distribution.free", {"queue": queue.pk}
+    if events is None:
+        outbox.emit(actor, name, entity_type_id, entity_id, payload)
+    else:
+        events.append(outbox.row(actor, name, entity_type_id, entity_id, payload))
 
 
 def distribute(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int) -> int | None:

@@ -470,9 +470,20 @@ def note_of(lines: list[tuple[str, str]]) -> str:
     return "\n".join(f"{label}: {value}" for label, value in lines if value not in (None, "", []))[:20000]
 
 
-def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *, note: str = "") -> Outcome:
+def _emit(actor: Actor, events: list | None, name: str, entity_type_id: int | None, entity_id: int | None,
+          payload: dict | None = None) -> None:
+    """An outbox event now, or (``events`` given) its row for the caller to write with its own in one statement."""
+    if events is None:
+        outbox.emit(actor, name, entity_type_id, entity_id, payload)
+    else:
+        events.append(outbox.row(actor, name, entity_type_id, entity_id, payload))
+
+
+def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *, note: str = "",
+                events: list | None = None) -> Outcome:
     """A first contact from any channel: duplicate control, then a new lead distributed by the source's queue,
-    or an attachment to / a merge into what already exists."""
+    or an attachment to / a merge into what already exists. ``events``: a list the outbox events of the outcome
+    are added to (as rows), for the caller to write with its own in one statement; else they are written here."""
     # «create»: always a new lead, no duplicate search (registrations, unsubscribes: robots handle them)
     matches = [] if routing.policy == DuplicatePolicy.CREATE else \
         find_duplicates(data, prefound=getattr(entry, "prefound", None))
@@ -487,17 +498,17 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
             if changed:
                 status = IntakeLog.Status.MERGED
                 produced.append([t, pk, "updated"])
-        entry_obj = _comment_on(actor, target, text)
+        entry_obj = _comment_on(actor, target, text, events=events)
         deals = duplicates.open_deal_ids(t, pk)
         history.bind(entry_obj, [(entity_types.DEAL, d) for d in deals])
         produced.append([t, pk, "comment"])
         return Outcome(status, t, pk, produced,
                        reason=_("Matched %(what)s #%(id)s by %(how)s.") % {
                            "what": entity_types.get(t).code, "id": pk, "how": ", ".join(target.reasons)}, deals=deals)
-    lead = create_intake_lead(actor, data, routing, flagged=matches)
+    lead = create_intake_lead(actor, data, routing, flagged=matches, events=events)
     if note:  # the comment of add_comment, on the lead this action has just created (no second read of it)
         comment = history.entry(actor, entity_types.LEAD, lead.pk, "comment", text=note.strip())
-        outbox.emit(actor, "lead.commented", entity_types.LEAD, lead.pk, {"entry": comment.pk})
+        _emit(actor, events, "lead.commented", entity_types.LEAD, lead.pk, {"entry": comment.pk})
     reason = _("Possible duplicate of %(list)s.") % {"list": ", ".join(
         f"{entity_types.get(m.entity_type_id).code} #{m.id}" for m in matches[:5])} if matches else ""
     return Outcome(IntakeLog.Status.CREATED, entity_types.LEAD, lead.pk, [[entity_types.LEAD, lead.pk, "created"]],
@@ -543,7 +554,7 @@ def presearch(data: dict, routing: Routing) -> Prefound:
     return Prefound(duplicates.find(**wanted, load=False), name=" ".join(names.words(wanted["name"])))
 
 
-def _comment_on(actor: Actor, target: duplicates.Match, text: str):
+def _comment_on(actor: Actor, target: duplicates.Match, text: str, *, events: list | None = None):
     """``activities.add_comment`` on the record the duplicate search has just found live in this transaction: the
     same checks (the text, the record not deleted, the actor's right to update it), the same timeline entry and
     event, without its savepoint (the submission is one transaction: a failure rolls all of it back). The record is
@@ -558,12 +569,13 @@ def _comment_on(actor: Actor, target: duplicates.Match, text: str):
     info = entity_types.get(t)
     policies.require(actor, policies.UPDATE, info.id, obj)
     comment = history.entry(actor, info.id, pk, "comment", text=text.strip())
-    outbox.emit(actor, f"{info.code}.commented", info.id, pk, {"entry": comment.pk})
+    _emit(actor, events, f"{info.code}.commented", info.id, pk, {"entry": comment.pk})
     return comment
 
 
-def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()):
-    """Create the lead (with the queue's pick as responsible), then record the distribution and any duplicate mark."""
+def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=(), events: list | None = None):
+    """Create the lead (with the queue's pick as responsible), then record the distribution and any duplicate mark.
+    ``events``: as ``intake_lead``'s."""
     from voronka.core.recordkit import create_one
     from voronka.distribution import actions as distribution
     from voronka.leads.actions import LEAD
@@ -585,14 +597,14 @@ def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()
     names.refresh(entity_types.LEAD, [lead.pk], objs=[lead], new=True)
     if queue is not None:
         distribution.record_outcome(actor, queue.pk, entity_types.LEAD, lead.pk, user_id, queue=queue,
-                                    user=member.user if member else None)
+                                    user=member.user if member else None, events=events)
     if flagged:
         duplicates.load(flagged[:20])  # their titles, one statement per kind
         matches = [m.as_dict() for m in flagged[:20]]
         DuplicateMark.objects.create(entity_type_id=entity_types.LEAD, entity_id=lead.pk, matches=matches)
         history.entry(actor, entity_types.LEAD, lead.pk, "linked",
                       text=_("Possible duplicate: check and merge."), data={"duplicates": matches})
-        outbox.emit(actor, "lead.duplicate_suspected", entity_types.LEAD, lead.pk, {"matches": matches})
+        _emit(actor, events, "lead.duplicate_suspected", entity_types.LEAD, lead.pk, {"matches": matches})
     return lead
 
 

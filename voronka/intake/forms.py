@@ -210,10 +210,12 @@ def handle_form(actor: Actor, entry: IntakeLog) -> Outcome:
     prefound = getattr(entry, "prefound", None)  # a queued payload: checked before its batch's transaction
     data, routing, note = prefound.checked if prefound is not None and prefound.checked else check_form(entry)
     form = entry.form
-    outcome = intake_lead(actor, entry, data, routing, note=note)
+    events: list[dict] = []  # the outcome's events and this one, written in one statement
+    outcome = intake_lead(actor, entry, data, routing, note=note, events=events)
     # for automation's «a web form is filled» trigger: the record it reached, and the open deals of a contact
     deals = outcome.deals if outcome.deals is not None else \
         duplicates.open_deal_ids(outcome.entity_type_id, outcome.entity_id)
-    outbox.emit(actor, "webform.submitted", outcome.entity_type_id, outcome.entity_id,
-                {"form": form.pk, "slug": form.slug, "log": entry.pk, "status": outcome.status, "deals": deals})
+    events.append(outbox.row(actor, "webform.submitted", outcome.entity_type_id, outcome.entity_id, {
+        "form": form.pk, "slug": form.slug, "log": entry.pk, "status": outcome.status, "deals": deals}))
+    outbox.emit_rows(events)
     return outcome
