@@ -143,11 +143,21 @@ def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remo
 def _log_row(channel: str, payload=None, *, raw: str = "", source: str = "", remote_addr: str = "",
              meta: dict | None = None, external_id: str = "", form=None, bot=None, mailbox=None,
              user_id: int | None = None) -> IntakeLog:
-    if channel not in IntakeLog.Channel.values:
+    if channel not in _CHANNELS:
         raise ValueError(channel)
-    return IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
-                     remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
-                     form=form, bot=bot, mailbox=mailbox, user_id=user_id)
+    entry = IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
+                      remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
+                      form_id=form.pk if form is not None else None, bot_id=bot.pk if bot is not None else None,
+                      mailbox_id=mailbox.pk if mailbox is not None else None, user_id=user_id)
+    # the related objects given are kept on the row, as ``form=form`` would (without the descriptors' checks)
+    for related, value in ((_FORM, form), (_BOT, bot), (_MAILBOX, mailbox)):
+        if value is not None:
+            related.set_cached_value(entry, value)
+    return entry
+
+
+_CHANNELS = frozenset(IntakeLog.Channel.values)
+_FORM, _BOT, _MAILBOX = (IntakeLog._meta.get_field(name) for name in ("form", "bot", "mailbox"))
 
 
 def actor_for(entry: IntakeLog) -> Actor:
@@ -158,24 +168,12 @@ def actor_for(entry: IntakeLog) -> Actor:
 _LOCK = Prepared(lambda pk: IntakeLog.objects.select_for_update().filter(pk=pk).values_list("status"), [-7])
 _DONE_FIELDS = ("status", "reason", "entity_type_id", "entity_id", "produced", "errors", "error", "attempts",
                 "processed_at")
-_done_sql: dict[str, tuple] = {}
 
 
 def _save_outcome(entry: IntakeLog) -> None:
-    """``UPDATE`` the outcome columns of the log row (a statement built once per database, not by the ORM)."""
-    from django.db import connection
-
-    plan = _done_sql.get(connection.vendor)
-    if plan is None:
-        q = connection.ops.quote_name
-        fields = [IntakeLog._meta.get_field(f) for f in _DONE_FIELDS]
-        sql = (f"UPDATE {q(IntakeLog._meta.db_table)} SET " + ", ".join(f"{q(f.column)} = %s" for f in fields)
-               + f" WHERE {q(IntakeLog._meta.pk.column)} = %s")
-        plan = _done_sql[connection.vendor] = (sql, fields)
-    sql, fields = plan
-    params = [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, entry.pk])
+    """``UPDATE`` the outcome columns of the log row (``fastinsert.update``: the statement and the value converters
+    chosen once, not by the ORM)."""
+    fastinsert.update(entry, _DONE_FIELDS)
 
 
 def process(log_id: int, *, replay: bool = False, form=None, entry: IntakeLog | None = None) -> IntakeLog:
@@ -258,6 +256,16 @@ def submit(channel: str, payload, *, queue: bool = False, **kwargs) -> IntakeLog
             return entry
         return process(entry.pk, form=kwargs.get("form"), entry=entry)
     entry = _log_row(channel, payload, **kwargs)
+    if channel in CHECKS:
+        # the channel's own checks read nothing but its settings: run before the write transaction (on SQLite its
+        # lock is what concurrent submissions wait for); a payload they refuse is logged with the reason in one INSERT
+        try:
+            entry.checked = CHECKS[channel](entry)
+        except ActionError as exc:
+            return _log_outcome(channel, payload, {"status": IntakeLog.Status.REJECTED, "reason": exc.message,
+                                                   "errors": exc.fields or {}, "code": exc.code}, entry=entry, **kwargs)
+        except Exception:  # a bug in the checks: the handler meets it again and the payload is logged pending
+            log.exception("the checks of a %s payload failed; it is processed anyway", channel)
     try:
         with transaction.atomic():
             fastinsert.insert([entry], returning=True)  # the statement is built once, not by the ORM per payload
@@ -273,9 +281,11 @@ def submit(channel: str, payload, *, queue: bool = False, **kwargs) -> IntakeLog
     return _log_outcome(channel, payload, outcome, **kwargs)
 
 
-def _log_outcome(channel: str, payload, outcome: dict, **kwargs) -> IntakeLog:
-    """Log a payload with its outcome in the same ``INSERT`` (a refusal, a crash), in a transaction of its own."""
-    entry = _log_row(channel, payload, **kwargs)
+def _log_outcome(channel: str, payload, outcome: dict, *, entry: IntakeLog | None = None, **kwargs) -> IntakeLog:
+    """Log a payload with its outcome in the same ``INSERT`` (a refusal, a crash), in a transaction of its own.
+    ``entry``: its log row, built and not written yet (else it is built here)."""
+    if entry is None or entry.pk is not None:
+        entry = _log_row(channel, payload, **kwargs)
     entry.status, entry.reason = outcome["status"], outcome.get("reason", "")
     entry.errors, entry.error = outcome.get("errors") or {}, outcome.get("error", "")[:20000]
     if outcome.get("code"):
@@ -312,7 +322,7 @@ def _enqueue(channel: str, payload, **kwargs) -> IntakeLog:
         CHECKS[channel](entry)
     except ActionError as exc:
         return _log_outcome(channel, payload, {"status": IntakeLog.Status.REJECTED, "reason": exc.message,
-                                               "errors": exc.fields or {}, "code": exc.code}, **kwargs)
+                                               "errors": exc.fields or {}, "code": exc.code}, entry=entry, **kwargs)
     except Exception:  # a bug in the checks: the payload is kept (queued); the worker logs what its handler says
         log.exception("the door's checks of a %s payload failed; it is queued anyway", channel)
     entry.status = IntakeLog.Status.QUEUED

@@ -8,6 +8,8 @@ scan.
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,7 +22,8 @@ from voronka.core import audit, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.bound import cursor as bound_cursor
 from voronka.core.errors import ValidationFailed
-from voronka.core.normalize import normalize_email, normalize_phone
+from voronka.core.normalize import normalize_email as _normalize_email
+from voronka.core.normalize import normalize_phone as _normalize_phone
 from voronka.core.prepared import Prepared
 from voronka.core.recordkit import RecordSpec, lock, update_one
 from voronka.links import actions as links_actions
@@ -78,6 +81,28 @@ class Match:
 
 def _is_open_lead(entity_type_id: int, obj) -> bool:
     return entity_type_id == entity_types.LEAD and obj.converted_at is None and obj.stage_semantics == "process"
+
+
+@functools.lru_cache(maxsize=512)
+def _phone(value: str, region: str) -> str:
+    return _normalize_phone(value, region)
+
+
+@functools.lru_cache(maxsize=512)
+def _email(value: str) -> str:
+    return _normalize_email(value)
+
+
+def normalize_phone(value: str) -> str:
+    """``core.normalize.normalize_phone`` of the default region, remembered for the last few hundred numbers: a
+    submission's phone is normalised by the form's check and again by the duplicate search (a number that is not
+    one raises each time)."""
+    return _phone(value, settings.VORONKA_DEFAULT_REGION)
+
+
+def normalize_email(value: str) -> str:
+    """``core.normalize.normalize_email``, remembered like ``normalize_phone``."""
+    return _email(value)
 
 
 def _clean(values, normalizer) -> list[str]:

@@ -251,3 +251,20 @@ def test_matches_read_without_their_records_say_what_the_records_say(admin, lead
     assert duplicates.recheck(target) and not target.open_lead
     delete_lead(admin, open_lead.pk)
     assert not duplicates.recheck(target)
+
+
+def test_the_remembered_normalisation_gives_what_the_core_gives_and_refuses_each_time(settings):
+    from django.core.exceptions import ValidationError
+
+    from voronka.core import normalize
+
+    for raw in ("8 (916) 123-45-67", "+7 916 1234567", "9161234567"):
+        assert duplicates.normalize_phone(raw) == duplicates.normalize_phone(raw) == normalize.normalize_phone(raw)
+    for _ in range(2):  # a refusal is not remembered as a value
+        with pytest.raises(ValidationError):
+            duplicates.normalize_phone("12")
+        with pytest.raises(ValidationError):
+            duplicates.normalize_email("not an address")
+    assert duplicates.normalize_email(" Anna@Example.RU ") == "anna@example.ru"
+    settings.VORONKA_DEFAULT_REGION = "US"  # the region is part of what is remembered
+    assert duplicates.normalize_phone("(202) 555-0143") == normalize.normalize_phone("(202) 555-0143") == "+12025550143"
