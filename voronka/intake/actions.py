@@ -27,7 +27,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.core import audit, entity_types, fastinsert, history, outbox, policies
+from voronka.core import audit, config_cache, entity_types, fastinsert, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError, Conflict, NotFound, ValidationFailed
 from voronka.core.prepared import Prepared
@@ -92,8 +92,6 @@ def _source_settings(code: str, configured: bool = False) -> tuple | None:
     """(policy, queue, pipeline, stage) of a source: kept per process behind the settings version (every change of a
     source bumps it, see ``apps.py``). A code without a source is remembered only when it comes from settings
     (``configured``); codes a payload names are looked up each time, so random ones cannot fill the memory."""
-    from voronka.core import config_cache
-
     key = ("intake-source", code)
     version = config_cache.current_version()
     hit = config_cache.peek(key, version)
@@ -383,11 +381,14 @@ def process_queued(limit: int | None = None) -> int:
     done = 0
     for start in range(0, len(entries), CHUNK):
         chunk = entries[start:start + CHUNK]
-        for entry in chunk:
-            if entry.form_id is not None:
-                entry.form = by_form.get(entry.form_id)
-            entry.prefound = _presearch(entry)
-        done += _process_chunk(chunk, token)
+        # the settings versions are read once for the chunk (its checks and its transaction), as once per request
+        # at the door, not by every payload's routing and write
+        with config_cache.request_scope():
+            for entry in chunk:
+                if entry.form_id is not None:
+                    entry.form = by_form.get(entry.form_id)
+                entry.prefound = _presearch(entry)
+            done += _process_chunk(chunk, token)
     return done
 
 
