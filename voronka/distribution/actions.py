@@ -114,7 +114,7 @@ def _pick(queue: Queue) -> QueueMember | None:
     """Choose the member who gets the next item; the queue row must be locked by the caller."""
     if not queue.is_active:
         return None
-    members = list(queue.members.select_related("user").order_by("sort", "id"))
+    members = _members(queue.pk)
     present = [m for m in members if m.user.is_active and m.user.is_present]
     if queue.working_hours and present:
         present = [m for m in present if at_work(m.user)]
@@ -150,6 +150,30 @@ def _pick(queue: Queue) -> QueueMember | None:
     queue.assigned_total += 1
     _advance(queue, chosen)
     return chosen
+
+
+_members_plan: list = []  # [(Prepared, member columns, user columns)], built at the first pick
+
+
+def _members(queue_id: int) -> list[QueueMember]:
+    """The queue's members in turn order (sort, id) with their users, as ``queue.members.select_related("user")``
+    gives them, by a query compiled once (the ORM compiled it on every record a queue distributed)."""
+    if not _members_plan:
+        from voronka.core.prepared import Prepared
+
+        member_columns = [f.attname for f in QueueMember._meta.concrete_fields]
+        user_columns = [f.attname for f in get_user_model()._meta.concrete_fields]
+        _members_plan.append((Prepared(lambda pk: QueueMember.objects.filter(queue_id=pk).order_by("sort", "id")
+                                       .values_list(*member_columns, *(f"user__{c}" for c in user_columns)), [-7]),
+                              member_columns, user_columns))
+    query, member_columns, user_columns = _members_plan[0]
+    width, User, related = len(member_columns), get_user_model(), QueueMember._meta.get_field("user")
+    members = []
+    for row in query.rows(queue_id):
+        member = QueueMember.from_db("default", member_columns, row[:width])
+        related.set_cached_value(member, User.from_db("default", user_columns, row[width:]))
+        members.append(member)
+    return members
 
 
 _advance_sql: dict[str, tuple[str, str]] = {}
