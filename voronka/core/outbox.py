@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from . import fastinsert
@@ -93,29 +93,75 @@ def _schedule_dispatch() -> None:
 
 
 LEASE = datetime.timedelta(minutes=5)
+CHUNK = 50  # events claimed, delivered and marked done together (three statements, not two per event)
 
 
 def dispatch_pending(limit: int = 1000) -> int:
-    """Deliver pending events to consumers; returns how many were delivered."""
-    delivered = 0
+    """Deliver pending events to consumers, oldest first; returns how many were delivered.
+
+    They go ``CHUNK`` at a time: one ``UPDATE … RETURNING`` claims those still free (a lease that another dispatcher,
+    the web process or a second worker, respects; it skips what is claimed and takes the next ones), they are read,
+    each is handed to its consumers in order, then one ``UPDATE`` marks the chunk dispatched (an event whose consumer
+    failed gets its error recorded on its own row). A dispatcher that dies mid-chunk leaves its events claimed until
+    the lease ends; they are delivered again then (at least once, as before)."""
     now = timezone.now()
-    pending = list(OutboxEvent.objects.filter(dispatched_at__isnull=True)
-                   .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).order_by("id")[:limit])
-    for event in pending:
-        now = timezone.now()
-        claimed = OutboxEvent.objects.filter(
-            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), pk=event.pk, dispatched_at__isnull=True,
-        ).update(claimed_until=now + LEASE, attempts=F("attempts") + 1)
+    ids = list(OutboxEvent.objects.filter(dispatched_at__isnull=True)
+               .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).order_by("id")
+               .values_list("id", flat=True)[:limit])
+    delivered = 0
+    for start in range(0, len(ids), CHUNK):
+        claimed = _claim(ids[start:start + CHUNK])
         if not claimed:
             continue
-        errors = []
-        for consumer in consumers_for(event.name):
-            try:
-                consumer(event)
-            except Exception:  # a consumer's failure is recorded, never swallowed silently
-                log.exception("outbox consumer %r failed on %s", consumer, event)
-                errors.append(traceback.format_exc(limit=5))
-        OutboxEvent.objects.filter(pk=event.pk).update(dispatched_at=timezone.now(),
-                                                       error="\n".join(errors)[:10000])
-        delivered += 1
+        done, failed = [], []
+        for event in OutboxEvent.objects.filter(pk__in=claimed).order_by("id"):
+            errors = []
+            for consumer in consumers_for(event.name):
+                try:
+                    consumer(event)
+                except Exception:  # a consumer's failure is recorded, never swallowed silently
+                    log.exception("outbox consumer %r failed on %s", consumer, event)
+                    errors.append(traceback.format_exc(limit=5))
+            if errors:
+                failed.append((event.pk, "\n".join(errors)[:10000]))
+            else:
+                done.append(event.pk)
+        _mark_done(done, failed)
+        delivered += len(done) + len(failed)
     return delivered
+
+
+def _statements(connection) -> tuple[str, str]:
+    """The claim and the «done» ``UPDATE`` of a chunk, written once per database (``{ids}``: its placeholders)."""
+    q = connection.ops.quote_name
+    table, pk = q(OutboxEvent._meta.db_table), q(OutboxEvent._meta.pk.column)
+    claimed, attempts, dispatched, error = (q(OutboxEvent._meta.get_field(f).column) for f in (
+        "claimed_until", "attempts", "dispatched_at", "error"))
+    return (f"UPDATE {table} SET {claimed} = %s, {attempts} = {attempts} + 1 WHERE {pk} IN ({{ids}}) AND "
+            f"{dispatched} IS NULL AND ({claimed} IS NULL OR {claimed} < %s) RETURNING {pk}",
+            f"UPDATE {table} SET {dispatched} = %s, {error} = %s WHERE {pk} IN ({{ids}})")
+
+
+_sql: dict[str, tuple[str, str]] = {}
+
+
+def _claim(ids: list[int]) -> list[int]:
+    """Take a lease on those of ``ids`` that are still pending and free; returns the ids this dispatcher got."""
+    connection = transaction.get_connection()
+    claim = (_sql.get(connection.vendor) or _sql.setdefault(connection.vendor, _statements(connection)))[0]
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(claim.format(ids=", ".join(["%s"] * len(ids))), [adapt(now + LEASE), *ids, adapt(now)])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _mark_done(done: list[int], failed: list[tuple[int, str]]) -> None:
+    connection = transaction.get_connection()
+    mark = (_sql.get(connection.vendor) or _sql.setdefault(connection.vendor, _statements(connection)))[1]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        if done:
+            cursor.execute(mark.format(ids=", ".join(["%s"] * len(done))), [now, "", *done])
+        for pk, error in failed:
+            cursor.execute(mark.format(ids="%s"), [now, error, pk])

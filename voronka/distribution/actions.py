@@ -114,7 +114,7 @@ def _pick(queue: Queue) -> QueueMember | None:
     """Choose the member who gets the next item; the queue row must be locked by the caller."""
     if not queue.is_active:
         return None
-    members = list(queue.members.select_related("user").order_by("sort", "id"))
+    members = _members(queue.pk)
     present = [m for m in members if m.user.is_active and m.user.is_present]
     if queue.working_hours and present:
         present = [m for m in present if at_work(m.user)]
@@ -150,6 +150,30 @@ def _pick(queue: Queue) -> QueueMember | None:
     queue.assigned_total += 1
     _advance(queue, chosen)
     return chosen
+
+
+_members_plan: list = []  # [(Prepared, member columns, user columns)], built at the first pick
+
+
+def _members(queue_id: int) -> list[QueueMember]:
+    """The queue's members in turn order (sort, id) with their users, as ``queue.members.select_related("user")``
+    gives them, by a query compiled once (the ORM compiled it on every record a queue distributed)."""
+    if not _members_plan:
+        from voronka.core.prepared import Prepared
+
+        member_columns = [f.attname for f in QueueMember._meta.concrete_fields]
+        user_columns = [f.attname for f in get_user_model()._meta.concrete_fields]
+        _members_plan.append((Prepared(lambda pk: QueueMember.objects.filter(queue_id=pk).order_by("sort", "id")
+                                       .values_list(*member_columns, *(f"user__{c}" for c in user_columns)), [-7]),
+                              member_columns, user_columns))
+    query, member_columns, user_columns = _members_plan[0]
+    width, User, related = len(member_columns), get_user_model(), QueueMember._meta.get_field("user")
+    members = []
+    for row in query.rows(queue_id):
+        member = QueueMember.from_db("default", member_columns, row[:width])
+        related.set_cached_value(member, User.from_db("default", user_columns, row[width:]))
+        members.append(member)
+    return members
 
 
 _advance_sql: dict[str, tuple[str, str]] = {}
@@ -193,9 +217,10 @@ def reserve_member(queue_id) -> tuple[Queue, QueueMember | None]:
 
 
 def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int, user_id: int | None, *,
-                   queue: Queue | None = None, user=None) -> None:
+                   queue: Queue | None = None, user=None, events: list | None = None) -> None:
     """After a record was created with the reserved responsible: the timeline says so, or the record waits free.
-    ``queue`` and ``user``: the objects ``reserve_member`` returned (else they are read)."""
+    ``queue`` and ``user``: the objects ``reserve_member`` returned (else they are read). ``events``: a list the
+    outbox event is added to (as a row, ``outbox.row``) for the caller to write with its own; else it is written."""
     queue = queue if queue is not None and queue.pk == queue_id else Queue.objects.get(pk=queue_id)
     if user_id is not None:
         user = user if user is not None and user.pk == user_id else get_user_model().objects.get(pk=user_id)
@@ -203,13 +228,17 @@ def record_outcome(actor: Actor, queue_id: int, entity_type_id: int, entity_id: 
                       text=_("Assigned to %(user)s by queue «%(queue)s» (%(mode)s).") % {
                           "user": user, "queue": queue.name, "mode": queue.get_mode_display()},
                       data={"queue": queue.pk, "mode": queue.mode, "user": user_id, "event": "assigned"})
-        outbox.emit(actor, "distribution.assigned", entity_type_id, entity_id, {"queue": queue.pk, "user": user_id})
+        name, payload = "distribution.assigned", {"queue": queue.pk, "user": user_id}
     else:
         FreeItem.objects.get_or_create(entity_type_id=entity_type_id, entity_id=entity_id, defaults={"queue": queue})
         history.entry(actor, entity_type_id, entity_id, "responsible",
                       text=_("Nobody of queue «%(queue)s» can take it now: it waits as a free item.") % {
                           "queue": queue.name}, data={"queue": queue.pk, "event": "free"})
-        outbox.emit(actor, "distribution.free", entity_type_id, entity_id, {"queue": queue.pk})
+        name, payload = "distribution.free", {"queue": queue.pk}
+    if events is None:
+        outbox.emit(actor, name, entity_type_id, entity_id, payload)
+    else:
+        events.append(outbox.row(actor, name, entity_type_id, entity_id, payload))
 
 
 def distribute(actor: Actor, queue_id: int, entity_type_id: int, entity_id: int) -> int | None:

@@ -27,7 +27,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.core import audit, entity_types, fastinsert, history, outbox, policies
+from voronka.core import audit, config_cache, entity_types, fastinsert, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError, Conflict, NotFound, ValidationFailed
 from voronka.core.prepared import Prepared
@@ -92,8 +92,6 @@ def _source_settings(code: str, configured: bool = False) -> tuple | None:
     """(policy, queue, pipeline, stage) of a source: kept per process behind the settings version (every change of a
     source bumps it, see ``apps.py``). A code without a source is remembered only when it comes from settings
     (``configured``); codes a payload names are looked up each time, so random ones cannot fill the memory."""
-    from voronka.core import config_cache
-
     key = ("intake-source", code)
     version = config_cache.current_version()
     hit = config_cache.peek(key, version)
@@ -143,11 +141,21 @@ def receive(channel: str, payload=None, *, raw: str = "", source: str = "", remo
 def _log_row(channel: str, payload=None, *, raw: str = "", source: str = "", remote_addr: str = "",
              meta: dict | None = None, external_id: str = "", form=None, bot=None, mailbox=None,
              user_id: int | None = None) -> IntakeLog:
-    if channel not in IntakeLog.Channel.values:
+    if channel not in _CHANNELS:
         raise ValueError(channel)
-    return IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
-                     remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
-                     form=form, bot=bot, mailbox=mailbox, user_id=user_id)
+    entry = IntakeLog(channel=channel, payload=payload if payload is not None else {}, raw=raw, source=source[:50],
+                      remote_addr=(remote_addr or "")[:45], meta=meta or {}, external_id=external_id[:120],
+                      form_id=form.pk if form is not None else None, bot_id=bot.pk if bot is not None else None,
+                      mailbox_id=mailbox.pk if mailbox is not None else None, user_id=user_id)
+    # the related objects given are kept on the row, as ``form=form`` would (without the descriptors' checks)
+    for related, value in ((_FORM, form), (_BOT, bot), (_MAILBOX, mailbox)):
+        if value is not None:
+            related.set_cached_value(entry, value)
+    return entry
+
+
+_CHANNELS = frozenset(IntakeLog.Channel.values)
+_FORM, _BOT, _MAILBOX = (IntakeLog._meta.get_field(name) for name in ("form", "bot", "mailbox"))
 
 
 def actor_for(entry: IntakeLog) -> Actor:
@@ -158,24 +166,12 @@ def actor_for(entry: IntakeLog) -> Actor:
 _LOCK = Prepared(lambda pk: IntakeLog.objects.select_for_update().filter(pk=pk).values_list("status"), [-7])
 _DONE_FIELDS = ("status", "reason", "entity_type_id", "entity_id", "produced", "errors", "error", "attempts",
                 "processed_at")
-_done_sql: dict[str, tuple] = {}
 
 
 def _save_outcome(entry: IntakeLog) -> None:
-    """``UPDATE`` the outcome columns of the log row (a statement built once per database, not by the ORM)."""
-    from django.db import connection
-
-    plan = _done_sql.get(connection.vendor)
-    if plan is None:
-        q = connection.ops.quote_name
-        fields = [IntakeLog._meta.get_field(f) for f in _DONE_FIELDS]
-        sql = (f"UPDATE {q(IntakeLog._meta.db_table)} SET " + ", ".join(f"{q(f.column)} = %s" for f in fields)
-               + f" WHERE {q(IntakeLog._meta.pk.column)} = %s")
-        plan = _done_sql[connection.vendor] = (sql, fields)
-    sql, fields = plan
-    params = [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, entry.pk])
+    """``UPDATE`` the outcome columns of the log row (``fastinsert.update``: the statement and the value converters
+    chosen once, not by the ORM)."""
+    fastinsert.update(entry, _DONE_FIELDS)
 
 
 def process(log_id: int, *, replay: bool = False, form=None, entry: IntakeLog | None = None) -> IntakeLog:
@@ -258,6 +254,16 @@ def submit(channel: str, payload, *, queue: bool = False, **kwargs) -> IntakeLog
             return entry
         return process(entry.pk, form=kwargs.get("form"), entry=entry)
     entry = _log_row(channel, payload, **kwargs)
+    if channel in CHECKS:
+        # the channel's own checks read nothing but its settings: run before the write transaction (on SQLite its
+        # lock is what concurrent submissions wait for); a payload they refuse is logged with the reason in one INSERT
+        try:
+            entry.checked = CHECKS[channel](entry)
+        except ActionError as exc:
+            return _log_outcome(channel, payload, {"status": IntakeLog.Status.REJECTED, "reason": exc.message,
+                                                   "errors": exc.fields or {}, "code": exc.code}, entry=entry, **kwargs)
+        except Exception:  # a bug in the checks: the handler meets it again and the payload is logged pending
+            log.exception("the checks of a %s payload failed; it is processed anyway", channel)
     try:
         with transaction.atomic():
             fastinsert.insert([entry], returning=True)  # the statement is built once, not by the ORM per payload
@@ -273,9 +279,11 @@ def submit(channel: str, payload, *, queue: bool = False, **kwargs) -> IntakeLog
     return _log_outcome(channel, payload, outcome, **kwargs)
 
 
-def _log_outcome(channel: str, payload, outcome: dict, **kwargs) -> IntakeLog:
-    """Log a payload with its outcome in the same ``INSERT`` (a refusal, a crash), in a transaction of its own."""
-    entry = _log_row(channel, payload, **kwargs)
+def _log_outcome(channel: str, payload, outcome: dict, *, entry: IntakeLog | None = None, **kwargs) -> IntakeLog:
+    """Log a payload with its outcome in the same ``INSERT`` (a refusal, a crash), in a transaction of its own.
+    ``entry``: its log row, built and not written yet (else it is built here)."""
+    if entry is None or entry.pk is not None:
+        entry = _log_row(channel, payload, **kwargs)
     entry.status, entry.reason = outcome["status"], outcome.get("reason", "")
     entry.errors, entry.error = outcome.get("errors") or {}, outcome.get("error", "")[:20000]
     if outcome.get("code"):
@@ -312,7 +320,7 @@ def _enqueue(channel: str, payload, **kwargs) -> IntakeLog:
         CHECKS[channel](entry)
     except ActionError as exc:
         return _log_outcome(channel, payload, {"status": IntakeLog.Status.REJECTED, "reason": exc.message,
-                                               "errors": exc.fields or {}, "code": exc.code}, **kwargs)
+                                               "errors": exc.fields or {}, "code": exc.code}, entry=entry, **kwargs)
     except Exception:  # a bug in the checks: the payload is kept (queued); the worker logs what its handler says
         log.exception("the door's checks of a %s payload failed; it is queued anyway", channel)
     entry.status = IntakeLog.Status.QUEUED
@@ -373,11 +381,14 @@ def process_queued(limit: int | None = None) -> int:
     done = 0
     for start in range(0, len(entries), CHUNK):
         chunk = entries[start:start + CHUNK]
-        for entry in chunk:
-            if entry.form_id is not None:
-                entry.form = by_form.get(entry.form_id)
-            entry.prefound = _presearch(entry)
-        done += _process_chunk(chunk, token)
+        # the settings versions are read once for the chunk (its checks and its transaction), as once per request
+        # at the door, not by every payload's routing and write
+        with config_cache.request_scope():
+            for entry in chunk:
+                if entry.form_id is not None:
+                    entry.form = by_form.get(entry.form_id)
+                entry.prefound = _presearch(entry)
+            done += _process_chunk(chunk, token)
     return done
 
 
@@ -470,9 +481,20 @@ def note_of(lines: list[tuple[str, str]]) -> str:
     return "\n".join(f"{label}: {value}" for label, value in lines if value not in (None, "", []))[:20000]
 
 
-def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *, note: str = "") -> Outcome:
+def _emit(actor: Actor, events: list | None, name: str, entity_type_id: int | None, entity_id: int | None,
+          payload: dict | None = None) -> None:
+    """An outbox event now, or (``events`` given) its row for the caller to write with its own in one statement."""
+    if events is None:
+        outbox.emit(actor, name, entity_type_id, entity_id, payload)
+    else:
+        events.append(outbox.row(actor, name, entity_type_id, entity_id, payload))
+
+
+def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *, note: str = "",
+                events: list | None = None) -> Outcome:
     """A first contact from any channel: duplicate control, then a new lead distributed by the source's queue,
-    or an attachment to / a merge into what already exists."""
+    or an attachment to / a merge into what already exists. ``events``: a list the outbox events of the outcome
+    are added to (as rows), for the caller to write with its own in one statement; else they are written here."""
     # «create»: always a new lead, no duplicate search (registrations, unsubscribes: robots handle them)
     matches = [] if routing.policy == DuplicatePolicy.CREATE else \
         find_duplicates(data, prefound=getattr(entry, "prefound", None))
@@ -487,17 +509,17 @@ def intake_lead(actor: Actor, entry: IntakeLog, data: dict, routing: Routing, *,
             if changed:
                 status = IntakeLog.Status.MERGED
                 produced.append([t, pk, "updated"])
-        entry_obj = _comment_on(actor, t, target.obj, text)
-        deals = duplicates.open_deals_of(t, target.obj)
+        entry_obj = _comment_on(actor, target, text, events=events)
+        deals = duplicates.open_deal_ids(t, pk)
         history.bind(entry_obj, [(entity_types.DEAL, d) for d in deals])
         produced.append([t, pk, "comment"])
         return Outcome(status, t, pk, produced,
                        reason=_("Matched %(what)s #%(id)s by %(how)s.") % {
                            "what": entity_types.get(t).code, "id": pk, "how": ", ".join(target.reasons)}, deals=deals)
-    lead = create_intake_lead(actor, data, routing, flagged=matches)
+    lead = create_intake_lead(actor, data, routing, flagged=matches, events=events)
     if note:  # the comment of add_comment, on the lead this action has just created (no second read of it)
         comment = history.entry(actor, entity_types.LEAD, lead.pk, "comment", text=note.strip())
-        outbox.emit(actor, "lead.commented", entity_types.LEAD, lead.pk, {"entry": comment.pk})
+        _emit(actor, events, "lead.commented", entity_types.LEAD, lead.pk, {"entry": comment.pk})
     reason = _("Possible duplicate of %(list)s.") % {"list": ", ".join(
         f"{entity_types.get(m.entity_type_id).code} #{m.id}" for m in matches[:5])} if matches else ""
     return Outcome(IntakeLog.Status.CREATED, entity_types.LEAD, lead.pk, [[entity_types.LEAD, lead.pk, "created"]],
@@ -519,21 +541,19 @@ def find_duplicates(data: dict, *, prefound: Prefound | None = None) -> list:
     has gone, or the search is ``stale``, it is searched anew. The other matches only name possible duplicates."""
     wanted = criteria(data)
     if prefound is None or prefound.stale:
-        return duplicates.find(**wanted)
+        return duplicates.find(**wanted, load=False)
     if wanted["phones"] or wanted["emails"]:
-        exact = duplicates.find(phones=wanted["phones"], emails=wanted["emails"])
+        exact = duplicates.find(phones=wanted["phones"], emails=wanted["emails"], load=False)
         if exact:
             return exact
     matches = prefound.matches
     if any({"phone", "email"} & set(m.reasons) for m in matches):
-        return duplicates.find(**wanted)
+        return duplicates.find(**wanted, load=False)
     target = duplicates.best_target(matches) if matches else None
     if target is None:
         return matches
-    key = (target.entity_type_id, target.id)
-    target.obj = duplicates._load({key}).get(key)
-    if target.obj is None or duplicates.best_target(matches) is not target:
-        return duplicates.find(**wanted)
+    if not duplicates.recheck(target) or duplicates.best_target(matches) is not target:
+        return duplicates.find(**wanted, load=False)
     return matches
 
 
@@ -542,26 +562,31 @@ def presearch(data: dict, routing: Routing) -> Prefound:
     if routing.policy == DuplicatePolicy.CREATE:
         return Prefound([])
     wanted = criteria(data)
-    return Prefound(duplicates.find(**wanted), name=" ".join(names.words(wanted["name"])))
+    return Prefound(duplicates.find(**wanted, load=False), name=" ".join(names.words(wanted["name"])))
 
 
-def _comment_on(actor: Actor, entity_type_id: int, obj, text: str):
-    """``activities.add_comment`` on the record the duplicate search has just loaded in this transaction: the same
-    checks (the text, the record not deleted, the actor's right to update it), the same timeline entry and event,
-    without its savepoint (the submission is one transaction: a failure rolls all of it back)."""
+def _comment_on(actor: Actor, target: duplicates.Match, text: str, *, events: list | None = None):
+    """``activities.add_comment`` on the record the duplicate search has just found live in this transaction: the
+    same checks (the text, the record not deleted, the actor's right to update it), the same timeline entry and
+    event, without its savepoint (the submission is one transaction: a failure rolls all of it back). The record is
+    not read for a system actor (every intake writer): its rights do not depend on the record."""
     from voronka.activities.actions import MAX_COMMENT, add_comment
 
-    if not text.strip() or len(text) > MAX_COMMENT or obj.deleted_at is not None:
-        return add_comment(actor, entity_type_id=entity_type_id, entity_id=obj.pk, text=text, record=obj)  # its errors
-    info = entity_types.get(entity_type_id)
+    t, pk = target.entity_type_id, target.id
+    obj = None if actor.is_system else target.obj
+    if not text.strip() or len(text) > MAX_COMMENT or (
+            not actor.is_system and (obj is None or obj.deleted_at is not None)):
+        return add_comment(actor, entity_type_id=t, entity_id=pk, text=text, record=obj)  # its errors
+    info = entity_types.get(t)
     policies.require(actor, policies.UPDATE, info.id, obj)
-    comment = history.entry(actor, info.id, obj.pk, "comment", text=text.strip())
-    outbox.emit(actor, f"{info.code}.commented", info.id, obj.pk, {"entry": comment.pk})
+    comment = history.entry(actor, info.id, pk, "comment", text=text.strip())
+    _emit(actor, events, f"{info.code}.commented", info.id, pk, {"entry": comment.pk})
     return comment
 
 
-def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()):
-    """Create the lead (with the queue's pick as responsible), then record the distribution and any duplicate mark."""
+def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=(), events: list | None = None):
+    """Create the lead (with the queue's pick as responsible), then record the distribution and any duplicate mark.
+    ``events``: as ``intake_lead``'s."""
     from voronka.core.recordkit import create_one
     from voronka.distribution import actions as distribution
     from voronka.leads.actions import LEAD
@@ -583,13 +608,14 @@ def create_intake_lead(actor: Actor, data: dict, routing: Routing, *, flagged=()
     names.refresh(entity_types.LEAD, [lead.pk], objs=[lead], new=True)
     if queue is not None:
         distribution.record_outcome(actor, queue.pk, entity_types.LEAD, lead.pk, user_id, queue=queue,
-                                    user=member.user if member else None)
+                                    user=member.user if member else None, events=events)
     if flagged:
+        duplicates.load(flagged[:20])  # their titles, one statement per kind
         matches = [m.as_dict() for m in flagged[:20]]
         DuplicateMark.objects.create(entity_type_id=entity_types.LEAD, entity_id=lead.pk, matches=matches)
         history.entry(actor, entity_types.LEAD, lead.pk, "linked",
                       text=_("Possible duplicate: check and merge."), data={"duplicates": matches})
-        outbox.emit(actor, "lead.duplicate_suspected", entity_types.LEAD, lead.pk, {"matches": matches})
+        _emit(actor, events, "lead.duplicate_suspected", entity_types.LEAD, lead.pk, {"matches": matches})
     return lead
 
 

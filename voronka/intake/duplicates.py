@@ -8,7 +8,7 @@ scan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,7 +22,8 @@ from voronka.core import audit, entity_types, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.bound import cursor as bound_cursor
 from voronka.core.errors import ValidationFailed
-from voronka.core.normalize import normalize_email, normalize_phone
+from voronka.core.normalize import normalize_email as _normalize_email
+from voronka.core.normalize import normalize_phone as _normalize_phone
 from voronka.core.prepared import Prepared
 from voronka.core.recordkit import RecordSpec, lock, update_one
 from voronka.links import actions as links_actions
@@ -40,17 +41,68 @@ def threshold() -> int:
     return int(getattr(settings, "VORONKA_DUPLICATE_NAME_THRESHOLD", 88))
 
 
-@dataclass
+_UNREAD = object()  # a match whose record has not been read (only its id and whether it is an open lead are known)
+
+
 class Match:
-    entity_type_id: int
-    id: int
-    reasons: list[str] = field(default_factory=list)
-    score: int = 0
-    obj: object = None
+    """A record found by ``find``: its kind and id, why (``reasons``) and how well (``score``). ``open_lead``: a
+    live lead not converted and in a stage in progress (``best_target``'s first choice). ``obj``, the record
+    itself, is read on first use unless ``find`` was asked to read it (``load``) or ``load`` read it since: the
+    search's own answer needs only the ids and ``open_lead``."""
+
+    __slots__ = ("entity_type_id", "id", "reasons", "score", "open_lead", "_obj")
+
+    def __init__(self, entity_type_id: int, id: int, reasons: list[str] | None = None, score: int = 0,
+                 obj: object = None, open_lead: bool = False):
+        self.entity_type_id, self.id, self.score = entity_type_id, id, score
+        self.reasons = reasons if reasons is not None else []
+        self.open_lead, self._obj = open_lead, _UNREAD
+        if obj is not None:
+            self.obj = obj
+
+    @property
+    def obj(self):
+        if self._obj is _UNREAD:
+            load([self])
+        return self._obj
+
+    @obj.setter
+    def obj(self, value) -> None:
+        self._obj = value
+        self.open_lead = _is_open_lead(self.entity_type_id, value) if value is not None else False
+
+    def __repr__(self) -> str:
+        return f"Match({self.entity_type_id}, {self.id}, {self.reasons!r}, score={self.score})"
 
     def as_dict(self) -> dict:
         return {"entity_type_id": self.entity_type_id, "id": self.id, "reasons": self.reasons, "score": self.score,
                 "title": str(self.obj) if self.obj is not None else ""}
+
+
+def _is_open_lead(entity_type_id: int, obj) -> bool:
+    return entity_type_id == entity_types.LEAD and obj.converted_at is None and obj.stage_semantics == "process"
+
+
+@functools.lru_cache(maxsize=512)
+def _phone(value: str, region: str) -> str:
+    return _normalize_phone(value, region)
+
+
+@functools.lru_cache(maxsize=512)
+def _email(value: str) -> str:
+    return _normalize_email(value)
+
+
+def normalize_phone(value: str) -> str:
+    """``core.normalize.normalize_phone`` of the default region, remembered for the last few hundred numbers: a
+    submission's phone is normalised by the form's check and again by the duplicate search (a number that is not
+    one raises each time)."""
+    return _phone(value, settings.VORONKA_DEFAULT_REGION)
+
+
+def normalize_email(value: str) -> str:
+    """``core.normalize.normalize_email``, remembered like ``normalize_phone``."""
+    return _email(value)
 
 
 def _clean(values, normalizer) -> list[str]:
@@ -79,7 +131,7 @@ def candidates() -> int:
 
 
 def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names.TYPES,
-         exclude: tuple[int, int] | None = None, stats: dict | None = None) -> list[Match]:
+         exclude: tuple[int, int] | None = None, stats: dict | None = None, load: bool = True) -> list[Match]:
     """Live records that look like the same person or company, best first.
 
     A phone or e-mail match is the strongest proof: when one is found the name search does not run. Else the
@@ -87,7 +139,9 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
     company), then the records with the same whole name, then those sharing a pair of name words (one bounded
     walk per key, at most three pairs; all the walks in one statement that reads only the covering index).
     Candidates are scored from their index rows; only the matches (at most ``MATCHES``) are read from their
-    tables. ``stats``, if given, is filled with the number of candidates scored and the index walks made.
+    tables: as model instances (``Match.obj``) with ``load``, else only which of them are live and which are open
+    leads (one statement for the three kinds; a match's ``obj`` is then read on first use). ``stats``, if given, is
+    filled with the number of candidates scored and the index walks made.
     """
     found: dict[tuple[int, int], Match] = {}
     phones, emails = _clean(phones, normalize_phone), _clean(emails, normalize_email)
@@ -119,16 +173,48 @@ def find(*, phones=(), emails=(), name: str = "", company: str = "", types=names
             _score(_walk_rows(walks, candidates()), " ".join(name_words), ckey, threshold(), found, scored)
     if stats is not None:
         stats.update(candidates=len(scored), walks=len(walks))
-    best = sorted(found.values(), key=_rank)[:MATCHES + (1 if exclude else 0)]
-    objs = _load({(m.entity_type_id, m.id) for m in best})
+    best = [m for m in sorted(found.values(), key=_rank)[:MATCHES + (1 if exclude else 0)]
+            if (m.entity_type_id, m.id) != exclude]
+    if load:
+        objs = _load({(m.entity_type_id, m.id) for m in best})
+        for match in best:
+            match.obj = objs.get((match.entity_type_id, match.id))
+        return [m for m in best if m.obj is not None][:MATCHES]
+    live = _live([(m.entity_type_id, m.id) for m in best])
     result = []
     for match in best:
-        key = (match.entity_type_id, match.id)
-        match.obj = objs.get(key)
-        if match.obj is None or key == exclude:
+        state = live.get((match.entity_type_id, match.id))
+        if state is None:  # deleted (its index rows go with the outbox consumer)
             continue
+        if isinstance(state, bool):
+            match.open_lead = state
+        else:  # a kind without a light read: read whole
+            match.obj = state
         result.append(match)
     return result[:MATCHES]
+
+
+def load(matches) -> None:
+    """Read the records of these matches that are not read yet (one statement per kind); a record deleted
+    meanwhile leaves ``obj`` None."""
+    unread = [m for m in matches if m._obj is _UNREAD]
+    if unread:
+        objs = _load({(m.entity_type_id, m.id) for m in unread})
+        for match in unread:
+            match.obj = objs.get((match.entity_type_id, match.id))
+
+
+def recheck(match: Match) -> bool:
+    """Read again whether the match's record is live and an open lead (under the write lock, for a search made
+    before it); its ``obj`` is read anew on next use. False: it is gone."""
+    state = _live([(match.entity_type_id, match.id)]).get((match.entity_type_id, match.id))
+    if state is None:
+        return False
+    if isinstance(state, bool):
+        match._obj, match.open_lead = _UNREAD, state
+    else:
+        match.obj = state
+    return True
 
 
 _queries: dict[tuple, Prepared] = {}
@@ -260,6 +346,51 @@ def _load_query(entity_type_id: int, n: int) -> Prepared:
     return prepared
 
 
+_LIGHT = (entity_types.LEAD, entity_types.CONTACT, entity_types.COMPANY)
+_live_sql: dict[tuple, str] = {}
+
+
+def _live(keys) -> dict[tuple[int, int], object]:
+    """Which of these records are live: {(kind, id): whether it is an open lead} for leads, contacts and companies,
+    in one statement (a ``UNION ALL`` of one part per kind, built once per shape: the kinds and how many ids of
+    each), no model instances; {(kind, id): the record} for any other kind (read whole)."""
+    from django.db import connection
+
+    by_type: dict[int, list[int]] = {}
+    for t, pk in keys:
+        by_type.setdefault(t, []).append(pk)
+    result: dict[tuple[int, int], object] = {}
+    other = {(t, pk) for t, ids in by_type.items() if t not in _LIGHT for pk in ids}
+    if other:
+        result.update(_load(other))
+    light = sorted((t, ids) for t, ids in by_type.items() if t in _LIGHT)
+    if not light:
+        return result
+    shape = (connection.vendor, tuple((t, len(ids)) for t, ids in light))
+    sql = _live_sql.get(shape)
+    if sql is None:
+        q = connection.ops.quote_name
+        parts = []
+        for t, n in shape[1]:
+            model = entity_types.get(t).model
+            table, pk, deleted = q(model._meta.db_table), q(model._meta.pk.column), q(
+                model._meta.get_field("deleted_at").column)
+            is_open = "0"
+            if t == entity_types.LEAD:
+                is_open = (f"CASE WHEN {q(model._meta.get_field('converted_at').column)} IS NULL AND "
+                           f"{q(model._meta.get_field('stage_semantics').column)} = 'process' THEN 1 ELSE 0 END")
+            parts.append(f"SELECT {int(t)}, {pk}, {is_open} FROM {table} WHERE {pk} IN ({', '.join(['%s'] * n)}) "
+                         f"AND {deleted} IS NULL")
+        if len(_live_sql) > 512:  # bounded however many shapes come
+            _live_sql.clear()
+        sql = _live_sql[shape] = " UNION ALL ".join(parts)
+    with bound_cursor(connection, prepare=True) as cursor:
+        cursor.execute(sql, [pk for _, ids in light for pk in ids])
+        for t, pk, is_open in cursor.fetchall():
+            result[(t, pk)] = bool(is_open)
+    return result
+
+
 def _rank(m: Match):
     return (-len(m.reasons) - (1 if {"phone", "email"} & set(m.reasons) else 0), -m.score,
             TYPE_ORDER.get(m.entity_type_id, 9), -m.id)
@@ -303,12 +434,11 @@ def _load(keys) -> dict[tuple[int, int], object]:
 
 def find_for(actor: Actor, **criteria) -> list[Match]:
     """``find`` narrowed to what the actor may read (the lookup of the API and the UI)."""
-    return [m for m in find(**criteria) if policies.can(actor, policies.READ, m.entity_type_id, m.obj)]
+    return [m for m in find(**criteria, load=True) if policies.can(actor, policies.READ, m.entity_type_id, m.obj)]
 
 
 def is_open_lead(match: Match) -> bool:
-    obj = match.obj
-    return match.entity_type_id == entity_types.LEAD and obj.converted_at is None and obj.stage_semantics == "process"
+    return match.open_lead
 
 
 def best_target(matches: list[Match]) -> Match | None:

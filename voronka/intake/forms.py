@@ -9,7 +9,6 @@ from django.utils.translation import gettext as _
 from voronka.core import audit, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import Conflict, NotFound, ValidationFailed, from_django_validation
-from voronka.core.normalize import normalize_email, normalize_phone
 
 from . import duplicates
 from .actions import (
@@ -155,9 +154,9 @@ def check_form(entry: IntakeLog) -> tuple[dict, Routing, str]:
         target = f["maps_to"]
         try:
             if target == "phones" or f.get("type") == "tel":
-                normalize_phone(value)
+                duplicates.normalize_phone(value)
             if target == "emails" or f.get("type") == "email":
-                normalize_email(value)
+                duplicates.normalize_email(value)
         except ValidationError as exc:
             errors[f["name"]] = exc.messages
             continue
@@ -207,13 +206,17 @@ check(IntakeLog.Channel.FORM, presearch=_presearch_form)(check_form)
 
 @handler(IntakeLog.Channel.FORM)
 def handle_form(actor: Actor, entry: IntakeLog) -> Outcome:
-    prefound = getattr(entry, "prefound", None)  # a queued payload: checked before its batch's transaction
-    data, routing, note = prefound.checked if prefound is not None and prefound.checked else check_form(entry)
+    # checked before the transaction: by ``submit`` (at once), or with the presearch of a queued payload's batch
+    prefound = getattr(entry, "prefound", None)
+    checked = getattr(entry, "checked", None) or (prefound.checked if prefound is not None else None)
+    data, routing, note = checked if checked else check_form(entry)
     form = entry.form
-    outcome = intake_lead(actor, entry, data, routing, note=note)
+    events: list[dict] = []  # the outcome's events and this one, written in one statement
+    outcome = intake_lead(actor, entry, data, routing, note=note, events=events)
     # for automation's «a web form is filled» trigger: the record it reached, and the open deals of a contact
     deals = outcome.deals if outcome.deals is not None else \
         duplicates.open_deal_ids(outcome.entity_type_id, outcome.entity_id)
-    outbox.emit(actor, "webform.submitted", outcome.entity_type_id, outcome.entity_id,
-                {"form": form.pk, "slug": form.slug, "log": entry.pk, "status": outcome.status, "deals": deals})
+    events.append(outbox.row(actor, "webform.submitted", outcome.entity_type_id, outcome.entity_id, {
+        "form": form.pk, "slug": form.slug, "log": entry.pk, "status": outcome.status, "deals": deals}))
+    outbox.emit_rows(events)
     return outcome

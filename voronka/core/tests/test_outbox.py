@@ -95,21 +95,55 @@ def test_dispatch_pending_twice_never_delivers_twice(subscribed):
     assert got.seen == [(first.pk, "test.one"), (second.pk, "test.two")]
 
 
-def test_two_dispatchers_racing_deliver_each_event_once(subscribed):
-    """A second dispatcher runs while the first is between reading and claiming an event."""
+def test_two_dispatchers_racing_deliver_each_event_once(subscribed, monkeypatch):
+    """A second dispatcher runs while the first is delivering, then while the first is between reading the pending
+    events and claiming them: each event is delivered once, by whichever claimed it."""
     got = Recorder()
 
     def nested_dispatcher(event: OutboxEvent) -> None:
         got(event)
         if event.name == "test.one":
-            # the first dispatcher has read [one, two] and claimed only "one" so far
-            assert outbox.dispatch_pending() == 1  # delivers "two"
+            # the first dispatcher has claimed [one, two] and is delivering «one»: nothing is left for this one
+            assert outbox.dispatch_pending() == 0
 
     subscribed("test.", nested_dispatcher)
     one = outbox.emit(ACTOR, "test.one")
     two = outbox.emit(ACTOR, "test.two")
-    assert outbox.dispatch_pending() == 1  # "two" was already claimed by the other dispatcher
+    assert outbox.dispatch_pending() == 2
     assert sorted(got.seen) == [(one.pk, "test.one"), (two.pk, "test.two")]
+
+    real_claim, raced = outbox._claim, []
+
+    def claim_after_another(ids):
+        if not raced:  # the other dispatcher read the same pending ids and claims them first
+            raced.append(None)
+            raced[0] = outbox.dispatch_pending()
+        return real_claim(ids)
+
+    three, four = outbox.emit(ACTOR, "test.three"), outbox.emit(ACTOR, "test.four")
+    monkeypatch.setattr(outbox, "_claim", claim_after_another)
+    assert outbox.dispatch_pending() == 0 and raced == [2]
+    assert sorted(got.seen)[2:] == [(three.pk, "test.three"), (four.pk, "test.four")]
+    assert OutboxEvent.objects.get(pk=three.pk).attempts == 1  # claimed once
+
+
+def test_a_sweep_claims_and_marks_a_chunk_in_one_statement_each(subscribed):
+    """Not two UPDATEs per event: the chunk's claim, its read and its «done» are one statement each; an event whose
+    consumer failed gets its own error."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    subscribed("test.", Recorder(fail_on="test.bad"))
+    events = [outbox.emit(ACTOR, "test.bad" if i == 3 else "test.bulk", None, i) for i in range(outbox.CHUNK + 5)]
+    with CaptureQueriesContext(connection) as ctx:
+        assert outbox.dispatch_pending() == len(events)
+    # the pending ids, then two chunks: claim, read, done (and the failed event's own «done»)
+    assert len(ctx.captured_queries) == 1 + 2 * 3 + 1
+    rows = {pk: (d is not None, e, a) for pk, d, e, a in OutboxEvent.objects.filter(
+        pk__in=[e.pk for e in events]).values_list("pk", "dispatched_at", "error", "attempts")}
+    assert all(done and attempts == 1 for done, _, attempts in rows.values())
+    assert "consumer broke on test.bad" in rows[events[3].pk][1]
+    assert [pk for pk, (_, error, _) in rows.items() if error] == [events[3].pk]
 
 
 def test_rolled_back_transaction_leaves_no_event(subscribed, django_capture_on_commit_callbacks):

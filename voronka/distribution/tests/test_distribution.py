@@ -172,3 +172,23 @@ def test_a_queue_on_working_hours_skips_people_outside_their_working_time(admin,
         assert _intake(queue, 1, start=7)[0].responsible_id is not None
     finally:
         clock.freeze(None)
+
+
+def test_the_pick_reads_the_members_and_their_users_as_the_orm_would(lead_pipeline, queue, users):
+    """The members of a pick come from a query compiled once: the same rows, turn order and users (loaded with them)
+    as ``queue.members.select_related("user")``."""
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.identity.models import User
+
+    User.objects.filter(pk=users[2].pk).update(is_present=False)
+    _intake(queue, 3)
+    orm = list(queue.members.select_related("user").order_by("sort", "id"))
+    with CaptureQueriesContext(connection) as ctx:
+        members = actions._members(queue.pk)
+        seen = [(m.pk, m.user_id, m.user.pk, m.user.username, m.user.is_present, m.assigned_count, m.sort)
+                for m in members]
+    assert len(ctx.captured_queries) == 1  # the users come with their members
+    assert seen == [(m.pk, m.user_id, m.user.pk, m.user.username, m.user.is_present, m.assigned_count, m.sort)
+                    for m in orm]
+    assert [m.user.is_present for m in members].count(False) == 1

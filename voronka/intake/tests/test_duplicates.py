@@ -207,3 +207,64 @@ def test_merging_companies_keeps_the_site_equal_to_the_first_web_address(admin):
     third = create_company(admin, name="Ромашка-Север", site="north.romashka.ru")
     duplicates.merge_records(admin, entity_types.COMPANY, bare.pk, [third.pk], values={"site": third.pk})
     assert Company.objects.get(pk=bare.pk).site == "north.romashka.ru" == webs(bare.pk)[0]
+
+
+def test_matches_read_without_their_records_say_what_the_records_say(admin, lead_pipeline):
+    """``find(load=False)`` (the intake path) reads only which matches are live and which are open leads: the same
+    matches, order and targets as reading the records, a deleted record left out the same way, the record itself
+    read on first use."""
+    from voronka.leads.actions import delete_lead
+
+    company = create_company(admin, name="ООО Ромашка")
+    contact = create_contact(admin, first_name="Ольга", last_name="Смирнова", company=company.pk)
+    open_lead = create_lead(admin, first_name="Ольга", last_name="Смирнова")
+    junk = create_lead(admin, first_name="Ольга", last_name="Смирнова", company_name="Ромашка")
+    move_lead(admin, junk.pk, stage="junk")
+    gone = create_lead(admin, first_name="Ольга", last_name="Смирнова")
+    _index(company, contact, open_lead, junk, gone)
+    delete_lead(admin, gone.pk)  # its index rows stay until the outbox consumer runs
+    wanted = {"name": "Смирнова Ольга", "company": "Ромашка"}
+
+    def shape(matches):
+        return [(m.entity_type_id, m.id, m.reasons, m.score, m.open_lead) for m in matches]
+
+    full = duplicates.find(**wanted)
+    with CaptureQueriesContext(connection) as ctx:
+        light = duplicates.find(**wanted, load=False)
+    assert len(ctx.captured_queries) == 2  # the walks, then one statement for the three kinds
+    assert shape(light) == shape(full)
+    assert gone.pk not in [m.id for m in light if m.entity_type_id == entity_types.LEAD]
+    assert [m.open_lead for m in light if m.entity_type_id == entity_types.LEAD] == \
+        [m.id == open_lead.pk for m in light if m.entity_type_id == entity_types.LEAD]
+    assert {m.id for m in light if m.open_lead} == {open_lead.pk}
+    assert (duplicates.best_target(light).entity_type_id, duplicates.best_target(light).id) == \
+        (entity_types.LEAD, open_lead.pk)
+    target = duplicates.best_target(light)
+    with CaptureQueriesContext(connection) as ctx:
+        assert target.obj.pk == open_lead.pk and target.obj.first_name == "Ольга"
+        assert target.obj is target.obj  # read once
+    assert len(ctx.captured_queries) == 1
+    duplicates.load(light)
+    assert [m.as_dict() for m in light] == [m.as_dict() for m in full]
+    # read again under the lock: a lead moved out of progress meanwhile is no longer an open lead
+    move_lead(admin, open_lead.pk, stage="junk")
+    assert duplicates.recheck(target) and not target.open_lead
+    delete_lead(admin, open_lead.pk)
+    assert not duplicates.recheck(target)
+
+
+def test_the_remembered_normalisation_gives_what_the_core_gives_and_refuses_each_time(settings):
+    from django.core.exceptions import ValidationError
+
+    from voronka.core import normalize
+
+    for raw in ("8 (916) 123-45-67", "+7 916 1234567", "9161234567"):
+        assert duplicates.normalize_phone(raw) == duplicates.normalize_phone(raw) == normalize.normalize_phone(raw)
+    for _ in range(2):  # a refusal is not remembered as a value
+        with pytest.raises(ValidationError):
+            duplicates.normalize_phone("12")
+        with pytest.raises(ValidationError):
+            duplicates.normalize_email("not an address")
+    assert duplicates.normalize_email(" Anna@Example.RU ") == "anna@example.ru"
+    settings.VORONKA_DEFAULT_REGION = "US"  # the region is part of what is remembered
+    assert duplicates.normalize_phone("(202) 555-0143") == normalize.normalize_phone("(202) 555-0143") == "+12025550143"

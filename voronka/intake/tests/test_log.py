@@ -87,13 +87,13 @@ FORM_FIELDS = [
 
 
 def _crash_at_the_end(real):
-    """``outbox.emit`` that fails on the last event of a form submission: the lead, its distribution, its timeline and
-    its other events are written by then."""
-    def emit(actor, name, *args, **kwargs):
-        if name == "webform.submitted":
+    """``outbox.emit_rows`` that fails on the last write of a form submission (its events, «webform.submitted» the
+    last of them): the lead, its distribution and its timeline are written by then."""
+    def emit_rows(rows):
+        if any(row["name"] == "webform.submitted" for row in rows):
             raise RuntimeError("the disk is full")
-        return real(actor, name, *args, **kwargs)
-    return emit
+        return real(rows)
+    return emit_rows
 
 
 @pytest.mark.django_db(transaction=True)
@@ -111,7 +111,7 @@ def test_a_form_submission_that_crashes_late_writes_nothing_but_the_pending_payl
                       mode="now")
     events, entries = OutboxEvent.objects.count(), TimelineEntry.objects.count()
     picks = sorted(QueueMember.objects.values_list("pk", "assigned_count"))
-    with mock.patch.object(outbox, "emit", _crash_at_the_end(outbox.emit)):
+    with mock.patch.object(outbox, "emit_rows", _crash_at_the_end(outbox.emit_rows)):
         answer = Client().post("/f/late/", "name=%D0%9E%D0%BB%D1%8F&phone=%2B79160000009",
                                content_type="application/x-www-form-urlencoded", HTTP_ACCEPT="application/json")
     assert answer.status_code == 202 and answer.json()["ok"]

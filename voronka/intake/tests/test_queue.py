@@ -278,3 +278,18 @@ def test_a_crash_of_the_door_checks_still_keeps_the_payload(form, monkeypatch):
     assert _queued() == 1
     monkeypatch.undo()
     assert actions.process_queued() == 1 and IntakeLog.objects.get().status == "created"
+
+
+def test_a_chunk_reads_the_settings_versions_once(form):
+    """The versions of the settings are read once per chunk (its checks and its transaction), as once per request
+    at the door, not by every payload's routing and writes."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i, name in enumerate(("Анна", "Борис", "Вера", "Глеб", "Дина")):
+        _post({"name": name, "phone": f"+7916444000{i}"})
+    with CaptureQueriesContext(connection) as ctx:
+        assert actions.process_queued() == 5
+    reads = [q for q in ctx.captured_queries if "core_configversion" in q["sql"] and q["sql"].startswith("SELECT")]
+    assert len(reads) == 1
+    assert set(IntakeLog.objects.values_list("status", flat=True)) == {"created"}
