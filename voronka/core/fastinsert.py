@@ -355,6 +355,8 @@ def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
             value = now
         else:
             value = f.get_default()
+            if value.__class__ is DatabaseDefault and isinstance(f.db_default, models.Value):
+                value = f.db_default.value
         constants.append(_plain(value) if conv is None else conv(value))
     constants = tuple(constants)
     params = []

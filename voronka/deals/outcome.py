@@ -146,13 +146,41 @@ def outcomes(lead_ids: Iterable[int] | None = None) -> dict[int, Outcome]:
 
 def refresh(lead_model) -> int:
     """Recompute every lead's ``chain_*`` columns from the deals (bulk loads bypass the hooks): the leads with a
-    sales deal from ``outcomes``, the others reset to nothing. Only changed leads are written (``bulk_update`` in
-    batches). Returns the number of leads changed."""
+    sales deal from ``outcomes``, the others reset to nothing. Only changed leads are written. Returns the number
+    of leads changed."""
     found = outcomes(None)
     current = {pk: Outcome(*((v or 0) if i in (0, 2, 4, 5) else _money(v) for i, v in enumerate(vals)))
                for pk, *vals in lead_model.objects.exclude(chain_outcome=NONE, chain_deal=0)
                .values_list("pk", *FIELDS).iterator(chunk_size=CHUNK)}
-    changed = [lead_model(pk=pk, **o.columns()) for pk, o in found.items() if current.get(pk) != o]
-    changed += [lead_model(pk=pk, **NOTHING.columns()) for pk in current if pk not in found]
-    lead_model.objects.bulk_update(changed, FIELDS, batch_size=500)
+    changed = [(pk, o) for pk, o in found.items() if current.get(pk) != o]
+    changed += [(pk, NOTHING) for pk in current if pk not in found]
+    write(lead_model, changed)
     return len(changed)
+
+
+def write(lead_model, changed: list[tuple[int, Outcome]]) -> None:
+    """Store outcomes in bulk: on PostgreSQL a temporary table filled by ``COPY`` and one ``UPDATE … FROM``; on
+    SQLite one prepared ``UPDATE`` per lead (``executemany``, no round trips). ``bulk_update``'s ``CASE`` per
+    column cost ~2 ms a lead at 100k (PostgreSQL, busy machine)."""
+    from django.db import connection, transaction
+
+    if not changed:
+        return
+    q = connection.ops.quote_name
+    table = q(lead_model._meta.db_table)
+    columns = [q(lead_model._meta.get_field(f).column) for f in FIELDS]
+    rows = [(pk, o.code, o.revenue, o.items, o.cost, o.pipeline, o.deal) for pk, o in sorted(changed)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("CREATE TEMPORARY TABLE voronka_chain_fill (id bigint PRIMARY KEY, o smallint, "
+                           "r numeric(18, 2), i integer, c numeric(18, 2), p integer, d bigint)")
+            with cursor.cursor.copy("COPY voronka_chain_fill (id, o, r, i, c, p, d) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            sets = ", ".join(f"{col} = f.{x}" for col, x in zip(columns, "oricpd", strict=True))
+            cursor.execute(f"UPDATE {table} SET {sets} FROM voronka_chain_fill f WHERE {table}.id = f.id")
+            cursor.execute("DROP TABLE voronka_chain_fill")
+        else:
+            sets = ", ".join(f"{col} = %s" for col in columns)
+            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s",
+                               [(o, str(r), i, str(c), p, d, pk) for pk, o, r, i, c, p, d in rows])

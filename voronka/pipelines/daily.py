@@ -27,7 +27,7 @@ from .totals import upsert_deltas
 
 CREATED, REACHED, CLOSED, WITH_DEAL = "created", "reached", "closed", "deal"
 CONVERSION = -2  # ``DailyTotalState.pipeline_id`` of the marker «the leads' ``deal`` rows were built»
-CHAIN = -3  # … of the marker «the leads' end-to-end (``chain…``) rows and columns were built»
+CHAIN = -5  # … of the marker «the leads' end-to-end (``chain…``) rows and columns were built»
 # the leads' end-to-end rows (``chain_rows``): ``chain<outcome>`` (count 1, the revenue), ``chaini`` (the items made
 # from the sales deal: their count and amounts)
 CHAIN_KIND, CHAIN_ITEMS = "chain", "chaini"

@@ -4,13 +4,13 @@ from django.db import migrations, models
 
 
 def mark_empty(apps, schema_editor):
-    """Where leads were never written the end-to-end rows are complete (marker ``pipeline_id`` -3); elsewhere the
+    """Where leads were never written the end-to-end rows are complete (marker ``pipeline_id`` -5); elsewhere the
     end-to-end funnel follows the chains until ``voronka analytics-rebuild`` fills the columns and the rows."""
     lead = apps.get_model("leads", "Lead")
     history = apps.get_model("pipelines", "StageHistory")
     state = apps.get_model("pipelines", "DailyTotalState")
     if not lead.objects.exists() and not history.objects.filter(entity_type_id=1).exists():
-        state.objects.get_or_create(entity_type_id=1, pipeline_id=-3, defaults={"signature": "chain"})
+        state.objects.get_or_create(entity_type_id=1, pipeline_id=-5, defaults={"signature": "chain"})
 
 
 class Migration(migrations.Migration):
