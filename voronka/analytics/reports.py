@@ -1223,30 +1223,30 @@ OUTCOMES = ("lead_open", "lead_lost", "deal_open", "deal_lost", "in_complaints",
 
 def _chain_columns(actor: Actor, p: Params, converted: QuerySet, per: dict, trips: dict, *, all_deals: bool,
                    count_leads: bool) -> None:
-    """Add the leads with a sales deal (``converted``) from their ``chain_*`` columns, summed by the database:
-    revenue and cost only where the viewer may read the sales deal; a sales deal away on a round trip counts as
-    «in complaints» (its items and cost still count, its revenue does not)."""
-    readable = {} if all_deals else {"filter": Q(chain_deal__in=records_visible_to(actor, DEAL).values("id"))}
-    away = sorted(trips)
-    here = converted.exclude(chain_deal__in=away) if away else converted
-    sums = {f"o{c}": Count("id", filter=Q(chain_outcome=c)) for c in OUTCOME_OF}
-    parts = [(here, False)] + ([(converted.filter(chain_deal__in=away), True)] if away else [])
-    for qs, is_away in parts:
-        for key, v in _grouped(qs, p, "created_at", n=Count("id"), items=Sum("chain_items"),
-                               revenue=Sum("chain_revenue", **readable), cost=Sum("chain_cost", **readable),
-                               **sums).items():
-            slot = per[key]
-            if count_leads:
-                slot["leads"] += v["n"]
-            slot["converted"] += v["n"]
-            slot["downstream"] += v["items"] or 0
-            slot["cost"] += Decimal(v["cost"] or 0)
-            if is_away:
-                slot["in_complaints"] += v["n"]
-                continue
-            slot["revenue"] += Decimal(v["revenue"] or 0)
-            for c, name in OUTCOME_OF.items():
-                slot[name] += v[f"o{c}"]
+    """Add the leads with a sales deal (``converted``) from their ``chain_*`` columns, summed by the database in one
+    statement: revenue and cost only where the viewer may read the sales deal; a sales deal away on a round trip
+    counts as «in complaints» (its items and cost still count, its revenue does not)."""
+    readable = Q() if all_deals else Q(chain_deal__in=records_visible_to(actor, DEAL).values("id"))
+    away = Q(chain_deal__in=sorted(trips)) if trips else Q(pk__in=[])
+    here = ~away if trips else Q()
+
+    def only(q: Q) -> dict:
+        return {"filter": q} if q else {}
+
+    sums = {f"o{c}": Count("id", filter=here & Q(chain_outcome=c)) for c in OUTCOME_OF}
+    for key, v in _grouped(converted, p, "created_at", n=Count("id"), away=Count("id", filter=away),
+                           items=Sum("chain_items"), revenue=Sum("chain_revenue", **only(here & readable)),
+                           cost=Sum("chain_cost", **only(readable)), **sums).items():
+        slot = per[key]
+        if count_leads:
+            slot["leads"] += v["n"]
+        slot["converted"] += v["n"]
+        slot["in_complaints"] += v["away"]
+        slot["downstream"] += v["items"] or 0
+        slot["cost"] += Decimal(v["cost"] or 0)
+        slot["revenue"] += Decimal(v["revenue"] or 0)
+        for c, name in OUTCOME_OF.items():
+            slot[name] += v[f"o{c}"]
 
 
 def _chain_followed(actor: Actor, p: Params, leads: QuerySet, per: dict, trips: dict) -> None:
@@ -1310,6 +1310,7 @@ def end_to_end(actor: Actor, p: Params) -> Report:
         # sales deal whether it is away now (a handful of leads)
         away_pipes = roundtrip.pipelines(DEAL)
         kinds = ["created", f"{daily.CHAIN_KIND}0", daily.CHAIN_ITEMS, *(f"{daily.CHAIN_KIND}{c}" for c in OUTCOME_OF)]
+        in_away_pipes = False
         for key, kind, stage, n, amount in readmodel.grouped(readmodel.days(rm.filter(kind__in=kinds), p), p,
                                                              "kind", "stage_id"):
             slot = per[key]
@@ -1318,6 +1319,7 @@ def end_to_end(actor: Actor, p: Params) -> Report:
             elif kind == f"{daily.CHAIN_KIND}0":
                 slot["lead_lost"] += n
             elif stage in away_pipes:
+                in_away_pipes = in_away_pipes or bool(n)
                 continue
             elif kind == daily.CHAIN_ITEMS:
                 slot["downstream"] += n
@@ -1326,8 +1328,13 @@ def end_to_end(actor: Actor, p: Params) -> Report:
                 slot["converted"] += n
                 slot[OUTCOME_OF[int(kind[len(daily.CHAIN_KIND):])]] += n
                 slot["revenue"] += Decimal(amount or 0)
-        if away_pipes:
-            _chain_columns(actor, p, leads.filter(chain_outcome__gt=0, chain_pipeline__in=sorted(away_pipes)), per,
+        if in_away_pipes:  # from the deals in those pipelines (the deals' pipeline index), not the period's leads
+            from voronka.deals.models import Deal
+
+            there = Deal.objects.filter(pipeline_id__in=sorted(away_pipes), deleted_at__isnull=True,
+                                        lead_id__isnull=False).values("lead_id")
+            _chain_columns(actor, p, leads.filter(pk__in=there, chain_outcome__gt=0,
+                                                  chain_pipeline__in=sorted(away_pipes)), per,
                            trips, all_deals=True, count_leads=False)
     elif built:
         for key, v in _grouped(leads.filter(chain_outcome=0), p, "created_at", n=Count("id"),
