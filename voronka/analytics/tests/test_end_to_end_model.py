@@ -176,3 +176,14 @@ def test_the_rebuild_gives_the_rows_and_columns_the_writes_kept(co):
     assert chain_snapshot() == kept
     assert {x.pk: outcome.stored(x) for x in Lead.objects.all()} == columns
     assert DailyTotalState.objects.filter(entity_type_id=1, pipeline_id=daily.CHAIN).exists()
+
+
+def test_the_columns_are_neither_written_nor_shown_by_the_api_and_forms():
+    from voronka.api import schemas
+    from voronka.leads.actions import LEAD
+    from voronka.leads.models import Lead
+
+    shown = {f.name for f in schemas.output_fields(LEAD)}
+    for name in outcome.FIELDS:
+        assert name not in shown and name not in LEAD.writable
+        assert not Lead._meta.get_field(name).editable
