@@ -239,6 +239,7 @@ def main() -> int:
                 ("daily totals of leads", daily.complete(1) and daily.stages_unchanged(1)),
                 ("daily totals of deals", daily.complete(2) and daily.stages_unchanged(2)),
                 ("lead conversion rows", daily.conversion_complete()),
+                ("end-to-end rows", getattr(daily, "chain_complete", lambda: False)()),
                 ("durations of leads", stays.complete(1)), ("durations of deals", stays.complete(2)))), flush=True)
         from voronka.analytics import readmodel
 

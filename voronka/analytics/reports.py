@@ -1221,77 +1221,132 @@ OUTCOMES = ("lead_open", "lead_lost", "deal_open", "deal_lost", "in_complaints",
             "downstream_failed")
 
 
-def end_to_end(actor: Actor, p: Params) -> Report:
-    from voronka.deals.models import Deal
+def _chain_columns(actor: Actor, p: Params, converted: QuerySet, per: dict, trips: dict, *, all_deals: bool,
+                   count_leads: bool) -> None:
+    """Add the leads with a sales deal (``converted``) from their ``chain_*`` columns, summed by the database in one
+    statement: revenue and cost only where the viewer may read the sales deal; a sales deal away on a round trip
+    counts as «in complaints» (its items and cost still count, its revenue does not)."""
+    readable = Q() if all_deals else Q(chain_deal__in=records_visible_to(actor, DEAL).values("id"))
+    away = Q(chain_deal__in=sorted(trips)) if trips else Q(pk__in=[])
+    here = ~away if trips else Q()
 
-    leads = in_period(items(actor, p, LEAD, pipeline=p.entity == LEAD), p, "created_at")
-    per: dict = defaultdict(lambda: {k: 0 for k in ("leads", "converted", *OUTCOMES, "downstream")} |
-                            {"revenue": ZERO, "cost": ZERO})
-    # leads without a deal are counted by the database; only converted leads are followed one by one. Which leads
-    # have a live deal: a semi-join on the deals' lead index. (``Lead.deal_status`` says the same, but the planners
-    # misjudge «deal_status > 0» and the subqueries below built on it ran 2–3× slower over a year at 100k leads on
-    # both databases: docs/benchmarks-analytics.md, session 6.)
-    from voronka.pipelines import daily
+    def only(q: Q) -> dict:
+        return {"filter": q} if q else {}
+
+    sums = {f"o{c}": Count("id", filter=here & Q(chain_outcome=c)) for c in OUTCOME_OF}
+    for key, v in _grouped(converted, p, "created_at", n=Count("id"), away=Count("id", filter=away),
+                           items=Sum("chain_items"), revenue=Sum("chain_revenue", **only(here & readable)),
+                           cost=Sum("chain_cost", **only(readable)), **sums).items():
+        slot = per[key]
+        if count_leads:
+            slot["leads"] += v["n"]
+        slot["converted"] += v["n"]
+        slot["in_complaints"] += v["away"]
+        slot["downstream"] += v["items"] or 0
+        slot["cost"] += Decimal(v["cost"] or 0)
+        slot["revenue"] += Decimal(v["revenue"] or 0)
+        for c, name in OUTCOME_OF.items():
+            slot[name] += v[f"o{c}"]
+
+
+def _chain_followed(actor: Actor, p: Params, leads: QuerySet, per: dict, trips: dict) -> None:
+    """Every lead of ``leads``, its outcome computed now by following its chain (``outcome.outcomes``): the
+    columns were not built yet."""
+    from voronka.deals import outcome
 
     has_deal = Q(pk__in=_with_deal())
-    # the leads without a live deal: ``deal_status`` 0 once the conversion rows were built (a column of the period's
-    # leads; the anti-join read every deal on SQLite, 2.7 s at 1M), else the anti-join
-    no_deal = Q(deal_status=0) if readmodel.ENABLED and daily.conversion_complete() else ~has_deal
-    for key, v in _grouped(leads.filter(no_deal), p, "created_at", n=Count("id"),
+    for key, v in _grouped(leads.exclude(has_deal), p, "created_at", n=Count("id"),
                            lost=Count("id", filter=Q(stage_semantics="failure"))).items():
         per[key]["leads"] += v["n"]
         per[key]["lead_lost"] += v["lost"]
-        per[key]["lead_open"] += v["n"] - v["lost"]
-    converted = leads.filter(has_deal)
-    lead_rows = _grouped_values(converted, p, "created_at", "id", "stage_semantics")
-    readable = set(records_visible_to(actor, DEAL).filter(lead_id__in=converted.values("id"))
-                   .values_list("id", flat=True))
-    all_deals = list(Deal.objects.filter(lead_id__in=converted.values("id"), deleted_at__isnull=True)
-                     .values_list("id", "lead_id", "stage_semantics", "opportunity", "pipeline_id"))
-    downstream = chain.downstream_of([d[0] for d in all_deals])
-    downstream_set = {x for xs in downstream.values() for x in xs}
-    downstream_ids = sorted(downstream_set)
-    sales: dict[int, tuple] = {}
-    for d in sorted(all_deals):
-        if d[0] in downstream_set:
-            continue  # a production item made for another deal of the same lead
-        sales.setdefault(d[1], d)
-    down_info = {}
-    for i in range(0, len(downstream_ids), chain.CHUNK):
-        down_info.update({pk: (sem, amount) for pk, sem, amount in Deal.objects.filter(
-            pk__in=downstream_ids[i:i + chain.CHUNK], deleted_at__isnull=True)
-            .values_list("id", "stage_semantics", "opportunity")})
-    # a sales deal away in Complaints: its status, no revenue yet (F25); asked about every trip (a handful of moves
-    # between pipelines, each checked by primary key), not through the leads' subquery, which SQLite listed in full
-    trips = roundtrip.away(DEAL)
+    lead_rows = _grouped_values(leads.filter(has_deal), p, "created_at", "id", "stage_semantics")
+    found = outcome.outcomes([r[1] for r in lead_rows])
+    deal_ids = sorted(o.deal for o in found.values())
+    readable: set[int] = set()
+    visible = records_visible_to(actor, DEAL)
+    for i in range(0, len(deal_ids), outcome.CHUNK):
+        readable.update(visible.filter(pk__in=deal_ids[i:i + outcome.CHUNK]).values_list("id", flat=True))
     for key, lead_id, lead_sem in lead_rows:
         slot = per[key]
         slot["leads"] += 1
-        deal = sales.get(lead_id)
-        if deal is None:
-            slot["lead_lost" if lead_sem == "failure" else "lead_open"] += 1
+        o = found.get(lead_id)
+        if o is None:
+            slot["lead_lost"] += lead_sem == "failure"
             continue
         slot["converted"] += 1
-        pk, _lead, sem, amount, _pipe = deal
-        downs = [down_info[x] for x in downstream.get(pk, []) if x in down_info]
-        slot["downstream"] += len(downs)
-        if pk in readable:
-            slot["cost"] += sum((Decimal(a or 0) for _s, a in downs), ZERO)
-        if pk in trips:
+        slot["downstream"] += o.items
+        if o.deal in readable:
+            slot["cost"] += o.cost
+        if o.deal in trips:
             slot["in_complaints"] += 1
-        elif sem == "process":
-            slot["deal_open"] += 1
-        elif sem == "failure":
-            slot["deal_lost"] += 1
-        else:
-            if pk in readable:
-                slot["revenue"] += Decimal(amount or 0)
-            if any(s == "failure" for s, _a in downs):
-                slot["downstream_failed"] += 1
-            elif downs and all(s == "success" for s, _a in downs):
-                slot["delivered"] += 1
+            continue
+        slot[OUTCOME_OF[o.code]] += 1
+        if o.deal in readable:
+            slot["revenue"] += o.revenue
+
+
+OUTCOME_OF = {1: "deal_open", 2: "deal_lost", 3: "won", 4: "delivered", 5: "downstream_failed"}  # deals.outcome codes
+
+
+def end_to_end(actor: Actor, p: Params) -> Report:
+    """Every lead of the period once, with its end-to-end outcome (``voronka/deals/outcome.py``, kept on the lead by
+    the deals' and links' writes). Three ways, the same figures: the daily totals' ``chain…`` rows, when the read
+    model applies and the viewer reads every deal (revenue and cost count only the deals he may read); else the
+    leads' ``chain_*`` columns, summed by the database under the viewer's rights; else (columns not built yet: a
+    bulk load before ``analytics-rebuild``) the chains followed by ``outcome.outcomes``. A sales deal away on a round
+    trip (in Complaints) is decided now, from the stored sales deal: «in complaints», no revenue."""
+    from voronka.pipelines import daily
+
+    lead_pipe = p.entity == LEAD
+    per: dict = defaultdict(lambda: {k: 0 for k in ("leads", "converted", *OUTCOMES, "downstream")} |
+                            {"revenue": ZERO, "cost": ZERO})
+    leads = in_period(items(actor, p, LEAD, pipeline=lead_pipe), p, "created_at")
+    built = daily.chain_complete()
+    all_deals = _sees_everything(actor, DEAL)
+    rm = readmodel.rows(actor, p, LEAD, pipeline=lead_pipe) if built and all_deals else None
+    trips = roundtrip.away(DEAL)
+    if rm is not None:
+        # the round-trip pipelines' rows are left out: their leads are counted from the columns, asking each
+        # sales deal whether it is away now (a handful of leads)
+        away_pipes = roundtrip.pipelines(DEAL)
+        kinds = ["created", f"{daily.CHAIN_KIND}0", daily.CHAIN_ITEMS, *(f"{daily.CHAIN_KIND}{c}" for c in OUTCOME_OF)]
+        in_away_pipes = False
+        for key, kind, stage, n, amount in readmodel.grouped(readmodel.days(rm.filter(kind__in=kinds), p), p,
+                                                             "kind", "stage_id"):
+            slot = per[key]
+            if kind == "created":
+                slot["leads"] += n
+            elif kind == f"{daily.CHAIN_KIND}0":
+                slot["lead_lost"] += n
+            elif stage in away_pipes:
+                in_away_pipes = in_away_pipes or bool(n)
+                continue
+            elif kind == daily.CHAIN_ITEMS:
+                slot["downstream"] += n
+                slot["cost"] += Decimal(amount or 0)
             else:
-                slot["won"] += 1
+                slot["converted"] += n
+                slot[OUTCOME_OF[int(kind[len(daily.CHAIN_KIND):])]] += n
+                slot["revenue"] += Decimal(amount or 0)
+        if in_away_pipes:  # from the deals in those pipelines (the deals' pipeline index), not the period's leads
+            from voronka.deals.models import Deal
+
+            there = Deal.objects.filter(pipeline_id__in=sorted(away_pipes), deleted_at__isnull=True,
+                                        lead_id__isnull=False).values("lead_id")
+            _chain_columns(actor, p, leads.filter(pk__in=there, chain_outcome__gt=0,
+                                                  chain_pipeline__in=sorted(away_pipes)), per,
+                           trips, all_deals=True, count_leads=False)
+    elif built:
+        for key, v in _grouped(leads.filter(chain_outcome=0), p, "created_at", n=Count("id"),
+                               lost=Count("id", filter=Q(stage_semantics="failure"))).items():
+            per[key]["leads"] += v["n"]
+            per[key]["lead_lost"] += v["lost"]
+        _chain_columns(actor, p, leads.filter(chain_outcome__gt=0), per, trips, all_deals=all_deals,
+                       count_leads=True)
+    else:
+        _chain_followed(actor, p, leads, per, trips)
+    for slot in per.values():
+        slot["lead_open"] = slot["leads"] - slot["converted"] - slot["lead_lost"]
     data = {k: {**v, "revenue": money(v["revenue"]), "cost": money(v["cost"]),
                 "won_total": v["won"] + v["delivered"] + v["downstream_failed"]} for k, v in per.items()}
     rows = make_rows(p, data)

@@ -25,14 +25,10 @@ def away(type_id: int, records: QuerySet | None = None) -> dict[int, int]:
     queries, and none more when no pipeline returns its records). ``records`` narrows the records looked at (the
     report's period, a lead's deals …): a subquery, so that a round-trip pipeline with many records costs no more
     than the report's own records."""
-    from voronka.automation.models import Robot
     from voronka.core import entity_types
-    from voronka.core.memo import memo
     from voronka.pipelines.models import Stage, StageHistory
 
-    pipes = memo(("analytics.roundtrip", type_id), lambda: set(
-        Robot.objects.filter(action=Robot.Action.RETURN_TO_ORIGIN, enabled=True, pipeline__entity_type_id=type_id)
-        .values_list("pipeline_id", flat=True)))
+    pipes = pipelines(type_id)
     if not pipes:
         return {}
     model = entity_types.get(type_id).model
@@ -56,6 +52,16 @@ def away(type_id: int, records: QuerySet | None = None) -> dict[int, int]:
         if pk in asked:
             origin[pk] = pipeline_of[from_stage]  # the last entry into the round-trip pipeline wins
     return origin
+
+
+def pipelines(type_id: int) -> set[int]:
+    """The round-trip pipelines of a record kind (asked once per report or page)."""
+    from voronka.automation.models import Robot
+    from voronka.core.memo import memo
+
+    return memo(("analytics.roundtrip", type_id), lambda: set(
+        Robot.objects.filter(action=Robot.Action.RETURN_TO_ORIGIN, enabled=True, pipeline__entity_type_id=type_id)
+        .values_list("pipeline_id", flat=True)))
 
 
 def visible_away(actor: Actor, p: Params, type_id: int, trips: dict[int, int]) -> list[tuple]:

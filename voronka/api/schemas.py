@@ -184,7 +184,8 @@ def input_fields(spec: RecordSpec) -> dict[str, Any]:
     return fields
 
 
-OUTPUT_EXCLUDED = {"deleted_at"}
+OUTPUT_EXCLUDED = {"deleted_at", "chain_outcome", "chain_revenue", "chain_items", "chain_cost", "chain_pipeline",
+                   "chain_deal"}  # the end-to-end read model's columns (voronka/deals/outcome.py)
 
 
 def output_fields(spec: RecordSpec) -> list[models.Field]:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 
 from django.db import connections, models
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.expressions import DatabaseDefault
 from django.db.models.fields.json import JSONField
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -93,6 +94,10 @@ class _Plan:
         self.fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
         self.auto = [f for f in self.fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
         self.attnames = [f.attname for f in self.fields]
+        # a field left to its database default (``db_default``, a constant) gets that constant, on the row and on
+        # the object, which then holds what the row holds
+        self.db_defaults = {f.attname: f.db_default.value for f in self.fields
+                            if f.has_db_default() and isinstance(f.db_default, models.Value)}
         self.converters: list[Callable | None] = [self._converter(f, connection, ops) for f in self.fields]
         q = ops.quote_name
         self.table = q(model._meta.db_table)
@@ -131,6 +136,9 @@ class _Plan:
         out = []
         for name, conv in zip(self.attnames, self.converters, strict=True):
             v = getattr(obj, name)
+            if v.__class__ is DatabaseDefault and name in self.db_defaults:
+                v = self.db_defaults[name]
+                setattr(obj, name, v)
             if conv is not None:
                 v = conv(v)
             elif v.__class__ not in _SCALARS:
@@ -397,6 +405,8 @@ def insert_rows(model, rows: Sequence[dict], *, using: str = "default") -> None:
             value = now
         else:
             value = f.get_default()
+            if value.__class__ is DatabaseDefault and isinstance(f.db_default, models.Value):
+                value = f.db_default.value
         constants.append(_plain(value) if conv is None else conv(value))
     constants = tuple(constants)
     params = []

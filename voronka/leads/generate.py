@@ -64,8 +64,8 @@ class Inserter:
     """``INSERT`` of many rows of one model with ``executemany``.
 
     ``given`` names the columns (attnames) each row tuple holds, in order; every other concrete field gets
-    its default, prepared once. Datetime and decimal values are adapted for the database; other values
-    must already be what the column stores (str, int, None).
+    its default, prepared once (a column with a database default is left out). Datetime and decimal values are
+    adapted for the database; other values must already be what the column stores (str, int, None).
     """
 
     def __init__(self, model, given: tuple[str, ...]):
@@ -86,7 +86,7 @@ class Inserter:
             else:
                 self.adapters.append(None)
         self.adapt = any(self.adapters)
-        rest = [f for f in fields if f.attname not in given]
+        rest = [f for f in fields if f.attname not in given and not f.has_db_default()]  # those: the database's
         self.constants = tuple(f.get_db_prep_save(f.get_default(), connection) for f in rest)
         q = ops.quote_name
         self.table = model._meta.db_table

@@ -45,6 +45,19 @@ class Lead(PipelineItem, UtmFields):
     deal_status = models.PositiveSmallIntegerField(default=0, editable=False)
     # the first action a person took on the lead (``voronka/leads/firstaction.py``): the reports' «time to first action»
     first_action_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # the lead end to end (``voronka/deals/outcome.py``), kept by the deals' and links' writes with ``deal_status``
+    # for the end-to-end funnel: the outcome code (0 no sales deal, 1 deal open, 2 lost, 3 won, 4 delivered,
+    # 5 an item failed), the revenue (the won sales deal's amount), the items made from the sales deal (count and
+    # amounts: cost), the sales deal and its current pipeline. Nullable with a database default, so that adding
+    # them to a large table is one ALTER TABLE … ADD COLUMN on both databases (no rewrite); never NULL in practice.
+    chain_outcome = models.PositiveSmallIntegerField(null=True, blank=True, db_default=models.Value(0), editable=False)
+    chain_revenue = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True, db_default=models.Value(0),
+                                        editable=False)
+    chain_items = models.PositiveIntegerField(null=True, blank=True, db_default=models.Value(0), editable=False)
+    chain_cost = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True, db_default=models.Value(0),
+                                     editable=False)
+    chain_pipeline = models.PositiveIntegerField(null=True, blank=True, db_default=models.Value(0), editable=False)
+    chain_deal = models.PositiveBigIntegerField(null=True, blank=True, db_default=models.Value(0), editable=False)
 
     class Meta:
         verbose_name = _("lead")

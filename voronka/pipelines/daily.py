@@ -27,6 +27,10 @@ from .totals import upsert_deltas
 
 CREATED, REACHED, CLOSED, WITH_DEAL = "created", "reached", "closed", "deal"
 CONVERSION = -2  # ``DailyTotalState.pipeline_id`` of the marker «the leads' ``deal`` rows were built»
+CHAIN = -5  # … of the marker «the leads' end-to-end (``chain…``) rows and columns were built»
+# the leads' end-to-end rows (``chain_rows``): ``chain<outcome>`` (count 1, the revenue), ``chaini`` (the items made
+# from the sales deal: their count and amounts)
+CHAIN_KIND, CHAIN_ITEMS = "chain", "chaini"
 # entity type, kind, grain, day, pipeline, stage, responsible, open to everyone, source
 Key = tuple[int, str, str, datetime.date, int, int, int, bool, str]
 DAY, MONTH = "d", "m"
@@ -80,7 +84,8 @@ def contribution(entity_type_id: int, state: dict, reached_stage: int) -> list[t
         rows.append((CLOSED, local_day(state["closed_at"]), state["stage_id"]))
     out = [((entity_type_id, kind, grain, d if grain == DAY else d.replace(day=1), pipe, stage, *tail), 1, amount)
            for kind, d, stage in rows for grain in (DAY, MONTH)]
-    return out + deal_rows(entity_type_id, state, state.get("deal_status") or 0)
+    return out + deal_rows(entity_type_id, state, state.get("deal_status") or 0) \
+        + chain_rows(entity_type_id, state, state.get("chain"))
 
 
 def deal_rows(entity_type_id: int, state: dict, status: int) -> list[tuple[Key, int, decimal.Decimal]]:
@@ -94,11 +99,46 @@ def deal_rows(entity_type_id: int, state: dict, status: int) -> list[tuple[Key, 
               status, *tail), 1, decimal.Decimal(0)) for grain in (DAY, MONTH)]
 
 
+def chain_rows(entity_type_id: int, state: dict, chain: tuple | None) -> list[tuple[Key, int, decimal.Decimal]]:
+    """A lead's end-to-end rows (by its creation day, under its own dimensions, as ``deal_rows``). ``chain``:
+    (outcome code, revenue, items, cost, the sales deal's pipeline) as ``Lead.chain_*`` hold them
+    (``voronka/deals/outcome.py``). With a sales deal: a ``chain<code>`` row (count 1, amount the revenue;
+    ``stage_id`` the sales deal's current pipeline, so that the report can set apart the deals away on a round
+    trip), and a ``chaini`` row when items were made from it (count the items, amount their cost). Without one, a
+    ``chain0`` row only when the lead itself was lost (``stage_id`` 0): the report's «lost as a lead»."""
+    if chain is None:
+        return []
+    code, revenue, items, cost, pipeline = chain
+    if not code and state["semantics"] != "failure":
+        return []
+    day = local_day(state["created_at"])
+    tail = (state["responsible_id"] or 0, bool(state["is_open"]), (state["source"] or "")[:50])
+    rows = [(f"{CHAIN_KIND}{code}", 1, decimal.Decimal(revenue or 0))]
+    if code and items:
+        rows.append((CHAIN_ITEMS, items, decimal.Decimal(cost or 0)))
+    return [((entity_type_id, kind, grain, day if grain == DAY else day.replace(day=1), state["pipeline_id"],
+              pipeline if code else 0, *tail), n, amount) for kind, n, amount in rows for grain in (DAY, MONTH)]
+
+
+def chain_of(obj) -> tuple | None:
+    """(code, revenue, items, cost, pipeline) from a lead's ``chain_*`` columns; None for a record without them. A
+    lead just inserted may still hold the database default marker instead of values: nothing yet (0 …)."""
+    if not hasattr(obj, "chain_outcome"):
+        return None
+    values = [getattr(obj, f) for f in ("chain_outcome", "chain_revenue", "chain_items", "chain_cost",
+                                        "chain_pipeline")]
+    if not all(v is None or isinstance(v, int | decimal.Decimal) for v in values):
+        return (0, decimal.Decimal(0), 0, decimal.Decimal(0), 0)
+    code, revenue, items, cost, pipeline = values
+    return (code or 0, decimal.Decimal(revenue or 0), items or 0, decimal.Decimal(cost or 0), pipeline or 0)
+
+
 def state_of(obj, **overrides) -> dict:
     state = {"created_at": obj.created_at, "closed_at": obj.closed_at, "pipeline_id": obj.pipeline_id,
              "stage_id": obj.stage_id, "semantics": obj.stage_semantics, "responsible_id": obj.responsible_id,
              "is_open": obj.is_open, "source": getattr(obj, "source", ""), "opportunity": obj.opportunity,
-             "deal_status": getattr(obj, "deal_status", 0), "first_action_at": getattr(obj, "first_action_at", None)}
+             "deal_status": getattr(obj, "deal_status", 0), "first_action_at": getattr(obj, "first_action_at", None),
+             "chain": chain_of(obj)}
     state.update(overrides)
     return state
 
@@ -170,6 +210,12 @@ def conversion_complete() -> bool:
     return (1, CONVERSION) in states()
 
 
+def chain_complete() -> bool:
+    """Whether the leads' end-to-end rows and ``chain_*`` columns were built (by a rebuild, or from an empty
+    database); until then the end-to-end funnel follows the chains."""
+    return (1, CHAIN) in states()
+
+
 def stages_unchanged(entity_type_id: int) -> bool:
     """Whether every pipeline of a record kind has the stages (order and semantics) its rows were computed with."""
     from voronka.core.memo import memo
@@ -211,7 +257,7 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
     def add(kind, rows, stage_of):
         for r in rows:
             for grain, day in ((DAY, r["d"]), (MONTH, r["d"].replace(day=1))):
-                key = (entity_type_id, kind, grain, day, r["pipeline_id"], stage_of(r), r["responsible_id"] or 0,
+                key = (entity_type_id, kind(r) if callable(kind) else kind, grain, day, r["pipeline_id"], stage_of(r), r["responsible_id"] or 0,
                        bool(r["is_open"]), (r["source"] or "")[:50])
                 out[key][0] += r["n"]
                 out[key][1] += decimal.Decimal(r["a"] or 0)
@@ -225,6 +271,18 @@ def rebuild(entity_type_id: int, model, *, scope: dict | None = None) -> int:
         refresh_deal_status(model)
         add(WITH_DEAL, live.filter(deal_status__gt=0).values(*dims, "deal_status", d=TruncDate("created_at", tzinfo=tz))
             .annotate(n=Count("id"), a=Value(0)).order_by(), lambda r: r["deal_status"])
+    if any(f.name == "chain_outcome" for f in model._meta.concrete_fields):
+        from voronka.deals import outcome  # the one definition of a lead's end-to-end outcome
+
+        outcome.refresh(model)
+        day = TruncDate("created_at", tzinfo=tz)
+        add(lambda r: f"{CHAIN_KIND}{r['chain_outcome']}", live.filter(chain_outcome__gt=0)
+            .values(*dims, "chain_outcome", "chain_pipeline", d=day)
+            .annotate(n=Count("id"), a=Sum("chain_revenue")).order_by(), lambda r: r["chain_pipeline"] or 0)
+        add(f"{CHAIN_KIND}0", live.filter(chain_outcome=0, stage_semantics="failure").values(*dims, d=day)
+            .annotate(n=Count("id"), a=Value(0)).order_by(), lambda r: 0)
+        add(CHAIN_ITEMS, live.filter(chain_outcome__gt=0, chain_items__gt=0).values(*dims, "chain_pipeline", d=day)
+            .annotate(n=Sum("chain_items"), a=Sum("chain_cost")).order_by(), lambda r: r["chain_pipeline"] or 0)
     add(CLOSED, live.exclude(stage_semantics="process").filter(closed_at__isnull=False)
         .values(*dims, "stage_id", d=TruncDate("closed_at", tzinfo=tz))
         .annotate(n=Count("id"), a=Sum("opportunity")).order_by(), lambda r: r["stage_id"])
@@ -270,6 +328,8 @@ def _replace(entity_type_id: int, out: dict, pipelines, stages_of) -> None:
     now = timezone.now()
     DailyTotalState.objects.filter(entity_type_id=entity_type_id).delete()
     marks = [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=CONVERSION, signature="conversion",
+                             rebuilt_at=now),
+             DailyTotalState(entity_type_id=entity_type_id, pipeline_id=CHAIN, signature="chain",
                              rebuilt_at=now)] if entity_type_id == 1 else []
     DailyTotalState.objects.bulk_create(
         marks + [DailyTotalState(entity_type_id=entity_type_id, pipeline_id=0, signature="complete", rebuilt_at=now)]

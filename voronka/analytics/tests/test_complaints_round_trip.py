@@ -140,6 +140,12 @@ def test_revenue_counts_once_by_close_day_and_end_to_end(trip, admin):
     cols = ("leads", "converted", "deal_open", "in_complaints", "won", "won_total", "revenue")
     assert by_label(r, *cols) == {"2026-01": (1, 1, 0, 0, 1, 1, 100 * k), "2026-02": (1, 1, 0, 1, 0, 0, 0)}
     assert r.totals["revenue"] == 100 * k
+    # the same before the leads' end-to-end columns are built (a bulk load): the chains are followed
+    from voronka.pipelines import daily
+    from voronka.pipelines.models import DailyTotalState
+
+    DailyTotalState.objects.filter(entity_type_id=1, pipeline_id=daily.CHAIN).delete()
+    assert by_label(run(admin, "end-to-end", group="month"), *cols) == by_label(r, *cols)
 
 
 def test_the_report_pages_show_the_status(trip, admin_user, client):
