@@ -599,6 +599,12 @@ def merge_records(actor: Actor, entity_type_id: int, keep_id: int, other_ids: li
 
             sync([keep_id, *others])
             kept.refresh_from_db(fields=["deal_status"])
+        elif entity_type_id == entity_types.DEAL:  # the links (items made from a deal) moved to the kept deal
+            # without the deals' hooks: its lead, the merged deals' leads and the leads of the deals it was made
+            # from have their end-to-end outcome recomputed (``voronka/deals/leadstatus.py``)
+            from voronka.deals.leadstatus import leads_around, sync
+
+            sync({records[pk].lead_id for pk in (keep_id, *others)} | leads_around([keep_id]))
         history.entry(actor, entity_type_id, keep_id, "updated",
                       text=_("Merged with %(ids)s.") % {"ids": ", ".join(f"#{pk}" for pk in others)},
                       changes={"merged": [[], others]}, data={"merged": others, "values": values, "moved": moved})

@@ -187,3 +187,28 @@ def test_the_columns_are_neither_written_nor_shown_by_the_api_and_forms():
     for name in outcome.FIELDS:
         assert name not in shown and name not in LEAD.writable
         assert not Lead._meta.get_field(name).editable
+
+
+def test_a_merge_of_deals_keeps_the_leads_outcomes_exact(co):
+    """Merging deals moves their links (and so their items) onto the kept deal without the deals' own hooks: the
+    leads on both sides of the merge and the leads of the deals the merged ones were made from are recomputed."""
+    from voronka.deals.actions import create_deal, move_deal
+    from voronka.intake.duplicates import merge_records
+    from voronka.leads.models import Lead
+    from voronka.links.actions import link
+
+    a, s, p = co.actors["admin"], co.stages, co.pipelines
+    l2, l4 = co.leads["L2"], co.leads["L4"]
+    kept = create_deal(a, title="Kept", pipeline=p["sales"].pk, lead=l4.pk, opportunity=1000)
+    other = create_deal(a, title="Other", pipeline=p["sales"].pk, lead=l2.pk, opportunity=2000)
+    move_deal(a, kept.pk, stage=s["sales.won"].pk)
+    item = create_deal(a, title="Item", pipeline=p["production"].pk, responsible=co.users["m3"].pk, opportunity=300)
+    link(a, (2, other.pk), (2, item.pk), role="production")
+    move_deal(a, item.pk, stage=s["production.shipped"].pk)
+    check_exact("before the merge")
+    assert outcome.stored(Lead.objects.get(pk=l4.pk)).items == 0
+    merge_records(a, 2, kept.pk, [other.pk])
+    check_exact("deals merged")
+    after = outcome.stored(Lead.objects.get(pk=l4.pk))
+    assert (after.code, after.items, after.cost) == (outcome.DELIVERED, 1, Decimal("300.00"))
+    assert outcome.stored(Lead.objects.get(pk=l2.pk)) == outcome.NOTHING
