@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+from django.db import transaction
+
 from voronka.core import entity_types
 from voronka.core.actor import Actor
 from voronka.core.recordkit import Hook, WriteContext
@@ -30,13 +32,18 @@ def sync(lead_ids: Iterable[int | None]) -> None:
     ``chain_*`` columns); where either changed, store it and move the lead's ``deal`` and ``chain…`` rows in the
     daily totals (a lead in the recycle bin has no rows: only its columns change). The leads are locked first (in
     id order), so two writes to deals of one lead cannot both miss each other's deal."""
+    ids = sorted({int(i) for i in lead_ids if i})
+    if not ids:
+        return
+    with transaction.atomic(savepoint=False):  # one transaction with the write that called it (no savepoint);
+        _sync(ids)  # its own where a caller runs outside one (a history listener called by hand, a script)
+
+
+def _sync(ids: list[int]) -> None:
     from voronka.leads.models import Lead
 
     from .models import Deal
 
-    ids = sorted({int(i) for i in lead_ids if i})
-    if not ids:
-        return
     leads = list(Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     status: dict[int, int] = {}
     for lead_id, semantics in Deal.objects.filter(lead_id__in=ids, deleted_at__isnull=True) \

@@ -212,3 +212,28 @@ def test_a_merge_of_deals_keeps_the_leads_outcomes_exact(co):
     after = outcome.stored(Lead.objects.get(pk=l4.pk))
     assert (after.code, after.items, after.cost) == (outcome.DELIVERED, 1, Decimal("300.00"))
     assert outcome.stored(Lead.objects.get(pk=l2.pk)) == outcome.NOTHING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_outcome_is_kept_by_a_write_outside_a_transaction():
+    """A «linked» entry written outside any transaction (a script, a test helper) still locks the lead in one of
+    its own: PostgreSQL refuses ``SELECT … FOR UPDATE`` in autocommit."""
+    from voronka.core import history
+    from voronka.core.actor import Actor
+    from voronka.deals.actions import create_deal
+    from voronka.leads import demo
+    from voronka.leads.actions import create_lead
+    from voronka.leads.models import Lead
+    from voronka.pipelines.actions import create_pipeline
+
+    system = Actor.system("test")
+    for spec in demo.pipeline_specs():  # the demo's lead and sales pipelines, without their required fields
+        if spec.get("is_default") and spec["entity_type_id"] in (1, 2):
+            create_pipeline(system, **{**spec, "stages": [{**st, "required_fields": []} for st in spec["stages"]]})
+    lead = create_lead(system, title="Chain")
+    deal = create_deal(system, title="Sale", lead=lead.pk, opportunity=500)
+    item = create_deal(system, title="Item", opportunity=70)
+    history.entry(system, 2, deal.pk, "linked", text="Item", data={"entity_type_id": 2, "entity_id": item.pk},
+                  also=[(2, item.pk)])
+    stored = outcome.stored(Lead.objects.get(pk=lead.pk))
+    assert (stored.code, stored.items, stored.cost) == (outcome.OPEN, 1, Decimal("70.00"))
