@@ -105,17 +105,12 @@ class Inserter:
         self._write(self.columns, self._prepare(rows))
 
     def _write(self, columns: list[str], rows: list[tuple]) -> None:
-        """PostgreSQL: one ``COPY`` (several times faster than row-by-row ``INSERT`` at a million rows);
-        elsewhere ``executemany``."""
-        q = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {q(self.table)} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                return
-            cursor.executemany(f"INSERT INTO {q(self.table)} ({', '.join(columns)}) "
-                               f"VALUES ({', '.join(['%s'] * len(columns))})", rows)
+        """The write path's own bulk writer: ``COPY`` on PostgreSQL, ``executemany`` elsewhere."""
+        from voronka.core import fastinsert
+
+        table = connection.ops.quote_name(self.table)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        fastinsert._write(connection, table, columns, sql, rows)
 
     def insert_with_ids(self, rows: list[tuple]) -> list[int]:
         """Insert and return the new ids, in order. Call inside ``transaction.atomic()``."""
