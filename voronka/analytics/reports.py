@@ -80,9 +80,12 @@ class Report:
 
 # --- shared pieces --------------------------------------------------------------------------------------
 
-def items(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True) -> QuerySet:
-    """The live records of a kind the actor may read, narrowed by the report's filters (not the period)."""
-    qs = records_visible_to(actor, type_id)
+def items(actor: Actor, p: Params, type_id: int, *, pipeline: bool = True, observers: bool = True) -> QuerySet:
+    """The live records of a kind the actor may read, narrowed by the report's filters (not the period). Without
+    ``observers``: only those his roles let him read (no «or observed» subquery, so the database can walk an index
+    by responsible; ``readmodel.observed_beyond_rights`` lists the rest)."""
+    qs = records_visible_to(actor, type_id) if observers else policies.visible(
+        actor, type_id, entity_types.get(type_id).objects.filter(deleted_at__isnull=True), observers=False)
     if pipeline and p.pipeline is not None and hasattr(qs.model, "pipeline_id"):
         qs = qs.filter(pipeline_id=p.pipeline)
     if p.source and hasattr(qs.model, "source"):
@@ -1288,13 +1291,85 @@ def _chain_followed(actor: Actor, p: Params, leads: QuerySet, per: dict, trips: 
 OUTCOME_OF = {1: "deal_open", 2: "deal_lost", 3: "won", 4: "delivered", 5: "downstream_failed"}  # deals.outcome codes
 
 
+def _chain_from_rows(rm, p: Params, per: dict, *, money: bool) -> None:
+    """Counts (and, with ``money``, revenue and cost) from the daily totals' ``chain…`` rows, which carry each lead
+    once under its own dimensions (so the viewer's rights on leads and the report's filters narrow them as every
+    report's rows): a lead's outcome as stored, its sales deal wherever it is now."""
+    from voronka.pipelines import daily
+
+    kinds = ["created", f"{daily.CHAIN_KIND}0", daily.CHAIN_ITEMS, *(f"{daily.CHAIN_KIND}{c}" for c in OUTCOME_OF)]
+    for key, kind, n, amount in readmodel.grouped(readmodel.days(rm.filter(kind__in=kinds), p), p, "kind"):
+        slot = per[key]
+        if kind == "created":
+            slot["leads"] += n
+        elif kind == f"{daily.CHAIN_KIND}0":
+            slot["lead_lost"] += n
+        elif kind == daily.CHAIN_ITEMS:
+            slot["downstream"] += n
+            if money:
+                slot["cost"] += Decimal(amount or 0)
+        else:
+            slot["converted"] += n
+            slot[OUTCOME_OF[int(kind[len(daily.CHAIN_KIND):])]] += n
+            if money:
+                slot["revenue"] += Decimal(amount or 0)
+
+
+def _chain_trips(leads: QuerySet, p: Params, per: dict, trips: dict, *, money: bool) -> None:
+    """The leads whose sales deal is away on a round trip now (``trips``, a handful): the rows counted them under
+    their stored outcome; they move to «in complaints», their items and cost stay, and with ``money`` (the rows'
+    sums are the figures) their revenue is taken off. Found through the deals (a lead's sales deal is one of its
+    own deals, ``Deal.lead_id``), not by reading the period's leads."""
+    from voronka.deals.models import Deal
+
+    ids = sorted(trips)
+    for i in range(0, len(ids), roundtrip.CHUNK):
+        part = ids[i:i + roundtrip.CHUNK]
+        qs = leads.filter(pk__in=Deal.objects.filter(pk__in=part).values("lead_id"), chain_deal__in=part,
+                          chain_outcome__gt=0)
+        for key, code, revenue in _grouped_values(qs, p, "created_at", "chain_outcome", "chain_revenue"):
+            slot = per[key]
+            slot[OUTCOME_OF[code]] -= 1
+            slot["in_complaints"] += 1
+            if money:
+                slot["revenue"] -= Decimal(revenue or 0)
+
+
+def _chain_money(actor: Actor, p: Params, per: dict, trips: dict, *, pipeline: bool) -> None:
+    """Revenue and cost of the converted leads the viewer reads, counted only where he may also read the sales deal,
+    from the leads' columns (the partial index ``lead_chain_idx`` holds just the converted leads, by responsible).
+    The leads his roles let him read and the few he observes beyond them are summed apart, and the readable deals
+    are those his roles cover plus those he observes: no «or observed» subquery keeps the database off its indexes."""
+    from voronka.deals.models import Deal
+
+    seen = readmodel.observed_beyond_rights(actor, DEAL)
+    if len(seen) > readmodel.MAX_OBSERVED:  # the list is cut there: ask the rights with their observers
+        readable = Q(chain_deal__in=records_visible_to(actor, DEAL).values("id"))
+    else:
+        readable = Q(chain_deal__in=policies.visible(actor, DEAL, Deal.objects.filter(deleted_at__isnull=True),
+                                                     observers=False).values("id"))
+        if seen:
+            readable |= Q(chain_deal__in=seen)
+    here = {"filter": ~Q(chain_deal__in=sorted(trips))} if trips else {}
+    parts = [items(actor, p, LEAD, pipeline=pipeline, observers=False)]
+    extra = readmodel.observed_beyond_rights(actor, LEAD)  # at most MAX_OBSERVED: the rows apply
+    if extra:
+        parts.append(items(actor, p, LEAD, pipeline=pipeline).filter(pk__in=extra))
+    for qs in parts:
+        for key, v in _grouped(in_period(qs, p, "created_at").filter(readable, chain_outcome__gt=0), p, "created_at",
+                               revenue=Sum("chain_revenue", **here), cost=Sum("chain_cost")).items():
+            per[key]["revenue"] += Decimal(v["revenue"] or 0)
+            per[key]["cost"] += Decimal(v["cost"] or 0)
+
+
 def end_to_end(actor: Actor, p: Params) -> Report:
     """Every lead of the period once, with its end-to-end outcome (``voronka/deals/outcome.py``, kept on the lead by
-    the deals' and links' writes). Three ways, the same figures: the daily totals' ``chain…`` rows, when the read
-    model applies and the viewer reads every deal (revenue and cost count only the deals he may read); else the
-    leads' ``chain_*`` columns, summed by the database under the viewer's rights; else (columns not built yet: a
-    bulk load before ``analytics-rebuild``) the chains followed by ``outcome.outcomes``. A sales deal away on a round
-    trip (in Complaints) is decided now, from the stored sales deal: «in complaints», no revenue."""
+    the deals' and links' writes). Three ways, the same figures: the daily totals' ``chain…`` rows when the read
+    model applies (under the viewer's rights on leads, as every report's rows; revenue and cost then come from the
+    rows when he reads every deal, else from the converted leads' columns, counting only the deals he may read);
+    else the leads' ``chain_*`` columns, summed by the database under the viewer's rights; else (columns not built
+    yet: a bulk load before ``analytics-rebuild``) the chains followed by ``outcome.outcomes``. A sales deal away on
+    a round trip (in Complaints) is decided now, from the stored sales deal: «in complaints», no revenue."""
     from voronka.pipelines import daily
 
     lead_pipe = p.entity == LEAD
@@ -1303,39 +1378,14 @@ def end_to_end(actor: Actor, p: Params) -> Report:
     leads = in_period(items(actor, p, LEAD, pipeline=lead_pipe), p, "created_at")
     built = daily.chain_complete()
     all_deals = _sees_everything(actor, DEAL)
-    rm = readmodel.rows(actor, p, LEAD, pipeline=lead_pipe) if built and all_deals else None
+    rm = readmodel.rows(actor, p, LEAD, pipeline=lead_pipe) if built else None
     trips = roundtrip.away(DEAL)
     if rm is not None:
-        # the round-trip pipelines' rows are left out: their leads are counted from the columns, asking each
-        # sales deal whether it is away now (a handful of leads)
-        away_pipes = roundtrip.pipelines(DEAL)
-        kinds = ["created", f"{daily.CHAIN_KIND}0", daily.CHAIN_ITEMS, *(f"{daily.CHAIN_KIND}{c}" for c in OUTCOME_OF)]
-        in_away_pipes = False
-        for key, kind, stage, n, amount in readmodel.grouped(readmodel.days(rm.filter(kind__in=kinds), p), p,
-                                                             "kind", "stage_id"):
-            slot = per[key]
-            if kind == "created":
-                slot["leads"] += n
-            elif kind == f"{daily.CHAIN_KIND}0":
-                slot["lead_lost"] += n
-            elif stage in away_pipes:
-                in_away_pipes = in_away_pipes or bool(n)
-                continue
-            elif kind == daily.CHAIN_ITEMS:
-                slot["downstream"] += n
-                slot["cost"] += Decimal(amount or 0)
-            else:
-                slot["converted"] += n
-                slot[OUTCOME_OF[int(kind[len(daily.CHAIN_KIND):])]] += n
-                slot["revenue"] += Decimal(amount or 0)
-        if in_away_pipes:  # from the deals in those pipelines (the deals' pipeline index), not the period's leads
-            from voronka.deals.models import Deal
-
-            there = Deal.objects.filter(pipeline_id__in=sorted(away_pipes), deleted_at__isnull=True,
-                                        lead_id__isnull=False).values("lead_id")
-            _chain_columns(actor, p, leads.filter(pk__in=there, chain_outcome__gt=0,
-                                                  chain_pipeline__in=sorted(away_pipes)), per,
-                           trips, all_deals=True, count_leads=False)
+        _chain_from_rows(rm, p, per, money=all_deals)
+        if trips:
+            _chain_trips(leads, p, per, trips, money=all_deals)
+        if not all_deals:
+            _chain_money(actor, p, per, trips, pipeline=lead_pipe)
     elif built:
         for key, v in _grouped(leads.filter(chain_outcome=0), p, "created_at", n=Count("id"),
                                lost=Count("id", filter=Q(stage_semantics="failure"))).items():

@@ -71,6 +71,10 @@ class Lead(PipelineItem, UtmFields):
             models.Index(fields=["responsible", "id"], name="lead_resp_idx"),
             models.Index(fields=["created_at", "id"], name="lead_created_idx"),
             models.Index(fields=["source", "id"], name="lead_source_idx"),
+            # the converted leads only (~12 % of them): the end-to-end funnel's revenue for a viewer who may not
+            # read every deal sums these under his rights (analytics.reports._chain_money)
+            models.Index(fields=["responsible", "created_at"], condition=models.Q(chain_outcome__gt=0),
+                         name="lead_chain_idx"),
         ]
 
     @staticmethod

@@ -156,3 +156,27 @@ def test_the_report_pages_show_the_status(trip, admin_user, client):
     assert "In complaints now" in page
     page = client.get(f"/reports/deals/?{period}&group=month").content.decode()
     assert "In complaints" in page
+
+
+def test_end_to_end_for_a_viewer_of_his_own_records(trip, admin):
+    """A viewer who reads only his own records: L1 and L3 are his, D3 (away in Complaints) too, D1 is not. L3
+    counts «in complaints», L1 won without D1's revenue (he may not read D1), D3's revenue never (away)."""
+    from voronka.core.actor import Actor
+    from voronka.deals.actions import update_deal
+    from voronka.identity.models import Role, RoleAssignment, RolePermission, Scope, User
+    from voronka.identity.permissions import rights_changed
+    from voronka.leads.actions import update_lead
+    from voronka.leads.models import Lead
+
+    user = User.objects.create_user("own", "own@example.ru", "own-pass", time_zone=admin.user.time_zone)
+    role = Role.objects.create(code="own_only", name="Own only")
+    for type_id in (1, 2):
+        RolePermission.objects.create(role=role, entity_type_id=type_id, perm="read", scope=Scope.OWN)
+    RoleAssignment.objects.create(role=role, user=user)
+    rights_changed()
+    for lead in Lead.objects.filter(title__in=["L1", "L3"]):
+        update_lead(admin, lead.pk, responsible=user.pk)
+    update_deal(admin, trip["deals"]["D3"].pk, responsible=user.pk)
+    r = run(Actor.for_user(user, "test"), "end-to-end", group="month")
+    cols = ("leads", "converted", "deal_open", "in_complaints", "won", "won_total", "revenue")
+    assert by_label(r, *cols) == {"2026-01": (1, 1, 0, 0, 1, 1, 0), "2026-02": (1, 1, 0, 1, 0, 0, 0)}

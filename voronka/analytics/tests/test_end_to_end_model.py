@@ -237,3 +237,21 @@ def test_the_outcome_is_kept_by_a_write_outside_a_transaction():
                   also=[(2, item.pk)])
     stored = outcome.stored(Lead.objects.get(pk=lead.pk))
     assert (stored.code, stored.items, stored.cost) == (outcome.OPEN, 1, Decimal("70.00"))
+
+
+def test_a_viewer_of_the_lead_but_not_of_its_deals_gets_no_money_from_them(co):
+    """«own» reads only his own records: given L1, he counts its outcome (won and delivered) but neither the revenue
+    of D1 (m1's) nor the cost of P1 (m3's); from the rows, the columns and the chains alike."""
+    from voronka.leads.actions import update_lead
+
+    update_lead(co.actors["admin"], co.leads["L1"].pk, responsible=co.users["own"].pk)
+    ways = three_ways(co.actors["own"], group="none")
+    assert ways[0] == ways[1] == ways[2]
+    t = ways[0][1]
+    assert (t["leads"], t["converted"], t["delivered"], t["won_total"], t["downstream"]) == (1, 1, 1, 1, 1)
+    assert (t["revenue"], t["cost"]) == (Decimal("0.00"), Decimal("0.00"))
+    m1 = three_ways(co.actors["m1"], group="none")
+    assert m1[0] == m1[1] == m1[2]
+    # «own» is in m1's department, so m1 still reads L1: every figure as before
+    assert (m1[0][1]["leads"], m1[0][1]["revenue"], m1[0][1]["cost"]) == (4, Decimal("150000.00"),
+                                                                          Decimal("35000.00"))
