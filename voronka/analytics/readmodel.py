@@ -226,8 +226,13 @@ def narrow(actor: Actor, p: Params, type_id: int, qs: QuerySet, *, pipeline: boo
 def days(rows: Rows, p: Params, *, by_time: bool = True) -> Rows:
     """The rows of the period: whole months from the monthly rows, the days at either end from the daily rows
     (only daily rows when grouping by day or week, whose periods cut through months; ``by_time`` False: the report
-    does not group by time whatever ``p.group`` says)."""
+    does not group by time whatever ``p.group`` says). A month that the period ends in is read from its monthly rows
+    too when the viewer has no daily row after the period's end in that month (the usual case: a period that ends
+    today): a monthly row is the sum of its month's daily rows, so the two give the same figures, and a year to date
+    then reads ~25 days' worth of daily rows less."""
     parts = _period_parts(p, by_time=by_time)
+    if not (by_time and p.group in ("day", "week")) and _tail_month_whole(rows, p, parts):
+        parts = _with_tail_month(p, parts)
     q = Q()
     for grain, lo, hi in parts:
         q |= Q(grain=grain, day__gte=lo, day__lt=hi)
@@ -249,6 +254,46 @@ def _period_parts(p: Params, *, by_time: bool) -> list[tuple[str, datetime.date,
     if after_full <= end:
         parts.append(("d", after_full, after_end))
     return parts
+
+
+def _tail_part(p: Params, parts: list) -> tuple[datetime.date, datetime.date] | None:
+    """(first day, day after) of the daily part that ends the period in the middle of a month, when that month also
+    began inside the period (so its monthly row may stand for it); else None."""
+    grain, lo, hi = parts[-1]
+    if grain != "d" or hi != p.date_to + datetime.timedelta(days=1) or _next_month(p.date_to) == hi:
+        return None
+    month = p.date_to.replace(day=1)
+    if month < p.date_from:
+        return None
+    if lo < month:  # the period's only daily part: it may end in the month of its start or cross into the tail month
+        return (month, hi) if len(parts) == 1 else None
+    return lo, hi
+
+
+def _tail_month_whole(rows: Rows, p: Params, parts: list) -> bool:
+    tail = _tail_part(p, parts)
+    if tail is None:
+        return False
+    after = _next_month(p.date_to)
+    if any(r["grain"] == "d" and tail[1] <= r["day"] < after for r in rows.extra):
+        return False
+    return not rows.qs.filter(grain="d", day__gte=tail[1], day__lt=after).exists()
+
+
+def _with_tail_month(p: Params, parts: list) -> list[tuple[str, datetime.date, datetime.date]]:
+    """``parts`` with the period's last month read from its monthly rows (see ``days``)."""
+    month = p.date_to.replace(day=1)
+    after = p.date_to + datetime.timedelta(days=1)
+    *head, (_g, lo, _hi) = parts
+    out = [(g, a, b) for g, a, b in head]
+    if lo < month:  # a daily part that crossed into the month keeps its days before it
+        out.append(("d", lo, month))
+    for i, (g, a, b) in enumerate(out):
+        if g == "m" and b == month:  # the whole months run on into it
+            out[i] = ("m", a, after)
+            return out
+    out.append(("m", month, after))
+    return out
 
 
 def _next_month(day: datetime.date) -> datetime.date:

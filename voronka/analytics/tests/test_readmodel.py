@@ -553,3 +553,45 @@ def test_extra_rows_follow_the_same_period_parts_and_lookups_as_the_tables_rows(
     assert rows.filter(kind__in=("created",), day__gte=datetime.date(2026, 3, 1)).extra == extra[5:]
     with pytest.raises(ValueError):
         rows.filter(kind__startswith="cr")
+
+
+def test_the_last_month_of_a_period_reads_its_monthly_rows_when_nothing_follows_the_period_in_it(co):
+    """A period that ends in the middle of a month reads that month's monthly rows instead of its days when the
+    viewer has no daily row after the period's end in that month (a period ending today); with one, the days. The
+    figures are the same either way, and the same as the exact path's."""
+    import datetime
+    import zoneinfo
+
+    from voronka.analytics.params import Params
+    from voronka.pipelines.models import DailyTotal
+
+    def row(grain, day):
+        return {"kind": "created", "grain": grain, "day": datetime.date(2026, *day), "count": 1, "amount": 0}
+
+    extra = [row("m", (2, 1)), row("d", (3, 10)), row("m", (3, 1))]
+    p = Params(zone=zoneinfo.ZoneInfo("Europe/Moscow"), date_from=datetime.date(2026, 1, 15),
+               date_to=datetime.date(2026, 3, 10))
+    kept = readmodel.days(readmodel.Rows(DailyTotal.objects.none(), extra), p).extra
+    assert [(r["grain"], r["day"].isoformat()) for r in kept] == [("m", "2026-02-01"), ("m", "2026-03-01")]
+    p.group = "week"  # weeks cut through months: days only
+    assert [r["grain"] for r in readmodel.days(readmodel.Rows(DailyTotal.objects.none(), extra), p).extra] == ["d"]
+    # a period ending the day before February's last new lead has days after it in February; one ending on the
+    # fixture's last day with rows has none after it: both agree with the exact path for every viewer, and only
+    # the second reads the month's rows for the superuser's new leads
+    last = DailyTotal.objects.filter(grain="d").order_by("-day").values_list("day", flat=True).first()
+    feb = DailyTotal.objects.filter(entity_type_id=1, kind="created", grain="d", count__gt=0,
+                                    day__gte=datetime.date(2026, 2, 2), day__lt=datetime.date(2026, 3, 1)) \
+        .order_by("-day").values_list("day", flat=True).first()
+    assert feb is not None and last is not None and last.month != 2 and (last + datetime.timedelta(days=1)).day != 1
+    before = feb - datetime.timedelta(days=1)
+    reads = []
+    real = readmodel._with_tail_month
+    for who in ("admin", "m1", "own"):
+        for date_to in (before.isoformat(), last.isoformat()):
+            for slug in ("new-leads", "deals", "time-to-close"):
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(readmodel, "_with_tail_month",
+                               lambda p, parts, key=(who, slug): reads.append((*key, p.date_to)) or real(p, parts))
+                    model, exact = both(co.actors[who], slug, date_from="2026-01-10", date_to=date_to, group="month")
+                assert same(model, exact), (who, slug, date_to)
+    assert ("admin", "new-leads", last) in reads and ("admin", "new-leads", before) not in reads
