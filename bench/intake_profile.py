@@ -42,13 +42,21 @@ def main() -> None:
     parser.add_argument("--encoding", choices=("urlencoded", "multipart", "json"), default="urlencoded",
                         help="how the submissions are posted (urlencoded: a plain HTML form, the embed script and "
                              "intake_bench.py; multipart: what the test client posts by default)")
+    parser.add_argument("--addresses", type=int, default=1,
+                        help="client addresses the submissions come from, at random (1: all from 127.0.0.1, as the "
+                             "HTTP bench's clients; the rate limit then counts every submission of the last minute)")
     parser.add_argument("--profile", type=int, default=0, help="print this many cProfile lines (cumulative)")
     parser.add_argument("--profile-out", default="", help="also write the cProfile statistics to this file (pstats)")
     parser.add_argument("--sample", type=int, default=0,
                         help="a sampled CPU profile (ITIMER_PROF) of --sample-n more submissions: print this many lines")
     parser.add_argument("--sample-n", type=int, default=1000, help="submissions run under the sampler")
+    parser.add_argument("--sample-callers", default="",
+                        help="also print who calls the functions whose name contains this (their callers' callers)")
     parser.add_argument("--layers", action="store_true",
                         help="CPU per layer of a submission (wrappers with a CPU clock around each layer's entry)")
+    parser.add_argument("--ab", default="",
+                        help="A/B in one process: rounds of the baseline, then the submissions with this session's "
+                             "change switched off (A) and on (B), interleaved; one of: " + ", ".join(sorted(TOGGLES)))
     parser.add_argument("--queries", action="store_true", help="print the statements of the last submission of each outcome")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of interleaved baseline / submission blocks for the CPU-time ratio (0: none)")
@@ -99,13 +107,15 @@ def main() -> None:
     import urllib.parse
 
     def post(data: dict):
+        extra = {"REMOTE_ADDR": f"10.0.{rnd.randrange(opts.addresses) // 250}.{rnd.randrange(opts.addresses) % 250 + 1}"} \
+            if opts.addresses > 1 else {}
         if opts.encoding == "multipart":
-            return client.post("/f/bench/", data, HTTP_ACCEPT="application/json")
+            return client.post("/f/bench/", data, HTTP_ACCEPT="application/json", **extra)
         if opts.encoding == "json":
             return client.post("/f/bench/", json.dumps(data), content_type="application/json",
-                               HTTP_ACCEPT="application/json")
+                               HTTP_ACCEPT="application/json", **extra)
         return client.post("/f/bench/", urllib.parse.urlencode(data), content_type="application/x-www-form-urlencoded",
-                           HTTP_ACCEPT="application/json")
+                           HTTP_ACCEPT="application/json", **extra)
 
     bodies = [body(n) for n in range(opts.submissions)]
     post(bodies[0])  # warm up (imports, caches)
@@ -160,9 +170,34 @@ def main() -> None:
               f"{statistics.median(cpu['form']) * 1000:.2f} (best {min(cpu['form']) * 1000:.2f}); ratio median "
               f"{statistics.median(ratios):.2f}, best {min(cpu['baseline']) / min(cpu['form']):.2f} "
               f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    if opts.ab:
+        per = max(10, opts.submissions // 2)
+        more = [body(3 * 10**6 + n) for n in range(2 * per * opts.rounds)]
+        off, on = TOGGLES[opts.ab](client)
+        cpu = {"baseline": [], "A": [], "B": []}
+        for r in range(opts.rounds):
+            c0 = time.process_time()
+            for _ in range(per):
+                base_client.post("/bench/baseline/", '{"title": "x"}', content_type="application/json")
+            cpu["baseline"].append((time.process_time() - c0) / per)
+            for side, switch in (("A", off), ("B", on)) if r % 2 == 0 else (("B", on), ("A", off)):
+                switch()
+                chunk = more[(2 * r + (side == "B")) * per:(2 * r + (side == "B") + 1) * per]
+                c0 = time.process_time()
+                for data in chunk:
+                    post(data)
+                cpu[side].append((time.process_time() - c0) / per)
+        on()
+        med = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
+        paired = statistics.median(b - a for a, b in zip(cpu["A"], cpu["B"], strict=True)) * 1000
+        print(f"A/B «{opts.ab}» ({opts.rounds} rounds × {per}, CPU ms median): baseline {med['baseline']:.3f}, "
+              f"A (off) {med['A']:.3f}, B (on) {med['B']:.3f}, B − A {med['B'] - med['A']:+.3f}, "
+              f"median of the paired rounds' B − A {paired:+.3f} "
+              f"(per round: {', '.join(f'{(b - a) * 1000:+.3f}' for a, b in zip(cpu['A'], cpu['B'], strict=True))}); "
+              f"ratio A {med['baseline'] / med['A']:.3f}, B {med['baseline'] / med['B']:.3f}")
     if opts.sample:
         extra = [body(10**6 + n) for n in range(opts.sample_n)]
-        print_samples(lambda data: post(data), extra, opts.sample)
+        print_samples(lambda data: post(data), extra, opts.sample, callers=opts.sample_callers)
     if opts.layers:
         extra = [body(2 * 10**6 + n) for n in range(max(opts.submissions, 200))]
         print_layers(lambda data: post(data), extra,
@@ -183,12 +218,48 @@ def main() -> None:
         print(out.getvalue())
 
 
+def _door_toggle(client):
+    from voronka.intake.middleware import FormDoorStack
+
+    if client.handler._middleware_chain is None:
+        client.handler.load_middleware()
+    step, door = client.handler._middleware_chain, None
+    while step is not None and door is None:
+        layer = getattr(step, "__wrapped__", None)
+        door = layer if isinstance(layer, FormDoorStack) else None
+        step = getattr(layer, "get_response", None)
+    short = door.short
+
+    def off():
+        door.short = None
+
+    def on():
+        door.short = short
+    return off, on
+
+
+def _attr_toggle(module: str, attr: str, replacement):
+    def make(client):
+        import importlib
+
+        owner = importlib.import_module(module)
+        original = getattr(owner, attr)
+        return (lambda: setattr(owner, attr, replacement(original))), (lambda: setattr(owner, attr, original))
+    return make
+
+
+TOGGLES = {
+    "door": _door_toggle,  # the form door's short middleware stack
+    "logrow": _attr_toggle("voronka.intake.actions", "_reserve_id", lambda original: lambda entry: False),
+}
+
+
 def _short(code) -> str:
     path = re.sub(r"^.*?(site-packages/|python3\.11/|/work/[^/]+/)", "", code.co_filename)
     return f"{path}:{code.co_firstlineno}({code.co_name})"
 
 
-def print_samples(submit, bodies: list, top: int, interval: float = 0.0002) -> None:
+def print_samples(submit, bodies: list, top: int, interval: float = 0.0002, callers: str = "") -> None:
     """Sample the stack every ``interval`` seconds of this process's CPU time (``ITIMER_PROF``) while the
     submissions run, and print where the time goes per function, inclusive (on the stack) and own (on top), in µs
     per submission. Unlike cProfile it adds nothing per call (cheap functions called often are not inflated); time
@@ -197,6 +268,7 @@ def print_samples(submit, bodies: list, top: int, interval: float = 0.0002) -> N
 
     inclusive: collections.Counter = collections.Counter()
     own: collections.Counter = collections.Counter()
+    chains: collections.Counter = collections.Counter()  # (function, caller, its caller) of ``callers``
     total = [0]
 
     def on_tick(signum, frame):
@@ -204,6 +276,19 @@ def print_samples(submit, bodies: list, top: int, interval: float = 0.0002) -> N
         if frame is None:
             return
         own[_short(frame.f_code)] += 1
+        if callers:
+            step, chain = frame, []
+            while step is not None and not chain:
+                if callers in step.f_code.co_name or callers in step.f_code.co_filename:
+                    chain = [_short(step.f_code)]
+                    up = step.f_back
+                    while up is not None and len(chain) < 4:
+                        if not (callers in up.f_code.co_name or callers in up.f_code.co_filename):
+                            chain.append(_short(up.f_code))
+                        up = up.f_back
+                step = step.f_back
+            if chain:
+                chains[" < ".join(chain)] += 1
         seen = set()
         while frame is not None:
             code = frame.f_code
@@ -228,6 +313,10 @@ def print_samples(submit, bodies: list, top: int, interval: float = 0.0002) -> N
     for title, counter in (("inclusive", inclusive), ("own", own)):
         print(f"  by {title} time (µs per submission):")
         for key, count in counter.most_common(top):
+            print(f"    {count * per_sample:8.1f}  {key}")
+    if callers:
+        print(f"  «{callers}» by its callers (µs per submission):")
+        for key, count in chains.most_common(top):
             print(f"    {count * per_sample:8.1f}  {key}")
 
 
