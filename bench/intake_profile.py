@@ -56,7 +56,7 @@ def main() -> None:
                         help="CPU per layer of a submission (wrappers with a CPU clock around each layer's entry)")
     parser.add_argument("--ab", default="",
                         help="A/B in one process: rounds of the baseline, then the submissions with this session's "
-                             "change switched off (A) and on (B), interleaved; one of: " + ", ".join(sorted(TOGGLES)))
+                             "change switched off (A) and on (B), interleaved; comma-separated, of: " + ", ".join(sorted(TOGGLES)))
     parser.add_argument("--queries", action="store_true", help="print the statements of the last submission of each outcome")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of interleaved baseline / submission blocks for the CPU-time ratio (0: none)")
@@ -170,10 +170,10 @@ def main() -> None:
               f"{statistics.median(cpu['form']) * 1000:.2f} (best {min(cpu['form']) * 1000:.2f}); ratio median "
               f"{statistics.median(ratios):.2f}, best {min(cpu['baseline']) / min(cpu['form']):.2f} "
               f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
-    if opts.ab:
+    for toggle in filter(None, opts.ab.split(",")):
         per = max(10, opts.submissions // 2)
         more = [body(3 * 10**6 + n) for n in range(2 * per * opts.rounds)]
-        off, on = TOGGLES[opts.ab](client)
+        off, on = TOGGLES[toggle](client)
         cpu = {"baseline": [], "A": [], "B": []}
         for r in range(opts.rounds):
             c0 = time.process_time()
@@ -190,10 +190,9 @@ def main() -> None:
         on()
         med = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
         paired = statistics.median(b - a for a, b in zip(cpu["A"], cpu["B"], strict=True)) * 1000
-        print(f"A/B «{opts.ab}» ({opts.rounds} rounds × {per}, CPU ms median): baseline {med['baseline']:.3f}, "
+        print(f"A/B «{toggle}» ({opts.rounds} rounds × {per}, CPU ms median): baseline {med['baseline']:.3f}, "
               f"A (off) {med['A']:.3f}, B (on) {med['B']:.3f}, B − A {med['B'] - med['A']:+.3f}, "
-              f"median of the paired rounds' B − A {paired:+.3f} "
-              f"(per round: {', '.join(f'{(b - a) * 1000:+.3f}' for a, b in zip(cpu['A'], cpu['B'], strict=True))}); "
+              f"median of the paired rounds' B − A {paired:+.3f}; "
               f"ratio A {med['baseline'] / med['A']:.3f}, B {med['baseline'] / med['B']:.3f}")
     if opts.sample:
         extra = [body(10**6 + n) for n in range(opts.sample_n)]
@@ -414,15 +413,15 @@ def print_layers(submit, bodies: list, baseline, rounds: int = 3) -> None:
          - per["submit"]),
         ("submit: the form's checks", per["check"]),
         ("submit: BEGIN + COMMIT", per.get("begin", 0) + per.get("commit", 0)),
-        ("submit: the rest (log row INSERT, atomic)", per["submit"] - per["check"] - per["run"]
+        ("submit: the rest (log row id + INSERT, atomic)", per["submit"] - per["check"] - per["run"]
          - per.get("begin", 0) - per.get("commit", 0)),
         ("run: duplicate search", per["find"]),
         ("run: comment (timeline entry)", per.get("comment", 0)),
         ("run: open deals", per.get("deals", 0)),
         ("run: events INSERT", per["events"]),
-        ("run: log outcome UPDATE", per["outcome"]),
+        ("run: log outcome UPDATE (replays, queue)", per.get("outcome", 0)),
         ("run: the rest (actor, routing, outcome)", per["run"] - per["find"] - per.get("comment", 0)
-         - per.get("deals", 0) - per["events"] - per["outcome"]),
+         - per.get("deals", 0) - per["events"] - per.get("outcome", 0)),
     ]
     print(f"\nCPU per submission by layer ({rounds} rounds × {per_round}, ms): whole {total:.3f}, "
           f"baseline request {base / n * 1000:.3f}")
