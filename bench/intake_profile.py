@@ -42,8 +42,21 @@ def main() -> None:
     parser.add_argument("--encoding", choices=("urlencoded", "multipart", "json"), default="urlencoded",
                         help="how the submissions are posted (urlencoded: a plain HTML form, the embed script and "
                              "intake_bench.py; multipart: what the test client posts by default)")
+    parser.add_argument("--addresses", type=int, default=1,
+                        help="client addresses the submissions come from, at random (1: all from 127.0.0.1, as the "
+                             "HTTP bench's clients; the rate limit then counts every submission of the last minute)")
     parser.add_argument("--profile", type=int, default=0, help="print this many cProfile lines (cumulative)")
     parser.add_argument("--profile-out", default="", help="also write the cProfile statistics to this file (pstats)")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="a sampled CPU profile (ITIMER_PROF) of --sample-n more submissions: print this many lines")
+    parser.add_argument("--sample-n", type=int, default=1000, help="submissions run under the sampler")
+    parser.add_argument("--sample-callers", default="",
+                        help="also print who calls the functions whose name contains this (their callers' callers)")
+    parser.add_argument("--layers", action="store_true",
+                        help="CPU per layer of a submission (wrappers with a CPU clock around each layer's entry)")
+    parser.add_argument("--ab", default="",
+                        help="A/B in one process: rounds of the baseline, then the submissions with this session's "
+                             "change switched off (A) and on (B), interleaved; comma-separated, of: " + ", ".join(sorted(TOGGLES)))
     parser.add_argument("--queries", action="store_true", help="print the statements of the last submission of each outcome")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of interleaved baseline / submission blocks for the CPU-time ratio (0: none)")
@@ -94,13 +107,15 @@ def main() -> None:
     import urllib.parse
 
     def post(data: dict):
+        extra = {"REMOTE_ADDR": f"10.0.{rnd.randrange(opts.addresses) // 250}.{rnd.randrange(opts.addresses) % 250 + 1}"} \
+            if opts.addresses > 1 else {}
         if opts.encoding == "multipart":
-            return client.post("/f/bench/", data, HTTP_ACCEPT="application/json")
+            return client.post("/f/bench/", data, HTTP_ACCEPT="application/json", **extra)
         if opts.encoding == "json":
             return client.post("/f/bench/", json.dumps(data), content_type="application/json",
-                               HTTP_ACCEPT="application/json")
+                               HTTP_ACCEPT="application/json", **extra)
         return client.post("/f/bench/", urllib.parse.urlencode(data), content_type="application/x-www-form-urlencoded",
-                           HTTP_ACCEPT="application/json")
+                           HTTP_ACCEPT="application/json", **extra)
 
     bodies = [body(n) for n in range(opts.submissions)]
     post(bodies[0])  # warm up (imports, caches)
@@ -155,6 +170,37 @@ def main() -> None:
               f"{statistics.median(cpu['form']) * 1000:.2f} (best {min(cpu['form']) * 1000:.2f}); ratio median "
               f"{statistics.median(ratios):.2f}, best {min(cpu['baseline']) / min(cpu['form']):.2f} "
               f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    for toggle in filter(None, opts.ab.split(",")):
+        per = max(10, opts.submissions // 2)
+        more = [body(3 * 10**6 + n) for n in range(2 * per * opts.rounds)]
+        off, on = TOGGLES[toggle](client)
+        cpu = {"baseline": [], "A": [], "B": []}
+        for r in range(opts.rounds):
+            c0 = time.process_time()
+            for _ in range(per):
+                base_client.post("/bench/baseline/", '{"title": "x"}', content_type="application/json")
+            cpu["baseline"].append((time.process_time() - c0) / per)
+            for side, switch in (("A", off), ("B", on)) if r % 2 == 0 else (("B", on), ("A", off)):
+                switch()
+                chunk = more[(2 * r + (side == "B")) * per:(2 * r + (side == "B") + 1) * per]
+                c0 = time.process_time()
+                for data in chunk:
+                    post(data)
+                cpu[side].append((time.process_time() - c0) / per)
+        on()
+        med = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
+        paired = statistics.median(b - a for a, b in zip(cpu["A"], cpu["B"], strict=True)) * 1000
+        print(f"A/B «{toggle}» ({opts.rounds} rounds × {per}, CPU ms median): baseline {med['baseline']:.3f}, "
+              f"A (off) {med['A']:.3f}, B (on) {med['B']:.3f}, B − A {med['B'] - med['A']:+.3f}, "
+              f"median of the paired rounds' B − A {paired:+.3f}; "
+              f"ratio A {med['baseline'] / med['A']:.3f}, B {med['baseline'] / med['B']:.3f}")
+    if opts.sample:
+        extra = [body(10**6 + n) for n in range(opts.sample_n)]
+        print_samples(lambda data: post(data), extra, opts.sample, callers=opts.sample_callers)
+    if opts.layers:
+        extra = [body(2 * 10**6 + n) for n in range(max(opts.submissions, 200))]
+        print_layers(lambda data: post(data), extra,
+                     lambda: base_client.post("/bench/baseline/", '{"title": "x"}', content_type="application/json"))
     if opts.queries:
         for outcome, queries in sorted(last.items()):
             print(f"\nstatements of the last «{outcome}» submission ({len(queries)}):")
@@ -169,6 +215,218 @@ def main() -> None:
         stats.sort_stats("cumulative").print_stats(opts.profile)
         stats.sort_stats("tottime").print_stats(opts.profile // 2)
         print(out.getvalue())
+
+
+def _door_toggle(client):
+    from voronka.intake.middleware import FormDoorStack
+
+    if client.handler._middleware_chain is None:
+        client.handler.load_middleware()
+    step, door = client.handler._middleware_chain, None
+    while step is not None and door is None:
+        layer = getattr(step, "__wrapped__", None)
+        door = layer if isinstance(layer, FormDoorStack) else None
+        step = getattr(layer, "get_response", None)
+    short = door.short
+
+    def off():
+        door.short = None
+
+    def on():
+        door.short = short
+    return off, on
+
+
+def _attr_toggle(module: str, attr: str, replacement):
+    def make(client):
+        import importlib
+
+        owner = importlib.import_module(module)
+        original = getattr(owner, attr)
+        return (lambda: setattr(owner, attr, replacement(original))), (lambda: setattr(owner, attr, original))
+    return make
+
+
+TOGGLES = {
+    "door": _door_toggle,  # the form door's short middleware stack
+    "logrow": _attr_toggle("voronka.intake.actions", "_reserve_id", lambda original: lambda entry: False),
+}
+
+
+def _short(code) -> str:
+    path = re.sub(r"^.*?(site-packages/|python3\.11/|/work/[^/]+/)", "", code.co_filename)
+    return f"{path}:{code.co_firstlineno}({code.co_name})"
+
+
+def print_samples(submit, bodies: list, top: int, interval: float = 0.0002, callers: str = "") -> None:
+    """Sample the stack every ``interval`` seconds of this process's CPU time (``ITIMER_PROF``) while the
+    submissions run, and print where the time goes per function, inclusive (on the stack) and own (on top), in µs
+    per submission. Unlike cProfile it adds nothing per call (cheap functions called often are not inflated); time
+    in C (SQLite, rapidfuzz, JSON) counts for the Python function that called it."""
+    import signal
+
+    inclusive: collections.Counter = collections.Counter()
+    own: collections.Counter = collections.Counter()
+    chains: collections.Counter = collections.Counter()  # (function, caller, its caller) of ``callers``
+    total = [0]
+
+    def on_tick(signum, frame):
+        total[0] += 1
+        if frame is None:
+            return
+        own[_short(frame.f_code)] += 1
+        if callers:
+            step, chain = frame, []
+            while step is not None and not chain:
+                if callers in step.f_code.co_name or callers in step.f_code.co_filename:
+                    chain = [_short(step.f_code)]
+                    up = step.f_back
+                    while up is not None and len(chain) < 4:
+                        if not (callers in up.f_code.co_name or callers in up.f_code.co_filename):
+                            chain.append(_short(up.f_code))
+                        up = up.f_back
+                step = step.f_back
+            if chain:
+                chains[" < ".join(chain)] += 1
+        seen = set()
+        while frame is not None:
+            code = frame.f_code
+            if code not in seen:
+                seen.add(code)
+                inclusive[_short(code)] += 1
+            frame = frame.f_back
+
+    previous = signal.signal(signal.SIGPROF, on_tick)
+    started = time.process_time()
+    signal.setitimer(signal.ITIMER_PROF, interval, interval)
+    try:
+        for data in bodies:
+            submit(data)
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, previous)
+    spent = time.process_time() - started
+    n = len(bodies)
+    per_sample = spent / max(1, total[0]) / n * 1e6  # µs of one submission that one sample stands for
+    print(f"\nsampled profile: {n} submissions, {total[0]} samples, {spent / n * 1000:.3f} ms CPU per submission")
+    for title, counter in (("inclusive", inclusive), ("own", own)):
+        print(f"  by {title} time (µs per submission):")
+        for key, count in counter.most_common(top):
+            print(f"    {count * per_sample:8.1f}  {key}")
+    if callers:
+        print(f"  «{callers}» by its callers (µs per submission):")
+        for key, count in chains.most_common(top):
+            print(f"    {count * per_sample:8.1f}  {key}")
+
+
+def print_layers(submit, bodies: list, baseline, rounds: int = 3) -> None:
+    """Wrap the entry of each layer of a submission with a CPU clock and print where its time goes, next to the
+    baseline request's CPU (the wrappers cost about a microsecond each; their own time is in the outer layer)."""
+    from django.core.handlers.base import BaseHandler
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.http import request as http_request
+
+    from voronka.core import history, outbox
+    from voronka.intake import actions, duplicates, views
+
+    spent: dict[str, float] = collections.defaultdict(float)
+    clock = time.process_time
+    originals = []
+
+    def patch(owner, attr, name):
+        fn = owner[attr] if isinstance(owner, dict) else owner.__dict__[attr]
+        originals.append((owner, attr, fn))
+
+        def wrapper(*args, **kwargs):
+            started = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] += clock() - started
+        if isinstance(owner, dict):
+            owner[attr] = wrapper
+        else:
+            setattr(owner, attr, wrapper)
+
+    patch(BaseHandler, "get_response", "handler")  # middleware + URL resolution + view
+    patch(views, "form_page", "view")
+    patch(views, "_form", "form")
+    patch(views, "_rate_limited", "rate")
+    patch(http_request.HttpRequest, "_load_post_and_files", "post")
+    patch(actions, "submit", "submit")
+    patch(actions.CHECKS, "form", "check")
+    patch(actions, "_run", "run")
+    patch(actions, "find_duplicates", "find")
+    patch(actions, "_comment_on", "comment")
+    patch(history, "bind", "bind")
+    patch(duplicates, "open_deal_ids", "deals")
+    patch(outbox, "emit_rows", "events")
+    patch(actions, "_save_outcome", "outcome")
+    patch(BaseDatabaseWrapper, "commit", "commit")
+    patch(BaseDatabaseWrapper, "set_autocommit", "begin")
+    # the view's URL callback was bound at URL resolution: re-resolve through the module attribute
+    from django.urls import get_resolver
+
+    resolver = get_resolver()
+    resolved = resolver.resolve("/f/bench/")
+    pattern_callback = resolved.func
+    try:
+        def walk(patterns):
+            for p in patterns:
+                if hasattr(p, "url_patterns"):
+                    walk(p.url_patterns)
+                elif p.callback is pattern_callback:
+                    p.callback = views.form_page
+                    originals.append((p, "callback", pattern_callback))
+        walk(resolver.url_patterns)
+        totals: dict[str, float] = collections.defaultdict(float)
+        whole = base = 0.0
+        per_round = len(bodies) // rounds
+        for r in range(rounds):
+            started = clock()
+            for _ in range(per_round):
+                baseline()
+            base += clock() - started
+            spent.clear()
+            started = clock()
+            for data in bodies[r * per_round:(r + 1) * per_round]:
+                submit(data)
+            whole += clock() - started
+            for k, v in spent.items():
+                totals[k] += v
+    finally:
+        for owner, attr, fn in reversed(originals):
+            if isinstance(owner, dict):
+                owner[attr] = fn
+            else:
+                setattr(owner, attr, fn)
+    n = per_round * rounds
+    per = {k: v / n * 1000 for k, v in totals.items()}
+    total = whole / n * 1000
+    rows = [
+        ("test client + WSGI request (outside the handler)", total - per["handler"]),
+        ("middleware + URL resolution", per["handler"] - per["view"]),
+        ("view: the form (cached row)", per["form"]),
+        ("view: rate limit", per["rate"]),
+        ("view: POST parsing", per["post"]),
+        ("view: the rest (meta, answer, language, CORS)", per["view"] - per["form"] - per["rate"] - per["post"]
+         - per["submit"]),
+        ("submit: the form's checks", per["check"]),
+        ("submit: BEGIN + COMMIT", per.get("begin", 0) + per.get("commit", 0)),
+        ("submit: the rest (log row id + INSERT, atomic)", per["submit"] - per["check"] - per["run"]
+         - per.get("begin", 0) - per.get("commit", 0)),
+        ("run: duplicate search", per["find"]),
+        ("run: comment (timeline entry)", per.get("comment", 0)),
+        ("run: open deals", per.get("deals", 0)),
+        ("run: events INSERT", per["events"]),
+        ("run: log outcome UPDATE (replays, queue)", per.get("outcome", 0)),
+        ("run: the rest (actor, routing, outcome)", per["run"] - per["find"] - per.get("comment", 0)
+         - per.get("deals", 0) - per["events"] - per.get("outcome", 0)),
+    ]
+    print(f"\nCPU per submission by layer ({rounds} rounds × {per_round}, ms): whole {total:.3f}, "
+          f"baseline request {base / n * 1000:.3f}")
+    for label, ms in rows:
+        print(f"  {ms:7.3f}  {label}")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "voronka.api.middleware.TokenApiStack",  # a token API call takes API_TOKEN_MIDDLEWARE instead of the list below
+    "voronka.intake.middleware.FormDoorStack",  # a public form's request takes FORM_DOOR_MIDDLEWARE instead
     "voronka.core.config_cache.VersionsMiddleware",  # the settings/rights/token versions: read once per request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -112,6 +113,19 @@ API_TOKEN_MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "voronka.api.middleware.DefaultTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# The stack of a public web form's requests (`/f/…`: its page, submissions, CORS preflight, embed script): anonymous,
+# CSRF-exempt and cookie-free, so no static files, session, CSRF cookie, session user, flash messages or htmx
+# (voronka/intake/middleware.py); the rate limit and CORS are the view's. A new middleware the form door needs goes
+# into both lists.
+FORM_DOOR_MIDDLEWARE = [
+    "voronka.core.config_cache.VersionsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "voronka.api.middleware.ApiLocaleMiddleware",  # LocaleMiddleware, its choice kept per cookie/Accept-Language
+    "django.middleware.common.CommonMiddleware",
+    "voronka.api.middleware.DefaultTimeZoneMiddleware",  # the default time zone, an anonymous request.user
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",  # the form's page is exempt; the rest keeps its header
 ]
 
 ROOT_URLCONF = "voronka.urls"

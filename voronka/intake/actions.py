@@ -27,7 +27,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.core import audit, config_cache, entity_types, fastinsert, history, outbox, policies
+from voronka.core import audit, bound, config_cache, entity_types, fastinsert, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError, Conflict, NotFound, ValidationFailed
 from voronka.core.prepared import Prepared
@@ -266,8 +266,11 @@ def submit(channel: str, payload, *, queue: bool = False, **kwargs) -> IntakeLog
             log.exception("the checks of a %s payload failed; it is processed anyway", channel)
     try:
         with transaction.atomic():
-            fastinsert.insert([entry], returning=True)  # the statement is built once, not by the ORM per payload
-            _run(entry, form=kwargs.get("form"))
+            if _reserve_id(entry):  # the row is written once, with its outcome, at the end of the transaction
+                _run(entry, form=kwargs.get("form"), insert=True)
+            else:
+                fastinsert.insert([entry], returning=True)  # the statement is built once, not by the ORM
+                _run(entry, form=kwargs.get("form"))
         return entry
     except ActionError as exc:
         outcome = {"status": IntakeLog.Status.REJECTED, "reason": exc.message, "errors": exc.fields or {},
@@ -277,6 +280,39 @@ def submit(channel: str, payload, *, queue: bool = False, **kwargs) -> IntakeLog
         outcome = {"status": IntakeLog.Status.PENDING, "error": traceback.format_exc(limit=8)}
     # a fresh row: the rolled-back one (and its id) never existed for anybody else
     return _log_outcome(channel, payload, outcome, **kwargs)
+
+
+_NEXT_ID_SQL: dict[str, str] = {}
+
+
+def _reserve_id(entry: IntakeLog) -> bool:
+    """Give a log row that is about to be processed its primary key before it is written, inside the caller's
+    transaction, so that the row is inserted once with its outcome (its id is in the cause of everything the handler
+    writes) instead of inserted, then updated. PostgreSQL: the next value of the table's identity sequence. SQLite:
+    the id the table's ``AUTOINCREMENT`` would give next (the greater of its ``sqlite_sequence`` entry and the largest
+    id), which nobody else can take, since every transaction holds the write lock from its ``BEGIN IMMEDIATE``.
+    False (the row is then inserted first and updated) on another database or transaction mode."""
+    from django.db import connection
+
+    sql = _NEXT_ID_SQL.get(connection.vendor)
+    if sql is None:
+        q = connection.ops.quote_name
+        table, pk = IntakeLog._meta.db_table, IntakeLog._meta.pk.column
+        if connection.vendor == "postgresql":
+            sql = f"SELECT nextval(pg_get_serial_sequence('{table}', '{pk}'))"
+        elif connection.vendor == "sqlite" and str(connection.settings_dict.get("OPTIONS", {}).get(
+                "transaction_mode") or "").upper() in ("IMMEDIATE", "EXCLUSIVE"):
+            sql = (f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
+                   f"COALESCE((SELECT MAX({q(pk)}) FROM {q(table)}), 0)) + 1")
+        else:
+            sql = ""
+        _NEXT_ID_SQL[connection.vendor] = sql
+    if not sql:
+        return False
+    with bound.cursor(connection, prepare=True) as cursor:
+        cursor.execute(sql)
+        entry.pk = cursor.fetchone()[0]
+    return True
 
 
 def _log_outcome(channel: str, payload, outcome: dict, *, entry: IntakeLog | None = None, **kwargs) -> IntakeLog:
@@ -453,9 +489,10 @@ def queued_stats() -> dict:
         count=Count("id"), oldest=Min("received_at"))
 
 
-def _run(entry: IntakeLog, *, form=None) -> None:
+def _run(entry: IntakeLog, *, form=None, insert: bool = False) -> None:
     """The handler of a logged payload and its outcome in the log row, inside the caller's transaction (raises what
-    the handler raises)."""
+    the handler raises). ``insert``: the row is not written yet (its id is reserved): it is inserted with the
+    outcome, else its outcome columns are updated."""
     from voronka.core.models import OutboxEvent, TimelineEntry
 
     if form is not None and entry.form_id == form.pk:
@@ -472,7 +509,10 @@ def _run(entry: IntakeLog, *, form=None) -> None:
     entry.produced, entry.errors, entry.error = outcome.produced, {}, ""
     entry.attempts += 1
     entry.processed_at = timezone.now()
-    _save_outcome(entry)
+    if insert:
+        fastinsert.insert([entry])
+    else:
+        _save_outcome(entry)
 
 
 # --- leads from any channel ----------------------------------------------------------------------

@@ -235,7 +235,9 @@ def _comm_query(n_phones: int, n_emails: int, types: tuple) -> Prepared:
             return Communication.objects.filter(q, entity_type_id__in=types) \
                 .values_list("kind", "entity_type_id", "entity_id")[:CANDIDATES]
 
-        prepared = _queries[key] = Prepared(build, [f"\x00v{i}" for i in range(n_phones + n_emails)])
+        # bound: on PostgreSQL values bound on the server, prepared once per connection; on SQLite the driver's cursor
+        # without Django's wrapper layers (it runs on every submission)
+        prepared = _queries[key] = Prepared(build, [f"\x00v{i}" for i in range(n_phones + n_emails)], bound=True)
     return prepared
 
 
@@ -471,7 +473,7 @@ def _open_deals_query(column: str) -> Prepared:
 
         return Deal.objects.filter(**{column: pk}, deleted_at__isnull=True, stage_semantics="process") \
             .order_by("-id").values_list("id")[:20]
-    return Prepared(build, [-7])
+    return Prepared(build, [-7], bound=True)
 
 
 _OPEN_DEALS = {entity_types.CONTACT: _open_deals_query("contact_id"), entity_types.COMPANY: _open_deals_query("company_id")}

@@ -138,3 +138,35 @@ def test_a_refused_form_submission_is_logged_once_with_its_reason(admin, lead_pi
     entry = IntakeLog.objects.get()
     assert (entry.status, entry.attempts, entry.meta["code"]) == ("rejected", 1, "validation_failed")
     assert entry.payload == {"name": "Оля"} and entry.processed_at is not None and not Lead.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payload_processed_at_once_is_inserted_once_with_its_outcome_under_a_fresh_id(admin, lead_pipeline):
+    """The log row of a payload processed at once is written by one INSERT at the end of its transaction, with its
+    outcome, under the id the table gives next (reserved first: it is in the cause of everything the handler
+    writes), never the id of a deleted row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from voronka.core.models import TimelineEntry
+    from voronka.parties.actions import create_contact
+
+    contact = create_contact(admin, first_name="Оля", phones=["+79160000021"])
+    gone = actions.submit("api", {"first_name": "Никто", "phones": ["+79160000022"]})
+    IntakeLog.objects.filter(pk=gone.pk).delete()  # the newest row deleted: its id is not given again
+    with CaptureQueriesContext(connection) as ctx:
+        entry = actions.submit("api", {"first_name": "Оля", "phones": ["8 916 000-00-21"]})
+    assert entry.pk > gone.pk
+    assert (entry.status, entry.entity_type_id, entry.entity_id, entry.attempts) == \
+        ("attached", entity_types.CONTACT, contact.pk, 1)
+    stored = IntakeLog.objects.get(pk=entry.pk)
+    assert (stored.status, stored.entity_id, stored.produced, stored.payload["first_name"], stored.attempts) == \
+        ("attached", contact.pk, [[entity_types.CONTACT, contact.pk, "comment"]], "Оля", 1)
+    assert stored.received_at <= stored.processed_at
+    comment = TimelineEntry.objects.get(entity_type_id=entity_types.CONTACT, entity_id=contact.pk, kind="comment")
+    assert comment.cause == f"intake:api:{entry.pk}"
+    writes = [q["sql"].lstrip().upper() for q in ctx.captured_queries if "intake_intakelog" in q["sql"]
+              and q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert len(writes) == 1 and writes[0].startswith("INSERT")
+    later = actions.submit("api", {"first_name": "Пётр", "phones": ["+79160000023"]})
+    assert later.pk == entry.pk + 1 or connection.vendor == "postgresql"
