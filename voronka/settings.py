@@ -50,6 +50,11 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in (env("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver") or "").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in (env("CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o.strip()]
+# how many reverse proxies stand in front (docs/deploy.md: nginx → 1): the client's address is then read from
+# X-Forwarded-For (voronka/core/clientip.py) and HTTPS from X-Forwarded-Proto; 0: both headers are ignored
+VORONKA_TRUSTED_PROXIES = int(env("TRUSTED_PROXIES", "0") or 0)
+if VORONKA_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -15,16 +15,13 @@ from ninja.security import APIKeyCookie, APIKeyHeader, HttpBearer
 from ninja.utils import check_csrf
 
 from voronka.core.actor import Actor
+from voronka.core.clientip import client_ip
 from voronka.core.errors import PermissionDenied
 from voronka.identity.models import ApiToken
 
 from .errors import NotAuthenticated
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _client_ip(request: HttpRequest) -> str:
-    return (request.META.get("REMOTE_ADDR") or "")[:45]
 
 
 def _check_scopes(request: HttpRequest, actor: Actor) -> None:
@@ -41,7 +38,7 @@ def actor_for_token(request: HttpRequest, raw: str) -> Actor:
     if token is None:
         raise NotAuthenticated(_("The API token is not valid, has expired or has been revoked."), code="invalid_token")
     actor = Actor(kind="token", user=token.user, entry_point="api", token_id=token.pk,
-                  scopes=frozenset(token.scopes or ()), ip=_client_ip(request))  # Actor.for_token with the address
+                  scopes=frozenset(token.scopes or ()), ip=client_ip(request))  # Actor.for_token with the address
     _check_scopes(request, actor)
     return actor
 
@@ -95,7 +92,7 @@ class Session(APIKeyCookie):
         if request.method not in SAFE_METHODS and check_csrf(request) is not None:
             raise PermissionDenied(_("The CSRF check failed: send the X-CSRFToken header with the session."),
                                    code="csrf_failed")
-        return dataclasses.replace(Actor.for_user(user, "api"), ip=_client_ip(request))
+        return dataclasses.replace(Actor.for_user(user, "api"), ip=client_ip(request))
 
 
 def methods() -> list:

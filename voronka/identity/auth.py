@@ -8,18 +8,14 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from voronka.core.clientip import client_ip
+
 from .models import LoginAttempt
 from .totp import verify
 
 WINDOW = datetime.timedelta(minutes=15)
 MAX_FAILURES_PER_USER = 5
 MAX_FAILURES_PER_IP = 30
-
-
-def client_ip(request) -> str:
-    if request is None:
-        return ""
-    return (request.META.get("REMOTE_ADDR") or "")[:45]
 
 
 def is_locked(username: str, ip: str) -> bool:

@@ -4,7 +4,9 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from .auth import client_ip, is_locked
+from voronka.core.clientip import client_ip
+
+from .auth import is_locked
 
 
 class LoginForm(AuthenticationForm):

@@ -21,16 +21,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from voronka.core import bound
+from voronka.core.clientip import client_ip
 
 from . import actions
 from .forms import HONEYPOT, origin_allowed
 from .models import IntakeLog, TelegramBot, WebForm
 
 MAX_BODY = 64 * 1024
-
-
-def client_ip(request: HttpRequest) -> str:
-    return (request.META.get("REMOTE_ADDR") or "")[:45]
 
 
 _FORM_COLUMNS: list[str] = []

@@ -18,13 +18,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from voronka.automation import actions
+from voronka.core.clientip import client_ip
 from voronka.core.errors import ActionError
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-
-
-def _client_ip(request) -> str:
-    return (request.META.get("REMOTE_ADDR") or "")[:45]
 
 
 @csrf_exempt
@@ -43,7 +40,7 @@ def trigger_hook(request, pk: int, secret: str):
         return JsonResponse({"detail": _("Give the record's id as «id»."), "fields": {"id": [_("required")]}},
                             status=400)
     try:
-        result = actions.call_trigger(pk, secret, item_id, ip=_client_ip(request))
+        result = actions.call_trigger(pk, secret, item_id, ip=client_ip(request))
     except ActionError as exc:
         return JsonResponse({"detail": exc.message, "fields": exc.fields or {}}, status=exc.status)
     return JsonResponse(result, status=202)

@@ -78,6 +78,26 @@ def test_honeypot_and_rate_limit(form, settings):
     assert IntakeLog.objects.count() == 3  # a flood is not logged beyond the limit
 
 
+def test_behind_a_reverse_proxy_each_visitor_has_his_own_rate_limit(form, settings):
+    """Behind nginx every request comes from 127.0.0.1: with the proxy declared (``VORONKA_TRUSTED_PROXIES``) the
+    limit counts the address nginx appended to X-Forwarded-For, so one visitor's flood does not shut the form for
+    the others; without it, the header (which a client can send himself) is ignored."""
+    settings.VORONKA_FORM_RATE_LIMIT = 2
+    settings.VORONKA_TRUSTED_PROXIES = 1
+
+    def post(i, ip):
+        return _post(Client(), {"name": "Иван", "phone": f"+7916000010{i}", "consent": "1"},
+                     HTTP_X_FORWARDED_FOR=f"10.0.0.1, {ip}").status_code
+
+    assert [post(i, "203.0.113.7") for i in range(3)] == [200, 200, 429]
+    assert post(3, "198.51.100.2") == 200  # another visitor
+    assert IntakeLog.objects.filter(remote_addr="198.51.100.2").count() == 1
+    settings.VORONKA_TRUSTED_PROXIES = 0  # not declared: the header is not believed, the connection's address counts
+    assert post(4, "192.0.2.1") == 200
+    assert IntakeLog.objects.filter(remote_addr="127.0.0.1").count() == 1
+    assert not IntakeLog.objects.filter(remote_addr="192.0.2.1").exists()
+
+
 def test_cors_only_for_allowed_origins_and_the_embed_script(form):
     client = Client()
     ok = client.post("/f/bani/", {"name": "Анна", "phone": "+79160000011", "consent": "1"},
