@@ -133,7 +133,8 @@ def reserve_ids(model, n: int) -> list[int]:
     """``n`` fresh primary keys for ``model``.
 
     SQLite: the settings open every transaction with BEGIN IMMEDIATE, so this transaction holds the write
-    lock and ``MAX(id)+1 …`` cannot be taken by anyone else (AUTOINCREMENT follows explicit ids).
+    lock and the ids after the highest ever given cannot be taken by anyone else (AUTOINCREMENT follows explicit
+    ids).
     PostgreSQL: the values come from the column's identity sequence, so concurrent writers never collide.
     """
     q = connection.ops.quote_name
@@ -145,7 +146,10 @@ def reserve_ids(model, n: int) -> list[int]:
             return [r[0] for r in cursor.fetchall()]
         if connection.vendor != "sqlite":
             raise NotImplementedError(f"voronka generate supports SQLite and PostgreSQL, not {connection.vendor}")
-        cursor.execute(f"SELECT MAX({q('id')}) FROM {q(table)}")
+        # past the highest id ever given (``sqlite_sequence``), not only the highest live one: AUTOINCREMENT never
+        # gives a deleted row's id again, and neither may we
+        cursor.execute(f"SELECT MAX(m) FROM (SELECT MAX({q('id')}) AS m FROM {q(table)} "
+                       "UNION ALL SELECT seq FROM sqlite_sequence WHERE name = %s)", [table])
         start = (cursor.fetchone()[0] or 0) + 1
     return list(range(start, start + n))
 

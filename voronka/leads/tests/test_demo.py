@@ -283,3 +283,16 @@ def test_demo_keeps_an_existing_admin(settings, tmp_path, admin_user):
     assert admin_user.check_password("admin-pass")
     password = re.search(r"with the password (\S+):", (tmp_path / "demo-login.txt").read_text())
     assert password and User.objects.get(username="operator1").check_password(password.group(1))
+
+
+def test_the_generators_ids_never_reuse_a_deleted_rows(admin, lead_pipeline):
+    """A row deleted from the end of the table leaves its id used: the database never gives it again
+    (AUTOINCREMENT, a sequence), and neither does the generator's reservation."""
+    from voronka.leads.actions import create_lead
+    from voronka.leads.generate import reserve_ids
+
+    first = create_lead(admin, title="Kept")
+    last = create_lead(admin, title="Removed for good")
+    Lead.objects.filter(pk=last.pk).delete()
+    ids = reserve_ids(Lead, 3)
+    assert len(set(ids)) == 3 and min(ids) > last.pk > first.pk
