@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -179,6 +180,8 @@ class StageHook(Hook):
             ctx.state["failure_message"] = _("To enter stage «%(s)s», fill in: %(f)s.") % {
                 "s": stage.name, "f": ", ".join(labels[n] for n in missing)}
 
+    staged_create = True  # after_create writes only through fastinsert (and ``fastinsert.then``)
+
     def after_create(self, actor: Actor, contexts: Sequence[WriteContext]) -> None:
         user_id, entry_point, cause = actor.user_id, actor.entry_point[:20], actor.cause[:100]
         fastinsert.insert_rows(StageHistory, [
@@ -201,8 +204,9 @@ class StageHook(Hook):
             stays.apply([r for c in contexts for r in stays.contribution(
                 type_id, daily.state_of(c.obj, qualifying=q), [(None, c.obj.stage_id, None, c.obj.stage_changed_at)])])
             for pid in sorted(pipes):
-                daily.note_order(type_id, pid, info["by_pipeline"].get(pid, []), version=batch.get("config_version"),
-                                 sig=_signature(info, pid))
+                # a write of its own (rare: once per process and settings version): in the transaction, staged or not
+                fastinsert.then(functools.partial(daily.note_order, type_id, pid, info["by_pipeline"].get(pid, []),
+                                                  version=batch.get("config_version"), sig=_signature(info, pid)))
 
     def after_delete(self, obj, spec) -> None:
         totals.apply([(totals.key_of(spec.entity_type_id, obj), -1, -obj.opportunity)])
