@@ -62,6 +62,9 @@ def main() -> None:
                         help="instead of the rounds: this many forked processes create leads at once for --seconds "
                              "(SQLite: what the write lock's hand-over costs; creates/s, lock held and waited per create)")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each --concurrent run")
+    parser.add_argument("--bulk", type=int, default=0,
+                        help="post POST /api/v1/leads/bulk with this many items instead of single creates (figures "
+                             "per request; divide by the items for per lead)")
     opts = parser.parse_args()
     var = opts.var or tempfile.mkdtemp(prefix="vk-write-prof-")
     os.environ.update({"VORONKA_VAR_DIR": var, "VORONKA_BENCH": "1", "DJANGO_SETTINGS_MODULE": "voronka.settings"})
@@ -109,6 +112,13 @@ def main() -> None:
         if response.status_code != 201:
             raise SystemExit(f"create answered {response.status_code}: {response.content[:500]!r}")
 
+    if opts.bulk:
+        def create():  # noqa: F811 - the bulk variant
+            items = ",".join(body() for _ in range(opts.bulk))
+            response = client.post("/api/v1/leads/bulk", '{"items": [' + items + "]}", content_type="application/json")
+            if response.status_code != 200 or b'"ok": false' in response.content or b'"ok":false' in response.content:
+                raise SystemExit(f"bulk answered {response.status_code}: {response.content[:500]!r}")
+
     def baseline():
         response = base_client.post("/bench/baseline/", '{"title": "x"}', content_type="application/json")
         if response.status_code != 201:
@@ -136,14 +146,31 @@ def main() -> None:
 
     gc.callbacks.append(gc_clock)
 
-    def block(fn, n: int) -> tuple[float, float, float]:
-        """CPU ms, wall ms and garbage collector's CPU ms per request."""
+    backend = [None]
+
+    def server_cpu() -> float:
+        """The PostgreSQL backend's CPU seconds so far (its /proc stat: same machine), 0 elsewhere."""
+        if connection.vendor != "postgresql":
+            return 0.0
+        if backend[0] is None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend[0] = cursor.fetchone()[0]
+        try:
+            fields = Path(f"/proc/{backend[0]}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def block(fn, n: int) -> tuple[float, float, float, float]:
+        """CPU ms, wall ms, garbage collector's CPU ms and the database server's CPU ms per request."""
         gc_time[0] = 0.0
+        s0 = server_cpu()
         c0, w0 = time.process_time(), time.perf_counter()
         for _ in range(n):
             fn()
         c1, w1 = time.process_time(), time.perf_counter()
-        return (c1 - c0) / n * 1000, (w1 - w0) / n * 1000, gc_time[0] / n * 1000
+        return (c1 - c0) / n * 1000, (w1 - w0) / n * 1000, gc_time[0] / n * 1000, (server_cpu() - s0) / n * 1000
 
     def sql_ms(fn, n: int) -> float:
         """Wall ms per request spent in the database driver (a separate pass: the wrapper costs CPU itself)."""
@@ -185,10 +212,11 @@ def main() -> None:
 
     print(f"\n{connection.vendor}, as {opts.who}, body {opts.body}, {opts.rounds} rounds × {opts.n} requests, "
           f"load {os.getloadavg()[0]:.1f}")
-    print(f"{'request':<10} {'statements':>10} {'CPU ms':>8} {'min CPU':>8} {'wall ms':>8} {'SQL ms':>8} {'GC ms':>8}")
+    print(f"{'request':<10} {'statements':>10} {'CPU ms':>8} {'min CPU':>8} {'wall ms':>8} {'SQL ms':>8} {'GC ms':>8}"
+          f" {'server ms':>9}")
     for name in ("baseline", "create"):
         print(f"{name:<10} {statements[name][0]:>10.1f} {med(name, 0):>8.3f} {best(name):>8.3f} {med(name, 1):>8.3f} "
-              f"{sql[name]:>8.3f} {med(name, 2):>8.3f}")
+              f"{sql[name]:>8.3f} {med(name, 2):>8.3f} {med(name, 3):>9.3f}")
     print(f"CPU ratio baseline/create: median {med('baseline', 0) / med('create', 0):.2f}, "
           f"best {best('baseline') / best('create'):.2f} (per round: "
           + ", ".join(f"{b[0] / c[0]:.2f}" for b, c in zip(results["baseline"], results["create"], strict=True)) + ")")
@@ -220,6 +248,9 @@ def main() -> None:
     if held is not None:
         print_lock(create, held, opts.n, opts.rounds)
 
+    if opts.bulk and opts.queries:
+        print_bulk_writes(create, opts.n)
+
     if opts.sample:
         print_samples(create, opts.n * opts.rounds, opts.sample, held=held)
 
@@ -238,6 +269,44 @@ def main() -> None:
         if opts.profile:
             stats.sort_stats("cumulative").print_stats(opts.profile)
         print(out.getvalue())
+
+
+def print_bulk_writes(create, n: int) -> None:
+    """Wall ms per bulk request in each write of the action (COPY and statements by table, the ids' reservation,
+    COMMIT): on PostgreSQL most of it is the server's, which one client waits for."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from voronka.core import fastinsert
+
+    spent: dict[str, float] = collections.defaultdict(float)
+    originals = []
+
+    def clock(owner, attr, label):
+        fn = getattr(owner, attr)
+        originals.append((owner, attr, fn))
+
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                name = label(args) if callable(label) else label
+                spent[name] += time.perf_counter() - started
+        setattr(owner, attr, wrapper)
+
+    clock(fastinsert, "_write", lambda a: f"write {a[1]} ({len(a[4])} rows)")
+    clock(fastinsert, "write_rows", lambda a: f"upsert {a[1].split()[2]} ({len(a[4])} rows)")
+    clock(fastinsert, "_reserve_ids", "reserve ids")
+    clock(BaseDatabaseWrapper, "commit", "COMMIT")
+    try:
+        for _ in range(n):
+            create()
+    finally:
+        for owner, attr, fn in originals:
+            setattr(owner, attr, fn)
+    print(f"\nwall ms per bulk request in the writes ({n} requests):")
+    for name, value in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {value / n * 1000:8.2f}  {name}")
 
 
 def run_concurrent(create, baseline, workers: int, seconds: float, rounds: int) -> None:

@@ -13,7 +13,9 @@ the UI, the REST API (single and bulk), the Bitrix24 facade, intake, robots and 
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable, Iterable, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,15 +266,45 @@ def _failure(ctx: WriteContext) -> ValidationFailed:
     return ValidationFailed(ctx.state.get("failure_message") or _("Some fields are not valid."), fields=ctx.errors)
 
 
+#: items of a batch from which the garbage collector pauses while it is built and written
+COLLECTOR_PAUSE_FROM = 20
+
+
+@contextmanager
+def collector_paused(pause: bool = True) -> Iterator[None]:
+    """The cyclic garbage collector off for the block (a large batch). A batch of records builds tens of thousands
+    of objects that all live until it is written (instances, contexts, rows); each time their count crosses the
+    collector's thresholds it walks them, and once they reach the oldest generation the whole heap, for cycles they
+    do not have: measured a quarter of the CPU of a 500-lead bulk create. Objects without cycles are freed as
+    usual; any cycle the block made is collected by the next automatic run after it. Nested or concurrent blocks
+    (threads) leave the switch to the one that turned it off."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic_all: bool = False,
                 active_users: Iterable[int] = ()) -> list[ItemResult]:
     """Validate every item, then write the valid ones together. With ``atomic_all`` any error writes nothing.
     ``active_users``: ids the caller has just read as active users in this transaction (a distribution queue's pick),
     so the responsible check does not read them again."""
+    with collector_paused(len(items) >= COLLECTOR_PAUSE_FROM):
+        return _create_many(actor, spec, items, atomic_all=atomic_all, active_users=active_users)
+
+
+def _create_many(actor: Actor, spec: RecordSpec, items: Sequence[dict], *, atomic_all: bool,
+                 active_users: Iterable[int]) -> list[ItemResult]:
     results: list[ItemResult] = []
     contexts: list[WriteContext] = []
     now = timezone.now()
-    batch: dict = {"active_users": dict.fromkeys(active_users, True)} if active_users else {}
+    batch: dict = {"now": now}
+    if active_users:
+        batch["active_users"] = dict.fromkeys(active_users, True)
     for index, data in enumerate(items):
         if not isinstance(data, dict):
             results.append(ItemResult(index, False, error=ValidationFailed(_("The record must be a JSON object."))))

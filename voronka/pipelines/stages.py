@@ -160,7 +160,7 @@ class StageHook(Hook):
         ctx.state["move"] = (obj.stage_id if not ctx.creating else None, stage)
         ctx.state["own_history"] = ("pipeline", "stage")
         ctx.state["dirty"] = True
-        now = timezone.now()
+        now = ctx.batch.get("now") or timezone.now()  # a batch of creates: the time it stamps its records with
         ctx.state["closing_before"] = (obj.stage_semantics, obj.closed_at)
         ctx.state["seconds"] = None if ctx.creating else int((now - obj.stage_changed_at).total_seconds())
         obj.pipeline_id, obj.stage_id, obj.stage_semantics, obj.stage_changed_at = pipeline.pk, stage.pk, stage.semantics, now
