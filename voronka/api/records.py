@@ -19,7 +19,7 @@ from ninja import Path, Query, Router, Status
 from ninja.responses import NinjaJSONEncoder
 
 from voronka.core.errors import ActionError, ValidationFailed
-from voronka.core.recordkit import ItemResult, RecordSpec
+from voronka.core.recordkit import COLLECTOR_PAUSE_FROM, ItemResult, RecordSpec, collector_paused
 from voronka.core.selectors import get_record_for, records_visible_to, timeline_for
 
 from . import pagination, serialize
@@ -126,7 +126,13 @@ def created_response(data: dict) -> HttpResponse:
 
 
 def bulk_create(rt: RecordType, actor, items: list[dict]) -> list[dict]:
-    """Validate every item against the schema, hand the valid ones to the bulk action, report per item."""
+    """Validate every item against the schema, hand the valid ones to the bulk action, report per item (the garbage
+    collector paused for a large batch: ``recordkit.collector_paused``)."""
+    with collector_paused(len(items) >= COLLECTOR_PAUSE_FROM):
+        return _bulk_create(rt, actor, items)
+
+
+def _bulk_create(rt: RecordType, actor, items: list[dict]) -> list[dict]:
     results: dict[int, ItemResult] = {}
     valid: list[tuple[int, dict]] = []
     for index, raw in enumerate(items):

@@ -66,19 +66,21 @@ def _sqlite_json(field, connection) -> Callable:
 
 
 def _postgres_json(field, connection, ops) -> Callable:
-    """A JSON column's value on PostgreSQL: the ``Jsonb`` wrapper that ``adapt_json_value`` builds, made directly for a
-    dict or a list (``get_db_prep_save`` reaches it through four calls)."""
+    """A JSON column's value on PostgreSQL for a dict or a list: the text the ``Jsonb`` wrapper of
+    ``adapt_json_value`` would send (``json.dumps``, Django's default), made here; an empty dict or list (most of a
+    create's JSON columns) is a constant. psycopg sends a ``str`` with no type (oid 0), so the server reads it as the
+    column's ``jsonb`` in an INSERT's VALUES, a ``SET`` and ``COPY``; the wrapper cost a dumper lookup and a Python
+    call per value (2,000 of them in a 500-lead bulk). Other values go through ``get_db_prep_save``."""
     from django.db.backends.postgresql.operations import DatabaseOperations, get_json_dumps
-    from psycopg.types.json import Jsonb
 
-    if type(ops).adapt_json_value is not DatabaseOperations.adapt_json_value:  # pragma: no cover - another backend
+    if type(ops).adapt_json_value is not DatabaseOperations.adapt_json_value \
+            or get_json_dumps(None) is not json.dumps:  # pragma: no cover - another backend or Django
         return lambda v: field.get_db_prep_save(v, connection)
-    dumps = get_json_dumps(None)
 
     def adapt(value):
         kind = value.__class__
         if kind is dict or kind is list:
-            return Jsonb(value, dumps=dumps)
+            return json.dumps(value) if value else ("{}" if kind is dict else "[]")
         return field.get_db_prep_save(value, connection)
     return adapt
 
@@ -134,8 +136,11 @@ class _Plan:
         for f in self.auto:
             f.pre_save(obj, add=True)
         out = []
+        # the instance's own values, as ``getattr`` returns them (a foreign key's id through its descriptor's
+        # ``__get__`` otherwise: a Python call per column)
+        held = obj.__dict__
         for name, conv in zip(self.attnames, self.converters, strict=True):
-            v = getattr(obj, name)
+            v = held[name] if name in held else getattr(obj, name)
             if v.__class__ is DatabaseDefault and name in self.db_defaults:
                 v = self.db_defaults[name]
                 setattr(obj, name, v)
@@ -155,6 +160,10 @@ def _write(connection, table: str, columns: list[str], sql: str, rows: list, *, 
     executemany makes the server parse and plan every row, and psycopg dump every value one by one).
     ``row`` is the ``(%s, …)`` group of ``sql`` (which then ends with it): inside ``pipelined()`` on PostgreSQL
     the rows join the block's single statement."""
+    staged = getattr(_local, "staged", None)
+    if staged is not None:
+        staged.add(_write, (connection, table, columns, sql, rows), {"row": row}, rows)
+        return
     if len(rows) >= COPY_FROM and connection.vendor == "postgresql" and not _in_pipeline(connection):
         with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -173,6 +182,10 @@ def _write(connection, table: str, columns: list[str], sql: str, rows: list, *, 
 def write_rows(connection, head: str, row: str, tail: str, rows: list) -> None:
     """Run ``head + row + tail`` for each of ``rows`` (e.g. an upsert: ``INSERT … VALUES `` + ``(%s, …)`` +
     `` ON CONFLICT …``), or, inside ``pipelined()`` on PostgreSQL, add them to the block's single statement."""
+    staged = getattr(_local, "staged", None)
+    if staged is not None:
+        staged.add(write_rows, (connection, head, row, tail, rows), {}, rows)
+        return
     if _queue(connection, head, row, tail, rows, upsert=bool(tail)):
         return
     with bound.cursor(connection) as cursor:
@@ -185,11 +198,20 @@ def _in_pipeline(connection) -> bool:
     return connection.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
 
 
+_sequences: dict[tuple, str] = {}
+
+
 def _reserve_ids(model, n: int, using: str) -> list[int]:
-    """``n`` fresh primary keys from the table's identity sequence, in increasing order (PostgreSQL)."""
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                       [model._meta.db_table, model._meta.pk.column, n])
+    """``n`` fresh primary keys from the table's identity sequence, in increasing order (PostgreSQL). The sequence's
+    name is looked up once per process (``pg_get_serial_sequence`` in the select list ran once per id)."""
+    connection = connections[using]
+    key = (model._meta.db_table, model._meta.pk.column, using)
+    with connection.cursor() as cursor:
+        sequence = _sequences.get(key)
+        if sequence is None:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, model._meta.pk.column])
+            sequence = _sequences[key] = cursor.fetchone()[0]
+        cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, n])
         return sorted(r[0] for r in cursor.fetchall())
 
 
@@ -291,22 +313,141 @@ def _insert_now(objs: Sequence[models.Model], *, returning: bool = False, using:
     plan = _plan(model, using, with_pk)
     rows = [plan.values(o) for o in objs]
     if not returning or with_pk:
+        staged = getattr(_local, "staged", None)
+        if staged is not None:
+            staged.fix(objs, plan.attnames, rows)  # the instances get the ids their rows get
         _write(connection, plan.table, plan.columns, plan.head + plan.row, rows, row=plan.row)
     else:
-        with bound.cursor(connection, prepare=len(rows) == 1) as cursor:
-                for start in range(0, len(rows), plan.chunk):
-                    part = rows[start:start + plan.chunk]
-                    sql = plan.head + ", ".join([plan.row] * len(part)) + f" RETURNING {plan.pk_column}"
-                    cursor.execute(sql, [v for row in part for v in row])
-                    # RETURNING promises no order; ids from the sequence grow in the order the rows were processed
-                    ids = sorted(r[0] for r in cursor.fetchall())
-                    if len(ids) != len(part):  # pragma: no cover - the database broke its promise
-                        raise RuntimeError(f"INSERT … RETURNING gave {len(ids)} ids for {len(part)} rows")
-                    for obj, pk in zip(objs[start:start + plan.chunk], ids, strict=True):
-                        obj.pk = pk
+        if getattr(_local, "staged", None) is not None:
+            raise RuntimeError("an INSERT … RETURNING cannot be staged: its ids are needed at once")
+        _insert_returning(connection, plan, objs, rows)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using
+
+
+def _insert_returning(connection, plan: _Plan, objs: Sequence[models.Model], rows: list) -> None:
+    with bound.cursor(connection, prepare=len(rows) == 1) as cursor:
+        for start in range(0, len(rows), plan.chunk):
+            part = rows[start:start + plan.chunk]
+            sql = plan.head + ", ".join([plan.row] * len(part)) + f" RETURNING {plan.pk_column}"
+            cursor.execute(sql, [v for row in part for v in row])
+            # RETURNING promises no order; ids from the sequence grow in the order the rows were processed
+            ids = sorted(r[0] for r in cursor.fetchall())
+            if len(ids) != len(part):  # pragma: no cover - the database broke its promise
+                raise RuntimeError(f"INSERT … RETURNING gave {len(ids)} ids for {len(part)} rows")
+            for obj, pk in zip(objs[start:start + plan.chunk], ids, strict=True):
+                obj.pk = pk
+
+
+def insert_later(objs: Sequence[models.Model], *, using: str = "default") -> Callable[[], None]:
+    """``insert(objs, returning=True)`` in two steps: the rows' values are prepared now (converters, defaults),
+    the returned callable runs the statement and sets the ids. A write prepares before ``BEGIN`` and runs inside
+    its transaction, so SQLite's write lock is held for the statement, not for the Python around it.
+    PostgreSQL's many-row path (ids from the sequence, then ``COPY``) and rows of a ``deferred()`` model are
+    prepared inside the call."""
+    connection = connections[using]
+    if not objs or objs[0].pk is not None or (len(objs) > 1 and connection.vendor == "postgresql") \
+            or getattr(_local, "deferred", None) is not None:
+        return lambda: insert(objs, returning=True, using=using)
+    plan = _plan(type(objs[0]), using, with_pk=False)
+    rows = [plan.values(o) for o in objs]
+
+    def run() -> None:
+        _insert_returning(connection, plan, objs, rows)
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = using
+    return run
+
+
+class Pending:
+    """The primary key of a record whose ``INSERT`` has not run yet, in the rows of a ``staged()`` block: each
+    place it stands in gets the id once ``resolve`` knows it (before the staged statements run)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<Pending id {self.value}>"
+
+
+class Staged:
+    """The statements of a ``staged()`` block, with their values prepared, to run later (``run``) in order."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.steps: list[tuple[Callable, tuple, dict]] = []
+        self.slots: list[tuple[list, int, Pending]] = []  # (row, position, the id it waits for)
+        self.fixups: list[tuple[models.Model, str, Pending]] = []  # (instance, attname, the id it waits for)
+
+    def add(self, fn: Callable, args: tuple, kwargs: dict, rows: list) -> None:
+        for i, values in enumerate(rows):
+            row = None
+            for j, value in enumerate(values):
+                if value.__class__ is Pending:
+                    if row is None:
+                        row = values if values.__class__ is list else list(values)
+                        rows[i] = row  # the statement's own list of rows: the id goes in place
+                    self.slots.append((row, j, value))
+        self.steps.append((fn, args, kwargs))
+
+    def fix(self, objs: Sequence[models.Model], attnames: list[str], rows: list) -> None:
+        for obj, values in zip(objs, rows, strict=True):
+            for name, value in zip(attnames, values, strict=True):
+                if value.__class__ is Pending:
+                    self.fixups.append((obj, name, value))
+
+    def then(self, fn: Callable) -> None:
+        self.steps.append((fn, (), {}))
+
+    def run(self) -> None:
+        """Put the ids in (every ``Pending`` must have one by now), then run the statements in their order."""
+        for row, j, pending in self.slots:
+            if pending.value is None:
+                raise RuntimeError("a staged row refers to a record that was not inserted")
+            row[j] = pending.value
+        for obj, name, pending in self.fixups:
+            setattr(obj, name, pending.value)
+        for fn, args, kwargs in self.steps:
+            fn(*args, **kwargs)
+
+
+def _refuse(execute, sql, params, many, context):
+    if not sql.lstrip()[:6].upper() == "SELECT":
+        raise RuntimeError(f"a statement that writes cannot run while a write is staged: {sql[:80]}")
+    return execute(sql, params, many, context)
+
+
+@contextmanager
+def staged(using: str = "default") -> Iterator[Staged]:
+    """Prepare a write's rows before its transaction: inside the block ``insert`` (without ``returning``),
+    ``insert_rows`` and ``write_rows`` compute their statements' values but do not run them, ``then(fn)`` keeps
+    ``fn`` for later, and a record's id not known yet stands as a ``Pending``; ``Staged.run()`` (inside the
+    transaction, after the records' ``INSERT``) runs it all in order. Reads may run in the block (they see what
+    the transaction would not yet see: use it for settings, not for rows the write depends on); any other
+    statement raises, so nothing is ever written outside the transaction by mistake."""
+    if getattr(_local, "staged", None) is not None:
+        raise RuntimeError("staged() blocks do not nest")
+    connection = connections[using]
+    state = _local.staged = Staged(connection)
+    try:
+        with connection.execute_wrapper(_refuse):
+            yield state
+    finally:
+        _local.staged = None
+
+
+def then(fn: Callable[[], None]) -> None:
+    """Run ``fn`` now, or, inside ``staged()``, in its place among the staged statements (a write that is not one
+    of this module's, e.g. a marker upsert, or an ``on_commit`` that needs the transaction)."""
+    state = getattr(_local, "staged", None)
+    if state is None:
+        fn()
+    else:
+        state.then(fn)
 
 
 _update_plans: dict[tuple, tuple] = {}

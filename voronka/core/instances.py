@@ -59,7 +59,7 @@ def new(model, **values):
     """A fresh unsaved instance: every field's default, then ``values`` (field names or attnames; ids for
     foreign keys), as ``Model(**values)`` builds it."""
     attnames, defaults, position = _layout(model)
-    args = [default() if call else default for call, default in defaults]
-    for name, value in values.items():
-        args[position[name]] = value
+    given = {position[name]: value for name, value in values.items()}
+    # a callable default (the time, a fresh dict) is called only for a field not given
+    args = [given[i] if i in given else default() if call else default for i, (call, default) in enumerate(defaults)]
     return build(model, attnames, args)

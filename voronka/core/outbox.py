@@ -78,7 +78,7 @@ def emit_many(events: list[OutboxEvent]) -> None:
 
 def emit_rows(rows: list[dict]) -> None:
     fastinsert.insert_rows(OutboxEvent, rows)
-    _schedule_dispatch()
+    fastinsert.then(_schedule_dispatch)  # inside ``fastinsert.staged()``: with the rows, in the transaction
 
 
 def _schedule_dispatch() -> None:

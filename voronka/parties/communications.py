@@ -131,6 +131,8 @@ class CommunicationsHook(Hook):
         if "site" in ctx.changes:
             ctx.changes["site"] = [ctx.changes["site"][0], ctx.obj.site]
 
+    staged_create = True  # after_create writes only through fastinsert
+
     def after_create(self, actor: Actor, contexts: Sequence[WriteContext]) -> None:
         rows = []
         for ctx in contexts:

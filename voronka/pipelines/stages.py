@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -159,7 +160,7 @@ class StageHook(Hook):
         ctx.state["move"] = (obj.stage_id if not ctx.creating else None, stage)
         ctx.state["own_history"] = ("pipeline", "stage")
         ctx.state["dirty"] = True
-        now = timezone.now()
+        now = ctx.batch.get("now") or timezone.now()  # a batch of creates: the time it stamps its records with
         ctx.state["closing_before"] = (obj.stage_semantics, obj.closed_at)
         ctx.state["seconds"] = None if ctx.creating else int((now - obj.stage_changed_at).total_seconds())
         obj.pipeline_id, obj.stage_id, obj.stage_semantics, obj.stage_changed_at = pipeline.pk, stage.pk, stage.semantics, now
@@ -178,6 +179,8 @@ class StageHook(Hook):
             labels = field_labels(ctx.spec.entity_type_id, type(ctx.obj), missing)
             ctx.state["failure_message"] = _("To enter stage «%(s)s», fill in: %(f)s.") % {
                 "s": stage.name, "f": ", ".join(labels[n] for n in missing)}
+
+    staged_create = True  # after_create writes only through fastinsert (and ``fastinsert.then``)
 
     def after_create(self, actor: Actor, contexts: Sequence[WriteContext]) -> None:
         user_id, entry_point, cause = actor.user_id, actor.entry_point[:20], actor.cause[:100]
@@ -201,8 +204,9 @@ class StageHook(Hook):
             stays.apply([r for c in contexts for r in stays.contribution(
                 type_id, daily.state_of(c.obj, qualifying=q), [(None, c.obj.stage_id, None, c.obj.stage_changed_at)])])
             for pid in sorted(pipes):
-                daily.note_order(type_id, pid, info["by_pipeline"].get(pid, []), version=batch.get("config_version"),
-                                 sig=_signature(info, pid))
+                # a write of its own (rare: once per process and settings version): in the transaction, staged or not
+                fastinsert.then(functools.partial(daily.note_order, type_id, pid, info["by_pipeline"].get(pid, []),
+                                                  version=batch.get("config_version"), sig=_signature(info, pid)))
 
     def after_delete(self, obj, spec) -> None:
         totals.apply([(totals.key_of(spec.entity_type_id, obj), -1, -obj.opportunity)])

@@ -187,3 +187,40 @@ def test_search_folds_case_of_russian_letters(admin, lead_pipeline):
     assert [lead.last_name for lead in found] == ["Менеджеров"]
     assert records_visible_to(admin, 1).filter(title__icontains="ЗАПРОС ОТ").count() == 1
     assert records_visible_to(admin, 1).filter(title__icontains="50%").count() == 0  # % is literal
+
+
+def test_a_large_batch_pauses_the_garbage_collector_and_gives_it_back(admin, lead_pipeline, monkeypatch):
+    """``recordkit.collector_paused``: a batch of ``COLLECTOR_PAUSE_FROM`` items or more is validated and written
+    with the cyclic collector off (it walked the batch's objects again and again), a small one is not; the switch
+    is back as it was afterwards, also when the batch fails, and a caller's own «off» is left alone."""
+    import gc
+
+    from voronka.core import recordkit
+
+    seen = []
+    prepare = recordkit._prepare
+
+    def watched(ctx):
+        seen.append(gc.isenabled())
+        return prepare(ctx)
+
+    monkeypatch.setattr(recordkit, "_prepare", watched)
+    assert gc.isenabled()
+    n = recordkit.COLLECTOR_PAUSE_FROM
+    results = actions.create_leads(admin, [{"title": f"b{i}"} for i in range(n)])
+    assert all(r.ok for r in results) and seen == [False] * n and gc.isenabled()
+    seen.clear()
+    actions.create_leads(admin, [{"title": "small"}])
+    assert seen == [True]
+    seen.clear()
+    with pytest.raises(ZeroDivisionError), recordkit.collector_paused():
+        assert not gc.isenabled()
+        1 / 0  # noqa: B018 - the block fails
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        actions.create_leads(admin, [{"title": f"c{i}"} for i in range(n)])
+        assert not gc.isenabled()  # the caller turned it off: still off
+    finally:
+        gc.enable()
+    assert Lead.objects.filter(title__startswith="b").count() == n
