@@ -26,13 +26,13 @@ from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.core.handlers.exception import convert_exception_to_response
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
-from django.utils.module_loading import import_string
+
+from voronka.core.stacks import ShortStack
 
 API_PREFIX = "/api/"
 
@@ -74,40 +74,14 @@ class ApiMessageMiddleware(MessageMiddleware):
         return super().__call__(request)
 
 
-def _innermost(get_response):
-    """The handler's view dispatch at the bottom of a middleware chain (Django wraps each layer with
-    ``convert_exception_to_response``, whose ``__wrapped__`` is the layer; each layer keeps ``get_response``)."""
-    step = get_response
-    for _ in range(100):
-        wrapped = getattr(step, "__wrapped__", None)
-        if wrapped is None:
-            return None
-        if getattr(wrapped, "__name__", "") == "_get_response" and hasattr(wrapped, "__self__"):
-            return step  # the dispatch, already converting exceptions to responses
-        step = getattr(wrapped, "get_response", None)
-    return None
-
-
-class TokenApiStack:
+class TokenApiStack(ShortStack):
     """First in ``MIDDLEWARE``: a token API call runs the short ``API_TOKEN_MIDDLEWARE`` stack around the same view
     dispatch (URL resolution, the view middleware, the view); every other request the full list below this one."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.short = None
-        paths = getattr(settings, "API_TOKEN_MIDDLEWARE", None)
-        dispatch = _innermost(get_response) if paths else None
-        if dispatch is None:
-            return  # not configured, or a chain this class does not know: token calls take the full list
-        chain = dispatch
-        for path in reversed(paths):
-            chain = convert_exception_to_response(import_string(path)(chain))
-        self.short = chain
+    setting = "API_TOKEN_MIDDLEWARE"
 
-    def __call__(self, request):
-        if self.short is not None and token_call(request):
-            return self.short(request)
-        return self.get_response(request)
+    def wants(self, request) -> bool:
+        return token_call(request)
 
 
 class DefaultTimeZoneMiddleware:

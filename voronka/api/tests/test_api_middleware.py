@@ -7,6 +7,7 @@ import pytest
 from django.test import Client, RequestFactory
 
 from voronka.api.middleware import token_call
+from voronka.core.stacks import layer_names
 
 from .conftest import ApiClient, bearer
 
@@ -128,16 +129,6 @@ def test_the_kept_language_follows_the_language_settings(admin_token, lead_pipel
         translation.activate("ru")
 
 
-def _layers(chain) -> list[str]:
-    names = []
-    step = chain
-    while step is not None and hasattr(step, "__wrapped__"):
-        layer = step.__wrapped__
-        names.append(type(layer).__name__ if not hasattr(layer, "__self__") else "dispatch")
-        step = getattr(layer, "get_response", None)
-    return names
-
-
 def test_a_token_call_runs_the_short_stack_and_others_the_full_one(settings):
     from django.test.client import ClientHandler
 
@@ -147,9 +138,9 @@ def test_a_token_call_runs_the_short_stack_and_others_the_full_one(settings):
     handler.load_middleware()
     top = handler._middleware_chain.__wrapped__
     assert isinstance(top, TokenApiStack)
-    assert _layers(top.short) == ["VersionsMiddleware", "SecurityMiddleware", "ApiLocaleMiddleware", "CommonMiddleware",
+    assert layer_names(top.short) == ["VersionsMiddleware", "SecurityMiddleware", "ApiLocaleMiddleware", "CommonMiddleware",
                                   "DefaultTimeZoneMiddleware", "XFrameOptionsMiddleware", "dispatch"]
-    full = _layers(top.get_response)
+    full = layer_names(top.get_response)
     assert "ApiSessionMiddleware" in full and "CsrfViewMiddleware" in full and full[-1] == "dispatch"
     settings.API_TOKEN_MIDDLEWARE = None  # unset: token calls take the full list (with its skipping steps)
     handler = ClientHandler()

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.test.client import ClientHandler
 
+from voronka.core.stacks import layer_names
 from voronka.intake import forms
 from voronka.intake.middleware import FormDoorStack
 from voronka.intake.models import IntakeLog
@@ -26,16 +27,6 @@ def form(admin, lead_pipeline):
                              allowed_origins=["https://site.example.ru"])
 
 
-def _layers(chain) -> list[str]:
-    names = []
-    step = chain
-    while step is not None and hasattr(step, "__wrapped__"):
-        layer = step.__wrapped__
-        names.append(type(layer).__name__ if not hasattr(layer, "__self__") else "dispatch")
-        step = getattr(layer, "get_response", None)
-    return names
-
-
 def _door() -> FormDoorStack:
     handler = ClientHandler()
     handler.load_middleware()
@@ -50,10 +41,10 @@ def _door() -> FormDoorStack:
 
 def test_the_form_door_runs_the_short_stack_and_others_the_full_one(settings):
     door = _door()
-    assert _layers(door.short) == ["VersionsMiddleware", "SecurityMiddleware", "ApiLocaleMiddleware",
+    assert layer_names(door.short) == ["VersionsMiddleware", "SecurityMiddleware", "ApiLocaleMiddleware",
                                    "CommonMiddleware", "DefaultTimeZoneMiddleware", "XFrameOptionsMiddleware",
                                    "dispatch"]
-    full = _layers(door.get_response)
+    full = layer_names(door.get_response)
     assert "ApiSessionMiddleware" in full and "CsrfViewMiddleware" in full and full[-1] == "dispatch"
     settings.FORM_DOOR_MIDDLEWARE = None  # unset: the form door takes the full list
     assert _door().short is None
