@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from sampling import code_name, on_stack, print_counters, run_sampled  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -253,18 +255,11 @@ TOGGLES = {
 }
 
 
-def _short(code) -> str:
-    path = re.sub(r"^.*?(site-packages/|python3\.11/|/work/[^/]+/)", "", code.co_filename)
-    return f"{path}:{code.co_firstlineno}({code.co_name})"
-
-
 def print_samples(submit, bodies: list, top: int, interval: float = 0.0002, callers: str = "") -> None:
     """Sample the stack every ``interval`` seconds of this process's CPU time (``ITIMER_PROF``) while the
     submissions run, and print where the time goes per function, inclusive (on the stack) and own (on top), in µs
     per submission. Unlike cProfile it adds nothing per call (cheap functions called often are not inflated); time
     in C (SQLite, rapidfuzz, JSON) counts for the Python function that called it."""
-    import signal
-
     inclusive: collections.Counter = collections.Counter()
     own: collections.Counter = collections.Counter()
     chains: collections.Counter = collections.Counter()  # (function, caller, its caller) of ``callers``
@@ -274,49 +269,34 @@ def print_samples(submit, bodies: list, top: int, interval: float = 0.0002, call
         total[0] += 1
         if frame is None:
             return
-        own[_short(frame.f_code)] += 1
+        own[code_name(frame.f_code)] += 1
         if callers:
             step, chain = frame, []
             while step is not None and not chain:
                 if callers in step.f_code.co_name or callers in step.f_code.co_filename:
-                    chain = [_short(step.f_code)]
+                    chain = [code_name(step.f_code)]
                     up = step.f_back
                     while up is not None and len(chain) < 4:
                         if not (callers in up.f_code.co_name or callers in up.f_code.co_filename):
-                            chain.append(_short(up.f_code))
+                            chain.append(code_name(up.f_code))
                         up = up.f_back
                 step = step.f_back
             if chain:
                 chains[" < ".join(chain)] += 1
-        seen = set()
-        while frame is not None:
-            code = frame.f_code
-            if code not in seen:
-                seen.add(code)
-                inclusive[_short(code)] += 1
-            frame = frame.f_back
+        on_stack(frame, code_name, inclusive)
 
-    previous = signal.signal(signal.SIGPROF, on_tick)
-    started = time.process_time()
-    signal.setitimer(signal.ITIMER_PROF, interval, interval)
-    try:
+    def work():
         for data in bodies:
             submit(data)
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0, 0)
-        signal.signal(signal.SIGPROF, previous)
-    spent = time.process_time() - started
+
+    spent = run_sampled(work, on_tick, interval)
     n = len(bodies)
     per_sample = spent / max(1, total[0]) / n * 1e6  # µs of one submission that one sample stands for
     print(f"\nsampled profile: {n} submissions, {total[0]} samples, {spent / n * 1000:.3f} ms CPU per submission")
-    for title, counter in (("inclusive", inclusive), ("own", own)):
-        print(f"  by {title} time (µs per submission):")
-        for key, count in counter.most_common(top):
-            print(f"    {count * per_sample:8.1f}  {key}")
+    counters = [("inclusive time", inclusive), ("own time", own)]
     if callers:
-        print(f"  «{callers}» by its callers (µs per submission):")
-        for key, count in chains.most_common(top):
-            print(f"    {count * per_sample:8.1f}  {key}")
+        counters.append((f"«{callers}»'s callers", chains))
+    print_counters(counters, per_sample, "submission", top)
 
 
 def print_layers(submit, bodies: list, baseline, rounds: int = 3) -> None:

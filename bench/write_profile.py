@@ -31,6 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from sampling import code_name, on_stack, print_counters, run_sampled  # noqa: E402
 
 
 def main() -> None:
@@ -466,55 +469,30 @@ def print_lock(create, held: dict, n: int, rounds: int) -> None:
 
 
 def print_samples(create, n: int, top: int, interval: float = 0.0002, held: dict | None = None) -> None:
-    """Sample the stack every ``interval`` seconds of this process's CPU time (``ITIMER_PROF``) while ``n`` creates
-    run, and print where the time goes: per function, inclusive (on the stack) and own (on top), in µs per create.
-    Unlike cProfile it adds nothing per call, so cheap functions called often are not inflated; time spent in C
-    (SQLite, JSON) counts for the Python function that called it."""
-    import signal
-
+    """Sample the stack every ``interval`` seconds of this process's CPU time while ``n`` creates run
+    (``bench/sampling.py``), and print where the time goes: per function, inclusive (on the stack) and own (on top),
+    in µs per create; with ``held``, also the samples taken while SQLite's write lock was held."""
     inclusive: collections.Counter = collections.Counter()
     own: collections.Counter = collections.Counter()
     locked_incl: collections.Counter = collections.Counter()
     locked_own: collections.Counter = collections.Counter()
     total = [0]
 
-    def name(code) -> str:
-        path = code.co_filename
-        for marker in ("site-packages/", "python3.11/"):
-            if marker in path:
-                path = path.split(marker, 1)[1]
-                break
-        path = re.sub(r"^/work/[^/]+/", "", path)
-        return f"{path}:{code.co_firstlineno}({code.co_name})"
-
     def on_tick(signum, frame):
         total[0] += 1
         if frame is None:
             return
         inside = held is not None and held["on"]
-        own[name(frame.f_code)] += 1
+        own[code_name(frame.f_code)] += 1
         if inside:
-            locked_own[name(frame.f_code)] += 1
-        seen = set()
-        while frame is not None:
-            code = frame.f_code
-            if code not in seen:
-                seen.add(code)
-                inclusive[name(code)] += 1
-                if inside:
-                    locked_incl[name(code)] += 1
-            frame = frame.f_back
+            locked_own[code_name(frame.f_code)] += 1
+        on_stack(frame, code_name, *((inclusive, locked_incl) if inside else (inclusive,)))
 
-    previous = signal.signal(signal.SIGPROF, on_tick)
-    started = time.process_time()
-    signal.setitimer(signal.ITIMER_PROF, interval, interval)
-    try:
+    def work():
         for _ in range(n):
             create()
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0, 0)
-        signal.signal(signal.SIGPROF, previous)
-    spent = time.process_time() - started
+
+    spent = run_sampled(work, on_tick, interval)
     per_sample = spent / max(1, total[0]) / n * 1e6  # µs of one create that one sample stands for
     print(f"\nsampled profile: {n} creates, {total[0]} samples, {spent / n * 1000:.3f} ms CPU per create")
     counters = [("inclusive time", inclusive), ("own time", own)]
@@ -522,10 +500,7 @@ def print_samples(create, n: int, top: int, interval: float = 0.0002, held: dict
         print(f"  samples while the write lock was held: {sum(locked_own.values())} "
               f"({sum(locked_own.values()) * per_sample:.1f} µs per create)")
         counters += [("inclusive time under the write lock", locked_incl), ("own time under the write lock", locked_own)]
-    for title, counter in counters:
-        print(f"  by {title} (µs per create):")
-        for key, count in counter.most_common(top):
-            print(f"    {count * per_sample:8.1f}  {key}")
+    print_counters(counters, per_sample, "create", top)
 
 
 def print_layers(create, baseline, n: int, rounds: int) -> None:

@@ -54,9 +54,15 @@ def _sqlite_datetime(ops) -> Callable:
     return adapt
 
 
-def _sqlite_json(field, connection) -> Callable:
-    """A JSON column's value on SQLite, as ``get_db_prep_save`` gives it (``json.dumps`` with the default encoder)
-    without its four calls per value; an empty dict or list (most of a create's JSON columns) is a constant."""
+def _json_text(field, connection) -> Callable:
+    """A JSON column's value as the text ``get_db_prep_save`` would store or send for a dict or a list
+    (``json.dumps`` with the default encoder) without its calls per value; an empty dict or list (most of a create's
+    JSON columns) is a constant; other values go through ``get_db_prep_save``.
+
+    SQLite stores that text. On PostgreSQL it is what the ``Jsonb`` wrapper of ``adapt_json_value`` would send:
+    psycopg sends a ``str`` with no type (oid 0), so the server reads it as the column's ``jsonb`` in an INSERT's
+    VALUES, a ``SET`` and ``COPY``; the wrapper cost a dumper lookup and a Python call per value (2,000 of them in a
+    500-lead bulk)."""
     def adapt(value):
         kind = value.__class__
         if kind is dict or kind is list:
@@ -65,24 +71,21 @@ def _sqlite_json(field, connection) -> Callable:
     return adapt
 
 
-def _postgres_json(field, connection, ops) -> Callable:
-    """A JSON column's value on PostgreSQL for a dict or a list: the text the ``Jsonb`` wrapper of
-    ``adapt_json_value`` would send (``json.dumps``, Django's default), made here; an empty dict or list (most of a
-    create's JSON columns) is a constant. psycopg sends a ``str`` with no type (oid 0), so the server reads it as the
-    column's ``jsonb`` in an INSERT's VALUES, a ``SET`` and ``COPY``; the wrapper cost a dumper lookup and a Python
-    call per value (2,000 of them in a 500-lead bulk). Other values go through ``get_db_prep_save``."""
-    from django.db.backends.postgresql.operations import DatabaseOperations, get_json_dumps
+def _json_converter(field, connection, ops) -> Callable:
+    """``_json_text`` where the backend's own conversion is Django's default one (no encoder on the field, the
+    stock ``adapt_json_value`` and JSON dumps), else ``get_db_prep_save`` for every value."""
+    default = lambda v: field.get_db_prep_save(v, connection)  # noqa: E731
+    if field.encoder is not None:
+        return default
+    if connection.vendor == "sqlite":
+        stock = type(ops).adapt_json_value is BaseDatabaseOperations.adapt_json_value
+    elif connection.vendor == "postgresql":
+        from django.db.backends.postgresql.operations import DatabaseOperations, get_json_dumps
 
-    if type(ops).adapt_json_value is not DatabaseOperations.adapt_json_value \
-            or get_json_dumps(None) is not json.dumps:  # pragma: no cover - another backend or Django
-        return lambda v: field.get_db_prep_save(v, connection)
-
-    def adapt(value):
-        kind = value.__class__
-        if kind is dict or kind is list:
-            return json.dumps(value) if value else ("{}" if kind is dict else "[]")
-        return field.get_db_prep_save(value, connection)
-    return adapt
+        stock = type(ops).adapt_json_value is DatabaseOperations.adapt_json_value and get_json_dumps(None) is json.dumps
+    else:  # pragma: no cover - another backend
+        stock = False
+    return _json_text(field, connection) if stock else default
 
 
 _SIMPLE = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.FloatField,
@@ -113,12 +116,7 @@ class _Plan:
     @staticmethod
     def _converter(field, connection, ops) -> Callable | None:
         if isinstance(field, JSONField):
-            if connection.vendor == "sqlite" and field.encoder is None \
-                    and type(ops).adapt_json_value is BaseDatabaseOperations.adapt_json_value:
-                return _sqlite_json(field, connection)
-            if connection.vendor == "postgresql" and field.encoder is None:
-                return _postgres_json(field, connection, ops)
-            return lambda v, f=field: f.get_db_prep_save(v, connection)
+            return _json_converter(field, connection, ops)
         if isinstance(field, models.DateTimeField):
             if connection.vendor == "sqlite":
                 return _sqlite_datetime(ops)
@@ -199,20 +197,40 @@ def _in_pipeline(connection) -> bool:
 
 
 _sequences: dict[tuple, str] = {}
+_next_sql: dict[tuple, str] = {}
 
 
-def _reserve_ids(model, n: int, using: str) -> list[int]:
-    """``n`` fresh primary keys from the table's identity sequence, in increasing order (PostgreSQL). The sequence's
-    name is looked up once per process (``pg_get_serial_sequence`` in the select list ran once per id)."""
+def reserve_ids(model, n: int, using: str = "default") -> list[int]:
+    """``n`` fresh primary keys for ``model``, in increasing order, for rows written later with their ids.
+
+    PostgreSQL: from the table's identity sequence (its name looked up once per process:
+    ``pg_get_serial_sequence`` in the select list ran once per id), so concurrent writers never collide. SQLite: the
+    ids after the highest ever given (``sqlite_sequence``, else the largest id: ``AUTOINCREMENT`` never gives a
+    deleted row's id again, and neither does this), which is safe only while the caller's transaction holds the
+    write lock (the settings open every transaction with ``BEGIN IMMEDIATE``)."""
     connection = connections[using]
-    key = (model._meta.db_table, model._meta.pk.column, using)
-    with connection.cursor() as cursor:
-        sequence = _sequences.get(key)
-        if sequence is None:
-            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, model._meta.pk.column])
-            sequence = _sequences[key] = cursor.fetchone()[0]
-        cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, n])
-        return sorted(r[0] for r in cursor.fetchall())
+    table, pk = model._meta.db_table, model._meta.pk.column
+    if connection.vendor == "postgresql":
+        key = (table, pk, using)
+        with bound.cursor(connection, prepare=n == 1) as cursor:
+            sequence = _sequences.get(key)
+            if sequence is None:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, pk])
+                sequence = _sequences[key] = cursor.fetchone()[0]
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, n])
+            return sorted(r[0] for r in cursor.fetchall())
+    if connection.vendor != "sqlite":
+        raise NotImplementedError(f"primary keys are reserved on SQLite and PostgreSQL, not {connection.vendor}")
+    sql = _next_sql.get((table, using))
+    if sql is None:
+        q = connection.ops.quote_name
+        sql = _next_sql[(table, using)] = (
+            f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
+            f"COALESCE((SELECT MAX({q(pk)}) FROM {q(table)}), 0)) + 1")
+    with bound.cursor(connection) as cursor:
+        cursor.execute(sql)
+        start = cursor.fetchone()[0]
+    return list(range(start, start + n))
 
 
 def _plan(model, alias: str, with_pk: bool) -> _Plan:
@@ -275,7 +293,7 @@ def _defer(objs: Sequence[models.Model], using: str) -> bool:
     if objs[0].pk is None:
         ids = state.ids.setdefault(model, [])
         if len(ids) < len(objs):
-            ids.extend(_reserve_ids(model, max(state.chunk, len(objs) - len(ids)), using))
+            ids.extend(reserve_ids(model, max(state.chunk, len(objs) - len(ids)), using))
         for obj in objs:
             obj.pk = ids.pop(0)
     state.rows.setdefault(model, []).extend(objs)
@@ -306,7 +324,7 @@ def _insert_now(objs: Sequence[models.Model], *, returning: bool = False, using:
     if returning and not with_pk and len(objs) > 1 and connection.vendor == "postgresql":
         # A long multi-row VALUES costs psycopg more to bind than the insert itself: take the ids from the
         # sequence in one round trip and insert with them (COPY, or a pipelined executemany).
-        for obj, pk in zip(objs, _reserve_ids(model, len(objs), using), strict=True):
+        for obj, pk in zip(objs, reserve_ids(model, len(objs), using), strict=True):
             obj.pk = pk
         _insert_now(objs, using=using)
         return

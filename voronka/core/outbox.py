@@ -145,10 +145,17 @@ def _statements(connection) -> tuple[str, str]:
 _sql: dict[str, tuple[str, str]] = {}
 
 
+def _statements_of(connection) -> tuple[str, str]:
+    sql = _sql.get(connection.vendor)
+    if sql is None:
+        sql = _sql[connection.vendor] = _statements(connection)
+    return sql
+
+
 def _claim(ids: list[int]) -> list[int]:
     """Take a lease on those of ``ids`` that are still pending and free; returns the ids this dispatcher got."""
     connection = transaction.get_connection()
-    claim = (_sql.get(connection.vendor) or _sql.setdefault(connection.vendor, _statements(connection)))[0]
+    claim = _statements_of(connection)[0]
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
@@ -158,7 +165,7 @@ def _claim(ids: list[int]) -> list[int]:
 
 def _mark_done(done: list[int], failed: list[tuple[int, str]]) -> None:
     connection = transaction.get_connection()
-    mark = (_sql.get(connection.vendor) or _sql.setdefault(connection.vendor, _statements(connection)))[1]
+    mark = _statements_of(connection)[1]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         if done:

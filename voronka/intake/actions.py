@@ -27,7 +27,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from voronka.core import audit, bound, config_cache, entity_types, fastinsert, history, outbox, policies
+from voronka.core import audit, config_cache, entity_types, fastinsert, history, outbox, policies
 from voronka.core.actor import Actor
 from voronka.core.errors import ActionError, Conflict, NotFound, ValidationFailed
 from voronka.core.prepared import Prepared
@@ -282,36 +282,20 @@ def submit(channel: str, payload, *, queue: bool = False, **kwargs) -> IntakeLog
     return _log_outcome(channel, payload, outcome, **kwargs)
 
 
-_NEXT_ID_SQL: dict[str, str] = {}
-
-
 def _reserve_id(entry: IntakeLog) -> bool:
     """Give a log row that is about to be processed its primary key before it is written, inside the caller's
     transaction, so that the row is inserted once with its outcome (its id is in the cause of everything the handler
-    writes) instead of inserted, then updated. PostgreSQL: the next value of the table's identity sequence. SQLite:
-    the id the table's ``AUTOINCREMENT`` would give next (the greater of its ``sqlite_sequence`` entry and the largest
-    id), which nobody else can take, since every transaction holds the write lock from its ``BEGIN IMMEDIATE``.
-    False (the row is then inserted first and updated) on another database or transaction mode."""
+    writes) instead of inserted, then updated (``fastinsert.reserve_ids``: the identity sequence on PostgreSQL; on
+    SQLite the id ``AUTOINCREMENT`` would give next, which nobody else can take while every transaction holds the
+    write lock from its ``BEGIN IMMEDIATE``). False (the row is then inserted first and updated) on another database
+    or transaction mode."""
     from django.db import connection
 
-    sql = _NEXT_ID_SQL.get(connection.vendor)
-    if sql is None:
-        q = connection.ops.quote_name
-        table, pk = IntakeLog._meta.db_table, IntakeLog._meta.pk.column
-        if connection.vendor == "postgresql":
-            sql = f"SELECT nextval(pg_get_serial_sequence('{table}', '{pk}'))"
-        elif connection.vendor == "sqlite" and str(connection.settings_dict.get("OPTIONS", {}).get(
-                "transaction_mode") or "").upper() in ("IMMEDIATE", "EXCLUSIVE"):
-            sql = (f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
-                   f"COALESCE((SELECT MAX({q(pk)}) FROM {q(table)}), 0)) + 1")
-        else:
-            sql = ""
-        _NEXT_ID_SQL[connection.vendor] = sql
-    if not sql:
+    if connection.vendor != "postgresql" and not (connection.vendor == "sqlite" and str(
+            connection.settings_dict.get("OPTIONS", {}).get("transaction_mode") or "").upper()
+            in ("IMMEDIATE", "EXCLUSIVE")):
         return False
-    with bound.cursor(connection, prepare=True) as cursor:
-        cursor.execute(sql)
-        entry.pk = cursor.fetchone()[0]
+    entry.pk = fastinsert.reserve_ids(IntakeLog, 1)[0]
     return True
 
 

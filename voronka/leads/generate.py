@@ -130,28 +130,11 @@ def _sqlite_utc(value: dt.datetime) -> str:
 
 
 def reserve_ids(model, n: int) -> list[int]:
-    """``n`` fresh primary keys for ``model``.
+    """``n`` fresh primary keys for ``model`` (``fastinsert.reserve_ids``: inside the fill's transaction, which
+    holds SQLite's write lock)."""
+    from voronka.core import fastinsert
 
-    SQLite: the settings open every transaction with BEGIN IMMEDIATE, so this transaction holds the write
-    lock and the ids after the highest ever given cannot be taken by anyone else (AUTOINCREMENT follows explicit
-    ids).
-    PostgreSQL: the values come from the column's identity sequence, so concurrent writers never collide.
-    """
-    q = connection.ops.quote_name
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                           [table, n])
-            return [r[0] for r in cursor.fetchall()]
-        if connection.vendor != "sqlite":
-            raise NotImplementedError(f"voronka generate supports SQLite and PostgreSQL, not {connection.vendor}")
-        # past the highest id ever given (``sqlite_sequence``), not only the highest live one: AUTOINCREMENT never
-        # gives a deleted row's id again, and neither may we
-        cursor.execute(f"SELECT MAX(m) FROM (SELECT MAX({q('id')}) AS m FROM {q(table)} "
-                       "UNION ALL SELECT seq FROM sqlite_sequence WHERE name = %s)", [table])
-        start = (cursor.fetchone()[0] or 0) + 1
-    return list(range(start, start + n))
+    return fastinsert.reserve_ids(model, n)
 
 
 @dataclass
