@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 def code_name(code) -> str:
     """``path:line(function)`` of a code object, the path from the package (site-packages, the stdlib, the repo)."""
-    path = re.sub(r"^.*?(site-packages/|python3\.\d+/|/work/[^/]+/)", "", code.co_filename)
+    path = code.co_filename
+    for marker in ("site-packages/", "/python3."):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            if marker == "/python3.":  # the stdlib: drop the version's rest ("11/")
+                path = path.split("/", 1)[-1]
+            break
+    else:
+        path = re.sub(r"^/work/[^/]+/", "", path)
     return f"{path}:{code.co_firstlineno}({code.co_name})"
 
 
