@@ -212,7 +212,7 @@ def reserve_ids(model, n: int, using: str = "default") -> list[int]:
     table, pk = model._meta.db_table, model._meta.pk.column
     if connection.vendor == "postgresql":
         key = (table, pk, using)
-        with bound.cursor(connection, prepare=n == 1) as cursor:
+        with connection.cursor() as cursor:  # Django's cursor: the statement shows in query logs with its values
             sequence = _sequences.get(key)
             if sequence is None:
                 cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, pk])
